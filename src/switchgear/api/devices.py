@@ -1,0 +1,98 @@
+"""Native routes for devices: list, show, switch, settings, history, commands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from switchgear.api.deps import CredentialDep, RuntimeDep
+from switchgear.api.schemas import (
+    CommandOut,
+    DeviceOut,
+    HistoryOut,
+    SettingsRequest,
+    SwitchRequest,
+    command_out,
+    device_out,
+    status_out,
+)
+from switchgear.core.engine import raise_for_state
+from switchgear.core.model import Action, Configure, Family, SettingsPatch, Switch
+from switchgear.errors import InvalidInput
+
+router = APIRouter(tags=["devices"])
+
+DAY = 86_400.0
+
+
+@router.get("/devices", response_model=list[DeviceOut])
+def list_devices(
+    rt: RuntimeDep,
+    cred: CredentialDep,
+    family: Family | None = None,
+    tag: str | None = None,
+) -> list[DeviceOut]:
+    """The account's devices with their current state."""
+    eng = rt.engine
+    return [device_out(d, eng.shadow(d.id)) for d in eng.devices(cred.account_id, family, tag)]
+
+
+@router.get("/devices/{device_id}", response_model=DeviceOut)
+def get_device(rt: RuntimeDep, cred: CredentialDep, device_id: int) -> DeviceOut:
+    """One device: model, channels, state, settings, readings."""
+    d = rt.engine.device(cred.account_id, device_id)
+    return device_out(d, rt.engine.shadow(d.id))
+
+
+@router.post("/devices/{device_id}/channels/{channel}/switch", response_model=CommandOut)
+async def switch(
+    rt: RuntimeDep, cred: CredentialDep, device_id: int, channel: int, body: SwitchRequest
+) -> CommandOut:
+    """Switch a channel now or after `delay`, optionally for `duration` seconds."""
+    cmd = Switch(Action(body.action), channel, body.delay, body.duration)
+    rec = await rt.engine.command(cred.account_id, device_id, cmd)
+    raise_for_state(rec)
+    return command_out(rec)
+
+
+@router.patch("/devices/{device_id}/settings", response_model=DeviceOut)
+async def patch_settings(
+    rt: RuntimeDep, cred: CredentialDep, device_id: int, body: SettingsRequest
+) -> DeviceOut:
+    """Change power-on state, flip-back timers or the over-power limit."""
+    fields = body.model_dump(exclude_unset=True, exclude={"channel"})
+    if not fields:
+        raise InvalidInput("no setting given", field="body")
+    patch = SettingsPatch(**fields)
+    rec = await rt.engine.command(cred.account_id, device_id, Configure(patch, body.channel))
+    raise_for_state(rec)
+    d = rt.engine.device(cred.account_id, device_id)
+    return device_out(d, rt.engine.shadow(d.id))
+
+
+@router.get("/commands/{command_id}", response_model=CommandOut)
+async def get_command(rt: RuntimeDep, cred: CredentialDep, command_id: str) -> CommandOut:
+    """A command's lifecycle."""
+    return command_out(await rt.engine.get_command(cred.account_id, command_id))
+
+
+@router.get("/devices/{device_id}/history", response_model=HistoryOut)
+async def history(
+    rt: RuntimeDep,
+    cred: CredentialDep,
+    device_id: int,
+    start: Annotated[datetime | None, Query(description="ISO 8601; default: a day ago")] = None,
+    end: Annotated[datetime | None, Query(description="ISO 8601; default: now")] = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> HistoryOut:
+    """Status records, oldest first, paged by `cursor`."""
+    now = rt.clock.now()
+    t1 = end.timestamp() if end else now + 1e-6
+    t0 = start.timestamp() if start else t1 - DAY
+    if t0 > t1:
+        raise InvalidInput("start is after end", field="start")
+    page = await rt.engine.history(cred.account_id, [device_id], t0, t1, cursor, limit)
+    return HistoryOut(statuses=[status_out(r) for r in page.records], next_cursor=page.next_cursor)

@@ -1,0 +1,85 @@
+"""RFC 9457 problem responses: the native API's one mapping of the error tree."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from switchgear import errors
+
+PROBLEM = "application/problem+json"
+
+# error class -> (HTTP status, title); the first match in the class's MRO wins.
+STATUS: dict[type[errors.SwitchgearError], tuple[int, str]] = {
+    errors.NotFound: (404, "Not Found"),
+    errors.NotAuthenticated: (401, "Unauthorized"),
+    errors.AuthError: (401, "Unauthorized"),
+    errors.Forbidden: (403, "Forbidden"),
+    errors.InvalidInput: (400, "Bad Request"),
+    errors.Conflict: (409, "Conflict"),
+    errors.RateLimited: (429, "Too Many Requests"),
+    errors.DeviceOffline: (503, "Device Offline"),
+    errors.CommandTimedOut: (504, "Device Timeout"),
+    errors.CommandRejected: (422, "Command Rejected"),
+    errors.DeviceError: (502, "Device Error"),
+}
+
+
+def problem(status: int, title: str, detail: str, **extra: object) -> JSONResponse:
+    body: dict[str, object] = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update({k: v for k, v in extra.items() if v is not None})
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def status_of(err: errors.SwitchgearError) -> tuple[int, str]:
+    for cls in type(err).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500, "Internal Server Error"
+
+
+async def _domain(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.SwitchgearError)
+    status, title = status_of(exc)
+    extra: dict[str, object] = {"field": exc.field}
+    if isinstance(exc, errors.RateLimited) and exc.retry_after:
+        extra["retry_after"] = round(exc.retry_after, 3)
+    if isinstance(exc, errors.DeviceError):
+        extra["command_id"] = exc.command_id
+    return problem(status, title, exc.message, **extra)
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errs = [
+        {"field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]), "message": e["msg"]}
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errs)
+    return problem(400, "Bad Request", detail, errors=errs)
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def install(app: FastAPI) -> None:
+    """Map the error tree, validation errors and plain HTTP errors to problem documents."""
+    app.add_exception_handler(errors.SwitchgearError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)

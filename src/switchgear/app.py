@@ -1,0 +1,64 @@
+"""create_app(settings): the ASGI app wiring the runtime, the native API and the dialects."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from switchgear import __version__
+from switchgear.api import problems
+from switchgear.api.routes import router as native_router
+from switchgear.core.ports import Store
+from switchgear.runtime import Runtime
+from switchgear.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+OnStart = Callable[[Runtime], Awaitable[None]]
+
+
+def create_app(
+    settings: Settings | None = None, store: Store | None = None, on_start: OnStart | None = None
+) -> FastAPI:
+    """The whole server as one ASGI app; the runtime starts in its lifespan."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = await Runtime.start(settings, store)
+        app.state.runtime = rt
+        try:
+            if on_start is not None:
+                await on_start(rt)
+            yield
+        finally:
+            await rt.stop()
+
+    app = FastAPI(
+        title="switchgear",
+        version=__version__,
+        summary="Native, vendor-neutral API of the switchgear control plane",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.include_router(native_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz(request: Request) -> Response:
+        rt: Runtime = request.app.state.runtime
+        return JSONResponse({"ok": True, "now": rt.clock.now(), "version": __version__})
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> Response:
+        return RedirectResponse("/api/docs")
+
+    return app

@@ -1,0 +1,74 @@
+"""Run the server (`serve`, `demo`) under uvicorn, and announce the demo once it answers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import httpx
+import uvicorn
+from rich.console import Console
+
+from switchgear.app import create_app
+from switchgear.cli.banner import banner
+from switchgear.core.model import Json
+from switchgear.demo import credentials, seed, write_credentials
+from switchgear.runtime import Runtime
+from switchgear.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+async def serve(settings: Settings, *, demo: bool = False) -> None:
+    """Serve until interrupted; with `demo`, seed or resume the demo and write its file."""
+    state: dict[str, Any] = {}
+
+    async def on_start(rt: Runtime) -> None:
+        state["runtime"] = rt
+        if demo:
+            state["demo"] = await seed(rt)
+
+    app = create_app(settings, on_start=on_start)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task  # start-up failed: raise its error
+            raise SystemExit(1)
+        await asyncio.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.port
+    base_url = settings.public_url or f"http://{settings.host}:{port}"
+    console = Console(stderr=False)
+    console.print(f"switchgear listening on {base_url}", highlight=False)
+    if demo:
+        await _announce(console, state["runtime"], state["demo"], base_url, settings)
+    await task
+
+
+async def _announce(
+    console: Console, rt: Runtime, demo: dict[str, Json], base_url: str, settings: Settings
+) -> None:
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        (await client.get("/healthz")).raise_for_status()
+    content = credentials(rt, demo, base_url)
+    path = settings.credentials_file or "./switchgear-demo.json"
+    write_credentials(path, content)
+    banner(console, content, path)

@@ -1,0 +1,1 @@
+"""The vendor-neutral engine: clock, model, catalogue, engine, accounts, ports."""

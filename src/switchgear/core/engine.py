@@ -1,0 +1,253 @@
+"""The engine: registry, shadows, command lifecycle, status history and event fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+
+from switchgear.core.accounts import owned
+from switchgear.core.catalog import model as catalog_model
+from switchgear.core.clock import Clock
+from switchgear.core.journal import Journal
+from switchgear.core.model import (
+    Command,
+    CommandRecord,
+    CommandState,
+    Device,
+    DeviceEvent,
+    DeviceState,
+    Family,
+    HistoryPage,
+    Json,
+    StatusRecord,
+    command_params,
+    short_id,
+)
+from switchgear.core.ports import Bus, DeviceLink, Store
+from switchgear.errors import (
+    CommandNotFound,
+    CommandRejected,
+    CommandTimedOut,
+    DeviceError,
+    DeviceNotFound,
+    DeviceOffline,
+)
+
+log = logging.getLogger(__name__)
+
+
+def event_message(ev: DeviceEvent, record_id: str | None) -> dict[str, Json]:
+    """The JSON an event is published as."""
+    return {
+        "id": record_id,
+        "device_id": ev.device_id,
+        "ts": ev.ts,
+        "kind": ev.kind.value,
+        "reason": ev.reason,
+        "channel": ev.channel,
+        "data": dict(ev.data),
+        "state": ev.state.to_json(),
+    }
+
+
+class Engine:
+    """What a cloud keeps: accounts' devices, their last reported state, commands, history."""
+
+    def __init__(
+        self,
+        store: Store,
+        link: DeviceLink,
+        bus: Bus,
+        clock: Clock,
+        journal: Journal,
+        command_timeout_s: float = 10.0,
+    ) -> None:
+        self.store = store
+        self.link = link
+        self.bus = bus
+        self.clock = clock
+        self.journal = journal
+        self.command_timeout_s = command_timeout_s
+        self._devices: dict[int, Device] = {}
+        self._by_serial: dict[tuple[int, str], Device] = {}
+        self._shadows: dict[int, DeviceState] = {}
+        self._commands: dict[str, CommandRecord] = {}
+        link.attach(self.on_event)
+
+    # --- registry -----------------------------------------------------------
+
+    async def load(self) -> list[Device]:
+        """Load the registry from the store."""
+        devices = await self.store.devices()
+        for d in devices:
+            self._register(d)
+        return devices
+
+    def _register(self, device: Device) -> None:
+        self._devices[device.id] = device
+        self._by_serial[(device.account_id, device.serial)] = device
+
+    async def add_device(self, device: Device) -> Device:
+        """Register a new device (the store assigns its id)."""
+        catalog_model(device.model)
+        stored = await self.store.add_device(device)
+        self._register(stored)
+        return stored
+
+    async def update_device(self, device: Device) -> Device:
+        await self.store.update_device(device)
+        self._register(device)
+        return device
+
+    def all_devices(self) -> Iterable[Device]:
+        return self._devices.values()
+
+    def devices(
+        self, account_id: int, family: Family | None = None, tag: str | None = None
+    ) -> list[Device]:
+        """The account's devices, in id order, optionally filtered."""
+        out = [
+            d
+            for d in self._devices.values()
+            if d.account_id == account_id
+            and (family is None or catalog_model(d.model).family == family)
+            and (tag is None or tag in d.tags)
+        ]
+        return sorted(out, key=lambda d: d.id)
+
+    def device(self, account_id: int, device_id: int) -> Device:
+        """The account's device; another account's device is exactly as missing."""
+        return owned(self._devices.get(device_id), account_id)
+
+    def device_by_serial(self, account_id: int, serial: str) -> Device:
+        found = self._by_serial.get((account_id, serial))
+        if found is None:
+            raise DeviceNotFound("device not found")
+        return found
+
+    def shadow(self, device_id: int) -> DeviceState:
+        """The last reported state (offline and empty if the device never reported)."""
+        state = self._shadows.get(device_id)
+        if state is None:
+            return DeviceState(device_id=device_id, ts=0.0, online=False)
+        return state
+
+    # --- events -------------------------------------------------------------
+
+    def on_event(self, ev: DeviceEvent) -> None:
+        """A device reported: update the shadow, append history, fan out."""
+        device = self._devices.get(ev.device_id)
+        if device is None:
+            log.warning("event from unknown device %s", ev.device_id)
+            return
+        self._shadows[ev.device_id] = ev.state
+        record_id = None
+        if ev.record:
+            record_id = short_id()
+            self.journal.add_status(
+                StatusRecord(
+                    id=record_id,
+                    device_id=ev.device_id,
+                    ts=ev.ts,
+                    kind=ev.kind,
+                    reason=ev.reason,
+                    data=ev.data,
+                    channel=ev.channel,
+                )
+            )
+        self.bus.publish(f"device/{device.account_id}/{device.id}", event_message(ev, record_id))
+
+    # --- commands -----------------------------------------------------------
+
+    async def command(
+        self, account_id: int, device_id: int, command: Command, *, timeout_s: float | None = None
+    ) -> CommandRecord:
+        """Run a command through its lifecycle; returns once its final state is durable.
+
+        Invalid commands raise (InvalidInput) and leave no trace; device errors end the
+        command as failed or timed_out in the returned record.
+        """
+        device = self.device(account_id, device_id)
+        now = self.clock.now()
+        rec = CommandRecord(
+            id=uuid.uuid4().hex,
+            device_id=device.id,
+            account_id=account_id,
+            name=command.name,
+            params=command_params(command),
+            state=CommandState.QUEUED,
+            created_at=now,
+            updated_at=now,
+        )
+        self._remember(replace(rec, state=CommandState.SENT))
+        try:
+            result = await asyncio.wait_for(
+                self.link.send(device.id, command),
+                timeout=self.command_timeout_s if timeout_s is None else timeout_s,
+            )
+        except TimeoutError:
+            rec = self._finish(rec, CommandState.TIMED_OUT, error="device did not answer in time")
+        except DeviceError as err:
+            rec = self._finish(rec, CommandState.FAILED, error=err.message)
+        else:
+            state = CommandState.DONE if result.ok else CommandState.FAILED
+            result_json: dict[str, Json] = {"codes": list(result.codes), "data": dict(result.data)}
+            rec = self._finish(rec, state, result=result_json, error=result.error)
+        self.journal.put_command(rec)
+        await self.journal.flush()
+        return rec
+
+    def _finish(
+        self,
+        rec: CommandRecord,
+        state: CommandState,
+        *,
+        result: Mapping[str, Json] | None = None,
+        error: str | None = None,
+    ) -> CommandRecord:
+        done = replace(rec, state=state, updated_at=self.clock.now(), result=result, error=error)
+        self._remember(done)
+        return done
+
+    def _remember(self, rec: CommandRecord) -> None:
+        self._commands[rec.id] = rec
+        if len(self._commands) > 10_000:  # keep recent ones in memory; the store has all
+            self._commands.pop(next(iter(self._commands)))
+
+    async def get_command(self, account_id: int, command_id: str) -> CommandRecord:
+        rec = self._commands.get(command_id) or await self.store.command(command_id)
+        if rec is None or rec.account_id != account_id:
+            raise CommandNotFound("command not found")
+        return rec
+
+    # --- history ------------------------------------------------------------
+
+    async def history(
+        self,
+        account_id: int,
+        device_ids: Iterable[int],
+        start: float,
+        end: float,
+        cursor: str | None = None,
+        limit: int = 500,
+    ) -> HistoryPage:
+        """Status records of the account's devices, oldest first."""
+        ids = [self.device(account_id, i).id for i in device_ids]
+        await self.journal.flush()
+        return await self.store.history(ids, start, end, cursor, limit)
+
+
+def raise_for_state(rec: CommandRecord) -> None:
+    """Turn a failed or timed-out command into the matching domain error."""
+    if rec.state is CommandState.TIMED_OUT:
+        raise CommandTimedOut(rec.error or "device did not answer in time", command_id=rec.id)
+    if rec.state is CommandState.FAILED:
+        if rec.result is None:  # never reached the device
+            raise DeviceOffline(rec.error or "device offline", command_id=rec.id)
+        raise CommandRejected(rec.error or "device rejected the command", command_id=rec.id)
+
+
+__all__ = ["Engine", "event_message", "raise_for_state"]

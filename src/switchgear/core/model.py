@@ -1,0 +1,302 @@
+"""The domain model: accounts, devices, reported state, commands, status records."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
+from typing import Any, TypeAlias
+
+Json: TypeAlias = Any  # a JSON-able value: None, bool, int, float, str, list, dict
+JsonObject: TypeAlias = Mapping[str, Json]
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def short_id(n: int = 9) -> str:
+    """A short random id like the status ids real clouds use ("B1OXRJPGm")."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(n))
+
+
+class Family(StrEnum):
+    """What kind of thing a device is, vendor-neutral."""
+
+    PLUG = "plug"
+    STRIP = "strip"
+    LOAD_CONTROLLER = "load_controller"
+    METER = "meter"
+    GATEWAY = "gateway"
+
+
+class PowerOn(StrEnum):
+    """The relay state a channel takes when the device boots."""
+
+    OFF = "off"
+    ON = "on"
+    LAST = "last"
+
+
+class Action(StrEnum):
+    ON = "on"
+    OFF = "off"
+    TOGGLE = "toggle"
+
+
+class CommandState(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    DONE = "done"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+
+    @property
+    def final(self) -> bool:
+        return self in (CommandState.DONE, CommandState.FAILED, CommandState.TIMED_OUT)
+
+
+class StatusKind(StrEnum):
+    """The kinds of status record a device reports (as the power controller names them)."""
+
+    UPDATE = "update"  # periodic or requested readings
+    RELAY = "relay"  # a relay changed
+    TRIGGER = "trigger"  # a protection or trigger fired
+    FUNCTION = "function"  # the device's answer to a command or configuration
+    CONNECTION = "connection"  # online/offline
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    email: str
+    name: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """A registry row: who owns which device of which model."""
+
+    id: int
+    account_id: int
+    serial: str
+    model: str  # catalogue code, e.g. "SHPLG-1"
+    name: str
+    created_at: float
+    tags: tuple[str, ...] = ()
+    attrs: Mapping[str, str] = field(default_factory=dict)  # per-face identifiers and facts
+    simulated: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """Per-relay settings a user can change (all optional in a patch)."""
+
+    power_on: PowerOn = PowerOn.OFF
+    auto_off_s: float = 0.0  # 0 = disabled: turn off this long after turning on
+    auto_on_s: float = 0.0  # 0 = disabled: turn on this long after turning off
+    max_power_w: float | None = None  # over-power cut-off; None = hardware limit only
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsPatch:
+    """A change to some channel settings; None leaves a field as it is."""
+
+    power_on: PowerOn | None = None
+    auto_off_s: float | None = None
+    auto_on_s: float | None = None
+    max_power_w: float | None = None
+    clear_max_power: bool = False
+
+    def apply(self, s: ChannelSettings) -> ChannelSettings:
+        return replace(
+            s,
+            power_on=self.power_on if self.power_on is not None else s.power_on,
+            auto_off_s=self.auto_off_s if self.auto_off_s is not None else s.auto_off_s,
+            auto_on_s=self.auto_on_s if self.auto_on_s is not None else s.auto_on_s,
+            max_power_w=None
+            if self.clear_max_power
+            else (self.max_power_w if self.max_power_w is not None else s.max_power_w),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelState:
+    """One relay channel as last reported."""
+
+    index: int
+    on: bool
+    settings: ChannelSettings = ChannelSettings()
+    toggle_at: float | None = None  # due time of the pending flip, if any
+    overpower: bool = False  # tripped by the over-power cut-off until switched on again
+    name: str = ""
+    kind: str = "relay"  # e.g. outlet, usb (strips)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    """One metering point (a channel's load or one phase)."""
+
+    index: int
+    voltage_v: float
+    current_a: float
+    power_w: float
+    reverse_power_w: float
+    power_factor: float
+    frequency_hz: float
+    energy_wh: float
+    reverse_energy_wh: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """Everything a device reports about itself: the engine keeps the last one as the shadow."""
+
+    device_id: int
+    ts: float
+    online: bool
+    channels: tuple[ChannelState, ...] = ()
+    meters: tuple[MeterReading, ...] = ()
+    temperature_c: float | None = None
+    extra: JsonObject = field(default_factory=dict)  # family-specific readings and settings
+
+    def to_json(self) -> dict[str, Json]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Json]) -> DeviceState:
+        channels = tuple(
+            ChannelState(
+                **{
+                    **c,
+                    "settings": ChannelSettings(
+                        **{**c["settings"], "power_on": PowerOn(c["settings"]["power_on"])}
+                    ),
+                }
+            )
+            for c in d.get("channels", ())
+        )
+        meters = tuple(MeterReading(**m) for m in d.get("meters", ()))
+        return cls(
+            device_id=d["device_id"],
+            ts=d["ts"],
+            online=d["online"],
+            channels=channels,
+            meters=meters,
+            temperature_c=d.get("temperature_c"),
+            extra=dict(d.get("extra") or {}),
+        )
+
+
+# --- commands -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """Switch one channel (or all when channel is None), now or after `delay`, for `duration`."""
+
+    action: Action
+    channel: int | None = 0
+    delay: float = 0.0
+    duration: float | None = None  # then flip back
+
+    name = "switch"
+
+
+@dataclass(frozen=True, slots=True)
+class Configure:
+    """Change channel settings (one channel, or all when channel is None)."""
+
+    patch: SettingsPatch
+    channel: int | None = None
+
+    name = "configure"
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Ask the device for a fresh `update` status."""
+
+    name = "refresh"
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareCommand:
+    """A family-specific command the twin's firmware interprets (FFR, meter settings, ...)."""
+
+    name: str
+    params: JsonObject = field(default_factory=dict)
+
+
+Command = Switch | Configure | Refresh | FirmwareCommand
+
+
+def command_params(cmd: Command) -> dict[str, Json]:
+    """The command's parameters as JSON, for the command log."""
+    if isinstance(cmd, FirmwareCommand):
+        return dict(cmd.params)
+    out = asdict(cmd)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What the device answered."""
+
+    ok: bool
+    codes: tuple[int, ...] = ()  # device response codes (power controller style)
+    data: JsonObject = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """A command's lifecycle: queued -> sent -> done | failed | timed_out."""
+
+    id: str
+    device_id: int
+    account_id: int
+    name: str
+    params: JsonObject
+    state: CommandState
+    created_at: float
+    updated_at: float
+    result: JsonObject | None = None
+    error: str | None = None
+
+
+# --- events and history ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    """Something a device reports: the engine turns it into a status record and a shadow."""
+
+    device_id: int
+    ts: float
+    kind: StatusKind
+    reason: str
+    data: JsonObject
+    state: DeviceState
+    channel: int | None = None
+    record: bool = True  # False: update the shadow only, no history record
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRecord:
+    """One entry of a device's history."""
+
+    id: str
+    device_id: int
+    ts: float
+    kind: StatusKind
+    reason: str
+    data: JsonObject
+    channel: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    records: tuple[StatusRecord, ...]
+    next_cursor: str | None

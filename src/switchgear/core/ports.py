@@ -1,0 +1,132 @@
+"""The I/O seams core needs, as small Protocols: Store, DeviceLink, Bus.
+
+Each has an in-memory implementation beside the real one (storage/memory.py,
+links/memory.py, core/bus.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from switchgear.core.accounts import Credential
+from switchgear.core.model import (
+    Account,
+    Command,
+    CommandRecord,
+    CommandResult,
+    Device,
+    DeviceEvent,
+    HistoryPage,
+    Json,
+    StatusRecord,
+)
+
+
+@dataclass(slots=True)
+class Batch:
+    """Writes committed together in one transaction (group commit)."""
+
+    statuses: list[StatusRecord] = field(default_factory=list)
+    nvram: dict[int, Json] = field(default_factory=dict)  # device id -> blob (last wins)
+    commands: dict[str, CommandRecord] = field(default_factory=dict)  # id -> record (last wins)
+    meta: dict[str, Json] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.statuses or self.nvram or self.commands or self.meta)
+
+
+class Store(Protocol):
+    """Durable storage of accounts, credentials, registry, NVRAM, history and commands."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+
+    # accounts
+    async def add_account(self, email: str, name: str, password_hash: str) -> Account: ...
+    async def account_by_email(self, email: str) -> tuple[Account, str] | None:
+        """The account and its password hash."""
+        ...
+
+    async def accounts(self) -> list[Account]: ...
+    async def set_password_hash(self, account_id: int, password_hash: str) -> None: ...
+
+    # credentials
+    async def add_credential(self, cred: Credential) -> None: ...
+    async def credentials(self, account_id: int | None = None) -> list[Credential]: ...
+    async def revoke_credential(self, cred_id: str, at: float) -> None: ...
+
+    # registry
+    async def add_device(self, device: Device) -> Device:
+        """Insert; the returned device carries the id the store assigned (ignores device.id)."""
+        ...
+
+    async def devices(self) -> list[Device]: ...
+    async def update_device(self, device: Device) -> None: ...
+
+    # device NVRAM
+    async def nvram(self) -> dict[int, Json]: ...
+
+    # history and commands
+    async def history(
+        self,
+        device_ids: Sequence[int],
+        start: float,
+        end: float,
+        cursor: str | None = None,
+        limit: int = 500,
+    ) -> HistoryPage:
+        """Status records with start <= ts < end, oldest first; cursor pages onwards."""
+        ...
+
+    async def command(self, command_id: str) -> CommandRecord | None: ...
+
+    # meta
+    async def meta(self, key: str) -> Json | None: ...
+
+    # group commit
+    async def commit(self, batch: Batch) -> None:
+        """Write the whole batch in one transaction, durably."""
+        ...
+
+
+EventSink = Callable[[DeviceEvent], None]
+
+
+class DeviceLink(Protocol):
+    """The path between engine and devices (in-process, MQTT, HTTP polling)."""
+
+    def attach(self, sink: EventSink) -> None:
+        """Where device events go."""
+        ...
+
+    async def send(self, device_id: int, command: Command) -> CommandResult:
+        """Deliver a command and return the device's answer; raises DeviceOffline."""
+        ...
+
+    async def simulate(self, device_id: int, action: SimAction) -> None:
+        """A physical-world change to a simulated device (works while offline)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SimAction:
+    """Physical-world changes the sim routes make: mains, network, load, grid."""
+
+    kind: str  # "power_cycle" | "online" | "load" | "grid"
+    online: bool | None = None
+    channel: int | None = None
+    load: Json = None  # a load model description, see devices/physics.py
+    frequency_hz: float | None = None
+    voltage_v: float | None = None
+
+
+class Bus(Protocol):
+    """Event fan-out to subscribers (dashboard, native events, Push3 channels)."""
+
+    def publish(self, topic: str, message: Json) -> None: ...
+
+    def subscribe(self, prefix: str = "") -> AsyncIterator[tuple[str, Json]]:
+        """Messages on topics starting with `prefix`, until the iterator is closed."""
+        ...

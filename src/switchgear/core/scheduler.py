@@ -1,0 +1,139 @@
+"""One timer heap and one sleeper per process; timers fire on the injected clock.
+
+A fleet holds hundreds of thousands of pending timers (auto-off, delayed switch,
+sample periods), so a timer is a small list in a heap, never an asyncio task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from switchgear.core.clock import Clock, VirtualClock
+
+log = logging.getLogger(__name__)
+
+# Heap entry layout: [due, seq, callback or None when cancelled, argument]
+_DUE, _SEQ, _FN, _ARG = range(4)
+
+
+class Timer:
+    """Handle to one pending timer."""
+
+    __slots__ = ("_entry",)
+
+    def __init__(self, entry: list[Any]) -> None:
+        self._entry = entry
+
+    @property
+    def due(self) -> float:
+        return float(self._entry[_DUE])
+
+    @property
+    def active(self) -> bool:
+        return self._entry[_FN] is not None
+
+    def cancel(self) -> None:
+        self._entry[_FN] = None
+        self._entry[_ARG] = None
+
+
+class Scheduler:
+    """Fires callbacks at absolute times of `clock`."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._heap: list[list[Any]] = []
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._advancing = asyncio.Lock()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def call_at(self, due: float, fn: Callable[[Any], None], arg: Any = None) -> Timer:
+        """Call `fn(arg)` when the clock reaches `due`."""
+        entry = [due, next(self._seq), fn, arg]
+        heapq.heappush(self._heap, entry)
+        if self._heap[0] is entry:
+            self._wake.set()
+        return Timer(entry)
+
+    def call_later(self, delay: float, fn: Callable[[Any], None], arg: Any = None) -> Timer:
+        return self.call_at(self.clock.now() + delay, fn, arg)
+
+    def next_due(self) -> float | None:
+        self._drop_cancelled()
+        return float(self._heap[0][_DUE]) if self._heap else None
+
+    def run_due(self, now: float | None = None) -> int:
+        """Fire every timer due at or before `now`; returns how many fired."""
+        now = self.clock.now() if now is None else now
+        fired = 0
+        heap = self._heap
+        while heap and heap[0][_DUE] <= now:
+            entry = heapq.heappop(heap)
+            fn = entry[_FN]
+            if fn is None:
+                continue
+            entry[_FN] = None
+            fired += 1
+            try:
+                fn(entry[_ARG])
+            except Exception:
+                log.exception("timer callback failed")
+        return fired
+
+    async def advance(self, seconds: float) -> float:
+        """Move a manual VirtualClock forward, firing each timer at exactly its due time."""
+        clock = self.clock
+        if not isinstance(clock, VirtualClock) or not clock.manual:
+            raise RuntimeError("advance needs a manual VirtualClock")
+        async with self._advancing:
+            target = clock.now() + seconds
+            while True:
+                due = self.next_due()
+                if due is None or due > target:
+                    break
+                clock.set(due)
+                self.run_due(due)
+                await asyncio.sleep(0)  # let woken tasks see each step
+            clock.set(target)
+            return target
+
+    def _drop_cancelled(self) -> None:
+        heap = self._heap
+        while heap and heap[0][_FN] is None:
+            heapq.heappop(heap)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._sleeper(), name="scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _sleeper(self) -> None:
+        while True:
+            self._wake.clear()
+            due = self.next_due()
+            delay = None if due is None else self.clock.real_delay(due - self.clock.now())
+            if delay is None:
+                await self._wake.wait()
+                continue
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                continue
+            self.run_due()
+            await asyncio.sleep(0)

@@ -1,0 +1,223 @@
+"""The demo: two accounts with a simulated fleet each, and the credentials file.
+
+Demo credentials are kept in plaintext in the database's meta table (key "demo") so a
+restarted demo hands out the same working credentials; a real deployment has no such row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from switchgear.auth.scopes import KIND_NATIVE
+from switchgear.core.model import Device, Json
+from switchgear.core.ports import SimAction
+from switchgear.runtime import Runtime
+
+TOKEN_TTL_S = 365 * 86_400.0
+
+
+@dataclass(frozen=True)
+class FleetRow:
+    """One demo device: model, name, serial pattern, attributes and loads per channel."""
+
+    model: str
+    name: str
+    serial: str  # formatted with {a} = account index (0, 1) and {r} = random digits
+    tags: tuple[str, ...]
+    attrs: Mapping[str, str]
+    loads: Mapping[int, Mapping[str, Any]]
+
+
+FLEET: tuple[FleetRow, ...] = (
+    FleetRow(
+        "SHPLG-1",
+        "Kitchen fridge plug",
+        "SPG9{a}{r:05d}",
+        ("kitchen",),
+        {},
+        {
+            0: {
+                "type": "cycling",
+                "watts": 120.0,
+                "on_s": 600.0,
+                "off_s": 1200.0,
+                "power_factor": 0.85,
+            }
+        },
+    ),
+    FleetRow(
+        "LG-MULTI-4",
+        "Office strip",
+        "LGM-{a}{r:06d}",
+        ("office",),
+        {"plant": "Home"},
+        {
+            0: {"type": "constant", "watts": 40.0, "power_factor": 0.95},
+            1: {"type": "constant", "watts": 95.0, "power_factor": 0.9},
+            2: {"type": "constant", "watts": 0.0},
+            3: {"type": "constant", "watts": 6.0, "power_factor": 0.7},
+        },
+    ),
+    FleetRow(
+        "power-controller-v10",
+        "Water heater (no flowmeter)",
+        "PC-SGDEMO{a}{r:04d}-001",
+        ("water-heater",),
+        {"country": "US", "flowmeter": "none"},
+        {0: {"type": "thermostat", "rated_watts": 4500.0, "tank_litres": 190.0}},
+    ),
+    FleetRow(
+        "power-controller-v10",
+        "Water heater (flowmeter)",
+        "PC-SGDEMO{a}{r:04d}-002",
+        ("water-heater",),
+        {"country": "US", "flowmeter": "TUF2000M"},
+        {0: {"type": "thermostat", "rated_watts": 3800.0, "tank_litres": 150.0}},
+    ),
+    FleetRow("PUSH3", "Push3 gateway", "4016{a}{r:07X}", ("meters",), {}, {}),
+    FleetRow(
+        "OMNIMETER-V4",
+        "Omnimeter",
+        "{a}{r:011d}",
+        ("meters",),
+        {"meter_password": "00000000"},
+        {
+            0: {"type": "constant", "watts": 850.0, "power_factor": 0.92},
+            1: {"type": "constant", "watts": 430.0, "power_factor": 0.88},
+            2: {"type": "constant", "watts": 1200.0, "power_factor": 0.95},
+        },
+    ),
+    FleetRow(
+        "D101",
+        "Garage meter (D101)",
+        "19{a}{r:07d}1",
+        ("meters",),
+        {"version": "standard"},
+        {0: {"type": "constant", "watts": 586.0, "power_factor": 0.94}},
+    ),
+    FleetRow(
+        "D103",
+        "Workshop meter (D103)",
+        "17{a}{r:07d}3",
+        ("meters",),
+        {"version": "extended"},
+        {
+            0: {"type": "constant", "watts": 586.0, "power_factor": 0.94},
+            1: {"type": "constant", "watts": 30.0, "power_factor": 0.42},
+            2: {"type": "constant", "watts": 37.0, "power_factor": 0.6},
+        },
+    ),
+)
+
+ACCOUNTS = (("demo@switchgear.local", "Demo Account"), ("other@switchgear.local", "Other Account"))
+
+
+async def seed(rt: Runtime) -> dict[str, Json]:
+    """Create the demo accounts and fleets on an empty database; resume them otherwise."""
+    existing = await rt.store.meta("demo")
+    if isinstance(existing, dict):
+        return existing
+    accounts: list[dict[str, Json]] = []
+    for index, (email, name) in enumerate(ACCOUNTS):
+        password = secrets.token_urlsafe(12)
+        account = await rt.auth.create_account(email, name, password)
+        _cred, token = await rt.auth.issue(account.id, KIND_NATIVE, TOKEN_TTL_S, desc="demo")
+        await _seed_fleet(rt, account.id, index)
+        accounts.append({"id": account.id, "email": email, "password": password, "token": token})
+    demo: dict[str, Json] = {"accounts": accounts}
+    rt.journal.put_meta("demo", demo)
+    await rt.journal.flush()
+    return demo
+
+
+async def _seed_fleet(rt: Runtime, account_id: int, index: int) -> None:
+    gateway_serial = ""
+    for row in FLEET:
+        serial = row.serial.format(a=index, r=secrets.randbelow(10_000))
+        attrs = dict(row.attrs)
+        if row.model == "PUSH3":
+            gateway_serial = serial
+        if row.model == "OMNIMETER-V4":
+            attrs["gateway"] = gateway_serial
+        if row.model in ("D101", "D103"):
+            attrs["devpass"] = f"{secrets.randbelow(1_000_000):06d}"
+        device = await rt.add_device(
+            Device(
+                id=0,
+                account_id=account_id,
+                serial=serial,
+                model=row.model,
+                name=row.name,
+                created_at=rt.clock.now(),
+                tags=row.tags,
+                attrs=attrs,
+            )
+        )
+        for channel, load in row.loads.items():
+            await rt.simulate(
+                account_id, device.id, SimAction("load", channel=channel, load=dict(load))
+            )
+
+
+def credentials(rt: Runtime, demo: Mapping[str, Json], base_url: str) -> dict[str, Json]:
+    """The credentials file's content (../shared/CONTRACTS.md section 2)."""
+    accounts = demo["accounts"]
+    first, other = accounts[0], accounts[1]
+    out: dict[str, Json] = {
+        "base_url": base_url,
+        "speed": rt.settings.speed,
+        "account": _account_entry(first),
+        "other_account": {**_account_entry(other), **_dialects(rt, other["id"])},
+    }
+    out.update(_dialects(rt, first["id"]))
+    return out
+
+
+def _account_entry(a: Mapping[str, Json]) -> dict[str, Json]:
+    return {"email": a["email"], "password": a["password"], "token": a["token"]}
+
+
+def _dialects(rt: Runtime, account_id: int) -> dict[str, Json]:
+    """Each dialect's section: device identifiers now; the dialects add their credentials."""
+    devices = rt.engine.devices(account_id)
+
+    def serials(model: str) -> list[str]:
+        return [d.serial for d in devices if d.model == model]
+
+    meters = [d for d in devices if d.model in ("D101", "D103")]
+    return {
+        "smartplug": {"serials": serials("SHPLG-1")},
+        "multisocket": {"plugs": []},
+        "powercontroller": {"serials": serials("power-controller-v10"), "device_ids": []},
+        "push3": {"gateway": next(iter(serials("PUSH3")), None), "meters": serials("OMNIMETER-V4")},
+        "meterhttp": {
+            "meters": [
+                {
+                    "devid": d.serial,
+                    "devpass": d.attrs.get("devpass"),
+                    "phases": 3 if d.model == "D103" else 1,
+                    "version": d.attrs.get("version"),
+                }
+                for d in meters
+            ]
+        },
+    }
+
+
+def write_credentials(path: str | os.PathLike[str], content: Mapping[str, Json]) -> None:
+    """Write atomically: a temporary file in the same folder, then rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(content, f, indent=2)
+        f.write("\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, target)

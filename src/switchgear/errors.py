@@ -1,0 +1,123 @@
+"""The one exception tree; every face maps it to its own wire format in one table.
+
+SwitchgearError
+├── NotFound                 (a thing does not exist *for this account*)
+│   ├── AccountNotFound
+│   ├── DeviceNotFound       (missing, or owned by another account: same answer)
+│   ├── CommandNotFound
+│   └── CredentialNotFound
+├── AuthError
+│   ├── NotAuthenticated     (no credential presented)
+│   ├── InvalidCredential    (unknown, malformed, tampered, wrong kind)
+│   ├── CredentialExpired
+│   ├── CredentialRevoked
+│   ├── BadPassword
+│   └── Forbidden            (authenticated, but lacks a scope)
+├── InvalidInput             (a request field is wrong; names the field)
+│   └── InvalidCommand
+├── Conflict                 (duplicate serial/email, clock not manual, ...)
+├── RateLimited
+└── DeviceError
+    ├── DeviceOffline        (the device is not connected)
+    ├── CommandTimedOut      (the device did not answer in time)
+    └── CommandRejected      (the device refused the command)
+"""
+
+from __future__ import annotations
+
+
+class SwitchgearError(Exception):
+    """Base of every error switchgear raises on purpose."""
+
+    def __init__(self, message: str = "", *, field: str | None = None) -> None:
+        super().__init__(message or self.__class__.__doc__ or self.__class__.__name__)
+        self.message = message or (self.__class__.__doc__ or self.__class__.__name__)
+        self.field = field
+
+
+class NotFound(SwitchgearError):
+    """Not found."""
+
+
+class AccountNotFound(NotFound):
+    """Account not found."""
+
+
+class DeviceNotFound(NotFound):
+    """Device not found."""
+
+
+class CommandNotFound(NotFound):
+    """Command not found."""
+
+
+class CredentialNotFound(NotFound):
+    """Credential not found."""
+
+
+class AuthError(SwitchgearError):
+    """Authentication failed."""
+
+
+class NotAuthenticated(AuthError):
+    """No credential was presented."""
+
+
+class InvalidCredential(AuthError):
+    """The credential is not valid here."""
+
+
+class CredentialExpired(AuthError):
+    """The credential has expired."""
+
+
+class CredentialRevoked(AuthError):
+    """The credential has been revoked."""
+
+
+class BadPassword(AuthError):
+    """Invalid username and password combination."""
+
+
+class Forbidden(AuthError):
+    """The credential lacks the scope this request needs."""
+
+
+class InvalidInput(SwitchgearError):
+    """The request is invalid."""
+
+
+class InvalidCommand(InvalidInput):
+    """The command is invalid for this device."""
+
+
+class Conflict(SwitchgearError):
+    """The request conflicts with the current state."""
+
+
+class RateLimited(SwitchgearError):
+    """Too many requests."""
+
+    def __init__(self, message: str = "", *, retry_after: float = 0.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DeviceError(SwitchgearError):
+    """The device could not carry out the command."""
+
+    def __init__(self, message: str = "", *, command_id: str | None = None) -> None:
+        super().__init__(message)
+        self.command_id = command_id
+
+
+class DeviceOffline(DeviceError):
+    """The device is offline."""
+
+
+class CommandTimedOut(DeviceError):
+    """The device did not answer in time."""
+
+
+class CommandRejected(DeviceError):
+    """The device rejected the command."""

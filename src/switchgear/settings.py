@@ -1,0 +1,24 @@
+"""One Settings object, from SWITCHGEAR_* environment variables and command-line flags."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the server needs to start, validated once."""
+
+    model_config = SettingsConfigDict(env_prefix="SWITCHGEAR_", extra="ignore")
+
+    database_url: str = "sqlite:///./switchgear.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    speed: float = Field(default=1.0, ge=0.0, le=100_000.0)
+    link: str = "memory"
+    secret_key: str | None = None
+    command_timeout_s: float = Field(default=10.0, gt=0)
+    public_url: str | None = None
+    demo: bool = False
+    credentials_file: str | None = None
+    log_level: str = "info"

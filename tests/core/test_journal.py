@@ -1,0 +1,83 @@
+"""Group commit: flush() returns only once what was queued before it is committed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import cast
+
+import pytest
+
+from switchgear.core.clock import VirtualClock
+from switchgear.core.journal import Journal
+from switchgear.core.model import StatusKind, StatusRecord
+from switchgear.core.ports import Store
+from tests.core.fakes import RecordingStore
+
+
+def rec(i: int) -> StatusRecord:
+    return StatusRecord(str(i), 1, float(i), StatusKind.RELAY, "api", {"on": True})
+
+
+def journal(store: RecordingStore) -> Journal:
+    return Journal(cast(Store, store), VirtualClock(start=1000.0, speed=0))
+
+
+async def test_flush_waits_for_the_commit_that_holds_the_write() -> None:
+    store = RecordingStore(delay=0.01)
+    j = journal(store)
+    j.start()
+    try:
+        j.add_status(rec(1))
+        j.put_nvram(7, {"relay": [True]})
+        await j.flush()
+        assert [r.id for b in store.batches for r in b.statuses] == ["1"]
+        assert store.batches[-1].nvram == {7: {"relay": [True]}}
+        assert store.batches[-1].meta["clock"] == 1000.0
+    finally:
+        await j.stop()
+
+
+async def test_concurrent_writers_share_commits() -> None:
+    store = RecordingStore(delay=0.005)
+    j = journal(store)
+    j.start()
+
+    async def writer(i: int) -> None:
+        j.add_status(rec(i))
+        await j.flush()
+
+    try:
+        await asyncio.gather(*(writer(i) for i in range(200)))
+    finally:
+        await j.stop()
+    ids = [r.id for b in store.batches for r in b.statuses]
+    assert sorted(ids, key=int) == [str(i) for i in range(200)]
+    assert len(store.batches) < 20  # grouped, not one commit per write
+
+
+async def test_nvram_is_last_write_wins_within_a_batch() -> None:
+    store = RecordingStore()
+    j = journal(store)
+    j.put_nvram(1, {"v": 1})
+    j.put_nvram(1, {"v": 2})
+    await j.flush()  # not started: commits inline
+    assert store.batches[0].nvram == {1: {"v": 2}}
+
+
+async def test_a_failed_commit_fails_the_flush_and_keeps_the_writes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = RecordingStore(fail=True)
+    j = journal(store)
+    j.start()
+    try:
+        j.add_status(rec(1))
+        with pytest.raises(OSError):
+            await j.flush()
+        store.fail = False  # the disk is back: the next commit carries the kept write
+        j.add_status(rec(2))
+        await j.flush()
+    finally:
+        await j.stop()
+    assert [r.id for b in store.batches for r in b.statuses] == ["1", "2"]
+    assert "group commit failed" in caplog.text

@@ -1,0 +1,85 @@
+"""Start and stop real `switchgear` server processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+START_TIMEOUT_S = 60.0
+POLL_S = 0.05
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Demo:
+    """A running `switchgear demo` and what it wrote."""
+
+    proc: subprocess.Popen[bytes]
+    credentials_path: Path
+    log_path: Path
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        return dict(json.loads(self.credentials_path.read_text()))
+
+    @property
+    def base_url(self) -> str:
+        return str(self.credentials["base_url"])
+
+    def kill(self) -> None:
+        """kill -9: no shutdown hooks, no flush."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_demo(tmp: Path, db: Path, extra: Sequence[str] = (), port: int | None = None) -> Demo:
+    """Start the demo and wait until it has written its credentials file (it answers HTTP)."""
+    creds = tmp / "credentials.json"
+    creds.unlink(missing_ok=True)
+    log_path = tmp / f"demo-{time.monotonic_ns()}.log"
+    cmd = [
+        sys.executable, "-m", "switchgear", "demo",
+        "--port", str(port or free_port()),
+        "--speed", "0",
+        "--database-url", f"sqlite:///{db}",
+        "--credentials-file", str(creds),
+        "--log-level", "warning",
+        *extra,
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+    demo = Demo(proc, creds, log_path)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while not creds.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"demo exited with {proc.returncode}:\n{demo.log()}")
+        if time.monotonic() > deadline:
+            demo.kill()
+            raise TimeoutError(f"demo did not start:\n{demo.log()}")
+        time.sleep(POLL_S)
+    return demo

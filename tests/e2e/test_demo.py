@@ -1,0 +1,120 @@
+"""The real `switchgear demo` process, driven over HTTP on a manual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.proc import Demo, start_demo
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    d = start_demo(tmp_path, tmp_path / "demo.db")
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def test_credentials_file_follows_the_contract(demo: Demo) -> None:
+    c = demo.credentials
+    assert c["base_url"].startswith("http://127.0.0.1:") and c["speed"] == 0
+    for key in ("account", "other_account"):
+        assert {"email", "password", "token"} <= set(c[key])
+    for dialect in ("smartplug", "multisocket", "powercontroller", "push3", "meterhttp"):
+        assert dialect in c and dialect in c["other_account"]
+    assert len(c["meterhttp"]["meters"]) == 2
+    assert {m["phases"] for m in c["meterhttp"]["meters"]} == {1, 3}
+    with httpx.Client(base_url=c["base_url"]) as client:
+        for key in ("account", "other_account"):
+            r = client.get(
+                "/api/v1/devices", headers={"Authorization": f"Bearer {c[key]['token']}"}
+            )
+            assert r.status_code == 200
+            families = {d["family"] for d in r.json()}
+            assert families == {"plug", "strip", "load_controller", "meter", "gateway"}
+            models = {d["model"] for d in r.json()}
+            assert {"SHPLG-1", "D101", "D103", "OMNIMETER-V4", "PUSH3"} <= models
+
+
+async def _collect_events(
+    base_url: str, token: str, device_id: int, out: list[dict[str, Any]], ready: asyncio.Event
+) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        httpx.AsyncClient(base_url=base_url, timeout=30) as client,
+        client.stream("GET", f"/api/v1/events?device={device_id}", headers=headers) as r,
+    ):
+        assert r.status_code == 200
+        async for line in r.aiter_lines():
+            if line.startswith(": connected"):
+                ready.set()
+            if line.startswith("data: "):
+                out.append(json.loads(line[6:]))
+                if out[-1]["reason"] == "timer":
+                    return
+
+
+async def test_delayed_switch_on_the_manual_clock_end_to_end(demo: Demo) -> None:
+    c = demo.credentials
+    token = c["account"]["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=c["base_url"], headers=headers, timeout=30) as client:
+        plugs = (await client.get("/api/v1/devices", params={"family": "plug"})).json()
+        pid = plugs[0]["id"]
+        before = plugs[0]["channels"][0]["on"]
+        events: list[dict[str, Any]] = []
+        ready = asyncio.Event()
+        listener = asyncio.create_task(_collect_events(c["base_url"], token, pid, events, ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        target = "off" if before else "on"
+        r = await client.post(
+            f"/api/v1/devices/{pid}/channels/0/switch", json={"action": target, "delay": 60}
+        )
+        assert r.status_code == 200 and r.json()["state"] == "done"
+        clock0 = (await client.get("/api/v1/sim/clock")).json()["epoch"]
+        r = await client.post("/api/v1/sim/clock/advance", json={"seconds": 59})
+        assert (await client.get(f"/api/v1/devices/{pid}")).json()["channels"][0]["on"] is before
+        r = await client.post("/api/v1/sim/clock/advance", json={"seconds": 1})
+        dev = (await client.get(f"/api/v1/devices/{pid}")).json()
+        assert dev["channels"][0]["on"] is (not before)
+        hist = (await client.get(f"/api/v1/devices/{pid}/history")).json()["statuses"]
+        fired = [s for s in hist if s["kind"] == "relay" and s["reason"] == "timer"]
+        assert fired and fired[-1]["data"]["on"] is (not before)
+        await asyncio.wait_for(listener, 10)
+        timer_events = [e for e in events if e["reason"] == "timer"]
+        assert timer_events[0]["ts"] == pytest.approx(clock0 + 60, abs=1e-6)
+
+
+def test_restart_resumes_the_same_accounts_devices_and_credentials(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    first = start_demo(tmp_path, db)
+    try:
+        c1 = first.credentials
+        with httpx.Client(base_url=c1["base_url"]) as client:
+            h = {"Authorization": f"Bearer {c1['account']['token']}"}
+            devices1 = client.get("/api/v1/devices", headers=h).json()
+    finally:
+        first.stop()
+    second = start_demo(tmp_path, db)
+    try:
+        c2 = second.credentials
+        for key in ("account", "other_account"):
+            assert c2[key] == c1[key]
+        with httpx.Client(base_url=c2["base_url"]) as client:
+            h = {"Authorization": f"Bearer {c2['account']['token']}"}
+            devices2 = client.get("/api/v1/devices", headers=h).json()
+        assert [(d["id"], d["serial"]) for d in devices2] == [
+            (d["id"], d["serial"]) for d in devices1
+        ]
+    finally:
+        second.stop()
