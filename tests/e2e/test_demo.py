@@ -60,7 +60,7 @@ async def _collect_events(
                 ready.set()
             if line.startswith("data: "):
                 out.append(json.loads(line[6:]))
-                if out[-1]["reason"] == "timer":
+                if out[-1]["kind"] == "relay" and out[-1]["reason"] == "timer":
                     return
 
 
@@ -91,7 +91,7 @@ async def test_delayed_switch_on_the_manual_clock_end_to_end(demo: Demo) -> None
         fired = [s for s in hist if s["kind"] == "relay" and s["reason"] == "timer"]
         assert fired and fired[-1]["data"]["on"] is (not before)
         await asyncio.wait_for(listener, 10)
-        timer_events = [e for e in events if e["reason"] == "timer"]
+        timer_events = [e for e in events if e["kind"] == "relay" and e["reason"] == "timer"]
         assert timer_events[0]["ts"] == pytest.approx(clock0 + 60, abs=1e-6)
 
 

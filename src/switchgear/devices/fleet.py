@@ -1,0 +1,98 @@
+"""The fleet: every simulated device of this process, and each account's grid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from switchgear.core.catalog import model as catalog_model
+from switchgear.core.clock import Clock
+from switchgear.core.model import Device, Family, Json
+from switchgear.core.ports import EventSink, SimAction
+from switchgear.core.scheduler import Scheduler
+from switchgear.devices.gateway import GatewayTwin
+from switchgear.devices.meter import MeterTwin
+from switchgear.devices.multisocket import StripTwin
+from switchgear.devices.physics import GridOverride
+from switchgear.devices.plug import PlugTwin
+from switchgear.devices.powercontroller import PowerControllerTwin
+from switchgear.devices.twin import NvramSink, Twin
+from switchgear.errors import DeviceNotFound, InvalidInput
+
+TWINS: dict[Family, type[Twin]] = {
+    Family.PLUG: PlugTwin,
+    Family.STRIP: StripTwin,
+    Family.LOAD_CONTROLLER: PowerControllerTwin,
+    Family.METER: MeterTwin,
+    Family.GATEWAY: GatewayTwin,
+}
+
+
+class Fleet:
+    """Builds twins from the catalogue, boots them, and applies physical-world changes."""
+
+    def __init__(
+        self, clock: Clock, scheduler: Scheduler, emit: EventSink, save: NvramSink
+    ) -> None:
+        self.clock = clock
+        self.scheduler = scheduler
+        self._emit = emit
+        self._save = save
+        self._twins: dict[int, Twin] = {}
+        self._grids: dict[int, GridOverride] = {}
+
+    def __len__(self) -> int:
+        return len(self._twins)
+
+    def add(self, device: Device, nvram: Json | None = None) -> Twin:
+        """Create the device's twin, restore its NVRAM, and boot it."""
+        model = catalog_model(device.model)
+        twin = TWINS[model.family](
+            device, model, self.clock, self.scheduler, self.grid(device.account_id),
+            self._emit, self._save,
+        )  # fmt: skip
+        if isinstance(nvram, dict):
+            twin.restore(nvram)
+        self._twins[device.id] = twin
+        twin.boot()
+        return twin
+
+    def get(self, device_id: int) -> Twin | None:
+        return self._twins.get(device_id)
+
+    def remove(self, device_id: int) -> None:
+        twin = self._twins.pop(device_id, None)
+        if twin is not None:
+            twin.shutdown()
+
+    def grid(self, account_id: int) -> GridOverride:
+        return self._grids.setdefault(account_id, GridOverride())
+
+    def set_grid(
+        self, account_id: int, frequency_hz: float | None = None, voltage_v: float | None = None
+    ) -> None:
+        g = self.grid(account_id)
+        if frequency_hz is not None:
+            g.frequency_hz = frequency_hz
+        if voltage_v is not None:
+            g.voltage_v = voltage_v
+        for twin in self._twins.values():
+            if twin.device.account_id == account_id:
+                twin.grid_changed()
+
+    def apply(self, device_id: int, action: SimAction) -> None:
+        twin = self._twins.get(device_id)
+        if twin is None:
+            raise DeviceNotFound("device not found")
+        if action.kind == "power_cycle":
+            twin.power_cycle()
+        elif action.kind == "online":
+            twin.set_online(bool(action.online))
+        elif action.kind == "load":
+            load: Any = action.load
+            if not isinstance(load, dict):
+                raise InvalidInput("load must be an object", field="load")
+            twin.set_load(action.channel or 0, load)
+        elif action.kind == "grid":
+            self.set_grid(twin.device.account_id, action.frequency_hz, action.voltage_v)
+        else:
+            raise InvalidInput(f"unknown simulation {action.kind!r}", field="kind")

@@ -1,0 +1,65 @@
+"""Metering points: a load, its energy registers, and the readings a meter reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from switchgear.core.model import MeterReading
+from switchgear.devices.physics import ConstantLoad, Load, ThermostatLoad, jitter, load_from_json
+
+
+class MeterPoint:
+    """One metered circuit: the load on it and import/export registers that never go back."""
+
+    def __init__(self, index: int, t: float, nominal_v: float) -> None:
+        self.index = index
+        self.nominal_v = nominal_v
+        self.load: Load = ConstantLoad(t, 0.0)
+        self.base_import_wh = 0.0  # energy of loads attached before the current one
+        self.base_export_wh = 0.0
+
+    def energy(self) -> tuple[float, float]:
+        return (
+            self.base_import_wh + self.load.import_wh,
+            self.base_export_wh + self.load.export_wh,
+        )
+
+    def replace_load(self, t: float, description: dict[str, Any]) -> None:
+        fresh = {k: v for k, v in description.items() if k != "state"}
+        new = load_from_json(fresh, t, self.nominal_v)
+        self.load.advance(t)
+        self.base_import_wh, self.base_export_wh = self.energy()
+        new.set_supplied(t, self.load.supplied)
+        self.load = new
+
+    def reading(self, t: float, voltage_v: float, frequency_hz: float) -> MeterReading:
+        p = self.load.power(t)
+        pf = self.load.power_factor
+        imp, exp = self.energy()
+        current = abs(p) / (voltage_v * pf) if voltage_v > 0 else 0.0
+        return MeterReading(
+            index=self.index,
+            voltage_v=voltage_v,
+            current_a=current,
+            power_w=max(p, 0.0),
+            reverse_power_w=max(-p, 0.0),
+            power_factor=pf,
+            frequency_hz=frequency_hz,
+            energy_wh=imp,
+            reverse_energy_wh=exp,
+        )
+
+    def water_temperature(self) -> float | None:
+        return self.load.temp_c if isinstance(self.load, ThermostatLoad) else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"base": [self.base_import_wh, self.base_export_wh], "load": self.load.to_json()}
+
+    def restore(self, d: dict[str, Any]) -> None:
+        self.base_import_wh, self.base_export_wh = (float(x) for x in d["base"])
+        self.load = load_from_json(d["load"], float(d["load"]["state"]["t"]), self.nominal_v)
+
+
+def wobble(t: float, seed: float, amplitude: float) -> float:
+    """A small deterministic variation for readings (voltage, frequency, temperature)."""
+    return amplitude * jitter(t, 97.0, seed)

@@ -1,0 +1,120 @@
+"""MemoryStore: the in-memory fake of the Store port, with the same behaviour."""
+
+from __future__ import annotations
+
+import bisect
+import copy
+from collections.abc import Sequence
+from dataclasses import replace
+
+from switchgear.core.accounts import Credential
+from switchgear.core.model import Account, CommandRecord, Device, HistoryPage, Json, StatusRecord
+from switchgear.core.ports import Batch
+from switchgear.errors import Conflict
+from switchgear.storage import cursor as cursors
+
+
+class MemoryStore:
+    """Dicts and lists; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._accounts: dict[int, tuple[Account, str]] = {}
+        self._creds: dict[str, Credential] = {}
+        self._devices: dict[int, Device] = {}
+        self._nvram: dict[int, Json] = {}
+        self._statuses: list[tuple[float, int, StatusRecord]] = []  # sorted by (ts, seq)
+        self._commands: dict[str, CommandRecord] = {}
+        self._meta: dict[str, Json] = {}
+        self._seq = 0
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def add_account(self, email: str, name: str, password_hash: str) -> Account:
+        if any(a.email == email for a, _ in self._accounts.values()):
+            raise Conflict(f"an account with email {email!r} exists", field="email")
+        account = Account(len(self._accounts) + 1, email, name, 0.0)
+        self._accounts[account.id] = (account, password_hash)
+        return account
+
+    async def account_by_email(self, email: str) -> tuple[Account, str] | None:
+        return next(((a, h) for a, h in self._accounts.values() if a.email == email), None)
+
+    async def accounts(self) -> list[Account]:
+        return [a for a, _ in self._accounts.values()]
+
+    async def set_password_hash(self, account_id: int, password_hash: str) -> None:
+        account, _ = self._accounts[account_id]
+        self._accounts[account_id] = (account, password_hash)
+
+    async def add_credential(self, cred: Credential) -> None:
+        if cred.id in self._creds:
+            raise Conflict("credential id exists", field="id")
+        self._creds[cred.id] = cred
+
+    async def credentials(self, account_id: int | None = None) -> list[Credential]:
+        return [c for c in self._creds.values() if account_id in (None, c.account_id)]
+
+    async def revoke_credential(self, cred_id: str, at: float) -> None:
+        if cred_id in self._creds:
+            self._creds[cred_id] = replace(self._creds[cred_id], revoked_at=at)
+
+    async def add_device(self, device: Device) -> Device:
+        if any(
+            d.serial == device.serial and d.model == device.model for d in self._devices.values()
+        ):
+            raise Conflict(f"a device with serial {device.serial!r} exists", field="serial")
+        stored = replace(device, id=len(self._devices) + 1)
+        self._devices[stored.id] = stored
+        return stored
+
+    async def devices(self) -> list[Device]:
+        return sorted(self._devices.values(), key=lambda d: d.id)
+
+    async def update_device(self, device: Device) -> None:
+        self._devices[device.id] = device
+
+    async def nvram(self) -> dict[int, Json]:
+        return copy.deepcopy(self._nvram)
+
+    async def history(
+        self,
+        device_ids: Sequence[int],
+        start: float,
+        end: float,
+        cursor: str | None = None,
+        limit: int = 500,
+    ) -> HistoryPage:
+        after = cursors.decode(cursor) if cursor else None
+        wanted = set(device_ids)
+        lo = bisect.bisect_left(self._statuses, (start, -1))
+        out: list[tuple[float, int, StatusRecord]] = []
+        for ts, seq, rec in self._statuses[lo:]:
+            if ts >= end:
+                break
+            if rec.device_id not in wanted or (after is not None and (ts, seq) <= after):
+                continue
+            out.append((ts, seq, rec))
+            if len(out) > limit:
+                break
+        more = len(out) > limit
+        page = out[:limit]
+        nxt = cursors.encode(page[-1][0], page[-1][1]) if more and page else None
+        return HistoryPage(tuple(r for _, _, r in page), nxt)
+
+    async def command(self, command_id: str) -> CommandRecord | None:
+        return self._commands.get(command_id)
+
+    async def meta(self, key: str) -> Json | None:
+        return copy.deepcopy(self._meta.get(key))
+
+    async def commit(self, batch: Batch) -> None:
+        for rec in batch.statuses:
+            self._seq += 1
+            bisect.insort(self._statuses, (rec.ts, self._seq, rec), key=lambda t: (t[0], t[1]))
+        self._nvram.update(copy.deepcopy(batch.nvram))
+        self._commands.update(batch.commands)
+        self._meta.update(copy.deepcopy(batch.meta))

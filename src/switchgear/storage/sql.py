@@ -1,0 +1,344 @@
+"""SqlStore: the Store port on SQLAlchemy 2 Core, for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from switchgear.core.accounts import Credential
+from switchgear.core.model import (
+    Account,
+    CommandRecord,
+    CommandState,
+    Device,
+    HistoryPage,
+    Json,
+    StatusKind,
+    StatusRecord,
+)
+from switchgear.core.ports import Batch
+from switchgear.errors import Conflict
+from switchgear.storage import cursor as cursors
+from switchgear.storage import tables as t
+from switchgear.storage.url import async_url
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cur.execute("PRAGMA synchronous=NORMAL")  # a commit survives the process dying
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()
+
+
+def _upgrade(conn: sa.Connection) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, "head")
+
+
+class SqlStore:
+    """Durable storage; writes are serialised (SQLite has one writer) and batched by the journal."""
+
+    def __init__(self, url: str) -> None:
+        self.url = async_url(url)
+        self._engine: AsyncEngine | None = None
+        self._write = asyncio.Lock()
+        self._insert: Any = None
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise RuntimeError("store is not open")
+        return self._engine
+
+    async def open(self) -> None:
+        engine = create_async_engine(self.url)
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            self._insert = sqlite.insert
+        else:
+            self._insert = postgresql.insert
+        self._engine = engine
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    async def _one_write(self, stmt: Any) -> Any:
+        async with self._write, self.engine.begin() as conn:
+            return await conn.execute(stmt)
+
+    # --- accounts -----------------------------------------------------------
+
+    async def add_account(self, email: str, name: str, password_hash: str) -> Account:
+        now = time.time()
+        stmt = t.accounts.insert().values(
+            email=email, name=name, password_hash=password_hash, created_at=now
+        )
+        try:
+            res = await self._one_write(stmt)
+        except IntegrityError:
+            raise Conflict(f"an account with email {email!r} exists", field="email") from None
+        return Account(int(res.inserted_primary_key[0]), email, name, now)
+
+    async def account_by_email(self, email: str) -> tuple[Account, str] | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(sa.select(t.accounts).where(t.accounts.c.email == email))
+            ).first()
+        if row is None:
+            return None
+        return Account(row.id, row.email, row.name, row.created_at), row.password_hash
+
+    async def accounts(self) -> list[Account]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(t.accounts).order_by(t.accounts.c.id))).all()
+        return [Account(r.id, r.email, r.name, r.created_at) for r in rows]
+
+    async def set_password_hash(self, account_id: int, password_hash: str) -> None:
+        await self._one_write(
+            t.accounts.update()
+            .where(t.accounts.c.id == account_id)
+            .values(password_hash=password_hash)
+        )
+
+    # --- credentials --------------------------------------------------------
+
+    async def add_credential(self, cred: Credential) -> None:
+        stmt = t.credentials.insert().values(
+            id=cred.id,
+            account_id=cred.account_id,
+            kind=cred.kind,
+            secret_hash=cred.secret_hash,
+            created_at=cred.created_at,
+            expires_at=cred.expires_at,
+            revoked_at=cred.revoked_at,
+            scopes=list(cred.scopes),
+            desc=cred.desc,
+            attrs=dict(cred.attrs),
+        )
+        try:
+            await self._one_write(stmt)
+        except IntegrityError:
+            raise Conflict("credential id exists", field="id") from None
+
+    async def credentials(self, account_id: int | None = None) -> list[Credential]:
+        q = sa.select(t.credentials).order_by(t.credentials.c.created_at)
+        if account_id is not None:
+            q = q.where(t.credentials.c.account_id == account_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        return [
+            Credential(
+                id=r.id,
+                account_id=r.account_id,
+                kind=r.kind,
+                secret_hash=r.secret_hash,
+                created_at=r.created_at,
+                expires_at=r.expires_at,
+                revoked_at=r.revoked_at,
+                scopes=tuple(r.scopes),
+                desc=r.desc,
+                attrs=dict(r.attrs),
+            )
+            for r in rows
+        ]
+
+    async def revoke_credential(self, cred_id: str, at: float) -> None:
+        await self._one_write(
+            t.credentials.update().where(t.credentials.c.id == cred_id).values(revoked_at=at)
+        )
+
+    # --- registry -----------------------------------------------------------
+
+    async def add_device(self, device: Device) -> Device:
+        stmt = t.devices.insert().values(**_device_row(device))
+        try:
+            res = await self._one_write(stmt)
+        except IntegrityError:
+            raise Conflict(
+                f"a device with serial {device.serial!r} exists", field="serial"
+            ) from None
+        return Device(**{**_device_fields(device), "id": int(res.inserted_primary_key[0])})
+
+    async def devices(self) -> list[Device]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(t.devices).order_by(t.devices.c.id))).all()
+        return [
+            Device(
+                id=r.id,
+                account_id=r.account_id,
+                serial=r.serial,
+                model=r.model,
+                name=r.name,
+                created_at=r.created_at,
+                tags=tuple(r.tags),
+                attrs=dict(r.attrs),
+                simulated=bool(r.simulated),
+            )
+            for r in rows
+        ]
+
+    async def update_device(self, device: Device) -> None:
+        await self._one_write(
+            t.devices.update().where(t.devices.c.id == device.id).values(**_device_row(device))
+        )
+
+    async def nvram(self) -> dict[int, Json]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(sa.select(t.nvram))).all()
+        return {r.device_id: r.blob for r in rows}
+
+    # --- history and commands ----------------------------------------------
+
+    async def history(
+        self,
+        device_ids: Sequence[int],
+        start: float,
+        end: float,
+        cursor: str | None = None,
+        limit: int = 500,
+    ) -> HistoryPage:
+        s = t.statuses.c
+        q = (
+            sa.select(t.statuses)
+            .where(s.device_id.in_(list(device_ids)), s.ts >= start, s.ts < end)
+            .order_by(s.ts, s.seq)
+            .limit(limit + 1)
+        )
+        if cursor:
+            ts, seq = cursors.decode(cursor)
+            q = q.where(sa.or_(s.ts > ts, sa.and_(s.ts == ts, s.seq > seq)))
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(q)).all()
+        page = rows[:limit]
+        nxt = cursors.encode(page[-1].ts, page[-1].seq) if len(rows) > limit and page else None
+        records = tuple(
+            StatusRecord(
+                id=r.id,
+                device_id=r.device_id,
+                ts=r.ts,
+                kind=StatusKind(r.kind),
+                reason=r.reason,
+                data=r.data,
+                channel=r.channel,
+            )
+            for r in page
+        )
+        return HistoryPage(records, nxt)
+
+    async def command(self, command_id: str) -> CommandRecord | None:
+        async with self.engine.connect() as conn:
+            r = (
+                await conn.execute(sa.select(t.commands).where(t.commands.c.id == command_id))
+            ).first()
+        if r is None:
+            return None
+        return CommandRecord(
+            id=r.id,
+            device_id=r.device_id,
+            account_id=r.account_id,
+            name=r.name,
+            params=r.params,
+            state=CommandState(r.state),
+            created_at=r.created_at,
+            updated_at=r.updated_at,
+            result=r.result,
+            error=r.error,
+        )
+
+    async def meta(self, key: str) -> Json | None:
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(sa.select(t.meta.c.value).where(t.meta.c.key == key))).first()
+        return None if r is None else r.value
+
+    # --- group commit -------------------------------------------------------
+
+    async def commit(self, batch: Batch) -> None:
+        async with self._write, self.engine.begin() as conn:
+            await self._commit(conn, batch)
+
+    async def _commit(self, conn: AsyncConnection, batch: Batch) -> None:
+        if batch.statuses:
+            await conn.execute(
+                t.statuses.insert(),
+                [
+                    {
+                        "id": r.id,
+                        "device_id": r.device_id,
+                        "ts": r.ts,
+                        "kind": r.kind.value,
+                        "reason": r.reason,
+                        "channel": r.channel,
+                        "data": dict(r.data),
+                    }
+                    for r in batch.statuses
+                ],
+            )
+        for device_id, blob in batch.nvram.items():
+            await self._upsert(conn, t.nvram, {"device_id": device_id, "blob": blob}, "device_id")
+        for rec in batch.commands.values():
+            row = {
+                "id": rec.id,
+                "device_id": rec.device_id,
+                "account_id": rec.account_id,
+                "name": rec.name,
+                "params": dict(rec.params),
+                "state": rec.state.value,
+                "created_at": rec.created_at,
+                "updated_at": rec.updated_at,
+                "result": dict(rec.result) if rec.result is not None else None,
+                "error": rec.error,
+            }
+            await self._upsert(conn, t.commands, row, "id")
+        for key, value in batch.meta.items():
+            await self._upsert(conn, t.meta, {"key": key, "value": value}, "key")
+
+    async def _upsert(
+        self, conn: AsyncConnection, table: sa.Table, row: dict[str, Any], key: str
+    ) -> None:
+        stmt = self._insert(table).values(**row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[key], set_={k: v for k, v in row.items() if k != key}
+        )
+        await conn.execute(stmt)
+
+
+def _device_fields(d: Device) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "account_id": d.account_id,
+        "serial": d.serial,
+        "model": d.model,
+        "name": d.name,
+        "created_at": d.created_at,
+        "tags": d.tags,
+        "attrs": d.attrs,
+        "simulated": d.simulated,
+    }
+
+
+def _device_row(d: Device) -> dict[str, Any]:
+    row = _device_fields(d)
+    del row["id"]
+    row["tags"] = list(d.tags)
+    row["attrs"] = dict(d.attrs)
+    return row

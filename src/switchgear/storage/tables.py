@@ -1,0 +1,93 @@
+"""SQLAlchemy Core tables: one schema for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+credentials = sa.Table(
+    "credentials",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("account_id", BigId, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("secret_hash", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("desc", sa.String(200), nullable=False),
+    sa.Column("attrs", sa.JSON, nullable=False),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("account_id", BigId, sa.ForeignKey("accounts.id"), nullable=False, index=True),
+    sa.Column("serial", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("attrs", sa.JSON, nullable=False),
+    sa.Column("simulated", sa.Boolean, nullable=False),
+    sa.UniqueConstraint("serial", "model", name="uq_devices_serial_model"),
+)
+
+nvram = sa.Table(
+    "nvram",
+    metadata,
+    sa.Column("device_id", BigId, sa.ForeignKey("devices.id"), primary_key=True),
+    sa.Column("blob", sa.JSON, nullable=False),
+)
+
+# Status history, clustered by device and time: reads are "one device, a time range".
+statuses = sa.Table(
+    "statuses",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(32), nullable=False),
+    sa.Column("device_id", BigId, nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("channel", sa.Integer),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index("ix_statuses_device_ts", "device_id", "ts", "seq"),
+)
+
+commands = sa.Table(
+    "commands",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("device_id", BigId, nullable=False, index=True),
+    sa.Column("account_id", BigId, nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("result", sa.JSON),
+    sa.Column("error", sa.Text),
+)
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.JSON),
+)
