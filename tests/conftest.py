@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from switchgear.auth.scopes import KIND_NATIVE
 
 from switchgear.app import create_app
+from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.model import Device
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
@@ -46,7 +46,9 @@ async def add(rt: Runtime, account_id: int, serial: str, model: str) -> Device:
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    settings = Settings(database_url="memory://", speed=0, secret_key="test-secret-key")
+    settings = Settings(
+        database_url="memory://", speed=0, secret_key="test-secret-key-of-at-least-32-bytes"
+    )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         rt: Runtime = app.state.runtime

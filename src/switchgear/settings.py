@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     speed: float = Field(default=1.0, ge=0.0, le=100_000.0)
     link: str = "memory"
-    secret_key: str | None = None
+    secret_key: str | None = Field(default=None, min_length=32)
     command_timeout_s: float = Field(default=10.0, gt=0)
     public_url: str | None = None
     demo: bool = False
