@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel
+from starlette.responses import Response
 
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.accounts import Credential
 from switchgear.runtime import Runtime
 
-_bearer = HTTPBearer(
-    auto_error=False, description="A native API token (`switchgear tokens create`)"
-)
+# Declared for the OpenAPI security scheme; the token itself is read in get_credential.
+bearer_scheme = HTTPBearer(auto_error=False, description="A native API token")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
 
@@ -24,12 +25,23 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_credential(
-    rt: RuntimeDep,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Credential:
-    token = creds.credentials if creds is not None else None
-    return rt.auth.authenticate(token, KIND_NATIVE)
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if any."""
+    header = request.headers.get("authorization")
+    if header and header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
+
+
+async def get_credential(request: Request) -> Credential:
+    """The caller's native credential, checked in memory (401 problem otherwise)."""
+    rt: Runtime = request.app.state.runtime
+    return rt.auth.authenticate(bearer_token(request), KIND_NATIVE)
 
 
 CredentialDep = Annotated[Credential, Depends(get_credential)]
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """Serialise once with pydantic-core; FastAPI does not validate a returned Response."""
+    return Response(model.model_dump_json(), status_code, media_type="application/json")

@@ -6,8 +6,9 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from starlette.responses import Response
 
-from switchgear.api.deps import CredentialDep, RuntimeDep
+from switchgear.api.deps import CredentialDep, RuntimeDep, json_response
 from switchgear.api.schemas import (
     CommandOut,
     DeviceOut,
@@ -28,7 +29,7 @@ DAY = 86_400.0
 
 
 @router.get("/devices", response_model=list[DeviceOut])
-def list_devices(
+async def list_devices(
     rt: RuntimeDep,
     cred: CredentialDep,
     family: Family | None = None,
@@ -40,10 +41,10 @@ def list_devices(
 
 
 @router.get("/devices/{device_id}", response_model=DeviceOut)
-def get_device(rt: RuntimeDep, cred: CredentialDep, device_id: int) -> DeviceOut:
+async def get_device(rt: RuntimeDep, cred: CredentialDep, device_id: int) -> Response:
     """One device: model, channels, state, settings, readings."""
     d = rt.engine.device(cred.account_id, device_id)
-    return device_out(d, rt.engine.shadow(d.id))
+    return json_response(device_out(d, rt.engine.shadow(d.id)))
 
 
 @router.post("/devices/{device_id}/channels/{channel}/switch", response_model=CommandOut)

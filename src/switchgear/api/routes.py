@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Security
 
 from switchgear.api import devices, events, sim, tokens
+from switchgear.api.deps import bearer_scheme
 
+# The bearer scheme is declared for the OpenAPI document; get_credential checks the token.
+secured = [Security(bearer_scheme)]
 router = APIRouter(prefix="/api/v1")
-router.include_router(devices.router)
+router.include_router(devices.router, dependencies=secured)
 router.include_router(tokens.router)
-router.include_router(events.router)
-router.include_router(sim.router)
+router.include_router(events.router, dependencies=secured)
+router.include_router(sim.router, dependencies=secured)

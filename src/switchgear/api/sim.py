@@ -79,7 +79,7 @@ async def advance(rt: RuntimeDep, cred: CredentialDep, body: AdvanceRequest) -> 
 
 
 @router.get("/clock")
-def clock(rt: RuntimeDep, cred: CredentialDep) -> dict[str, Any]:
+async def clock(rt: RuntimeDep, cred: CredentialDep) -> dict[str, Any]:
     """The virtual clock: now, speed, manual or not."""
     now = rt.clock.now()
     return {"now": iso(now), "epoch": now, "speed": rt.clock.speed, "manual": rt.clock.manual}

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request, Response
 
-from fastapi import APIRouter, Header, Request, Response
-
-from switchgear.api.deps import RuntimeDep
+from switchgear.api.deps import CredentialDep, RuntimeDep, bearer_token
 from switchgear.api.schemas import TokenOut, TokenRequest, iso
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.accounts import Credential
@@ -28,18 +26,11 @@ def token_out(c: Credential, token: str | None = None) -> TokenOut:
     )
 
 
-def _bearer(authorization: str | None) -> str | None:
-    if authorization and authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip()
-    return None
-
-
 @router.post("/tokens", response_model=TokenOut, status_code=201)
 async def create_token(
     rt: RuntimeDep,
     body: TokenRequest,
     request: Request,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> TokenOut:
     """A new token: sign in with email and password, or present a valid token."""
     if body.email is not None or body.password is not None:
@@ -49,7 +40,7 @@ async def create_token(
         account = await rt.auth.login(body.email, body.password, client=client)
         account_id = account.id
     else:
-        account_id = rt.auth.authenticate(_bearer(authorization), KIND_NATIVE).account_id
+        account_id = rt.auth.authenticate(bearer_token(request), KIND_NATIVE).account_id
     cred, token = await rt.auth.issue(
         account_id, KIND_NATIVE, body.expires_in or DEFAULT_TTL_S, desc=body.desc
     )
@@ -57,19 +48,13 @@ async def create_token(
 
 
 @router.get("/tokens", response_model=list[TokenOut])
-def list_tokens(
-    rt: RuntimeDep, authorization: Annotated[str | None, Header()] = None
-) -> list[TokenOut]:
+async def list_tokens(rt: RuntimeDep, cred: CredentialDep) -> list[TokenOut]:
     """The account's native tokens (never their secrets)."""
-    cred = rt.auth.authenticate(_bearer(authorization), KIND_NATIVE)
     return [token_out(c) for c in rt.auth.list(cred.account_id, KIND_NATIVE)]
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-async def revoke_token(
-    rt: RuntimeDep, token_id: str, authorization: Annotated[str | None, Header()] = None
-) -> Response:
+async def revoke_token(rt: RuntimeDep, cred: CredentialDep, token_id: str) -> Response:
     """Revoke one of the account's tokens; it is refused from then on."""
-    cred = rt.auth.authenticate(_bearer(authorization), KIND_NATIVE)
     await rt.auth.revoke(cred.account_id, token_id)
     return Response(status_code=204)

@@ -7,10 +7,16 @@ from typing import Annotated
 
 import typer
 
+from switchgear.cli import devices, sim, tokens, users
 from switchgear.cli.server import configure_logging, serve
 from switchgear.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="switchgear: control plane for switched loads.")
+app.add_typer(devices.app, name="devices")
+app.command("history")(devices.history)
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(sim.app, name="sim")
+app.add_typer(users.app, name="users")
 
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on (0 = any free port).")]

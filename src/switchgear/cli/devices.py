@@ -1,0 +1,143 @@
+"""`switchgear devices ...` and `switchgear history`: read and switch devices on a server."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from switchgear.cli.client import (
+    DEFAULT_CREDENTIALS,
+    AccountOpt,
+    CredsOpt,
+    JsonOpt,
+    UrlOpt,
+    call,
+    resolve,
+)
+from switchgear.cli.errors import handled
+from switchgear.cli.output import console, device_tables, devices_table, print_json, statuses_table
+
+app = typer.Typer(no_args_is_help=True, help="List, show and switch devices.")
+
+Channel = Annotated[int, typer.Option("--channel", "-c", help="Channel, counting from 0.")]
+Delay = Annotated[float, typer.Option(help="Switch after this many seconds.")]
+Duration = Annotated[float | None, typer.Option(help="Then flip back after this many seconds.")]
+
+
+@app.command("list")
+def list_devices(
+    family: Annotated[
+        str | None, typer.Option(help="plug, strip, load_controller, meter, gateway")
+    ] = None,
+    tag: str | None = None,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+    as_json: JsonOpt = False,
+) -> None:
+    """The account's devices with their current state."""
+    with handled():
+        params = {k: v for k, v in {"family": family, "tag": tag}.items() if v}
+        data = call(
+            resolve(url, credentials_file, account), "GET", "/api/v1/devices", params=params
+        )
+        print_json(data) if as_json else console.print(devices_table(data))
+
+
+@app.command("show")
+def show(
+    device_id: int,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+    as_json: JsonOpt = False,
+) -> None:
+    """One device: channels, settings and meter readings."""
+    with handled():
+        data = call(resolve(url, credentials_file, account), "GET", f"/api/v1/devices/{device_id}")
+        if as_json:
+            print_json(data)
+        else:
+            for table in device_tables(data):
+                console.print(table)
+
+
+def _switch(
+    action: str,
+    device_id: int,
+    channel: int,
+    delay: float,
+    duration: float | None,
+    url: str | None,
+    credentials_file: str,
+    account: str,
+    as_json: bool,
+) -> None:
+    with handled():
+        body: dict[str, Any] = {"action": action, "delay": delay}
+        if duration is not None:
+            body["duration"] = duration
+        path = f"/api/v1/devices/{device_id}/channels/{channel}/switch"
+        cmd = call(resolve(url, credentials_file, account), "POST", path, body)
+        if as_json:
+            print_json(cmd)
+        else:
+            when = f" in {delay:g} s" if delay else ""
+            console.print(f"command {cmd['id']}: {action}{when} — {cmd['state']}", highlight=False)
+
+
+@app.command("on")
+def on(
+    device_id: int,
+    channel: Channel = 0,
+    delay: Delay = 0.0,
+    duration: Duration = None,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+    as_json: JsonOpt = False,
+) -> None:
+    """Switch a channel on (now, or after --delay; for --duration)."""
+    _switch("on", device_id, channel, delay, duration, url, credentials_file, account, as_json)
+
+
+@app.command("off")
+def off(
+    device_id: int,
+    channel: Channel = 0,
+    delay: Delay = 0.0,
+    duration: Duration = None,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+    as_json: JsonOpt = False,
+) -> None:
+    """Switch a channel off (now, or after --delay; for --duration)."""
+    _switch("off", device_id, channel, delay, duration, url, credentials_file, account, as_json)
+
+
+def history(
+    device_id: int,
+    start: Annotated[str | None, typer.Option(help="ISO 8601 (default: a day ago)")] = None,
+    end: Annotated[str | None, typer.Option(help="ISO 8601 (default: now)")] = None,
+    limit: int = 100,
+    all_pages: Annotated[bool, typer.Option("--all", help="Follow the cursor to the end.")] = False,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+    as_json: JsonOpt = False,
+) -> None:
+    """A device's status records, oldest first."""
+    with handled():
+        target = resolve(url, credentials_file, account)
+        params: dict[str, Any] = {"limit": limit}
+        params.update({k: v for k, v in {"start": start, "end": end}.items() if v})
+        statuses: list[dict[str, Any]] = []
+        while True:
+            page = call(target, "GET", f"/api/v1/devices/{device_id}/history", params=params)
+            statuses += page["statuses"]
+            if not (all_pages and page["next_cursor"]):
+                break
+            params["cursor"] = page["next_cursor"]
+        print_json(statuses) if as_json else console.print(statuses_table(statuses))

@@ -1,0 +1,97 @@
+"""`switchgear tokens ...`: native API tokens on a server."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from switchgear.cli.client import (
+    DEFAULT_CREDENTIALS,
+    AccountOpt,
+    CliError,
+    CredsOpt,
+    JsonOpt,
+    UrlOpt,
+    call,
+    resolve,
+)
+from switchgear.cli.errors import handled
+from switchgear.cli.output import console, print_json
+
+app = typer.Typer(no_args_is_help=True, help="Create, list and revoke native API tokens.")
+
+
+@app.command("create")
+def create(
+    email: Annotated[
+        str | None, typer.Option(help="Sign in with this email (else use the current token).")
+    ] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Password for --email (prompted if missing).")
+    ] = None,
+    expires_in: Annotated[
+        float | None, typer.Option(help="Seconds until it expires (default 30 days).")
+    ] = None,
+    desc: str = "",
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+    as_json: JsonOpt = False,
+) -> None:
+    """A new token, printed once."""
+    with handled():
+        target = resolve(url, credentials_file, account)
+        body: dict[str, Any] = {"desc": desc}
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        if email:
+            body["email"] = email
+            body["password"] = password or typer.prompt("password", hide_input=True)
+        elif not target.token:
+            raise CliError("give --email, or a token via SWITCHGEAR_TOKEN or --credentials-file")
+        tok = call(target, "POST", "/api/v1/tokens", body, auth=not email)
+        if as_json:
+            print_json(tok)
+        else:
+            console.print(f"token {tok['id']} (expires {tok['expires_at']}):", highlight=False)
+            console.print(tok["token"], highlight=False, soft_wrap=True)
+
+
+@app.command("list")
+def list_tokens(
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+    as_json: JsonOpt = False,
+) -> None:
+    """The account's tokens (never their secrets)."""
+    with handled():
+        data = call(resolve(url, credentials_file, account), "GET", "/api/v1/tokens")
+        if as_json:
+            print_json(data)
+            return
+        t = Table("id", "desc", "created", "expires", "revoked")
+        for tok in data:
+            t.add_row(
+                tok["id"],
+                tok["desc"],
+                tok["created_at"],
+                tok["expires_at"] or "-",
+                "yes" if tok["revoked"] else "no",
+            )
+        console.print(t)
+
+
+@app.command("revoke")
+def revoke(
+    token_id: str,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+) -> None:
+    """Revoke a token: it is refused from now on."""
+    with handled():
+        call(resolve(url, credentials_file, account), "DELETE", f"/api/v1/tokens/{token_id}")
+        console.print(f"token {token_id} revoked", highlight=False)

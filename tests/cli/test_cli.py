@@ -1,0 +1,115 @@
+"""The `switchgear` CLI against a real demo server, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from switchgear.cli.main import app
+from tests.e2e.proc import Demo, start_demo
+
+pytestmark = pytest.mark.e2e
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    tmp = tmp_path_factory.mktemp("cli")
+    d = start_demo(tmp, tmp / "demo.db")
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def sg(demo: Demo, *args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, [*args, "--credentials-file", str(demo.credentials_path)])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def plug_id(demo: Demo) -> int:
+    code, out, _ = sg(demo, "devices", "list", "--family", "plug", "--json")
+    assert code == 0
+    return int(json.loads(out)[0]["id"])
+
+
+def test_devices_list_shows_the_accounts_fleet(demo: Demo) -> None:
+    code, out, _ = sg(demo, "devices", "list")
+    assert code == 0
+    for serial in demo.credentials["smartplug"]["serials"]:
+        assert serial in out
+    other = demo.credentials["other_account"]["smartplug"]["serials"][0]
+    assert other not in out
+    code, out, _ = sg(demo, "devices", "list", "--account", "other")
+    assert other in out
+
+
+def test_on_then_show_and_delayed_switch_with_the_manual_clock(demo: Demo) -> None:
+    pid = plug_id(demo)
+    code, out, _ = sg(demo, "devices", "off", str(pid))
+    assert code == 0 and "done" in out
+    code, out, _ = sg(demo, "devices", "on", str(pid), "--delay", "60")
+    assert code == 0
+    code, out, _ = sg(demo, "devices", "show", str(pid), "--json")
+    assert json.loads(out)["channels"][0]["on"] is False
+    code, out, _ = sg(demo, "sim", "advance", "60")
+    assert code == 0 and "clock now" in out
+    code, out, _ = sg(demo, "devices", "show", str(pid), "--json")
+    assert json.loads(out)["channels"][0]["on"] is True
+    code, out, _ = sg(demo, "history", str(pid), "--json", "--all")
+    assert any(s["reason"] == "timer" and s["kind"] == "relay" for s in json.loads(out))
+    code, out, _ = sg(demo, "devices", "show", str(pid))
+    assert code == 0 and "channels" in out and "meters" in out
+
+
+def test_errors_are_one_line_on_stderr_and_exit_1(demo: Demo) -> None:
+    code, _, err = sg(demo, "devices", "show", "999999")
+    assert code == 1 and "error: device not found (HTTP 404)" in err and "Traceback" not in err
+    code, _, err = sg(demo, "devices", "on", str(plug_id(demo)), "--delay", "-5")
+    assert code == 1 and "delay" in err
+    result = runner.invoke(app, ["devices", "list", "--url", "http://127.0.0.1:1",
+                                 "--credentials-file", "/nonexistent.json"])  # fmt: skip
+    assert result.exit_code == 1 and "no switchgear server answers" in result.stderr
+
+
+def test_sim_offline_online_and_power_cycle(demo: Demo) -> None:
+    pid = plug_id(demo)
+    assert sg(demo, "sim", "offline", str(pid))[0] == 0
+    code, _, err = sg(demo, "devices", "on", str(pid))
+    assert code == 1 and "offline" in err
+    assert sg(demo, "sim", "online", str(pid))[0] == 0
+    assert sg(demo, "sim", "load", str(pid), "--watts", "250")[0] == 0
+    assert sg(demo, "sim", "power-cycle", str(pid))[0] == 0
+    assert sg(demo, "sim", "grid", "--frequency", "49.8")[0] == 0
+
+
+def test_tokens_create_list_revoke(demo: Demo) -> None:
+    c = demo.credentials
+    code, out, _ = sg(demo, "tokens", "create", "--email", c["account"]["email"],
+                      "--password", c["account"]["password"], "--json")  # fmt: skip
+    assert code == 0
+    new = json.loads(out)
+    code, out, _ = sg(demo, "tokens", "list")
+    assert new["id"] in out and new["token"] not in out
+    assert sg(demo, "tokens", "revoke", new["id"])[0] == 0
+    r = httpx.get(
+        f"{demo.base_url}/api/v1/devices", headers={"Authorization": f"Bearer {new['token']}"}
+    )
+    assert r.status_code == 401
+
+
+def test_users_add_then_sign_in_on_that_database(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'users.db'}"
+    result = runner.invoke(app, ["users", "add", "new@example.com", "--password", "a long password",
+                                 "--database-url", url, "--token"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "account 1 created" in result.stdout
+    again = runner.invoke(app, ["users", "add", "new@example.com", "--password", "another one!",
+                                "--database-url", url])  # fmt: skip
+    assert again.exit_code == 1 and "exists" in again.stderr
