@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from switchgear.auth.scopes import KIND_NATIVE
-from switchgear.core.model import Device, Json
+from switchgear.core.model import Action, Device, Json, Switch
 from switchgear.core.ports import SimAction
 from switchgear.runtime import Runtime
 
@@ -33,6 +33,7 @@ class FleetRow:
     tags: tuple[str, ...]
     attrs: Mapping[str, str]
     loads: Mapping[int, Mapping[str, Any]]
+    switched_on: tuple[int, ...] = ()  # channels the demo switches on after seeding
 
 
 FLEET: tuple[FleetRow, ...] = (
@@ -51,6 +52,7 @@ FLEET: tuple[FleetRow, ...] = (
                 "power_factor": 0.85,
             }
         },
+        switched_on=(0,),
     ),
     FleetRow(
         "LG-MULTI-4",
@@ -64,6 +66,7 @@ FLEET: tuple[FleetRow, ...] = (
             2: {"type": "constant", "watts": 0.0},
             3: {"type": "constant", "watts": 6.0, "power_factor": 0.7},
         },
+        switched_on=(0, 1, 3),
     ),
     FleetRow(
         "power-controller-v10",
@@ -97,15 +100,16 @@ FLEET: tuple[FleetRow, ...] = (
     FleetRow(
         "D101",
         "Garage meter (D101)",
-        "19{a}{r:07d}1",
+        "19{a}{r:06d}1",
         ("meters",),
         {"version": "standard"},
         {0: {"type": "constant", "watts": 586.0, "power_factor": 0.94}},
+        switched_on=(0,),
     ),
     FleetRow(
         "D103",
         "Workshop meter (D103)",
-        "17{a}{r:07d}3",
+        "17{a}{r:06d}3",
         ("meters",),
         {"version": "extended"},
         {
@@ -113,6 +117,7 @@ FLEET: tuple[FleetRow, ...] = (
             1: {"type": "constant", "watts": 30.0, "power_factor": 0.42},
             2: {"type": "constant", "watts": 37.0, "power_factor": 0.6},
         },
+        switched_on=(0,),
     ),
 )
 
@@ -164,6 +169,8 @@ async def _seed_fleet(rt: Runtime, account_id: int, index: int) -> None:
             await rt.simulate(
                 account_id, device.id, SimAction("load", channel=channel, load=dict(load))
             )
+        for channel in row.switched_on:
+            await rt.engine.command(account_id, device.id, Switch(Action.ON, channel))
 
 
 def credentials(rt: Runtime, demo: Mapping[str, Json], base_url: str) -> dict[str, Json]:
