@@ -29,6 +29,7 @@ from switchgear.errors import (
 log = logging.getLogger(__name__)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+JWT_MARK = "jwt"  # secret_hash of a JWT credential: no opaque secret can match it
 SIGNIN_FAILURES = 5  # per account and per (account, address) ...
 SIGNIN_WINDOW_S = 300.0  # ... within this window, then RateLimited
 
@@ -107,10 +108,7 @@ class Auth:
     ) -> tuple[Credential, str]:
         """A new opaque token; the plaintext is returned once and only its hash is kept."""
         secret = tokens.new_secret()
-        cred = self._new(account_id, kind, ttl_s, scopes, desc, attrs, tokens.digest(secret))
-        await self._store.add_credential(cred)
-        self._creds[cred.id] = cred
-        log.info("credential %s (%s) issued to account %s", cred.id, kind, account_id)
+        cred = await self._add(account_id, kind, ttl_s, scopes, desc, attrs, tokens.digest(secret))
         return cred, tokens.compose(cred.id, secret)
 
     async def issue_jwt(
@@ -123,13 +121,10 @@ class Auth:
         claims: Mapping[str, Any] | None = None,
     ) -> tuple[Credential, str]:
         """A new HS256 JWT whose `jti` is the stored (revocable) credential."""
-        cred = self._new(account_id, kind, ttl_s, scopes, desc, None, "jwt")
-        await self._store.add_credential(cred)
-        self._creds[cred.id] = cred
-        log.info("credential %s (%s) issued to account %s", cred.id, kind, account_id)
+        cred = await self._add(account_id, kind, ttl_s, scopes, desc, None, JWT_MARK)
         return cred, jwt.issue(self._key, cred, {"scope": " ".join(scopes), **(claims or {})})
 
-    def _new(
+    async def _add(
         self,
         account_id: int,
         kind: str,
@@ -139,8 +134,9 @@ class Auth:
         attrs: Mapping[str, str] | None,
         secret_hash: str,
     ) -> Credential:
+        """Store a new credential (write-through to the cache)."""
         now = self._clock.now()
-        return Credential(
+        cred = Credential(
             id=tokens.new_id(),
             account_id=account_id,
             kind=kind,
@@ -151,6 +147,10 @@ class Auth:
             desc=desc,
             attrs=dict(attrs or {}),
         )
+        await self._store.add_credential(cred)
+        self._creds[cred.id] = cred
+        log.info("credential %s (%s) issued to account %s", cred.id, kind, account_id)
+        return cred
 
     def authenticate(self, token: str | None, kind: str | tuple[str, ...]) -> Credential:
         """The live credential behind an opaque token of `kind`, from memory."""
@@ -160,7 +160,7 @@ class Auth:
         cred = self._creds.get(cred_id)
         if (
             cred is None
-            or cred.secret_hash == "jwt"
+            or cred.secret_hash == JWT_MARK
             or not tokens.matches(secret, cred.secret_hash)
         ):
             raise InvalidCredential("invalid token")
