@@ -14,6 +14,7 @@ from switchgear import __version__
 from switchgear.api import problems
 from switchgear.api.routes import router as native_router
 from switchgear.core.ports import Store
+from switchgear.dialects import dialects
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
 
@@ -51,6 +52,8 @@ def create_app(
     )
     problems.install(app)
     app.include_router(native_router)
+    for dialect in dialects():
+        app.router.routes.extend(dialect.routes())
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> Response:

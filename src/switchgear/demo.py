@@ -18,6 +18,7 @@ from typing import Any
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.model import Action, Device, Json, Switch
 from switchgear.core.ports import SimAction
+from switchgear.dialects import dialects
 from switchgear.runtime import Runtime
 
 TOKEN_TTL_S = 365 * 86_400.0
@@ -173,17 +174,32 @@ async def _seed_fleet(rt: Runtime, account_id: int, index: int) -> None:
             await rt.engine.command(account_id, device.id, Switch(Action.ON, channel))
 
 
-def credentials(rt: Runtime, demo: Mapping[str, Json], base_url: str) -> dict[str, Json]:
-    """The credentials file's content (../shared/CONTRACTS.md section 2)."""
-    accounts = demo["accounts"]
-    first, other = accounts[0], accounts[1]
+async def credentials(rt: Runtime, demo: dict[str, Json], base_url: str) -> dict[str, Json]:
+    """The credentials file's content (../shared/CONTRACTS.md section 2).
+
+    Each dialect refreshes its own section (an access token that expired since the last
+    start is replaced); the sections are kept in the demo row for the next start.
+    """
+    sections = []
+    for account in demo["accounts"]:
+        section = _device_sections(rt, account["id"])
+        stored = account.get("dialects") or {}
+        for dialect in dialects():
+            section[dialect.name] = await dialect.demo_section(
+                rt, account["id"], stored.get(dialect.name)
+            )
+        account["dialects"] = {d.name: section[d.name] for d in dialects()}
+        sections.append(section)
+    rt.journal.put_meta("demo", demo)
+    await rt.journal.flush()
+    first, other = demo["accounts"][0], demo["accounts"][1]
     out: dict[str, Json] = {
         "base_url": base_url,
         "speed": rt.settings.speed,
         "account": _account_entry(first),
-        "other_account": {**_account_entry(other), **_dialects(rt, other["id"])},
+        "other_account": {**_account_entry(other), **sections[1]},
     }
-    out.update(_dialects(rt, first["id"]))
+    out.update(sections[0])
     return out
 
 
@@ -191,8 +207,8 @@ def _account_entry(a: Mapping[str, Json]) -> dict[str, Json]:
     return {"email": a["email"], "password": a["password"], "token": a["token"]}
 
 
-def _dialects(rt: Runtime, account_id: int) -> dict[str, Json]:
-    """Each dialect's section: device identifiers now; the dialects add their credentials."""
+def _device_sections(rt: Runtime, account_id: int) -> dict[str, Json]:
+    """Sections of the dialects not built yet: the identifiers of their devices."""
     devices = rt.engine.devices(account_id)
 
     def serials(model: str) -> list[str]:

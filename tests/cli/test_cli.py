@@ -113,3 +113,19 @@ def test_users_add_then_sign_in_on_that_database(tmp_path: Path) -> None:
     again = runner.invoke(app, ["users", "add", "new@example.com", "--password", "another one!",
                                 "--database-url", url])  # fmt: skip
     assert again.exit_code == 1 and "exists" in again.stderr
+
+
+def test_credentials_create_a_smartplug_client_that_logs_in(demo: Demo) -> None:
+    code, out, _ = sg(demo, "credentials", "create", "smartplug.client", "--json")
+    assert code == 0
+    client = json.loads(out)
+    c = demo.credentials
+    r = httpx.post(f"{demo.base_url}/v1/auth/login", json={
+        "client_id": client["client_id"], "client_secret": client["client_secret"],
+        "username": c["account"]["email"], "password": c["account"]["password"]})  # fmt: skip
+    assert r.status_code == 200
+    code, out, _ = sg(demo, "credentials", "list")
+    assert client["client_id"] in out and client["client_secret"] not in out
+    assert sg(demo, "credentials", "revoke", client["client_id"])[0] == 0
+    code, _, err = sg(demo, "credentials", "create", "bogus.kind")
+    assert code == 1 and "kind must be one of" in err

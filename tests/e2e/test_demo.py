@@ -25,6 +25,23 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         d.stop()
 
 
+def test_smartplug_section_works_for_both_accounts(demo: Demo) -> None:
+    c = demo.credentials
+    for section, other in ((c["smartplug"], c["other_account"]["smartplug"]),
+                           (c["other_account"]["smartplug"], c["smartplug"])):  # fmt: skip
+        assert {"client_id", "client_secret", "access_token", "refresh_token"} <= set(section)
+        h = {"Authorization": f"Bearer {section['access_token']}"}
+        with httpx.Client(base_url=c["base_url"], headers=h) as client:
+            mine = client.post("/provider/fetch", json={"serial_number": section["serials"][0]})
+            assert mine.status_code == 200 and mine.json()["provider"]["online"] is True
+            theirs = client.post("/provider/fetch", json={"serial_number": other["serials"][0]})
+            assert theirs.status_code == 404
+            renew = client.post("/v1/auth/renew", json={
+                "client_id": section["client_id"], "client_secret": section["client_secret"],
+                "refresh_token": section["refresh_token"]})  # fmt: skip
+            assert renew.status_code == 200
+
+
 def test_credentials_file_follows_the_contract(demo: Demo) -> None:
     c = demo.credentials
     assert c["base_url"].startswith("http://127.0.0.1:") and c["speed"] == 0

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from switchgear.core.model import Json
+from switchgear.dialects import dialects
 
 Example = Callable[[Mapping[str, Json]], str | None]
 
@@ -18,8 +19,9 @@ def _native(c: Mapping[str, Json]) -> str | None:
     )
 
 
-# One working curl example per API; each dialect adds its row here.
-EXAMPLES: list[tuple[str, Example]] = [("native", _native)]
+def examples() -> list[tuple[str, Example]]:
+    """One working curl example per API: the native one, then each dialect's."""
+    return [("native", _native), *((d.name, d.example) for d in dialects())]
 
 
 def banner(console: Console, content: Mapping[str, Json], path: str) -> None:
@@ -32,7 +34,7 @@ def banner(console: Console, content: Mapping[str, Json], path: str) -> None:
         table.add_row(key, a["email"], a["password"])
     console.print(table)
     console.print(f"Credentials (both accounts, every API): {path}", highlight=False)
-    for name, example in EXAMPLES:
+    for name, example in examples():
         line = example(content)
         if line:
             console.print(f"\n[bold]{name}[/bold]\n  {line}", highlight=False, soft_wrap=True)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from switchgear.cli import devices, sim, tokens, users
+from switchgear.cli import credentials, devices, sim, tokens, users
 from switchgear.cli.server import configure_logging, serve
 from switchgear.settings import Settings
 
@@ -16,6 +16,7 @@ app.add_typer(devices.app, name="devices")
 app.command("history")(devices.history)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(sim.app, name="sim")
+app.add_typer(credentials.app, name="credentials")
 app.add_typer(users.app, name="users")
 
 Host = Annotated[str, typer.Option(help="Address to listen on.")]

@@ -68,7 +68,7 @@ async def _announce(
 ) -> None:
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
         (await client.get("/healthz")).raise_for_status()
-    content = credentials(rt, demo, base_url)
+    content = await credentials(rt, demo, base_url)
     path = settings.credentials_file or "./switchgear-demo.json"
     write_credentials(path, content)
     banner(console, content, path)

@@ -72,7 +72,12 @@ def list_tokens(
         if as_json:
             print_json(data)
             return
-        t = Table("id", "desc", "created", "expires", "revoked")
+        t = Table()
+        t.add_column("id", no_wrap=True)
+        t.add_column("desc")
+        t.add_column("created")
+        t.add_column("expires")
+        t.add_column("revoked")
         for tok in data:
             t.add_row(
                 tok["id"],

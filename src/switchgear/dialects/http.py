@@ -1,0 +1,62 @@
+"""Request helpers every dialect shares: JSON and form bodies, bearer tokens."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+from switchgear.errors import InvalidInput
+
+MAX_BODY = 64 * 1024
+
+
+async def body_bytes(request: Request) -> bytes:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise InvalidInput(f"request body larger than {MAX_BODY} bytes", field="body")
+    return body
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    """The body as a JSON object; a clear InvalidInput otherwise."""
+    body = await body_bytes(request)
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("request body is not valid JSON", field="body") from None
+    if not isinstance(data, dict):
+        raise InvalidInput("request body must be a JSON object", field="body")
+    return data
+
+
+async def json_or_form(request: Request) -> dict[str, Any]:
+    """A JSON object, or a URL-encoded form (some clients send either)."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("application/x-www-form-urlencoded"):
+        body = await body_bytes(request)
+        try:
+            pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
+        except (UnicodeDecodeError, ValueError):
+            raise InvalidInput("request body is not a valid form", field="body") from None
+        return dict(pairs)
+    return await json_object(request)
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header and header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
+    return None
+
+
+def text_field(data: dict[str, Any], name: str) -> str:
+    """A required, non-empty string field."""
+    value = data.get(name)
+    if value is None or value == "":
+        raise InvalidInput(f"{name} is required", field=name)
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string", field=name)
+    return value
