@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import tempfile
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,7 @@ FLEET: tuple[FleetRow, ...] = (
         "Office strip",
         "LGM-{a}{r:06d}",
         ("office",),
-        {"plant": "Home"},
+        {"plant": "Home", "plant_id": "{plant_id}"},
         {
             0: {"type": "constant", "watts": 40.0, "power_factor": 0.95},
             1: {"type": "constant", "watts": 95.0, "power_factor": 0.9},
@@ -145,9 +146,10 @@ async def seed(rt: Runtime) -> dict[str, Json]:
 
 async def _seed_fleet(rt: Runtime, account_id: int, index: int) -> None:
     gateway_serial = ""
+    plant_id = str(uuid.uuid4())  # one plant per account holds its strips
     for row in FLEET:
         serial = row.serial.format(a=index, r=secrets.randbelow(10_000))
-        attrs = dict(row.attrs)
+        attrs = {k: v.format(plant_id=plant_id) for k, v in row.attrs.items()}
         if row.model == "PUSH3":
             gateway_serial = serial
         if row.model == "OMNIMETER-V4":

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from switchgear.auth.service import Auth, secret_key
 from switchgear.core.bus import MemoryBus
@@ -35,6 +36,7 @@ class Runtime:
     link: MemoryLink
     engine: Engine
     auth: Auth
+    extensions: dict[str, Any] = field(default_factory=dict)  # per-face state (quotas, ...)
 
     @classmethod
     async def start(cls, settings: Settings, store: Store | None = None) -> Runtime:

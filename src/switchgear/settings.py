@@ -22,3 +22,5 @@ class Settings(BaseSettings):
     demo: bool = False
     credentials_file: str | None = None
     log_level: str = "info"
+    # multisocket API gateway: calls per subscription key per day; None = no quota
+    multisocket_daily_quota: int | None = Field(default=None, ge=1)

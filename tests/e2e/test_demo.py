@@ -42,6 +42,21 @@ def test_smartplug_section_works_for_both_accounts(demo: Demo) -> None:
             assert renew.status_code == 200
 
 
+def test_multisocket_section_switches_its_plant_and_not_the_others(demo: Demo) -> None:
+    c = demo.credentials
+    mine, theirs = c["multisocket"], c["other_account"]["multisocket"]
+    assert {"subscription_key", "id_token", "plant_id", "plugs"} <= set(mine)
+    assert {p["type"] for p in mine["plugs"]} == {"outlet", "usb"}
+    base = "/multioutlet/plug/energy/addressLocation/plants/{}/parameter/id/value/{}"
+    h = {"Ocp-Apim-Subscription-Key": mine["subscription_key"], "Authorization": mine["id_token"]}
+    with httpx.Client(base_url=c["base_url"], headers=h) as client:
+        plug = mine["plugs"][2]
+        r = client.post(base.format(mine["plant_id"], plug["id"]), json={"status": [True]})
+        assert r.status_code == 200 and r.json()["plugs"][0]["status"] == [True]
+        other = client.get(base.format(theirs["plant_id"], theirs["plugs"][0]["id"]))
+        assert other.status_code == 404
+
+
 def test_credentials_file_follows_the_contract(demo: Demo) -> None:
     c = demo.credentials
     assert c["base_url"].startswith("http://127.0.0.1:") and c["speed"] == 0

@@ -1,0 +1,60 @@
+"""The multisocket API's errors in the API gateway's JSON shape, mapped once."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from switchgear import errors
+
+# error class -> HTTP status; the first match along the class's MRO wins.
+STATUS: dict[type[errors.SwitchgearError], int] = {
+    errors.NotFound: 404,
+    errors.Forbidden: 403,
+    errors.AuthError: 401,
+    errors.InvalidInput: 400,
+    errors.RateLimited: 403,  # the gateway answers an exhausted quota with 403
+    errors.DeviceOffline: 503,
+    errors.CommandTimedOut: 504,
+    errors.DeviceError: 502,
+}
+
+
+class QuotaExceeded(errors.RateLimited):
+    """Out of call volume quota."""
+
+
+class MissingKey(errors.NotAuthenticated):
+    """Access denied due to missing subscription key."""
+
+
+class InvalidKey(errors.InvalidCredential):
+    """Access denied due to invalid subscription key."""
+
+
+def gateway(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"statusCode": status, "message": message}, status_code=status)
+
+
+def to_response(err: errors.SwitchgearError) -> JSONResponse:
+    status = next((STATUS[c] for c in type(err).__mro__ if c in STATUS), 500)
+    return gateway(status, err.message)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def mapped(handler: Handler) -> Handler:
+    """Render any domain error the handler raises in the gateway's shape."""
+
+    @functools.wraps(handler)
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except errors.SwitchgearError as err:
+            return to_response(err)
+
+    return wrapper

@@ -1,0 +1,53 @@
+"""The API gateway in front of the multisocket API: subscription keys and the daily quota."""
+
+from __future__ import annotations
+
+from switchgear.auth.scopes import KIND_MULTISOCKET_KEY
+from switchgear.core.accounts import Credential
+from switchgear.core.clock import Clock
+from switchgear.dialects.multisocket.errors import InvalidKey, MissingKey, QuotaExceeded
+from switchgear.errors import AuthError
+from switchgear.runtime import Runtime
+
+DAY = 86_400.0
+MISSING = (
+    "Access denied due to missing subscription key. "
+    "Make sure to include subscription key when making requests to an API."
+)
+INVALID = (
+    "Access denied due to invalid subscription key. "
+    "Make sure to provide a valid key for an active subscription."
+)
+
+
+class Quota:
+    """Calls per subscription key per UTC day; None = unlimited (the default)."""
+
+    def __init__(self, clock: Clock, per_day: int | None) -> None:
+        self._clock = clock
+        self.per_day = per_day
+        self._used: dict[str, tuple[int, int]] = {}  # key id -> (day, calls)
+
+    def spend(self, key_id: str) -> None:
+        if self.per_day is None:
+            return
+        now = self._clock.now()
+        day = int(now // DAY)
+        seen_day, calls = self._used.get(key_id, (day, 0))
+        if seen_day != day:
+            calls = 0
+        if calls >= self.per_day:
+            left = int((day + 1) * DAY - now)
+            hms = f"{left // 3600:02d}:{left % 3600 // 60:02d}:{left % 60:02d}"
+            raise QuotaExceeded(f"Out of call volume quota. Quota will be replenished in {hms}.")
+        self._used[key_id] = (day, calls + 1)
+
+
+def subscription(rt: Runtime, key: str | None) -> Credential:
+    """The subscription behind an `Ocp-Apim-Subscription-Key` header."""
+    if not key:
+        raise MissingKey(MISSING)
+    try:
+        return rt.auth.authenticate(key, KIND_MULTISOCKET_KEY)
+    except AuthError:
+        raise InvalidKey(INVALID) from None
