@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from switchgear import __version__
 from switchgear.api import problems
@@ -59,9 +59,5 @@ def create_app(
     async def healthz(request: Request) -> Response:
         rt: Runtime = request.app.state.runtime
         return JSONResponse({"ok": True, "now": rt.clock.now(), "version": __version__})
-
-    @app.get("/", include_in_schema=False)
-    async def index() -> Response:
-        return RedirectResponse("/api/docs")
 
     return app

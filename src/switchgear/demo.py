@@ -216,22 +216,11 @@ def _device_sections(rt: Runtime, account_id: int) -> dict[str, Json]:
     def serials(model: str) -> list[str]:
         return [d.serial for d in devices if d.model == model]
 
-    meters = [d for d in devices if d.model in ("D101", "D103")]
     return {
-        "smartplug": {"serials": serials("SHPLG-1")},
-        "multisocket": {"plugs": []},
         "powercontroller": {"serials": serials("power-controller-v10"), "device_ids": []},
-        "push3": {"gateway": next(iter(serials("PUSH3")), None), "meters": serials("OMNIMETER-V4")},
-        "meterhttp": {
-            "meters": [
-                {
-                    "devid": d.serial,
-                    "devpass": d.attrs.get("devpass"),
-                    "phases": 3 if d.model == "D103" else 1,
-                    "version": d.attrs.get("version"),
-                }
-                for d in meters
-            ]
+        "push3": {
+            "gateway": next(iter(serials("PUSH3")), None),
+            "meters": serials("OMNIMETER-V4"),
         },
     }
 

@@ -22,5 +22,7 @@ class Settings(BaseSettings):
     demo: bool = False
     credentials_file: str | None = None
     log_level: str = "info"
+    # smart-MAIC meters refuse requests faster than their version allows (off for benchmarks)
+    meterhttp_rate_limit: bool = True
     # multisocket API gateway: calls per subscription key per day; None = no quota
     multisocket_daily_quota: int | None = Field(default=None, ge=1)

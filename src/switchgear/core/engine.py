@@ -102,6 +102,9 @@ class Engine:
         self._register(device)
         return device
 
+    def __len__(self) -> int:
+        return len(self._devices)
+
     def all_devices(self) -> Iterable[Device]:
         return self._devices.values()
 

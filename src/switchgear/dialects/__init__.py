@@ -34,6 +34,6 @@ class Dialect:
 
 def dialects() -> list[Dialect]:
     """Every dialect, in the order their routes are mounted."""
-    from switchgear.dialects import multisocket, smartplug
+    from switchgear.dialects import meterhttp, multisocket, smartplug
 
-    return [smartplug.DIALECT, multisocket.DIALECT]
+    return [smartplug.DIALECT, multisocket.DIALECT, meterhttp.DIALECT]

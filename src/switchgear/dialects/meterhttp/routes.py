@@ -1,0 +1,98 @@
+"""The smart-MAIC meter's local API: `GET /?page=getdata&devid=..&devpass=..[&pout=0|1]`.
+
+The meter answers on the server's root; `/` without `page` goes to the native API docs.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from switchgear.core.catalog import model as catalog_model
+from switchgear.core.engine import raise_for_state
+from switchgear.core.model import Action, Device, Family, Json, Switch
+from switchgear.dialects.meterhttp.wire import DEFAULT_VERSION, INTERVAL_S, getdata
+from switchgear.errors import DeviceError, SwitchgearError
+from switchgear.runtime import Runtime
+
+HEADERS = {"Server": "smart-MAC", "Connection": "close"}
+MEDIA = "application/json; charset=utf-8"
+MAX_TRACKED = 10_000
+
+
+def reply(status: int, body: Json) -> Response:
+    return Response(json.dumps(body), status_code=status, media_type=MEDIA, headers=HEADERS)
+
+
+def version(device: Device) -> str:
+    return device.attrs.get("version") or DEFAULT_VERSION.get(device.model, "standard")
+
+
+def _meters(rt: Runtime) -> dict[str, Device]:
+    """Meters by devid, across accounts: a meter answers whoever knows its PIN."""
+    cached = rt.extensions.get("meterhttp.by_devid")
+    if cached is None or cached[0] != len(rt.engine):  # rebuilt when devices are added
+        index = {
+            d.serial: d
+            for d in rt.engine.all_devices()
+            if catalog_model(d.model).family is Family.METER and "devpass" in d.attrs
+        }
+        cached = rt.extensions["meterhttp.by_devid"] = (len(rt.engine), index)
+    meters: dict[str, Device] = cached[1]
+    return meters
+
+
+def _allowed(rt: Runtime, devid: str, interval: float) -> bool:
+    """One request per interval per meter, on the server's clock."""
+    if not rt.settings.meterhttp_rate_limit:
+        return True
+    last: dict[str, float] = rt.extensions.setdefault("meterhttp.last", {})
+    now = rt.clock.now()
+    if len(last) > MAX_TRACKED:  # unknown devids count too; forget the ones long past
+        horizon = now - max(INTERVAL_S.values())
+        for key in [k for k, t in last.items() if t < horizon]:
+            del last[key]
+    if devid in last and now - last[devid] < interval:
+        return False
+    last[devid] = now
+    return True
+
+
+async def index(request: Request) -> Response:
+    params = request.query_params
+    if "page" not in params:
+        return RedirectResponse("/api/docs")
+    if params["page"] != "getdata":
+        return reply(404, {"error": "unknown page"})
+    rt: Runtime = request.app.state.runtime
+    devid, devpass = params.get("devid", ""), params.get("devpass", "")
+    device = _meters(rt).get(devid) if devid else None
+    interval = INTERVAL_S[version(device)] if device else INTERVAL_S["standard"]
+    if devid and not _allowed(rt, devid, interval):
+        return reply(429, {"error": "too many requests"})
+    # a cautious device: an unknown devid and a wrong PIN get the same answer, no data
+    expected = device.attrs.get("devpass", "") if device else ""
+    if device is None or not hmac.compare_digest(devpass.encode(), expected.encode()):
+        return reply(403, {"error": "access denied"})
+    pout = params.get("pout")
+    if pout is not None:
+        if pout not in ("0", "1"):
+            return reply(400, {"error": "pout must be 0 or 1"})
+        try:
+            record = await rt.engine.command(
+                device.account_id, device.id, Switch(Action.ON if pout == "1" else Action.OFF, 0)
+            )
+            raise_for_state(record)
+        except DeviceError:
+            return reply(503, {"error": "relay unavailable"})
+        except SwitchgearError as err:
+            return reply(400, {"error": err.message})
+    return reply(200, getdata(devid, rt.engine.shadow(device.id), rt.clock.now()))
+
+
+def routes() -> list[BaseRoute]:
+    return [Route("/", index, methods=["GET", "HEAD"])]
