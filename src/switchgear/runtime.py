@@ -17,6 +17,8 @@ from switchgear.core.ports import SimAction, Store
 from switchgear.core.scheduler import Scheduler
 from switchgear.errors import Conflict, InvalidInput
 from switchgear.links.memory import MemoryLink
+from switchgear.links.meterpoll import MeterPoller
+from switchgear.links.router import LinkRouter
 from switchgear.settings import Settings
 from switchgear.storage import open_store
 
@@ -34,6 +36,7 @@ class Runtime:
     journal: Journal
     bus: MemoryBus
     link: MemoryLink
+    poller: MeterPoller
     engine: Engine
     auth: Auth
     extensions: dict[str, Any] = field(default_factory=dict)  # per-face state (quotas, ...)
@@ -54,16 +57,21 @@ class Runtime:
         journal = Journal(store, clock)
         bus = MemoryBus()
         link = MemoryLink(clock, scheduler, journal.put_nvram)
-        engine = Engine(store, link, bus, clock, journal, settings.command_timeout_s)
+        poller = MeterPoller(clock, scheduler)
+        engine = Engine(
+            store, LinkRouter(link, poller), bus, clock, journal, settings.command_timeout_s
+        )
         key = await secret_key(store, settings.secret_key)
         auth = Auth(store, clock, key)
         await auth.load()
-        rt = cls(settings, store, clock, scheduler, journal, bus, link, engine, auth)
+        rt = cls(settings, store, clock, scheduler, journal, bus, link, poller, engine, auth)
         devices = await engine.load()
         nvram = await store.nvram()
         for device in devices:
             if device.simulated:
                 link.fleet.add(device, nvram.get(device.id))  # boots: a restart is a power cycle
+            elif "url" in device.attrs:
+                poller.add(device)
         journal.start()
         scheduler.start()
         await journal.flush()
@@ -71,6 +79,7 @@ class Runtime:
         return rt
 
     async def stop(self) -> None:
+        await self.poller.close()
         await self.scheduler.stop()
         await self.journal.stop()
         await self.store.close()
@@ -83,6 +92,8 @@ class Runtime:
         stored = await self.engine.add_device(device)
         if stored.simulated:
             self.link.fleet.add(stored, None)
+        elif "url" in stored.attrs:
+            self.poller.add(stored)
         await self.journal.flush()
         return stored
 

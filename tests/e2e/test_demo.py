@@ -57,6 +57,14 @@ def test_multisocket_section_switches_its_plant_and_not_the_others(demo: Demo) -
         assert other.status_code == 404
 
 
+def test_a_plain_http_get_client_reads_a_meter(demo: Demo) -> None:
+    m = next(m for m in demo.credentials["meterhttp"]["meters"] if m["phases"] == 3)
+    url = f"{demo.base_url}/?page=getdata&devid={m['devid']}&devpass={m['devpass']}"
+    data = httpx.get(url).json()["data"]  # what a requests.get(url).json() client does
+    assert float(data["W1"]["value"]) > 0  # the demo switched the meter's load on
+    assert httpx.get(url).status_code == 429  # extended: one request per 6 s
+
+
 def test_credentials_file_follows_the_contract(demo: Demo) -> None:
     c = demo.credentials
     assert c["base_url"].startswith("http://127.0.0.1:") and c["speed"] == 0

@@ -13,6 +13,7 @@ from switchgear.api.schemas import (
     CommandOut,
     DeviceOut,
     HistoryOut,
+    MeterRequest,
     SettingsRequest,
     SwitchRequest,
     command_out,
@@ -20,7 +21,8 @@ from switchgear.api.schemas import (
     status_out,
 )
 from switchgear.core.engine import raise_for_state
-from switchgear.core.model import Action, Configure, Family, SettingsPatch, Switch
+from switchgear.core.model import Action, Configure, Device, Family, SettingsPatch, Switch
+from switchgear.dialects.meterhttp.wire import DEFAULT_VERSION
 from switchgear.errors import InvalidInput
 
 router = APIRouter(tags=["devices"])
@@ -71,6 +73,26 @@ async def patch_settings(
     raise_for_state(rec)
     d = rt.engine.device(cred.account_id, device_id)
     return device_out(d, rt.engine.shadow(d.id))
+
+
+@router.post("/meters", response_model=DeviceOut, status_code=201)
+async def add_meter(rt: RuntimeDep, cred: CredentialDep, body: MeterRequest) -> DeviceOut:
+    """Add a real smart-MAIC meter: switchgear polls it within its rate limit."""
+    version = body.version or DEFAULT_VERSION[body.model]
+    device = await rt.add_device(
+        Device(
+            id=0,
+            account_id=cred.account_id,
+            serial=body.devid,
+            model=body.model,
+            name=body.name or f"meter {body.devid}",
+            created_at=rt.clock.now(),
+            tags=("polled",),
+            attrs={"url": body.url, "devpass": body.devpass, "version": version},
+            simulated=False,
+        )
+    )
+    return device_out(device, rt.engine.shadow(device.id))
 
 
 @router.get("/commands/{command_id}", response_model=CommandOut)

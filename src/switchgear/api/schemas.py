@@ -56,6 +56,17 @@ class TokenRequest(Strict):
     desc: str = Field(default="", max_length=200)
 
 
+class MeterRequest(Strict):
+    """A real smart-MAIC meter to poll: its address, device id and PIN."""
+
+    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=500)
+    devid: str = Field(pattern=r"^\d{10}$")
+    devpass: str = Field(pattern=r"^\d{6}$")
+    model: Literal["D101", "D103"] = "D101"
+    version: Literal["standard", "extended"] | None = None
+    name: str = Field(default="", max_length=200)
+
+
 class OnlineRequest(Strict):
     online: bool
 

@@ -189,7 +189,7 @@ class Engine:
         try:
             result = await asyncio.wait_for(
                 self.link.send(device.id, command),
-                timeout=self.command_timeout_s if timeout_s is None else timeout_s,
+                timeout=timeout_s or self.link.timeout_for(device.id) or self.command_timeout_s,
             )
         except TimeoutError:
             rec = self._finish(rec, CommandState.TIMED_OUT, error="device did not answer in time")

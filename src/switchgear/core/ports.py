@@ -109,6 +109,10 @@ class DeviceLink(Protocol):
         """A physical-world change to a simulated device (works while offline)."""
         ...
 
+    def timeout_for(self, device_id: int) -> float | None:
+        """How long a command to this device may take; None = the engine's default."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class SimAction:

@@ -127,6 +127,10 @@ class Scheduler:
         while True:
             self._wake.clear()
             due = self.next_due()
+            if due is not None and due <= self.clock.now():  # due now, even on a manual clock
+                self.run_due()
+                await asyncio.sleep(0)
+                continue
             delay = None if due is None else self.clock.real_delay(due - self.clock.now())
             if delay is None:
                 await self._wake.wait()

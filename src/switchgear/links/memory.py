@@ -40,3 +40,6 @@ class MemoryLink:
 
     async def simulate(self, device_id: int, action: SimAction) -> None:
         self.fleet.apply(device_id, action)
+
+    def timeout_for(self, device_id: int) -> float | None:
+        return None

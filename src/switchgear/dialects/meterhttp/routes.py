@@ -39,7 +39,9 @@ def _meters(rt: Runtime) -> dict[str, Device]:
         index = {
             d.serial: d
             for d in rt.engine.all_devices()
-            if catalog_model(d.model).family is Family.METER and "devpass" in d.attrs
+            if d.simulated
+            and catalog_model(d.model).family is Family.METER
+            and "devpass" in d.attrs
         }
         cached = rt.extensions["meterhttp.by_devid"] = (len(rt.engine), index)
     meters: dict[str, Device] = cached[1]
