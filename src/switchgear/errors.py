@@ -25,6 +25,11 @@ SwitchgearError
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
+T = TypeVar("T")
+
 
 class SwitchgearError(Exception):
     """Base of every error switchgear raises on purpose."""
@@ -121,3 +126,11 @@ class CommandTimedOut(DeviceError):
 
 class CommandRejected(DeviceError):
     """The device rejected the command."""
+
+
+def lookup(table: Mapping[type[SwitchgearError], T], err: SwitchgearError) -> T | None:
+    """A face's entry for `err`: the first of its classes (most specific first) in `table`."""
+    for cls in type(err).__mro__:
+        if cls in table:
+            return table[cls]
+    return None

@@ -39,10 +39,7 @@ def problem(status: int, title: str, detail: str, **extra: object) -> JSONRespon
 
 
 def status_of(err: errors.SwitchgearError) -> tuple[int, str]:
-    for cls in type(err).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500, "Internal Server Error"
+    return errors.lookup(STATUS, err) or (500, "Internal Server Error")
 
 
 async def _domain(request: Request, exc: Exception) -> JSONResponse:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
+from starlette.responses import Response
 
-from switchgear.errors import InvalidInput
+from switchgear.errors import InvalidInput, SwitchgearError
 
 MAX_BODY = 64 * 1024
 
@@ -43,6 +46,25 @@ async def json_or_form(request: Request) -> dict[str, Any]:
             raise InvalidInput("request body is not a valid form", field="body") from None
         return dict(pairs)
     return await json_object(request)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def mapped_by(to_response: Callable[[SwitchgearError], Response]) -> Callable[[Handler], Handler]:
+    """A decorator rendering any domain error a handler raises with the face's `to_response`."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def wrapper(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except SwitchgearError as err:
+                return to_response(err)
+
+        return wrapper
+
+    return decorate
 
 
 def bearer(request: Request) -> str | None:

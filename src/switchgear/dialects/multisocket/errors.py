@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 
 from switchgear import errors
+from switchgear.dialects.http import mapped_by
 
 # error class -> HTTP status; the first match along the class's MRO wins.
 STATUS: dict[type[errors.SwitchgearError], int] = {
@@ -40,21 +37,7 @@ def gateway(status: int, message: str) -> JSONResponse:
 
 
 def to_response(err: errors.SwitchgearError) -> JSONResponse:
-    status = next((STATUS[c] for c in type(err).__mro__ if c in STATUS), 500)
-    return gateway(status, err.message)
+    return gateway(errors.lookup(STATUS, err) or 500, err.message)
 
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def mapped(handler: Handler) -> Handler:
-    """Render any domain error the handler raises in the gateway's shape."""
-
-    @functools.wraps(handler)
-    async def wrapper(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except errors.SwitchgearError as err:
-            return to_response(err)
-
-    return wrapper
+mapped = mapped_by(to_response)

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import Awaitable, Callable
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 
 from switchgear import errors
-
-log = logging.getLogger(__name__)
+from switchgear.dialects.http import mapped_by
 
 PROBLEM_TYPE = "http://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html"
 
@@ -35,24 +29,10 @@ def problem(status: int, title: str, detail: str) -> JSONResponse:
 
 
 def to_response(err: errors.SwitchgearError) -> JSONResponse:
-    for cls in type(err).__mro__:
-        if cls in STATUS:
-            status, title = STATUS[cls]
-            return problem(status, title, err.message)
-    return problem(500, "Internal Server Error", "unexpected error")
+    found = errors.lookup(STATUS, err)
+    if found is None:
+        return problem(500, "Internal Server Error", "unexpected error")
+    return problem(found[0], found[1], err.message)
 
 
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-def mapped(handler: Handler) -> Handler:
-    """Render any domain error the handler raises as this API's problem document."""
-
-    @functools.wraps(handler)
-    async def wrapper(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except errors.SwitchgearError as err:
-            return to_response(err)
-
-    return wrapper
+mapped = mapped_by(to_response)
