@@ -123,11 +123,16 @@ def _switchgear(seconds: int, connections: int, tmp: Path) -> dict[str, wrk.Resu
         plug = httpx.get(f"{base}/api/v1/devices?family=plug", headers=headers).json()[0]
         url = f"{base}/api/v1/devices/{plug['id']}"
         assert httpx.get(url, headers=headers).status_code == 200
-        return {
-            "GET /api/v1/devices/{id}": wrk.run(
-                url, seconds=seconds, connections=connections, headers=headers
-            )
-        }
+        native = wrk.run(url, seconds=seconds, connections=connections, headers=headers)
+        sp = c["smartplug"]
+        fetch = wrk.run(
+            f"{base}/provider/fetch",
+            seconds=seconds,
+            connections=connections,
+            headers={"Authorization": f"Bearer {sp['access_token']}"},
+            body=json.dumps({"serial_number": sp["serials"][0]}),
+        )
+        return {"GET /api/v1/devices/{id}": native, "POST /provider/fetch": fetch}
     finally:
         proc.terminate()
         proc.wait()

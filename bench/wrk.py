@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -36,8 +38,17 @@ def run(
     connections: int,
     threads: int = 2,
     headers: dict[str, str] | None = None,
+    body: str | None = None,
 ) -> Result:
+    """GET `url`, or POST `body` as JSON when given."""
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if body is not None:
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+            script.write(
+                f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\n'
+                'wrk.headers["Content-Type"] = "application/json"\n'
+            )
+        cmd += ["-s", script.name]
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]
     out = subprocess.run(
