@@ -50,7 +50,7 @@ async def test_a_year_of_thermostat_cycles_is_cheap_and_consistent() -> None:
     state = heater.snapshot()
     # standing losses at ~57.5 °C: about 2.5 W/K * 37.5 K ≈ 94 W on average all year
     assert state.meters[0].energy_wh / (365 * 24) == pytest.approx(94, rel=0.1)
-    assert 54.9 <= (state.temperature_c or 0) <= 60.0 + 1e-6
+    assert 54.9 <= state.extra["water_temperature_c"] <= 60.0 + 1e-6
 
 
 async def test_periodic_updates_average_power_since_the_last_update() -> None:

@@ -7,7 +7,7 @@ time costs one step per change (a thermostat cycle), never one per second.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,11 +182,13 @@ class CyclingLoad(Load):
 
 
 class ThermostatLoad(Load):
-    """A resistive water heater: element power ∝ V², a tank that heats and loses heat.
+    """A resistive water heater: element power ∝ V², a tank that heats, loses heat, is drawn.
 
     The element heats while supplied and the thermostat calls for heat (below
-    setpoint - hysteresis it closes, at the setpoint it opens). Temperatures follow the
-    exact exponential solution, so each phase is one step.
+    setpoint - hysteresis it closes, at the setpoint it opens). Hot water is drawn on a
+    daily profile of (start hour, end hour, litres per minute) windows, replaced by
+    inlet-temperature water. Temperatures follow the exact exponential solution, so each
+    phase (between thermostat and draw edges) is one step.
     """
 
     kind = "thermostat"
@@ -196,6 +198,7 @@ class ThermostatLoad(Load):
         setpoint_c: float = 60.0, hysteresis_c: float = 5.0, ambient_c: float = 20.0,
         loss_w_per_k: float = 2.5, temperature_c: float | None = None,
         nominal_v: float = 240.0, voltage_v: float | None = None,
+        draws: Sequence[Sequence[float]] = (), inlet_c: float = 12.0,
     ) -> None:  # fmt: skip
         super().__init__(t)
         if rated_watts <= 0 or tank_litres <= 0 or loss_w_per_k <= 0 or hysteresis_c <= 0:
@@ -207,6 +210,10 @@ class ThermostatLoad(Load):
         self.voltage_v = nominal_v if voltage_v is None else voltage_v
         self.temp_c = setpoint_c - hysteresis_c / 2 if temperature_c is None else temperature_c
         self.calling = self.temp_c < setpoint_c
+        self.draws = check_draws(draws)
+        self.inlet_c = inlet_c
+        self.litres = 0.0  # hot water drawn since attached
+        self.heat_s = 0.0  # seconds the element heated since attached
 
     @property
     def element_w(self) -> float:
@@ -220,53 +227,83 @@ class ThermostatLoad(Load):
     def heating(self) -> bool:
         return self.supplied and self.calling
 
+    def flow(self, t: float) -> float:
+        """Hot water drawn at time t, litres per minute."""
+        hour = (t % 86_400.0) / 3600.0
+        return sum(lpm for start, end, lpm in self.draws if start <= hour < end)
+
+    def _flow_edge(self, t: float) -> float | None:
+        """The first time after t the draw changes, if the profile has any draw."""
+        if not self.draws:
+            return None
+        day = t - t % 86_400.0
+        edges = sorted({h * 3600.0 for start, end, _ in self.draws for h in (start, end)})
+        for offset in (0.0, 86_400.0):
+            for e in edges:
+                if day + offset + e > t:
+                    return day + offset + e
+        return None  # pragma: no cover - a non-empty profile always has an edge tomorrow
+
+    def _phase_flow(self) -> float:
+        """The draw over the phase starting at self.t (sampled inside it, robust to rounding)."""
+        edge = self._flow_edge(self.t)
+        return self.flow(self.t if edge is None else (self.t + edge) / 2)
+
     def _power_now(self) -> float:
         return self.element_w if self.calling else 0.0
 
-    def _target(self) -> float:
-        """The temperature the tank tends to in the current phase."""
+    def _coefficients(self, flow_lpm: float) -> tuple[float, float]:
+        """(equilibrium temperature, W/K toward it) of the current phase."""
+        draw_w_per_k = flow_lpm / 60.0 * 4186.0
         gain = self.element_w if self.heating else 0.0
-        return self.ambient_c + gain / self.loss_w_per_k
+        k = self.loss_w_per_k + draw_w_per_k
+        return (self.loss_w_per_k * self.ambient_c + draw_w_per_k * self.inlet_c + gain) / k, k
 
-    def _time_to(self, temp: float) -> float | None:
+    def _time_to(self, temp: float, flow_lpm: float) -> float | None:
         """Seconds until the tank reaches `temp` in the current phase (None: never)."""
-        eq = self._target()
-        a, b = self.temp_c - eq, temp - eq  # T(t) - eq = a * exp(-t / tau)
+        eq, k = self._coefficients(flow_lpm)
+        a, b = self.temp_c - eq, temp - eq  # T(t) - eq = a * exp(-t k / C)
         if a == 0 or b == 0 or (a > 0) != (b > 0) or abs(b) > abs(a):
             return None
-        return -self.heat_capacity / self.loss_w_per_k * math.log(b / a)
+        return -self.heat_capacity / k * math.log(b / a)
 
-    def _edge(self) -> float | None:
+    def _edge(self, flow_lpm: float) -> float | None:
         """Seconds until the thermostat flips, if it will in this phase."""
         if self.heating:
-            return self._time_to(self.setpoint_c)
+            return self._time_to(self.setpoint_c, flow_lpm)
         if not self.calling:
-            return self._time_to(self.setpoint_c - self.hysteresis_c)
+            return self._time_to(self.setpoint_c - self.hysteresis_c, flow_lpm)
         return None  # calling but unsupplied: it stays calling
 
-    def _evolve(self, dt: float) -> None:
-        eq = self._target()
+    def _evolve(self, dt: float, flow_lpm: float) -> None:
+        eq, k = self._coefficients(flow_lpm)
         if self.heating:
             self._add(self.element_w, dt)
-        self.temp_c = eq + (self.temp_c - eq) * math.exp(
-            -self.loss_w_per_k * dt / self.heat_capacity
-        )
+            self.heat_s += dt
+        self.litres += flow_lpm * dt / 60.0
+        self.temp_c = eq + (self.temp_c - eq) * math.exp(-k * dt / self.heat_capacity)
 
     def _step(self, t: float) -> None:
         now = self.t
         while now < t:
-            edge = self._edge()
-            if edge is None or now + edge > t:
-                self._evolve(t - now)
-                return
-            self._evolve(edge)
+            flow_end = self._flow_edge(now)
+            flow = self.flow(now if flow_end is None else (now + min(flow_end, t)) / 2)
+            stop = t if flow_end is None else min(flow_end, t)
+            edge = self._edge(flow)
+            if edge is None or now + edge >= stop:
+                self._evolve(stop - now, flow)
+                now = stop
+                continue
+            self._evolve(edge, flow)
             now += edge
             self.temp_c = self.setpoint_c if self.heating else self.setpoint_c - self.hysteresis_c
             self.calling = not self.calling
 
     def next_change(self) -> float | None:
-        edge = self._edge()
-        return None if edge is None else self.t + edge
+        edge = self._edge(self._phase_flow())
+        flow_edge = self._flow_edge(self.t)
+        times = [x for x in (None if edge is None else self.t + edge, flow_edge) if x is not None]
+        return min(times, default=None)
 
     @property
     def peak_w(self) -> float:
@@ -281,14 +318,40 @@ class ThermostatLoad(Load):
         d.update(rated_watts=self.rated_watts, tank_litres=self.tank_litres,
                  setpoint_c=self.setpoint_c, hysteresis_c=self.hysteresis_c,
                  ambient_c=self.ambient_c, loss_w_per_k=self.loss_w_per_k,
-                 nominal_v=self.nominal_v, voltage_v=self.voltage_v)  # fmt: skip
-        d["state"].update(temperature_c=self.temp_c, calling=self.calling)
+                 nominal_v=self.nominal_v, voltage_v=self.voltage_v,
+                 draws=[list(w) for w in self.draws], inlet_c=self.inlet_c)  # fmt: skip
+        d["state"].update(
+            temperature_c=self.temp_c, calling=self.calling, litres=self.litres,
+            heat_s=self.heat_s,
+        )  # fmt: skip
         return d
 
     def _restore(self, state: Mapping[str, Any]) -> None:
         super()._restore(state)
         self.temp_c = float(state["temperature_c"])
         self.calling = bool(state["calling"])
+        self.litres = float(state.get("litres", 0.0))
+        self.heat_s = float(state.get("heat_s", 0.0))
+
+
+def check_draws(draws: Any) -> tuple[tuple[float, float, float], ...]:
+    """A daily draw profile: [start hour, end hour, litres/min] windows within one day."""
+    if not isinstance(draws, list | tuple):
+        raise InvalidInput("draws must be a list of [start_h, end_h, L/min]", field="draws")
+    out = []
+    for w in draws:
+        if (
+            not isinstance(w, list | tuple)
+            or len(w) != 3
+            or any(isinstance(x, bool) or not isinstance(x, int | float) for x in w)
+            or not all(math.isfinite(x) for x in w)
+        ):
+            raise InvalidInput("a draw is [start_h, end_h, litres_per_min]", field="draws")
+        start, end, lpm = (float(x) for x in w)
+        if not 0 <= start < end <= 24 or not 0 <= lpm <= 100:
+            raise InvalidInput("a draw runs within one day at 0-100 L/min", field="draws")
+        out.append((start, end, lpm))
+    return tuple(sorted(out))
 
 
 def _num(d: Mapping[str, Any], key: str, default: float | None = None) -> float:
@@ -320,6 +383,7 @@ def load_from_json(d: Mapping[str, Any], t: float, nominal_v: float = 230.0) -> 
             _num(d, "setpoint_c", 60.0), _num(d, "hysteresis_c", 5.0),
             _num(d, "ambient_c", 20.0), _num(d, "loss_w_per_k", 2.5),
             nominal_v=_num(d, "nominal_v", nominal_v), voltage_v=d.get("voltage_v"),
+            draws=d.get("draws", ()), inlet_c=_num(d, "inlet_c", 12.0),
         )  # fmt: skip
     else:
         raise InvalidInput(f"unknown load type {kind!r}", field="type")

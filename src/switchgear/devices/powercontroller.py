@@ -1,9 +1,540 @@
-"""The water-heater power controller twin (FFR, capacity and power limits come with its dialect)."""
+"""The water-heater power controller twin: relay commands, FFR, capacity, power limits.
+
+The firmware of an Automate Green power-controller-v10 on a resistive water heater. It
+answers commands and configuration with device response codes (devices/pcconfig.py),
+records a `function` status for every answer, and runs its own demand response:
+fast frequency response on the grid frequency, a stored-energy (capacity) estimate that
+stops and restarts heating, a per-period energy cap, and a schedule of commands.
+"""
 
 from __future__ import annotations
 
-from switchgear.devices.twin import Twin
+import copy
+import random
+from collections.abc import Mapping
+from typing import Any
+
+from switchgear.core.catalog import DeviceModel
+from switchgear.core.clock import Clock
+from switchgear.core.model import (
+    CommandResult,
+    Device,
+    FirmwareCommand,
+    Json,
+    StatusKind,
+)
+from switchgear.core.ports import EventSink
+from switchgear.core.scheduler import Scheduler, Timer
+from switchgear.devices.pcconfig import FIRMWARE, Refused, default_config, number, plan_config
+from switchgear.devices.physics import GridOverride, ThermostatLoad
+from switchgear.devices.relay import PendingFlip, RelayChannel
+from switchgear.devices.twin import NvramSink, Twin
+from switchgear.errors import InvalidCommand
+
+# A 190 L, 4.5 kW tank; hot water drawn as a household does (hours of the day, UTC).
+DEFAULT_HEATER: dict[str, Json] = {
+    "type": "thermostat",
+    "rated_watts": 4500.0,
+    "tank_litres": 190.0,
+    "setpoint_c": 60.0,
+    "hysteresis_c": 5.0,
+    "draws": [[6.5, 6.75, 8.0], [7.0, 7.25, 4.0], [18.5, 18.75, 3.0], [21.0, 21.2, 6.0]],
+}
+AMBIENT_C = 20.0
+SELF_HEATING_C_PER_A = 0.6  # the enclosure sensor warms with the relay current
+CAPACITY_STEP_MAX_S = 3600.0  # re-estimate the capacity at least hourly
+COMMANDS = ("on", "off", "on_for", "off_for", "on_at", "off_at", "limit_power", "reset")
+
+
+def fahrenheit(c: float) -> float:
+    return c * 9 / 5 + 32
 
 
 class PowerControllerTwin(Twin):
-    """A 30 A relay on a thermostat load; reports water temperature."""
+    """One 30 A relay on a water heater, with sensors, FFR, capacity and power limits."""
+
+    def __init__(
+        self,
+        device: Device,
+        model: DeviceModel,
+        clock: Clock,
+        scheduler: Scheduler,
+        grid: GridOverride,
+        emit: EventSink,
+        save: NvramSink,
+    ) -> None:
+        super().__init__(device, model, clock, scheduler, grid, emit, save)
+        self.points[0].replace_load(clock.now(), DEFAULT_HEATER)
+        self.config: dict[str, Any] = default_config(device.attrs.get("flowmeter", "none"))
+        self.capacity: dict[str, float] = {}  # baseline of the stored-energy estimate
+        self.limit: dict[str, float] | None = None  # the running limit_power, if any
+        self.ffr: dict[str, Any] = {"tripped": False, "restore": False, "events": 0}
+        self.last_status: dict[str, Json] = {}  # the last `update` status, with its date
+        self._litres_at_update = 0.0
+        self._off_by: str = ""  # what last opened the relay
+        self._timers: dict[str, Timer] = {}
+        self._schedule_timers: dict[int, Timer] = {}
+
+    @property
+    def relay(self) -> RelayChannel:
+        return self.channels[0]
+
+    @property
+    def heater(self) -> ThermostatLoad | None:
+        load = self.points[0].load
+        return load if isinstance(load, ThermostatLoad) else None
+
+    # --- readings ---------------------------------------------------------------
+
+    def temperature(self, t: float, power_w: float) -> float | None:
+        """The controller's own sensor: ambient plus the relay's self-heating (°C)."""
+        v = self.voltage(t)
+        amps = power_w / v if v > 0 else 0.0
+        return AMBIENT_C + SELF_HEATING_C_PER_A * amps
+
+    def litres(self) -> float:
+        heater = self.heater
+        if heater is None:
+            return 0.0
+        heater.advance(self.clock.now())
+        return heater.litres
+
+    def sample_period_s(self) -> float:
+        return float(self.config["samplePeriod"])
+
+    def extra(self) -> dict[str, Json]:
+        heater = self.heater
+        return {
+            "status": self.last_status,
+            "config": self.info(),
+            "firmware": FIRMWARE,
+            "capacityLevel": round(self._capacity_level(), 3) if self.capacity else None,
+            "ffrTripped": bool(self.ffr["tripped"]),
+            "water_temperature_c": round(heater.temp_c, 2) if heater else None,
+        }
+
+    def info(self) -> dict[str, Json]:
+        """The configuration as GET /v1/devices/{id} shows it."""
+        limit = self.limit
+        return {
+            "ffr": copy.deepcopy(self.config["ffr"]),
+            "capacity": copy.deepcopy(self.config["capacity"]),
+            "flowmeter": copy.deepcopy(self.config["flowmeter"]),
+            "powerLimit": {"endsAt": int(limit["ends_at"]), "power": limit["power"]}
+            if limit
+            else {"endsAt": None, "power": None},
+            "samplePeriod": self.config["samplePeriod"],
+            "schedule": copy.deepcopy(self.config["schedule"]),
+        }
+
+    def update(self, reason: str) -> None:
+        """An `update` status: averages since the last one, as the controller reports them."""
+        now = self.clock.now()
+        energy = self.energy_wh()
+        litres = self.litres()
+        t0, e0 = self._last_update
+        duration = max(now - t0, 0.0)
+        used = max(energy - e0, 0.0)
+        v = self.voltage(now)
+        avg_w = used * 3600 / duration if duration > 0 else self.points[0].load.power(now)
+        c = self.relay
+        has_flow = self.config["flowmeter"]["type"] != "none"
+        flow = (litres - self._litres_at_update) / (duration / 60) if duration else 0.0
+        data: dict[str, Json] = {
+            "duration": round(duration),
+            "current": round(avg_w / v, 2) if v > 0 else 0.0,
+            "voltage": round(v, 2),
+            "power": round(used, 2),
+            "temperature": round(fahrenheit(self.temperature(now, avg_w) or AMBIENT_C), 1),
+            "frequency": round(self.frequency(now), 3),
+            "flow": round(flow, 2) if has_flow else None,
+            "on": c.on,
+            "toggleIn": round(c.toggle_in(now)),
+            "toggleAt": int(c.pending.due) if c.pending else None,
+            "firmware": FIRMWARE,
+        }
+        self._last_update = (now, energy)
+        self._litres_at_update = litres
+        self.last_status = {**data, "date": now}
+        self.emit(StatusKind.UPDATE, reason, data)
+        self.save()
+
+    # --- NVRAM ------------------------------------------------------------------
+
+    def nvram(self) -> dict[str, Json]:
+        return {
+            **super().nvram(),
+            "pc": {
+                "config": self.config,
+                "capacity": self.capacity,
+                "limit": self.limit,
+                "ffr": self.ffr,
+                "last_status": self.last_status,
+                "litres_at_update": self._litres_at_update,
+                "off_by": self._off_by,
+            },
+        }
+
+    def restore(self, blob: dict[str, Any]) -> None:
+        super().restore(blob)
+        pc = blob.get("pc")
+        if not isinstance(pc, dict):
+            return
+        self.config = {**self.config, **pc.get("config", {})}
+        self.capacity = dict(pc.get("capacity") or {})
+        self.limit = pc.get("limit")
+        self.ffr = {**self.ffr, **(pc.get("ffr") or {})}
+        self.last_status = dict(pc.get("last_status") or {})
+        self._litres_at_update = float(pc.get("litres_at_update", 0.0))
+        self._off_by = str(pc.get("off_by", ""))
+
+    # --- lifecycle --------------------------------------------------------------
+
+    def boot(self) -> None:
+        super().boot()
+        self._arm_schedule()
+        if self.limit is not None:
+            self._arm("limit_end", self.limit["ends_at"], self._limit_end)
+        self._ffr_watch()
+        self._rearm()
+        self.save()
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        for timer in [*self._timers.values(), *self._schedule_timers.values()]:
+            timer.cancel()
+        self._timers.clear()
+        self._schedule_timers.clear()
+
+    def grid_changed(self) -> None:
+        super().grid_changed()
+        self._ffr_watch()
+        self._rearm()
+
+    def set_load(self, point: int, description: dict[str, Any]) -> None:
+        super().set_load(point, description)
+        self._rearm()
+
+    def relay_changed(self, c: RelayChannel, reason: str) -> None:
+        if not c.on:
+            self._off_by = reason
+        if reason == "api":
+            self.ffr["restore"] = False  # the user decided: the FFR return leaves it alone
+        self._rearm()
+
+    # --- commands ---------------------------------------------------------------
+
+    def firmware(self, cmd: FirmwareCommand) -> CommandResult:
+        handlers = {"pc.command": self._command, "pc.config": self._configure_pc,
+                    "pc.status": self._refresh}  # fmt: skip
+        handler = handlers.get(cmd.name)
+        if handler is None:
+            raise InvalidCommand(f"unknown command {cmd.name!r}", field="command")
+        reason = cmd.name.removeprefix("pc.")
+        try:
+            update, codes = handler(cmd.params)
+        except Refused as refused:
+            self._answer(reason, {}, list(refused.codes))
+            return CommandResult(ok=False, codes=refused.codes, error=str(refused))
+        self._answer(reason, update, codes)
+        self.save()
+        return CommandResult(ok=True, codes=tuple(codes), data={"update": update})
+
+    def _answer(self, reason: str, update: Mapping[str, Json], codes: list[int]) -> None:
+        """The device's answer, recorded as a `function` status."""
+        self.emit(StatusKind.FUNCTION, reason, {"update": dict(update), "responseCodes": codes})
+
+    def _refresh(self, params: Mapping[str, Any]) -> tuple[dict[str, Json], list[int]]:
+        self.update("api")
+        return {}, [100]
+
+    def _configure_pc(self, params: Mapping[str, Any]) -> tuple[dict[str, Json], list[int]]:
+        old = self.config
+        new, codes = plan_config(old, params, self.model.nominal_frequency_hz, self.clock.now())
+        self.config = new
+        if new["capacity"]["enabled"] and not old["capacity"]["enabled"]:
+            self.capacity = {}  # a fresh estimate, starting midway
+        if new["schedule"] != old["schedule"]:
+            self._arm_schedule()
+        if new["samplePeriod"] != old["samplePeriod"]:
+            self._schedule_sample(self.clock.now())
+        if new["ffr"] != old["ffr"]:
+            self._ffr_watch()
+        self._rearm()
+        return {k: copy.deepcopy(new[k]) for k in params}, codes
+
+    def _command(self, params: Mapping[str, Any]) -> tuple[dict[str, Json], list[int]]:
+        name = params.get("name")
+        if name not in COMMANDS:
+            raise Refused(-992)
+        now = self.clock.now()
+        c = self.relay
+        if name == "reset":
+            self.power_cycle()
+            return {"reset": True}, [10]
+        if name == "limit_power":
+            return self._limit_power(params)
+        self.ffr["restore"] = False  # the user decides now, not the FFR return
+        if name in ("on", "off"):
+            on = name == "on"
+            delay = _seconds(params.get("delay", 0))
+            if delay > 0:
+                c.arm(self.scheduler, PendingFlip(now + delay, on, "timer"), self._fire)
+                return {"on": on, "toggleIn": delay}, [106 if on else 107]
+            self.set_relay(c, on, "api")
+            return {"on": on}, [102 if on else 103]
+        if name in ("on_for", "off_for"):
+            on = name == "on_for"
+            period = _seconds(params.get("time", params.get("delay")), positive=True)
+            self.set_relay(c, on, "api", then_for=period)
+            return {"on": on, "toggleIn": period}, [104 if on else 105]
+        on = name == "on_at"
+        when = number(params.get("time"))
+        if when is None or when <= now:
+            raise Refused(-992)
+        c.arm(self.scheduler, PendingFlip(when, on, "timer"), self._fire)
+        return {"on": on, "toggleAt": when}, [106 if on else 107]
+
+    # --- limit_power --------------------------------------------------------------
+
+    def _limit_power(self, params: Mapping[str, Any]) -> tuple[dict[str, Json], list[int]]:
+        power, time = params.get("power"), params.get("time")
+        if time == 0 or (power is None and time is None):  # `time: 0` ends a running limit
+            self._limit_stop(restore=True)
+            return {"powerLimit": None}, [122]
+        p, t = number(power), number(time)
+        if p is None or t is None or p < 0 or t <= 0 or t > 366 * 86_400:
+            raise Refused(-986)
+        self._limit_start(p, t)
+        return {"powerLimit": {"power": p, "time": t}}, [115]
+
+    def _limit_start(self, power_wh: float, seconds: float) -> None:
+        now = self.clock.now()
+        self._limit_stop(restore=False)
+        self.limit = {"power": power_wh, "ends_at": now + seconds, "start_wh": self.energy_wh()}
+        self._arm("limit_end", now + seconds, self._limit_end)
+        self.ffr["restore"] = False
+        self.set_relay(self.relay, True, "api")
+
+    def _limit_stop(self, *, restore: bool) -> None:
+        was = self.limit
+        self.limit = None
+        self._cancel("limit_end")
+        self._cancel("limit")
+        if restore and was is not None and not self.relay.on and self._off_by == "power_limit":
+            self.set_relay(self.relay, True, "auto")
+
+    def _limit_end(self, _: object = None) -> None:
+        self._timers.pop("limit_end", None)
+        self._limit_stop(restore=True)
+        self.save()
+
+    def _limit_check(self, _: object = None) -> None:
+        self._timers.pop("limit", None)
+        limit = self.limit
+        if limit is None:
+            return
+        if self.relay.on and self.energy_wh() - limit["start_wh"] >= limit["power"] - 1e-9:
+            self.set_relay(self.relay, False, "power_limit")
+            self.save()
+        else:
+            self._rearm()
+
+    # --- capacity -----------------------------------------------------------------
+
+    def _capacity_level(self) -> float:
+        """The stored-energy estimate now (capacity units), from exact counters."""
+        cfg = self.config["capacity"]
+        heater = self.heater
+        if not self.capacity or heater is None:
+            return (float(cfg["maxCapacity"]) + float(cfg["minCapacity"])) / 2
+        now = self.clock.now()
+        heater.advance(now)
+        b = self.capacity
+        heated_wh = self.points[0].energy()[0] - b["wh"]
+        litres = heater.litres - b["litres"] if self.config["flowmeter"]["type"] != "none" else 0
+        idle_min = max((now - b["t"]) - (heater.heat_s - b["heat_s"]), 0.0) / 60
+        level = (
+            b["level"]
+            + float(cfg["gainPerWattHour"]) * heated_wh
+            - float(cfg["lossPerLiter"]) * litres
+            - float(cfg["lossPerIdleMinute"]) * idle_min
+        )
+        return max(level, 0.0)
+
+    def _capacity_rebase(self) -> None:
+        heater = self.heater
+        if heater is None:
+            return
+        level = self._capacity_level()
+        self.capacity = {"level": level, "t": self.clock.now(), "wh": self.points[0].energy()[0],
+                         "litres": heater.litres, "heat_s": heater.heat_s}  # fmt: skip
+
+    def _capacity_check(self, _: object = None) -> None:
+        self._timers.pop("capacity", None)
+        cfg = self.config["capacity"]
+        if not cfg["enabled"]:
+            return
+        self._capacity_rebase()
+        level = self.capacity.get("level", 0.0)
+        c = self.relay
+        if c.on and level >= float(cfg["maxCapacity"]) - 1e-9:
+            self.set_relay(c, False, "max_capacity")
+            self.save()
+        elif not c.on and level < float(cfg["minCapacity"]) + 1e-9 and self._curtailed():
+            self.set_relay(c, True, "min_capacity")
+            self.save()
+        else:
+            self._rearm()
+
+    def _curtailed(self) -> bool:
+        """Off by demand response or a timer (not by the user's plain `off`)."""
+        return self._off_by != "api" or self.relay.pending is not None
+
+    def _capacity_next(self) -> float:
+        """When the estimate could next cross a threshold (rates are constant until then)."""
+        cfg = self.config["capacity"]
+        heater = self.heater
+        now = self.clock.now()
+        if heater is None:
+            return now + CAPACITY_STEP_MAX_S
+        level = self._capacity_level()
+        flow = heater.flow(now) if self.config["flowmeter"]["type"] != "none" else 0.0
+        draw = float(cfg["lossPerLiter"]) * flow / 60
+        if heater.heating:
+            rate = float(cfg["gainPerWattHour"]) * heater.element_w / 3600 - draw
+        else:
+            rate = -float(cfg["lossPerIdleMinute"]) / 60 - draw
+        if rate > 0:
+            eta = (float(cfg["maxCapacity"]) - level) / rate
+        elif rate < 0:
+            eta = (level - float(cfg["minCapacity"])) / -rate
+        else:
+            eta = CAPACITY_STEP_MAX_S
+        change = heater.next_change()
+        due = now + min(max(eta, 0.0), CAPACITY_STEP_MAX_S)
+        return min(due, change) if change is not None and change > now else due
+
+    # --- FFR ----------------------------------------------------------------------
+
+    def _ffr_watch(self) -> None:
+        """Follow the frequency: arm the trip below the threshold, the return above the other."""
+        cfg, state = self.config["ffr"], self.ffr
+        now = self.clock.now()
+        f = self.frequency(now)
+        if not cfg["enabled"]:
+            self._cancel("ffr_trip")
+            if state["tripped"]:
+                self._ffr_returned(f, delay=0.0)
+            return
+        if not state["tripped"]:
+            if f < float(cfg["tripThreshold"]):
+                if "ffr_trip" not in self._timers:
+                    cycle = 1.0 / self.model.nominal_frequency_hz
+                    self._arm("ffr_trip", now + int(cfg["periods"]) * cycle, self._ffr_trip)
+            else:
+                self._cancel("ffr_trip")
+        elif f >= float(cfg["returnThreshold"]):
+            backoff = random.Random(self.device.id * 1000 + state["events"]).random()
+            self._ffr_returned(f, delay=float(cfg["delay"]) + backoff * float(cfg["maxBackOff"]))
+
+    def _ffr_trip(self, _: object = None) -> None:
+        self._timers.pop("ffr_trip", None)
+        c = self.relay
+        f = self.frequency(self.clock.now())
+        self.ffr.update(tripped=True, restore=c.on, events=int(self.ffr["events"]) + 1)
+        self.emit(StatusKind.TRIGGER, "ffr", {"frequency": round(f, 3)}, 0)
+        if c.on:
+            self.set_relay(c, False, "ffr")
+        self.save()
+        self._ffr_watch()
+
+    def _ffr_returned(self, f: float, delay: float) -> None:
+        """Frequency is back: log it and restore the load after `delay` (as `relay/auto`)."""
+        restore = bool(self.ffr["restore"]) and not self.relay.on
+        self.ffr.update(tripped=False, restore=False)
+        self.emit(StatusKind.TRIGGER, "ffrr", {"frequency": round(f, 3)}, 0)
+        c = self.relay
+        if restore and delay > 0:
+            c.arm(self.scheduler, PendingFlip(self.clock.now() + delay, True, "auto"), self._fire)
+            self.emit(StatusKind.RELAY, "ffrr", self._relay_data(c), 0)
+        elif restore:
+            self.set_relay(c, True, "ffrr")
+        self.save()
+
+    # --- schedule -----------------------------------------------------------------
+
+    def _arm_schedule(self) -> None:
+        for timer in self._schedule_timers.values():
+            timer.cancel()
+        self._schedule_timers = {}
+        now = self.clock.now()
+        for index, entry in enumerate(self.config["schedule"]):
+            due = float(entry["when"])
+            repeat = float(entry["repeat"])
+            if due <= now:
+                if repeat <= 0:
+                    continue  # a one-off entry whose time passed while the device was off
+                due += -(-(now - due) // repeat) * repeat
+                if due <= now:
+                    due += repeat
+            self._schedule_timers[index] = self.scheduler.call_at(due, self._run_entry, index)
+
+    def _run_entry(self, index: int) -> None:
+        entries = self.config["schedule"]
+        if index >= len(entries):
+            return
+        entry = entries[index]
+        self._schedule_timers.pop(index, None)
+        self.ffr["restore"] = False
+        if entry["name"] == "limit_power":
+            self._limit_start(float(entry["power"]), float(entry["time"]))
+        else:
+            self.set_relay(self.relay, entry["name"] == "on", "timer")
+        if float(entry["repeat"]) > 0:
+            due = self.clock.now() + float(entry["repeat"])
+            self._schedule_timers[index] = self.scheduler.call_at(due, self._run_entry, index)
+        self.save()
+
+    # --- timers -------------------------------------------------------------------
+
+    def _arm(self, name: str, due: float, fn: Any) -> None:
+        self._cancel(name)
+        self._timers[name] = self.scheduler.call_at(due, fn)
+
+    def _cancel(self, name: str) -> None:
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _rearm(self) -> None:
+        """Re-plan the capacity and power-limit checks after anything changed."""
+        if self.config["capacity"]["enabled"]:
+            if not self.capacity:
+                self._capacity_rebase()
+            self._arm("capacity", self._capacity_next(), self._capacity_check)
+        else:
+            self._cancel("capacity")
+        limit = self.limit
+        if limit is None or not self.relay.on:
+            self._cancel("limit")
+            return
+        now = self.clock.now()
+        power = self.points[0].load.power(now)
+        left = limit["power"] - (self.energy_wh() - limit["start_wh"])
+        change = self.points[0].load.next_change()
+        due = now + left * 3600 / power if power > 0 else None
+        if change is not None and (due is None or change < due):
+            due = change
+        if due is not None and due < limit["ends_at"]:
+            self._arm("limit", max(due, now), self._limit_check)
+        else:
+            self._cancel("limit")
+
+
+def _seconds(value: Any, *, positive: bool = False) -> float:
+    """A command's period in seconds, or Refused(-992)."""
+    s = number(value)
+    if s is None or s < 0 or (positive and s == 0) or s > 366 * 86_400:
+        raise Refused(-992)
+    return s

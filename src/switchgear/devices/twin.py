@@ -296,6 +296,10 @@ class Twin:
             self._arm_flip_back(c, reason)
         self.emit(StatusKind.RELAY, reason, self._relay_data(c), c.index)
         self._check(c)
+        self.relay_changed(c, reason)
+
+    def relay_changed(self, c: RelayChannel, reason: str) -> None:
+        """Hook: a relay was switched (families re-arm what depends on it)."""
 
     def _arm_flip_back(self, c: RelayChannel, reason: str | None) -> None:
         """Auto-off after turning on, auto-on after turning off, if set."""
@@ -365,7 +369,11 @@ class Twin:
     def _schedule_sample(self, now: float) -> None:
         if self._sample is not None:
             self._sample.cancel()
-        self._sample = self.scheduler.call_at(now + self.model.sample_period_s, self._on_sample)
+        self._sample = self.scheduler.call_at(now + self.sample_period_s(), self._on_sample)
+
+    def sample_period_s(self) -> float:
+        """Seconds between automatic `update` statuses (families may make it a setting)."""
+        return self.model.sample_period_s
 
     def _on_sample(self, _: object) -> None:
         self._sample = None
