@@ -35,6 +35,9 @@ def create_app(
         rt = await Runtime.start(settings, store)
         app.state.runtime = rt
         try:
+            for dialect in dialects():
+                if dialect.start is not None:
+                    await dialect.start(rt)
             if on_start is not None:
                 await on_start(rt)
             yield

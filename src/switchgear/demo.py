@@ -217,7 +217,6 @@ def _device_sections(rt: Runtime, account_id: int) -> dict[str, Json]:
         return [d.serial for d in devices if d.model == model]
 
     return {
-        "powercontroller": {"serials": serials("power-controller-v10"), "device_ids": []},
         "push3": {
             "gateway": next(iter(serials("PUSH3")), None),
             "meters": serials("OMNIMETER-V4"),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +43,7 @@ class Runtime:
     engine: Engine
     auth: Auth
     extensions: dict[str, Any] = field(default_factory=dict)  # per-face state (quotas, ...)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)  # background work of faces
 
     @classmethod
     async def start(cls, settings: Settings, store: Store | None = None) -> Runtime:
@@ -78,24 +82,46 @@ class Runtime:
         log.info("runtime started: %d devices, clock speed %s", len(devices), settings.speed)
         return rt
 
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run background work of a face; it is cancelled when the runtime stops."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
     async def stop(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
+        for task in list(self.tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await self.poller.close()
         await self.scheduler.stop()
         await self.journal.stop()
         await self.store.close()
 
-    async def add_device(self, device: Device) -> Device:
-        """Register a device; a simulated one gets its twin, which boots and reports."""
+    async def add_device(self, device: Device, connect_after_s: float = 0.0) -> Device:
+        """Register a device; a simulated one gets its twin, which boots and reports.
+
+        `connect_after_s` delays the twin's first connection (a cellular controller
+        activating its SIM): until then the device has never reported.
+        """
         for d in self.engine.all_devices():
             if d.serial == device.serial and d.model == device.model:
                 raise Conflict(f"a device with serial {device.serial!r} exists", field="serial")
         stored = await self.engine.add_device(device)
-        if stored.simulated:
+        if stored.simulated and connect_after_s > 0:
+            self.scheduler.call_later(connect_after_s, self._connect, stored)
+        elif stored.simulated:
             self.link.fleet.add(stored, None)
         elif "url" in stored.attrs:
             self.poller.add(stored)
         await self.journal.flush()
         return stored
+
+    def _connect(self, device: Device) -> None:
+        if self.link.fleet.get(device.id) is None:
+            self.link.fleet.add(device, None)
 
     async def simulate(self, account_id: int, device_id: int, action: SimAction) -> None:
         """A physical-world change to one of the account's simulated devices."""
@@ -104,9 +130,25 @@ class Runtime:
         await self.journal.flush()
 
     async def set_grid(
-        self, account_id: int, frequency_hz: float | None, voltage_v: float | None
+        self,
+        account_id: int,
+        frequency_hz: float | None,
+        voltage_v: float | None,
+        duration_s: float | None = None,
     ) -> None:
-        self.link.fleet.set_grid(account_id, frequency_hz=frequency_hz, voltage_v=voltage_v)
+        """Set the account's grid; with `duration_s`, it returns to nominal after that long."""
+        fleet = self.link.fleet
+        fleet.set_grid(account_id, frequency_hz=frequency_hz, voltage_v=voltage_v)
+        if duration_s is not None:
+            timer = self.extensions.pop(f"grid_event:{account_id}", None)
+            if timer is not None:
+                timer.cancel()
+            self.extensions[f"grid_event:{account_id}"] = self.scheduler.call_later(
+                duration_s,
+                lambda _: fleet.reset_grid(
+                    account_id, frequency=frequency_hz is not None, voltage=voltage_v is not None
+                ),
+            )
         await self.journal.flush()
 
     async def advance(self, seconds: float) -> float:

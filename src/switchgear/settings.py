@@ -25,4 +25,6 @@ class Settings(BaseSettings):
     # smart-MAIC meters refuse requests faster than their version allows (off for benchmarks)
     meterhttp_rate_limit: bool = True
     # multisocket API gateway: calls per subscription key per day; None = no quota
+    # a device registered through a vendor API (POST /v1/devices) gets a simulated twin
+    simulate_new_devices: bool = True
     multisocket_daily_quota: int | None = Field(default=None, ge=1)

@@ -129,3 +129,23 @@ def test_credentials_create_a_smartplug_client_that_logs_in(demo: Demo) -> None:
     assert sg(demo, "credentials", "revoke", client["client_id"])[0] == 0
     code, _, err = sg(demo, "credentials", "create", "bogus.kind")
     assert code == 1 and "kind must be one of" in err
+
+
+def test_sim_frequency_event_trips_an_ffr_controller_and_it_returns(demo: Demo) -> None:
+    pc = demo.credentials["powercontroller"]
+    h = {"Authorization": f"Bearer {pc['token']}"}
+    with httpx.Client(base_url=demo.base_url, headers=h) as client:
+        device = pc["device_ids"][0]
+        ffr = {"enable": True, "tripThreshold": 59.7, "returnThreshold": 59.8, "periods": 10,
+               "delay": 10}  # fmt: skip
+        assert client.put(f"/v1/devices/{device}", json={"info": {"ffr": ffr}}).status_code == 200
+        assert client.post(f"/v1/devices/{device}/command",
+                           json={"command": {"name": "on"}}).status_code == 200  # fmt: skip
+        code, out, _ = sg(demo, "sim", "frequency", "--hz", "59.6", "--for", "30")
+        assert code == 0 and "59.6 Hz for 30 s" in out
+        assert sg(demo, "sim", "advance", "1")[0] == 0
+        status = client.get(f"/v1/devices/{device}").json()["device"]["status"]["info"]
+        assert status["on"] is False
+        assert sg(demo, "sim", "advance", "40")[0] == 0
+        status = client.get(f"/v1/devices/{device}").json()["device"]["status"]["info"]
+        assert status["on"] is True

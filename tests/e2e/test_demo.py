@@ -57,6 +57,26 @@ def test_multisocket_section_switches_its_plant_and_not_the_others(demo: Demo) -
         assert other.status_code == 404
 
 
+def test_powercontroller_section_works_for_both_accounts(demo: Demo) -> None:
+    c = demo.credentials
+    mine, theirs_section = c["powercontroller"], c["other_account"]["powercontroller"]
+    for section, other in ((mine, theirs_section), (theirs_section, mine)):
+        assert len(section["device_ids"]) == len(section["serials"]) == 2
+        h = {"Authorization": f"Bearer {section['token']}"}
+        with httpx.Client(base_url=c["base_url"], headers=h) as client:
+            flows = []
+            for device_id in section["device_ids"]:
+                r = client.get(f"/v1/devices/{device_id}")
+                assert r.status_code == 200 and r.json()["device"]["status"]["state"] == "Active"
+                flows.append(r.json()["device"]["info"]["flowmeter"]["type"])
+            assert sorted(flows) == ["none", "tuf2000m"]
+            r = client.post(f"/v1/devices/{section['device_ids'][0]}/command",
+                            json={"command": {"name": "off_for", "time": 900}})  # fmt: skip
+            assert r.status_code == 200 and r.json()["responseCodes"] == [105]
+            theirs = client.get(f"/v1/devices/{other['device_ids'][0]}")
+            assert theirs.status_code == 404
+
+
 def test_a_plain_http_get_client_reads_a_meter(demo: Demo) -> None:
     m = next(m for m in demo.credentials["meterhttp"]["meters"] if m["phases"] == 3)
     url = f"{demo.base_url}/?page=getdata&devid={m['devid']}&devpass={m['devpass']}"

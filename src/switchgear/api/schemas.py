@@ -81,6 +81,10 @@ class LoadRequest(Strict):
 class GridRequest(Strict):
     frequency_hz: float | None = Field(default=None, ge=40, le=70, allow_inf_nan=False)
     voltage_v: float | None = Field(default=None, ge=0, le=500, allow_inf_nan=False)
+    duration_s: float | None = Field(
+        default=None, gt=0, le=31_536_000, allow_inf_nan=False,
+        description="back to nominal after this long (a grid event); none = stays",
+    )  # fmt: skip
 
 
 class AdvanceRequest(Strict):

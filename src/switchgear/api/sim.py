@@ -64,11 +64,16 @@ async def set_load(
 
 @router.put("/grid")
 async def set_grid(rt: RuntimeDep, cred: CredentialDep, body: GridRequest) -> dict[str, Any]:
-    """Grid frequency and voltage for the account's fleet."""
+    """Grid frequency and voltage for the account's fleet; with `duration_s`, an event that
+    returns to nominal after that long (every FFR-enabled controller sees it)."""
     if body.frequency_hz is None and body.voltage_v is None:
         raise InvalidInput("give frequency_hz and/or voltage_v", field="frequency_hz")
-    await rt.set_grid(cred.account_id, body.frequency_hz, body.voltage_v)
-    return {"frequency_hz": body.frequency_hz, "voltage_v": body.voltage_v}
+    await rt.set_grid(cred.account_id, body.frequency_hz, body.voltage_v, body.duration_s)
+    return {
+        "frequency_hz": body.frequency_hz,
+        "voltage_v": body.voltage_v,
+        "duration_s": body.duration_s,
+    }
 
 
 @router.post("/clock/advance")

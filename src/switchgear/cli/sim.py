@@ -104,6 +104,26 @@ def grid(
     console.print(f"grid: {frequency or '-'} Hz, {voltage or '-'} V", highlight=False)
 
 
+@app.command("frequency")
+def frequency(
+    hz: Annotated[float, typer.Option("--hz", help="Grid frequency during the event, Hz.")],
+    for_s: Annotated[
+        float | None,
+        typer.Option(
+            "--for", help="Seconds (virtual) until it returns to nominal; default: stays."
+        ),
+    ] = None,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+) -> None:
+    """A grid frequency event every FFR-enabled controller of the account sees."""
+    body = {"frequency_hz": hz, "duration_s": for_s}
+    _post("PUT", "/api/v1/sim/grid", body, url, credentials_file, account)
+    until = f" for {for_s:g} s" if for_s else ""
+    console.print(f"grid frequency {hz:g} Hz{until}", highlight=False)
+
+
 @app.command("advance")
 def advance(
     seconds: float,

@@ -79,6 +79,17 @@ class Fleet:
             if twin.device.account_id == account_id:
                 twin.grid_changed()
 
+    def reset_grid(self, account_id: int, *, frequency: bool, voltage: bool) -> None:
+        """Back to the model's nominal frequency and/or voltage (the end of a grid event)."""
+        g = self.grid(account_id)
+        if frequency:
+            g.frequency_hz = None
+        if voltage:
+            g.voltage_v = None
+        for twin in self._twins.values():
+            if twin.device.account_id == account_id:
+                twin.grid_changed()
+
     def apply(self, device_id: int, action: SimAction) -> None:
         twin = self._twins.get(device_id)
         if twin is None:

@@ -1,7 +1,7 @@
 """The water-heater power controller twin: relay commands, FFR, capacity, power limits.
 
 The firmware of an Automate Green power-controller-v10 on a resistive water heater. It
-answers commands and configuration with device response codes (devices/pcconfig.py),
+answers commands and configuration with device response codes (core/pcconfig.py),
 records a `function` status for every answer, and runs its own demand response:
 fast frequency response on the grid frequency, a stored-energy (capacity) estimate that
 stops and restarts heating, a per-period energy cap, and a schedule of commands.
@@ -23,9 +23,9 @@ from switchgear.core.model import (
     Json,
     StatusKind,
 )
+from switchgear.core.pcconfig import FIRMWARE, Refused, default_config, number, plan_config
 from switchgear.core.ports import EventSink
 from switchgear.core.scheduler import Scheduler, Timer
-from switchgear.devices.pcconfig import FIRMWARE, Refused, default_config, number, plan_config
 from switchgear.devices.physics import GridOverride, ThermostatLoad
 from switchgear.devices.relay import PendingFlip, RelayChannel
 from switchgear.devices.twin import NvramSink, Twin

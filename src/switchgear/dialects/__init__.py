@@ -30,10 +30,12 @@ class Dialect:
     example: Callable[[Mapping[str, Json]], str | None]
     # Credential kinds a user may create through the native API / CLI, and how.
     issuers: Mapping[str, IssueCredential] = field(default_factory=dict)
+    # Background work the face needs once the runtime runs (retries, streams).
+    start: Callable[[Runtime], Awaitable[None]] | None = None
 
 
 def dialects() -> list[Dialect]:
     """Every dialect, in the order their routes are mounted."""
-    from switchgear.dialects import meterhttp, multisocket, smartplug
+    from switchgear.dialects import meterhttp, multisocket, powercontroller, smartplug
 
-    return [smartplug.DIALECT, multisocket.DIALECT, meterhttp.DIALECT]
+    return [smartplug.DIALECT, multisocket.DIALECT, powercontroller.DIALECT, meterhttp.DIALECT]

@@ -35,17 +35,44 @@ async def json_object(request: Request) -> dict[str, Any]:
     return data
 
 
+def is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+
+
+async def form_pairs(request: Request) -> list[tuple[str, str]]:
+    """A URL-encoded body as (name, value) pairs."""
+    body = await body_bytes(request)
+    try:
+        return parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput("request body is not a valid form", field="body") from None
+
+
 async def json_or_form(request: Request) -> dict[str, Any]:
     """A JSON object, or a URL-encoded form (some clients send either)."""
-    ctype = request.headers.get("content-type", "")
-    if ctype.startswith("application/x-www-form-urlencoded"):
-        body = await body_bytes(request)
-        try:
-            pairs = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
-        except (UnicodeDecodeError, ValueError):
-            raise InvalidInput("request body is not a valid form", field="body") from None
-        return dict(pairs)
+    if is_form(request):
+        return dict(await form_pairs(request))
     return await json_object(request)
+
+
+def nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """Bracket-notation form fields as nested objects: `user[email]=x` -> {"user": {"email": x}}."""
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        head, _, rest = name.partition("[")
+        keys = [head] + ([k.rstrip("]") for k in rest.split("[")] if rest else [])
+        if not all(keys) or (not rest.endswith("]") and rest):
+            raise InvalidInput(f"malformed form field name {name!r}", field=name)
+        node = out
+        for key in keys[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise InvalidInput(f"form field {key!r} is both a value and an object", field=key)
+            node = child
+        if isinstance(node.get(keys[-1]), dict):
+            raise InvalidInput(f"form field {keys[-1]!r} is both a value and an object", field=name)
+        node[keys[-1]] = value
+    return out
 
 
 Handler = Callable[[Request], Awaitable[Response]]

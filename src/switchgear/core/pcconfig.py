@@ -96,10 +96,18 @@ def default_config(flowmeter: str = "none") -> dict[str, Json]:
             "lossPerIdleMinute": 0.0,
             "gainPerWattHour": 0.0,
         },
-        "flowmeter": {"type": flowmeter.lower() if flowmeter.lower() in FLOWMETERS else "none"},
+        "flowmeter": _flowmeter_default(flowmeter.lower()),
         "samplePeriod": 900,
         "schedule": [],
     }
+
+
+def _flowmeter_default(kind: str) -> dict[str, Json]:
+    """A fitted flowmeter as installed: a TUF2000M clamps on a 3/4" copper pipe."""
+    if kind == "tuf2000m":
+        return {"type": kind, "pipeOuterDiameter": 22.225, "pipeWallThickness": 0.8128,
+                "pipeType": "copper"}  # fmt: skip
+    return {"type": kind if kind in FLOWMETERS else "none"}
 
 
 def number(value: Any) -> float | None:

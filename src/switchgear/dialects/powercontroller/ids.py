@@ -1,0 +1,46 @@
+"""The API's string device ids and addresses, derived from the registry (nothing stored)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from switchgear.core.model import Device
+from switchgear.errors import DeviceNotFound
+from switchgear.runtime import Runtime
+
+
+def device_id(device: Device) -> str:
+    """An 11-character id like "6ItNKFLm_mS", stable for the device."""
+    digest = hashlib.sha256(f"pc-id:{device.id}:{device.serial}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:11]
+
+
+def address(device: Device) -> str:
+    """The controller's 24-character modem address."""
+    return hashlib.sha256(f"pc-address:{device.serial}".encode()).hexdigest()[:24]
+
+
+class Index:
+    """API id -> registry id, rebuilt when the registry grew."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._size = -1
+
+    def lookup(self, rt: Runtime, account_id: int, api_id: str) -> Device:
+        """The account's device with this API id; anything else is 'not found'."""
+        if len(rt.engine) != self._size:
+            self._ids = {device_id(d): d.id for d in rt.engine.all_devices()}
+            self._size = len(rt.engine)
+        found = self._ids.get(api_id)
+        if found is None:
+            raise DeviceNotFound("device not found")
+        return rt.engine.device(account_id, found)
+
+
+def index(rt: Runtime) -> Index:
+    found = rt.extensions.get("powercontroller.ids")
+    if not isinstance(found, Index):
+        found = rt.extensions["powercontroller.ids"] = Index()
+    return found
