@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import pytest
 
@@ -136,3 +137,27 @@ async def test_data_survives_reopening(make_store: StoreFactory) -> None:
         assert [x.serial for x in await again.devices()] == ["S1"]
         assert await again.nvram() == {d.id: {"n": 1}}
         assert len((await again.history([d.id], 0, 10)).records) == 1
+
+
+async def test_account_wide_history_pages_over_every_device_of_one_account(
+    make_store: StoreFactory,
+) -> None:
+    async with opened(make_store) as store:
+        a = await store.add_account("a@x.io", "A", "h")
+        b = await store.add_account("b@x.io", "B", "h")
+        mine = [await store.add_device(device(a.id, f"A{i}")) for i in range(3)]
+        theirs = await store.add_device(device(b.id, "B0"))
+        records = [
+            replace(status(i, mine[i % 3].id, 100.0 + i), account_id=a.id) for i in range(30)
+        ] + [replace(status(100 + i, theirs.id, 100.5 + i), account_id=b.id) for i in range(30)]
+        await store.commit(Batch(statuses=records))
+        seen: list[str] = []
+        cursor = None
+        while True:
+            page = await store.history(None, 0, 1000, cursor, limit=7, account_id=a.id)
+            seen += [r.id for r in page.records]
+            assert all(r.account_id == a.id for r in page.records)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert seen == [f"s{i}" for i in range(30)]  # ascending, every device, no other account

@@ -159,6 +159,7 @@ class Engine:
                     reason=ev.reason,
                     data=ev.data,
                     channel=ev.channel,
+                    account_id=device.account_id,
                 )
             )
         self.bus.publish(f"device/{device.account_id}/{device.id}", event_message(ev, record_id))
@@ -231,15 +232,17 @@ class Engine:
     async def history(
         self,
         account_id: int,
-        device_ids: Iterable[int],
+        device_ids: Iterable[int] | None,
         start: float,
         end: float,
         cursor: str | None = None,
         limit: int = 500,
     ) -> HistoryPage:
-        """Status records of the account's devices, oldest first."""
-        ids = [self.device(account_id, i).id for i in device_ids]
+        """Status records of the account's devices (None: all of them), oldest first."""
         await self.journal.flush()
+        if device_ids is None:
+            return await self.store.history(None, start, end, cursor, limit, account_id)
+        ids = [self.device(account_id, i).id for i in device_ids]
         return await self.store.history(ids, start, end, cursor, limit)
 
 

@@ -294,6 +294,7 @@ class StatusRecord:
     reason: str
     data: JsonObject
     channel: int | None = None
+    account_id: int | None = None  # the owner when it was recorded (account-wide queries)
 
 
 @dataclass(frozen=True, slots=True)

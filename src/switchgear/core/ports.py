@@ -71,13 +71,17 @@ class Store(Protocol):
     # history and commands
     async def history(
         self,
-        device_ids: Sequence[int],
+        device_ids: Sequence[int] | None,
         start: float,
         end: float,
         cursor: str | None = None,
         limit: int = 500,
+        account_id: int | None = None,
     ) -> HistoryPage:
-        """Status records with start <= ts < end, oldest first; cursor pages onwards."""
+        """Status records with start <= ts < end, oldest first; cursor pages onwards.
+
+        `device_ids` None: every record of `account_id` (one index range, for fleets).
+        """
         ...
 
     async def command(self, command_id: str) -> CommandRecord | None: ...

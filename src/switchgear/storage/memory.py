@@ -82,20 +82,22 @@ class MemoryStore:
 
     async def history(
         self,
-        device_ids: Sequence[int],
+        device_ids: Sequence[int] | None,
         start: float,
         end: float,
         cursor: str | None = None,
         limit: int = 500,
+        account_id: int | None = None,
     ) -> HistoryPage:
         after = cursors.decode(cursor) if cursor else None
-        wanted = set(device_ids)
+        wanted = None if device_ids is None else set(device_ids)
         lo = bisect.bisect_left(self._statuses, (start, -1))
         out: list[tuple[float, int, StatusRecord]] = []
         for ts, seq, rec in self._statuses[lo:]:
             if ts >= end:
                 break
-            if rec.device_id not in wanted or (after is not None and (ts, seq) <= after):
+            mine = rec.account_id == account_id if wanted is None else rec.device_id in wanted
+            if not mine or (after is not None and (ts, seq) <= after):
                 continue
             out.append((ts, seq, rec))
             if len(out) > limit:

@@ -211,16 +211,18 @@ class SqlStore:
 
     async def history(
         self,
-        device_ids: Sequence[int],
+        device_ids: Sequence[int] | None,
         start: float,
         end: float,
         cursor: str | None = None,
         limit: int = 500,
+        account_id: int | None = None,
     ) -> HistoryPage:
         s = t.statuses.c
+        owner = s.account_id == account_id if device_ids is None else s.device_id.in_(device_ids)
         q = (
             sa.select(t.statuses)
-            .where(s.device_id.in_(list(device_ids)), s.ts >= start, s.ts < end)
+            .where(owner, s.ts >= start, s.ts < end)
             .order_by(s.ts, s.seq)
             .limit(limit + 1)
         )
@@ -240,6 +242,7 @@ class SqlStore:
                 reason=r.reason,
                 data=r.data,
                 channel=r.channel,
+                account_id=r.account_id,
             )
             for r in page
         )
@@ -289,6 +292,7 @@ class SqlStore:
                         "reason": r.reason,
                         "channel": r.channel,
                         "data": dict(r.data),
+                        "account_id": r.account_id,
                     }
                     for r in batch.statuses
                 ],

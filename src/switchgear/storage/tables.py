@@ -67,7 +67,9 @@ statuses = sa.Table(
     sa.Column("reason", sa.String(64), nullable=False),
     sa.Column("channel", sa.Integer),
     sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("account_id", BigId),
     sa.Index("ix_statuses_device_ts", "device_id", "ts", "seq"),
+    sa.Index("ix_statuses_account_ts", "account_id", "ts", "seq"),
 )
 
 commands = sa.Table(

@@ -286,18 +286,18 @@ async def statuses(request: Request) -> Response:
     call = await authenticated(request)
     rt, q = call.rt, request.query_params
     now = rt.clock.now()
-    if "device" in q:
-        devices = [index(rt).lookup(rt, call.cred.account_id, q["device"])]
-    else:
-        devices = rt.engine.devices(call.cred.account_id)
+    account = call.cred.account_id
+    one = index(rt).lookup(rt, account, q["device"]) if "device" in q else None
     start, end = _range(q, now)
     limit = _limit(q.get("limit"))
-    page = await rt.engine.history(
-        call.cred.account_id, [d.id for d in devices], start, end, q.get("cursor"), limit
-    )
+    wanted = None if one is None else [one.id]
+    page = await rt.engine.history(account, wanted, start, end, q.get("cursor"), limit)
+    devices = [one] if one is not None else rt.engine.devices(account)
     ids = {d.id: device_id(d) for d in devices}
     records = [r for r in page.records if r.kind.value in wire.STATUS_TYPES]
-    body: dict[str, Any] = {"statuses": [wire.status_body(r, ids[r.device_id]) for r in records]}
+    body: dict[str, Any] = {
+        "statuses": [wire.status_body(r, ids[r.device_id]) for r in records if r.device_id in ids]
+    }
     if page.next_cursor:
         body["next"] = str(request.url.include_query_params(cursor=page.next_cursor))
     return JSONResponse(body)

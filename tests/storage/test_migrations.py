@@ -1,0 +1,46 @@
+"""A database made by an older release upgrades in place, its history intact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from switchgear.storage import SqlStore
+from switchgear.storage.sql import MIGRATIONS
+
+
+def _at_revision(url: str, revision: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+        conn.execute(sa.text(
+            "INSERT INTO accounts (id, email, name, password_hash, created_at) "
+            "VALUES (7, 'a@x.io', 'A', 'h', 1.0)"
+        ))  # fmt: skip
+        conn.execute(sa.text(
+            "INSERT INTO devices (id, account_id, serial, model, name, created_at, tags, attrs,"
+            " simulated) VALUES (3, 7, 'S1', 'SHPLG-1', 'plug', 1.0, '[]', '{}', 1)"
+        ))  # fmt: skip
+        conn.execute(sa.text(
+            "INSERT INTO statuses (id, device_id, ts, kind, reason, channel, data) "
+            "VALUES ('old1', 3, 5.0, 'relay', 'api', 0, '{\"on\": true}')"
+        ))  # fmt: skip
+    engine.dispose()
+
+
+async def test_statuses_from_0001_gain_their_account_on_upgrade(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    _at_revision(url, "0001")
+    store = SqlStore(url)
+    await store.open()
+    try:
+        page = await store.history(None, 0, 10, account_id=7)
+        assert [(r.id, r.account_id) for r in page.records] == [("old1", 7)]
+    finally:
+        await store.close()
