@@ -575,3 +575,33 @@ async def test_another_accounts_controller_answers_exactly_like_a_missing_one(
         ] * 5
     shadow = cloud.w.rt.engine.shadow(cloud.w.rt.engine.devices(cloud.w.plug_b.account_id)[-1].id)
     assert shadow.channels[0].on is True
+
+
+async def test_reset_reboots_the_controller(cloud: Cloud) -> None:
+    await cloud.command({"command": {"name": "off"}})
+    r = await cloud.command({"command": {"name": "reset"}})
+    assert r.status_code == 200 and r.json()["responseCodes"] == [10]
+    reasons = [(s["type"], s["reason"]) for s in await cloud.statuses(device=cloud.pc_id)]
+    assert reasons[-2:] == [("relay", "reboot"), ("function", "command")]
+    assert cloud.relay_on() is True  # its power-on state
+
+
+async def test_the_seed_statuses_query_runs_as_written(cloud: Cloud) -> None:
+    r = await cloud.w.client.get(
+        f"/v1/statuses?device={cloud.pc_id}&date[start]=2015-08-10T09:30&date[end]=2015-08-15",
+        headers=cloud.h(),
+    )
+    assert r.status_code == 200 and r.json() == {"statuses": []}
+
+
+async def test_statuses_page_with_next(cloud: Cloud) -> None:
+    await cloud.advance(86_400)
+    first = await cloud.w.client.get(
+        "/v1/statuses", params={"device": cloud.pc_id, "limit": "10"}, headers=cloud.h()
+    )
+    body = first.json()
+    assert len(body["statuses"]) == 10 and "cursor=" in body["next"]
+    rest = await cloud.w.client.get(body["next"], headers=cloud.h())
+    later = rest.json()["statuses"]
+    assert later and later[0]["date"] >= body["statuses"][-1]["date"]
+    assert not {s["id"] for s in later} & {s["id"] for s in body["statuses"]}
