@@ -159,6 +159,10 @@ class PowerControllerTwin(Twin):
         self.emit(StatusKind.UPDATE, reason, data)
         self.save()
 
+    def _relay_data(self, c: RelayChannel) -> dict[str, Json]:
+        """Relay statuses as the controller logs them: whole seconds to the next toggle."""
+        return {"on": c.on, "toggleIn": round(c.toggle_in(self.clock.now()))}
+
     # --- NVRAM ------------------------------------------------------------------
 
     def nvram(self) -> dict[str, Json]:

@@ -65,7 +65,7 @@ def live_info(shadow: DeviceState) -> dict[str, Json]:
         "duration": 0,
         "current": round(sum(x.current_a for x in shadow.meters), 2),
         "voltage": round(m.voltage_v, 2) if m else None,
-        "power": round(sum(x.power_w for x in shadow.meters), 2),
+        "power": 0,  # Wh used over `duration`: none yet
         "temperature": round(temp * 9 / 5 + 32, 1) if temp is not None else None,
         "frequency": round(m.frequency_hz, 3) if m else None,
         "flow": None,
