@@ -98,6 +98,7 @@ FLEET: tuple[FleetRow, ...] = (
             1: {"type": "constant", "watts": 430.0, "power_factor": 0.88},
             2: {"type": "constant", "watts": 1200.0, "power_factor": 0.95},
         },
+        switched_on=(0, 1),  # both relays closed: lines 1 and 2 carry their loads
     ),
     FleetRow(
         "D101",
@@ -184,7 +185,7 @@ async def credentials(rt: Runtime, demo: dict[str, Json], base_url: str) -> dict
     """
     sections = []
     for account in demo["accounts"]:
-        section = _device_sections(rt, account["id"])
+        section: dict[str, Json] = {}
         stored = account.get("dialects") or {}
         for dialect in dialects():
             section[dialect.name] = await dialect.demo_section(
@@ -207,21 +208,6 @@ async def credentials(rt: Runtime, demo: dict[str, Json], base_url: str) -> dict
 
 def _account_entry(a: Mapping[str, Json]) -> dict[str, Json]:
     return {"email": a["email"], "password": a["password"], "token": a["token"]}
-
-
-def _device_sections(rt: Runtime, account_id: int) -> dict[str, Json]:
-    """Sections of the dialects not built yet: the identifiers of their devices."""
-    devices = rt.engine.devices(account_id)
-
-    def serials(model: str) -> list[str]:
-        return [d.serial for d in devices if d.model == model]
-
-    return {
-        "push3": {
-            "gateway": next(iter(serials("PUSH3")), None),
-            "meters": serials("OMNIMETER-V4"),
-        },
-    }
 
 
 def write_credentials(path: str | os.PathLike[str], content: Mapping[str, Json]) -> None:

@@ -60,7 +60,7 @@ class Runtime:
         scheduler = Scheduler(clock)
         journal = Journal(store, clock)
         bus = MemoryBus()
-        link = MemoryLink(clock, scheduler, journal.put_nvram)
+        link = MemoryLink(clock, scheduler, journal.put_nvram, settings.push3_gateway_delay_s)
         poller = MeterPoller(clock, scheduler)
         engine = Engine(
             store, LinkRouter(link, poller), bus, clock, journal, settings.command_timeout_s

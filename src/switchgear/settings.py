@@ -27,4 +27,6 @@ class Settings(BaseSettings):
     # multisocket API gateway: calls per subscription key per day; None = no quota
     # a device registered through a vendor API (POST /v1/devices) gets a simulated twin
     simulate_new_devices: bool = True
+    # a Push3 gateway runs each command after 5-100% of this many seconds (0: at once)
+    push3_gateway_delay_s: float = Field(default=1.5, ge=0, le=60)
     multisocket_daily_quota: int | None = Field(default=None, ge=1)

@@ -158,9 +158,9 @@ async def test_three_phase_meter_relay_cuts_every_phase() -> None:
 
 async def test_pv_feed_counts_reverse_energy() -> None:
     b = make_bench()
-    meter = b.add("OMNIMETER-V4")  # metering independent of its relays
-    meter.set_load(0, {"type": "generation", "watts": 2000.0})
+    meter = b.add("OMNIMETER-V4")  # line 3 is not behind either relay
+    meter.set_load(2, {"type": "generation", "watts": 2000.0})
     await b.advance(1800)
-    m = meter.snapshot().meters[0]
+    m = meter.snapshot().meters[2]
     assert m.reverse_power_w == 2000 and m.power_w == 0
     assert m.reverse_energy_wh == pytest.approx(1000) and m.energy_wh == 0

@@ -77,6 +77,27 @@ def test_powercontroller_section_works_for_both_accounts(demo: Demo) -> None:
             assert theirs.status_code == 404
 
 
+def test_push3_section_commands_a_meter_and_reads_the_answer(demo: Demo) -> None:
+    c = demo.credentials
+    mine, theirs = c["push3"], c["other_account"]["push3"]
+    assert {"key", "gateway", "meters", "meter_password"} <= set(mine)
+    body = {"command": "SetRelay", "target": "meter", "target_id": mine["meters"][0],
+            "params": {"relay": "Relay_2", "status": "open",
+                       "meter_password": mine["meter_password"]}}  # fmt: skip
+    with httpx.Client(base_url=c["base_url"], timeout=10) as client:
+        r = client.post(f"/sendCommand?key={mine['key']}", json=body)
+        assert r.status_code == 200, r.text
+        sent = r.json()
+        native = {"Authorization": f"Bearer {c['account']['token']}"}
+        client.post("/api/v1/sim/clock/advance", json={"seconds": 2}, headers=native)
+        with client.stream("GET", f"/sub/{sent['response_channel_id']}.b1") as stream:
+            line = next(line for line in stream.iter_lines() if line.strip())
+        assert json.loads(line)["msg_id"] == sent["msg_id"]
+        assert json.loads(line)["success"] is True
+        r = client.post(f"/sendCommand?key={theirs['key']}", json=body)
+        assert r.status_code == 400
+
+
 def test_a_plain_http_get_client_reads_a_meter(demo: Demo) -> None:
     m = next(m for m in demo.credentials["meterhttp"]["meters"] if m["phases"] == 3)
     url = f"{demo.base_url}/?page=getdata&devid={m['devid']}&devpass={m['devpass']}"

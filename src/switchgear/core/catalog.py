@@ -31,6 +31,8 @@ class DeviceModel:
     # "independent" = `phases` points not switched by any relay; "none".
     metering: str = "channel"
     phases: int = 1
+    # For "independent" metering: the relay that cuts each point (None: not switched).
+    cut_by: tuple[int | None, ...] = ()
     nominal_voltage_v: float = 230.0
     nominal_frequency_hz: float = 50.0
     max_power_w: float | None = None  # hardware over-power limit, if any
@@ -49,6 +51,8 @@ class DeviceModel:
             return point
         if self.metering == "phases":
             return 0
+        if point < len(self.cut_by):
+            return self.cut_by[point]
         return None
 
     @property
@@ -104,6 +108,8 @@ MODELS: tuple[DeviceModel, ...] = (
         channels=(ChannelSpec("Relay_1", "aux"), ChannelSpec("Relay_2", "aux")),
         metering="independent",
         phases=3,
+        cut_by=(0, 1, None),  # each relay drives the contactor of one line's load
+        default_power_on=PowerOn.LAST,
         nominal_voltage_v=120.0,
         nominal_frequency_hz=60.0,
         serial_prefix="",

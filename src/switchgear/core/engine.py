@@ -162,7 +162,10 @@ class Engine:
                     account_id=device.account_id,
                 )
             )
-        self.bus.publish(f"device/{device.account_id}/{device.id}", event_message(ev, record_id))
+        message = event_message(ev, record_id)
+        self.bus.publish(f"device/{device.account_id}/{device.id}", message)
+        if ev.topic is not None:
+            self.bus.publish(ev.topic, message)
 
     # --- commands -----------------------------------------------------------
 

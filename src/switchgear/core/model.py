@@ -281,6 +281,7 @@ class DeviceEvent:
     state: DeviceState
     channel: int | None = None
     record: bool = True  # False: update the shadow only, no history record
+    topic: str | None = None  # also published on this bus topic (e.g. a Push3 channel)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,9 +9,10 @@ from switchgear.core.clock import Clock
 from switchgear.core.model import Device, Family, Json
 from switchgear.core.ports import EventSink, SimAction
 from switchgear.core.scheduler import Scheduler
-from switchgear.devices.gateway import GatewayTwin
+from switchgear.devices.gateway import DEFAULT_MAX_DELAY_S, GatewayTwin
 from switchgear.devices.meter import MeterTwin
 from switchgear.devices.multisocket import StripTwin
+from switchgear.devices.omnimeter import OmnimeterTwin
 from switchgear.devices.physics import GridOverride
 from switchgear.devices.plug import PlugTwin
 from switchgear.devices.powercontroller import PowerControllerTwin
@@ -25,15 +26,22 @@ TWINS: dict[Family, type[Twin]] = {
     Family.METER: MeterTwin,
     Family.GATEWAY: GatewayTwin,
 }
+MODEL_TWINS: dict[str, type[Twin]] = {"OMNIMETER-V4": OmnimeterTwin}  # beats the family's
 
 
 class Fleet:
     """Builds twins from the catalogue, boots them, and applies physical-world changes."""
 
     def __init__(
-        self, clock: Clock, scheduler: Scheduler, emit: EventSink, save: NvramSink
+        self,
+        clock: Clock,
+        scheduler: Scheduler,
+        emit: EventSink,
+        save: NvramSink,
+        gateway_delay_s: float = DEFAULT_MAX_DELAY_S,
     ) -> None:
         self.clock = clock
+        self.gateway_delay_s = gateway_delay_s
         self.scheduler = scheduler
         self._emit = emit
         self._save = save
@@ -46,10 +54,13 @@ class Fleet:
     def add(self, device: Device, nvram: Json | None = None) -> Twin:
         """Create the device's twin, restore its NVRAM, and boot it."""
         model = catalog_model(device.model)
-        twin = TWINS[model.family](
+        cls = MODEL_TWINS.get(model.code) or TWINS[model.family]
+        twin = cls(
             device, model, self.clock, self.scheduler, self.grid(device.account_id),
             self._emit, self._save,
         )  # fmt: skip
+        if isinstance(twin, GatewayTwin):
+            twin.attach(self._meter_on, self.gateway_delay_s)
         if isinstance(nvram, dict):
             twin.restore(nvram)
         self._twins[device.id] = twin
@@ -58,6 +69,14 @@ class Fleet:
 
     def get(self, device_id: int) -> Twin | None:
         return self._twins.get(device_id)
+
+    def _meter_on(self, gateway_serial: str, address: str) -> Twin | None:
+        """The meter with this address on the gateway's bus, if one answers."""
+        for twin in self._twins.values():
+            d = twin.device
+            if d.serial == address and d.attrs.get("gateway") == gateway_serial:
+                return twin
+        return None
 
     def remove(self, device_id: int) -> None:
         twin = self._twins.pop(device_id, None)

@@ -121,13 +121,15 @@ class Twin:
 
     def emit(
         self, kind: StatusKind, reason: str, data: dict[str, Json], channel: int | None = None,
-        *, record: bool = True, force: bool = False,
+        *, record: bool = True, force: bool = False, topic: str | None = None,
     ) -> None:  # fmt: skip
         if not self.online and not force:
             return  # off the network: nothing reaches the cloud
         now = self.clock.now()
         self._emit(
-            DeviceEvent(self.device.id, now, kind, reason, data, self.snapshot(), channel, record)
+            DeviceEvent(
+                self.device.id, now, kind, reason, data, self.snapshot(), channel, record, topic
+            )
         )
 
     def save(self) -> None:

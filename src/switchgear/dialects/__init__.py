@@ -36,6 +36,12 @@ class Dialect:
 
 def dialects() -> list[Dialect]:
     """Every dialect, in the order their routes are mounted."""
-    from switchgear.dialects import meterhttp, multisocket, powercontroller, smartplug
+    from switchgear.dialects import meterhttp, multisocket, powercontroller, push3, smartplug
 
-    return [smartplug.DIALECT, multisocket.DIALECT, powercontroller.DIALECT, meterhttp.DIALECT]
+    return [
+        smartplug.DIALECT,
+        multisocket.DIALECT,
+        powercontroller.DIALECT,
+        push3.DIALECT,
+        meterhttp.DIALECT,  # last: it answers on `/`
+    ]

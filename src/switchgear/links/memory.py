@@ -10,6 +10,7 @@ from switchgear.core.model import Command, CommandResult, DeviceEvent, Json
 from switchgear.core.ports import EventSink, SimAction
 from switchgear.core.scheduler import Scheduler
 from switchgear.devices.fleet import Fleet
+from switchgear.devices.gateway import DEFAULT_MAX_DELAY_S
 from switchgear.errors import DeviceOffline
 
 NvramSink = Callable[[int, Json], None]
@@ -18,9 +19,15 @@ NvramSink = Callable[[int, Json], None]
 class MemoryLink:
     """Delivers commands straight to twins in this process; events come back synchronously."""
 
-    def __init__(self, clock: Clock, scheduler: Scheduler, nvram_sink: NvramSink) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        scheduler: Scheduler,
+        nvram_sink: NvramSink,
+        gateway_delay_s: float = DEFAULT_MAX_DELAY_S,
+    ) -> None:
         self._sinks: list[EventSink] = []
-        self.fleet = Fleet(clock, scheduler, self._deliver, nvram_sink)
+        self.fleet = Fleet(clock, scheduler, self._deliver, nvram_sink, gateway_delay_s)
         self.unresponsive: set[int] = set()  # fault injection: these devices never answer
 
     def attach(self, sink: EventSink) -> None:

@@ -1,0 +1,129 @@
+"""Response channels: unguessable ids, owned by one account, each with a bounded backlog.
+
+Gateway answers reach the hub through the bus (topic `push3/<channel>`); every open
+`/sub` stream and `/ws` socket of a channel gets each message, and `.b<N>` replays the
+last N. The registry of channel ids is kept in the store's meta table (a restart keeps
+them valid); backlogs live in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from switchgear.core.model import Json
+from switchgear.errors import NotFound
+from switchgear.runtime import Runtime
+
+META_KEY = "push3.channels"
+BACKLOG = 100  # messages kept per channel (the most a `.b<N>` replay returns)
+CHANNELS_PER_ACCOUNT = 100  # least recently used idle channels beyond this are dropped
+LISTENER_QUEUE = 1000
+TOPIC = "push3/"
+
+
+class ChannelNotFound(NotFound):
+    """Channel not found."""
+
+
+@dataclass
+class Channel:
+    id: str
+    account_id: int
+    client: str
+    backlog: deque[dict[str, Json]] = field(default_factory=lambda: deque(maxlen=BACKLOG))
+    listeners: set[asyncio.Queue[dict[str, Json]]] = field(default_factory=set)
+
+
+class Hub:
+    """Every channel of this server process."""
+
+    def __init__(self, rt: Runtime, stored: Any) -> None:
+        self.rt = rt
+        self.channels: OrderedDict[str, Channel] = OrderedDict()
+        self._by_client: dict[tuple[int, str], str] = {}
+        if isinstance(stored, dict):
+            for cid, (account_id, client) in stored.items():
+                self._add(Channel(cid, int(account_id), str(client)))
+
+    def _add(self, ch: Channel) -> None:
+        self.channels[ch.id] = ch
+        self._by_client[(ch.account_id, ch.client)] = ch.id
+
+    def channel_for(self, account_id: int, client: str) -> Channel:
+        """The account's channel for this client name, made on first use."""
+        found = self._by_client.get((account_id, client))
+        if found is not None and found in self.channels:
+            self.channels.move_to_end(found)
+            return self.channels[found]
+        ch = Channel("response_" + secrets.token_urlsafe(24), account_id, client)
+        self._add(ch)
+        self._evict(account_id)
+        self._save()
+        return ch
+
+    def _evict(self, account_id: int) -> None:
+        mine = [c for c in self.channels.values() if c.account_id == account_id]
+        for ch in mine[: max(0, len(mine) - CHANNELS_PER_ACCOUNT)]:
+            if not ch.listeners:
+                del self.channels[ch.id]
+                self._by_client.pop((ch.account_id, ch.client), None)
+
+    def _save(self) -> None:
+        registry = {c.id: [c.account_id, c.client] for c in self.channels.values()}
+        self.rt.journal.put_meta(META_KEY, registry)
+
+    def get(self, channel_id: str, account_id: int | None = None) -> Channel:
+        """A channel; with `account_id`, only that account's (others are 'not found')."""
+        ch = self.channels.get(channel_id)
+        if ch is None or (account_id is not None and ch.account_id != account_id):
+            raise ChannelNotFound("channel not found")
+        return ch
+
+    def deliver(self, channel_id: str, message: dict[str, Json]) -> None:
+        ch = self.channels.get(channel_id)
+        if ch is None:
+            return
+        ch.backlog.append(message)
+        for q in ch.listeners:
+            if q.full():  # a reader that stopped reading loses the oldest
+                q.get_nowait()
+            q.put_nowait(message)
+
+    def listen(self, ch: Channel) -> asyncio.Queue[dict[str, Json]]:
+        q: asyncio.Queue[dict[str, Json]] = asyncio.Queue(LISTENER_QUEUE)
+        ch.listeners.add(q)
+        return q
+
+    @staticmethod
+    def unlisten(ch: Channel, q: asyncio.Queue[dict[str, Json]]) -> None:
+        ch.listeners.discard(q)
+
+    async def run(self) -> None:
+        """Carry gateway answers from the bus to their channels."""
+        async for topic, message in self.rt.bus.subscribe(TOPIC):
+            if isinstance(message, dict) and isinstance(message.get("data"), dict):
+                self.deliver(topic[len(TOPIC) :], response(message["data"]))
+
+
+def response(answer: dict[str, Json]) -> dict[str, Json]:
+    """A gateway answer as the response stream carries it."""
+    keys = ("msg_id", "timestamp", "success", "error", "data")
+    return {k: answer.get(k) for k in keys}
+
+
+def hub(rt: Runtime) -> Hub:
+    found = rt.extensions.get(META_KEY)
+    if not isinstance(found, Hub):
+        found = rt.extensions[META_KEY] = Hub(rt, None)
+    return found
+
+
+async def start(rt: Runtime) -> None:
+    """Load the channel registry and start carrying answers."""
+    h = rt.extensions[META_KEY] = Hub(rt, await rt.store.meta(META_KEY))
+    rt.spawn(h.run(), name="push3-hub")
+    await asyncio.sleep(0)  # let the hub subscribe before the first command

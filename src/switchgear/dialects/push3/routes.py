@@ -1,0 +1,241 @@
+"""The EKM Push3 Device Settings API (seed 003): sendCommand, and the response streams.
+
+`POST /sendCommand` hands a command to the target meter's gateway and answers at once;
+the gateway's answer arrives later on the response channel: `GET /sub/<channel>[.b<N>]`
+(a chunked stream of JSON objects) or the `/ws/<channel>` websocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from switchgear.auth.scopes import KIND_PUSH3_GATEWAY_KEY, KIND_PUSH3_KEY
+from switchgear.core.accounts import Credential
+from switchgear.core.catalog import model as catalog_model
+from switchgear.core.model import CommandState, Device, Family, FirmwareCommand, Json
+from switchgear.dialects.http import bearer, json_object
+from switchgear.dialects.push3.channels import BACKLOG, Channel, Hub, hub
+from switchgear.dialects.push3.errors import mapped
+from switchgear.errors import AuthError, InvalidInput, NotAuthenticated, SwitchgearError
+from switchgear.runtime import Runtime
+
+METER_COMMANDS = (
+    "SetMeterPassword", "SetCTRatio", "SetTime", "SetMaxDemandResetInterval",
+    "SetMaxDemandResetNow", "SetMaxDemandPeriod", "SetLCD", "SetPulseInputRatio",
+    "SetPulseOutputRatio", "SetZeroResettableKWH", "SetRelay", "SetHolidayDates",
+    "SetSchedule", "SetWeekendHolidaySchedules", "GetSchedules", "GetTariffData",
+)  # fmt: skip
+ADDRESS = re.compile(r"^[0-9A-Za-z]{1,12}$")
+CHANNEL = re.compile(r"^(?P<id>[A-Za-z0-9_-]{1,128})(?:\.b(?P<n>\d{1,4}))?$")
+CLIENT_MAX = 64
+
+
+def _rt(request: Request | WebSocket) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+def _key(rt: Runtime, request: Request, body: dict[str, Any]) -> Credential:
+    """The account or gateway key: `?key=`, the body's `key`, or a Bearer header."""
+    key = request.query_params.get("key") or body.get("key") or bearer(request)
+    if not isinstance(key, str) or not key:
+        raise NotAuthenticated("missing key")
+    return rt.auth.authenticate(key, (KIND_PUSH3_KEY, KIND_PUSH3_GATEWAY_KEY))
+
+
+def _text(body: dict[str, Any], name: str, required: bool = True) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{name} must be a non-empty string", field=name)
+    return value
+
+
+def _target(rt: Runtime, cred: Credential, body: dict[str, Any], gateway: str | None) -> Device:
+    """The device the command is for: a meter (padded address) or a gateway of this key."""
+    target = _text(body, "target")
+    raw = _text(body, "target_id")
+    assert raw is not None
+    if target == "meter":
+        if not ADDRESS.match(raw):
+            raise InvalidInput(
+                "target_id must be a meter address of 12 characters", field="target_id"
+            )
+        address, family = raw.zfill(12), Family.METER
+    elif target == "gateway":
+        address, family = raw, Family.GATEWAY
+    else:
+        raise InvalidInput('target must be "meter" or "gateway"', field="target")
+    limit = cred.attrs.get("gateway") if cred.kind == KIND_PUSH3_GATEWAY_KEY else None
+    for d in rt.engine.devices(cred.account_id, family):
+        gw = d.attrs.get("gateway") if family is Family.METER else d.serial
+        if d.serial != address or catalog_model(d.model).code not in ("OMNIMETER-V4", "PUSH3"):
+            continue
+        if (limit is None or gw == limit) and (gateway is None or gw == gateway):
+            return d
+    # another account's meter or gateway is exactly as unknown as one that does not exist
+    raise InvalidInput(f"unknown {target} {address}", field="target_id")
+
+
+def _gateway_of(rt: Runtime, account_id: int, device: Device) -> Device:
+    if catalog_model(device.model).family is Family.GATEWAY:
+        return device
+    serial = device.attrs.get("gateway")
+    for d in rt.engine.devices(account_id, Family.GATEWAY):
+        if d.serial == serial:
+            return d
+    raise InvalidInput(f"meter {device.serial} has no gateway", field="target_id")
+
+
+def _host(rt: Runtime, request: Request) -> str:
+    if rt.settings.public_url:
+        return urlsplit(rt.settings.public_url).netloc
+    return request.headers.get("host") or f"{rt.settings.host}:{rt.settings.port}"
+
+
+@mapped
+async def send_command(request: Request) -> Response:
+    rt = _rt(request)
+    body = await json_object(request)
+    cred = _key(rt, request, body)
+    command = _text(body, "command")
+    if command not in METER_COMMANDS:
+        raise InvalidInput(f"unknown command {command!r}", field="command")
+    params = body.get("params", {})
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise InvalidInput("params must be a JSON object", field="params")
+    client = _text(body, "client", required=False) or ""
+    if len(client) > CLIENT_MAX:
+        raise InvalidInput(f"client must be at most {CLIENT_MAX} characters", field="client")
+    gateway = request.query_params.get("gateway") or _text(body, "gateway", required=False)
+    target = _target(rt, cred, body, gateway)
+    channels = hub(rt)
+    wanted = _text(body, "response_channel_id", required=False)
+    try:
+        channel = (
+            channels.get(wanted, cred.account_id)
+            if wanted
+            else channels.channel_for(cred.account_id, client)
+        )
+    except SwitchgearError:
+        raise InvalidInput("unknown response_channel_id", field="response_channel_id") from None
+    gw = _gateway_of(rt, cred.account_id, target)
+    msg_id = uuid.uuid4().hex
+    forward = FirmwareCommand(
+        "push3.command",
+        {"msg_id": msg_id, "command": command, "target": body["target"],
+         "target_id": target.serial, "params": params, "channel": channel.id, "client": client},
+    )  # fmt: skip
+    rec = await rt.engine.command(cred.account_id, gw.id, forward)
+    if rec.state is not CommandState.DONE:  # the gateway is off the network or did not answer
+        channels.deliver(channel.id, {
+            "msg_id": msg_id, "timestamp": rt.clock.now(), "success": False,
+            "error": f"gateway {gw.serial} did not take the command: {rec.error or 'offline'}",
+            "data": None,
+        })  # fmt: skip
+    return JSONResponse(
+        {
+            "msg_id": msg_id,
+            "response_channel_id": channel.id,
+            "response_channel_host": _host(rt, request),
+        }
+    )
+
+
+def _open(rt: Runtime, raw: str, key: str | None) -> tuple[Hub, Channel, int]:
+    """The channel named by a path segment (with its `.b<N>` replay count).
+
+    Reading needs no key (the unguessable id is the capability, as in the document); a
+    key given must belong to the channel's account.
+    """
+    m = CHANNEL.match(raw)
+    channels = hub(rt)
+    if m is None:
+        raise InvalidInput("malformed channel id", field="channel")
+    account = None
+    if key:
+        try:
+            account = rt.auth.authenticate(key, (KIND_PUSH3_KEY, KIND_PUSH3_GATEWAY_KEY)).account_id
+        except AuthError:
+            account = -1  # matches no channel: the same 404 as a missing one
+    ch = channels.get(m["id"], account)
+    return channels, ch, min(int(m["n"] or 0), BACKLOG)
+
+
+def _line(message: dict[str, Json]) -> bytes:
+    return json.dumps(message).encode() + b"\r\n"
+
+
+@mapped
+async def subscribe(request: Request) -> Response:
+    channels, ch, replay = _open(_rt(request), request.path_params["channel"],
+                                 request.query_params.get("key"))  # fmt: skip
+    q = channels.listen(ch)  # listening before the replay: nothing falls in between
+    backlog = list(ch.backlog)[-replay:] if replay else []
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            for message in backlog:
+                yield _line(message)
+            while True:
+                yield _line(await q.get())
+        finally:
+            channels.unlisten(ch, q)
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="application/json", headers=headers)
+
+
+async def websocket(ws: WebSocket) -> None:
+    rt = _rt(ws)
+    try:
+        channels, ch, replay = _open(rt, ws.path_params["channel"], ws.query_params.get("key"))
+    except SwitchgearError:
+        await ws.close(code=4404)
+        return
+    await ws.accept()
+    q = channels.listen(ch)
+    backlog = list(ch.backlog)[-replay:] if replay else []
+    receiver = asyncio.ensure_future(_until_closed(ws))
+    try:
+        for message in backlog:
+            await ws.send_text(json.dumps(message))
+        while True:
+            getter = asyncio.ensure_future(q.get())
+            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            await ws.send_text(json.dumps(getter.result()))
+    finally:
+        receiver.cancel()
+        channels.unlisten(ch, q)
+
+
+async def _until_closed(ws: WebSocket) -> None:
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/sendCommand", send_command, methods=["POST"]),
+        Route("/sub/{channel}", subscribe, methods=["GET"]),
+        WebSocketRoute("/ws/{channel}", websocket),
+    ]

@@ -1,0 +1,270 @@
+"""The EKM Push3 API as its clients use it: sendCommand, then read /sub or /ws (seed 003).
+
+The response streams need a real HTTP server (chunked responses, websockets), so these
+tests run the app under uvicorn on a loopback port, on a manual clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+
+from switchgear.app import create_app
+from switchgear.auth.scopes import KIND_NATIVE, KIND_PUSH3_GATEWAY_KEY, KIND_PUSH3_KEY
+from switchgear.core.model import Device
+from switchgear.core.ports import SimAction
+from switchgear.runtime import Runtime
+from switchgear.settings import Settings
+
+ADDRESS = "000350000900"
+GATEWAY = "4016A0B1C2D3"
+SEED = {
+    "command": "SetRelay",
+    "target": "meter",
+    "target_id": ADDRESS,
+    "params": {"relay": "Relay_1", "status": "close", "duration": 1, "meter_password": "00000000"},
+}
+
+
+@dataclass
+class Push3:
+    rt: Runtime
+    base: str
+    client: httpx.AsyncClient
+    key: str
+    key_b: str
+    meter: Device
+    meter_b: Device
+
+    async def send(self, body: dict[str, Any], key: str | None = None, **kw: Any) -> Any:
+        return await self.client.post(f"/sendCommand?key={key or self.key}", json=body, **kw)
+
+    async def advance(self, seconds: float) -> None:
+        await self.rt.advance(seconds)
+
+    def relay(self, index: int) -> bool:
+        return self.rt.engine.shadow(self.meter.id).channels[index].on
+
+
+async def _device(rt: Runtime, account_id: int, serial: str, model: str, **attrs: str) -> Device:
+    return await rt.add_device(
+        Device(0, account_id, serial, model, serial, rt.clock.now(), attrs=attrs)
+    )
+
+
+@pytest.fixture
+async def push3() -> AsyncIterator[Push3]:
+    settings = Settings(
+        database_url="memory://", speed=0, secret_key="test-secret-key-of-at-least-32-bytes"
+    )
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    rt: Runtime = app.state.runtime
+    a = await rt.auth.create_account("a@example.com", "A", "correct horse A")
+    b = await rt.auth.create_account("b@example.com", "B", "correct horse B")
+    await _device(rt, a.id, GATEWAY, "PUSH3")
+    meter = await _device(rt, a.id, ADDRESS, "OMNIMETER-V4", gateway=GATEWAY)
+    await _device(rt, b.id, "4016FFFFFFFF", "PUSH3")
+    meter_b = await _device(rt, b.id, "000350000901", "OMNIMETER-V4", gateway="4016FFFFFFFF")
+    await rt.simulate(a.id, meter.id, SimAction("load", channel=0,
+                      load={"type": "constant", "watts": 850.0}))  # fmt: skip
+    _, key = await rt.auth.issue(a.id, KIND_PUSH3_KEY, None)
+    _, key_b = await rt.auth.issue(b.id, KIND_PUSH3_KEY, None)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            yield Push3(rt, base, client, key, key_b, meter, meter_b)
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def read_stream(p: Push3, channel: str, count: int) -> list[Any]:
+    """The first `count` messages of `GET /sub/<channel>`, read as a plain HTTP stream."""
+    out: list[Any] = []
+    async with p.client.stream("GET", f"/sub/{channel}") as r:
+        assert r.status_code == 200
+        async with asyncio.timeout(5):
+            async for line in r.aiter_lines():
+                if line.strip():
+                    out.append(json.loads(line))
+                if len(out) == count:
+                    break
+    return out
+
+
+async def test_the_seed_example_exchange_over_the_http_stream(push3: Push3) -> None:
+    p = push3
+    r = await p.send(SEED)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert set(body) == {"msg_id", "response_channel_id", "response_channel_host"}
+    assert len(body["msg_id"]) == 32 and body["response_channel_id"].startswith("response_")
+    assert body["response_channel_host"] == p.base.removeprefix("http://")
+    reader = asyncio.create_task(read_stream(p, body["response_channel_id"], 1))
+    await asyncio.sleep(0.05)
+    sent_at = p.rt.clock.now()
+    await p.advance(1.5)  # the gateway runs it within its delay
+    [message] = await reader
+    assert message == {"msg_id": body["msg_id"], "timestamp": pytest.approx(sent_at),
+                       "success": True, "error": None, "data": None}  # fmt: skip
+    await p.advance(1)
+    page = await p.rt.engine.history(p.meter.account_id, [p.meter.id], 0, p.rt.clock.now() + 1)
+    relays = [(r.ts, r.reason, r.data["on"]) for r in page.records if r.kind.value == "relay"]
+    (t_on, why_on, on), (t_off, why_off, off) = relays[-2:]
+    assert (why_on, on, why_off, off) == ("api", True, "auto", False)
+    assert t_off - t_on == pytest.approx(1.0)  # closed for one second
+    assert sent_at < t_on <= sent_at + 1.5
+
+
+async def test_the_same_answer_over_the_websocket(push3: Push3) -> None:
+    p = push3
+    body = (await p.send(SEED)).json()
+    url = f"ws://{body['response_channel_host']}/ws/{body['response_channel_id']}"
+    async with websockets.connect(url) as ws:
+        await asyncio.sleep(0.05)
+        await p.advance(1.5)
+        async with asyncio.timeout(5):
+            message = json.loads(await ws.recv())
+    assert message["msg_id"] == body["msg_id"] and message["success"] is True
+
+
+async def test_twenty_commands_in_flight_all_answer_matched_by_msg_id(push3: Push3) -> None:
+    p = push3
+    bodies = [
+        {**SEED, "params": {"relay": "Relay_2", "status": "close" if i % 2 else "open"},
+         "client": "fleet-tool"}
+        for i in range(20)
+    ]  # fmt: skip
+    answers = await asyncio.gather(*(p.send(b) for b in bodies))
+    ids = [a.json()["msg_id"] for a in answers]
+    channels = {a.json()["response_channel_id"] for a in answers}
+    assert len(set(ids)) == 20 and len(channels) == 1  # one channel per client name
+    reader = asyncio.create_task(read_stream(p, channels.pop(), 20))
+    await asyncio.sleep(0.05)
+    await p.advance(2)
+    got = await reader
+    assert sorted(m["msg_id"] for m in got) == sorted(ids)
+    assert [m["msg_id"] for m in got] != ids  # the gateway's delays reorder them
+    assert all(m["success"] for m in got)
+
+
+async def test_b20_replays_earlier_responses(push3: Push3) -> None:
+    p = push3
+    sent = [(await p.send({**SEED, "client": "replay"})).json() for _ in range(3)]
+    await p.advance(2)
+    channel = sent[0]["response_channel_id"]
+    replayed = await read_stream(p, f"{channel}.b20", 3)
+    assert sorted(m["msg_id"] for m in replayed) == sorted(s["msg_id"] for s in sent)
+    two = await read_stream(p, f"{channel}.b2", 2)
+    assert [m["msg_id"] for m in two] == [m["msg_id"] for m in replayed[-2:]]
+
+
+async def test_bad_parameters_are_400_with_an_error(push3: Push3) -> None:
+    p = push3
+    cases = [
+        {**SEED, "command": "Explode"},
+        {**SEED, "target": "toaster"},
+        {**SEED, "target_id": "0003500009001"},
+        {**SEED, "target_id": "00035000090!"},
+        {**SEED, "params": ["relay"]},
+        {k: v for k, v in SEED.items() if k != "command"},
+        {**SEED, "target_id": "000000000001"},  # no such meter
+        {**SEED, "target_id": p.meter_b.serial},  # another account's meter: the same answer
+        {**SEED, "response_channel_id": "response_made_up"},
+    ]
+    answers = [await p.send(body) for body in cases]
+    assert [r.status_code for r in answers] == [400] * len(cases)
+    assert all(set(r.json()) == {"error"} and r.json()["error"] for r in answers)
+    raw = await p.client.post(f"/sendCommand?key={p.key}", content=b"{not json",
+                              headers={"Content-Type": "application/json"})  # fmt: skip
+    assert raw.status_code == 400 and "JSON" in raw.json()["error"]
+    assert answers[6].json()["error"].replace("000000000001", "X") == answers[7].json()[
+        "error"
+    ].replace(p.meter_b.serial, "X")
+
+
+async def test_a_short_address_is_zero_padded(push3: Push3) -> None:
+    r = await push3.send({**SEED, "target_id": "350000900"})
+    assert r.status_code == 200, r.text
+
+
+async def test_meter_failures_arrive_as_success_false(push3: Push3) -> None:
+    p = push3
+    wrong = {**SEED, "params": {**SEED["params"], "meter_password": "12345678"}}
+    body = (await p.send(wrong)).json()
+    reader = asyncio.create_task(read_stream(p, body["response_channel_id"], 1))
+    await asyncio.sleep(0.05)
+    await p.advance(2)
+    [message] = await reader
+    assert message["success"] is False and message["error"] == "meter password rejected"
+    assert p.relay(0) is False
+
+
+async def test_keys_in_each_place_and_refused_otherwise(push3: Push3) -> None:
+    p = push3
+    c = p.client
+    assert (await c.post("/sendCommand", json={**SEED, "key": p.key})).status_code == 200
+    h = {"Authorization": f"Bearer {p.key}"}
+    assert (await c.post("/sendCommand", json=SEED, headers=h)).status_code == 200
+    _, native = await p.rt.auth.issue(p.meter.account_id, KIND_NATIVE, 60)
+    for bad in (None, "nonsense", native, p.key + "x"):
+        url = "/sendCommand" if bad is None else f"/sendCommand?key={bad}"
+        r = await c.post(url, json=SEED)
+        assert r.status_code == 401 and set(r.json()) == {"error"}
+    assert (await p.send(SEED, key=p.key_b)).status_code == 400  # not its meter
+
+
+async def test_a_gateway_key_reaches_only_its_gateways_meters(push3: Push3) -> None:
+    p = push3
+    _, gw_key = await p.rt.auth.issue(
+        p.meter.account_id, KIND_PUSH3_GATEWAY_KEY, None, attrs={"gateway": "4016000000FF"}
+    )
+    assert (await p.send(SEED, key=gw_key)).status_code == 400
+    _, right = await p.rt.auth.issue(
+        p.meter.account_id, KIND_PUSH3_GATEWAY_KEY, None, attrs={"gateway": GATEWAY}
+    )
+    assert (await p.send(SEED, key=right)).status_code == 200
+    r = await p.client.post(f"/sendCommand?key={right}&gateway=4016000000FF", json=SEED)
+    assert r.status_code == 400
+
+
+async def test_another_account_cannot_read_or_use_these_channels(push3: Push3) -> None:
+    p = push3
+    channel = (await p.send(SEED)).json()["response_channel_id"]
+    theirs = await p.client.get(f"/sub/{channel}?key={p.key_b}")
+    missing = await p.client.get(f"/sub/response_doesnotexist?key={p.key_b}")
+    assert (theirs.status_code, theirs.json()) == (missing.status_code, missing.json())
+    assert theirs.status_code == 404
+    r = await p.send({**SEED, "target_id": p.meter_b.serial, "response_channel_id": channel},
+                     key=p.key_b)  # fmt: skip
+    assert r.status_code == 400
+    with pytest.raises(websockets.exceptions.InvalidStatus):
+        async with websockets.connect(
+            f"ws://{p.base.removeprefix('http://')}/ws/{channel}?key={p.key_b}"
+        ):
+            pass
+
+
+async def test_an_offline_gateway_answers_success_false(push3: Push3) -> None:
+    p = push3
+    gateway = next(d for d in p.rt.engine.devices(p.meter.account_id) if d.serial == GATEWAY)
+    await p.rt.simulate(p.meter.account_id, gateway.id, SimAction("online", online=False))
+    body = (await p.send(SEED)).json()
+    [message] = await read_stream(p, f"{body['response_channel_id']}.b1", 1)
+    assert message["msg_id"] == body["msg_id"] and message["success"] is False
+    assert "gateway" in message["error"]
