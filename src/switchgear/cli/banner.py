@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from switchgear.core.model import Json
@@ -37,4 +38,7 @@ def banner(console: Console, content: Mapping[str, Json], path: str) -> None:
     for name, example in examples():
         line = example(content)
         if line:
-            console.print(f"\n[bold]{name}[/bold]\n  {line}", highlight=False, soft_wrap=True)
+            # the example is shown verbatim: `[true]` in a JSON body is not Rich markup
+            console.print(
+                f"\n[bold]{name}[/bold]\n  {escape(line)}", highlight=False, soft_wrap=True
+            )

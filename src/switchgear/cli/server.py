@@ -46,6 +46,8 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
         log_level=settings.log_level,
         access_log=False,
         lifespan="on",
+        # open response streams (/sub, /ws, /api/v1/events) never end by themselves
+        timeout_graceful_shutdown=3,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
