@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from switchgear import __version__
 from switchgear.api import problems
 from switchgear.api.routes import router as native_router
+from switchgear.bodylimit import BodyLimit
 from switchgear.core.ports import Store
 from switchgear.dialects import dialects
 from switchgear.runtime import Runtime
@@ -54,6 +55,7 @@ def create_app(
         lifespan=lifespan,
     )
     problems.install(app)
+    app.add_middleware(BodyLimit)
     app.include_router(native_router)
     for dialect in dialects():
         app.router.routes.extend(dialect.routes())

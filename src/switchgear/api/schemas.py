@@ -37,22 +37,32 @@ def iso(ts: float | None) -> str | None:
 
 class SwitchRequest(Strict):
     action: Literal["on", "off", "toggle"]
-    delay: float = Field(default=0.0, ge=0, le=31_536_000, allow_inf_nan=False)
-    duration: float | None = Field(default=None, gt=0, le=31_536_000, allow_inf_nan=False)
+    delay: float = Field(strict=True, default=0.0, ge=0, le=31_536_000, allow_inf_nan=False)
+    duration: float | None = Field(
+        strict=True, default=None, gt=0, le=31_536_000, allow_inf_nan=False
+    )
 
 
 class SettingsRequest(Strict):
-    channel: int | None = Field(default=None, ge=0)
+    channel: int | None = Field(strict=True, default=None, ge=0)
     power_on: PowerOn | None = None
-    auto_off_s: float | None = Field(default=None, ge=0, le=31_536_000, allow_inf_nan=False)
-    auto_on_s: float | None = Field(default=None, ge=0, le=31_536_000, allow_inf_nan=False)
-    max_power_w: float | None = Field(default=None, gt=0, le=1_000_000, allow_inf_nan=False)
+    auto_off_s: float | None = Field(
+        strict=True, default=None, ge=0, le=31_536_000, allow_inf_nan=False
+    )
+    auto_on_s: float | None = Field(
+        strict=True, default=None, ge=0, le=31_536_000, allow_inf_nan=False
+    )
+    max_power_w: float | None = Field(
+        strict=True, default=None, gt=0, le=1_000_000, allow_inf_nan=False
+    )
 
 
 class TokenRequest(Strict):
     email: str | None = None
     password: str | None = None
-    expires_in: float | None = Field(default=None, gt=0, le=10 * 31_536_000, allow_inf_nan=False)
+    expires_in: float | None = Field(
+        strict=True, default=None, gt=0, le=10 * 31_536_000, allow_inf_nan=False
+    )
     desc: str = Field(default="", max_length=200)
 
 
@@ -72,23 +82,25 @@ class OnlineRequest(Strict):
 
 
 class LoadRequest(Strict):
-    channel: int = Field(default=0, ge=0)
-    watts: float | None = Field(default=None, ge=-1_000_000, le=1_000_000, allow_inf_nan=False)
-    power_factor: float = Field(default=1.0, gt=0, le=1, allow_inf_nan=False)
+    channel: int = Field(strict=True, default=0, ge=0)
+    watts: float | None = Field(
+        strict=True, default=None, ge=-1_000_000, le=1_000_000, allow_inf_nan=False
+    )
+    power_factor: float = Field(strict=True, default=1.0, gt=0, le=1, allow_inf_nan=False)
     model: dict[str, Any] | None = None  # a load model description (devices/physics.py)
 
 
 class GridRequest(Strict):
-    frequency_hz: float | None = Field(default=None, ge=40, le=70, allow_inf_nan=False)
-    voltage_v: float | None = Field(default=None, ge=0, le=500, allow_inf_nan=False)
-    duration_s: float | None = Field(
+    frequency_hz: float | None = Field(strict=True, default=None, ge=40, le=70, allow_inf_nan=False)
+    voltage_v: float | None = Field(strict=True, default=None, ge=0, le=500, allow_inf_nan=False)
+    duration_s: float | None = Field(strict=True,
         default=None, gt=0, le=31_536_000, allow_inf_nan=False,
         description="back to nominal after this long (a grid event); none = stays",
     )  # fmt: skip
 
 
 class AdvanceRequest(Strict):
-    seconds: float = Field(gt=0, le=10 * 31_536_000, allow_inf_nan=False)
+    seconds: float = Field(strict=True, gt=0, le=10 * 31_536_000, allow_inf_nan=False)
 
 
 # --- responses --------------------------------------------------------------

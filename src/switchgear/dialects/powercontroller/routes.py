@@ -72,13 +72,15 @@ async def signin(request: Request) -> Response:
 def _expires(value: Any) -> float:
     if value is None or value == "":
         return TOKEN_TTL_S
-    try:
-        seconds = int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput("expires must be a number of seconds", field="expires") from None
-    if isinstance(value, bool) or not 0 < seconds <= TOKEN_TTL_MAX_S:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    elif isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)  # a form field
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("expires must be a whole number of seconds", field="expires")
+    if not 0 < value <= TOKEN_TTL_MAX_S:
         raise InvalidInput("expires must be between 1 s and ten years", field="expires")
-    return float(seconds)
+    return float(value)
 
 
 @mapped

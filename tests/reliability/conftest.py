@@ -1,0 +1,74 @@
+"""The estate every reliability test runs against: the demo's two accounts and fleets.
+
+Seeded exactly as `switchgear demo` seeds them (every family, every dialect's credentials
+for both accounts), in memory, on a manual clock, with the meters' rate limit off so that
+fuzzed requests reach the parsers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from switchgear.app import create_app
+from switchgear.demo import credentials, seed
+from switchgear.runtime import Runtime
+from switchgear.settings import Settings
+
+BASE = "http://test"
+
+
+@dataclass
+class Estate:
+    rt: Runtime
+    client: httpx.AsyncClient
+    creds: dict[str, Any]  # the credentials file's content
+
+    def section(self, dialect: str, other: bool = False) -> dict[str, Any]:
+        return dict(self.creds["other_account"][dialect] if other else self.creds[dialect])
+
+    def fingerprint(self) -> str:
+        """Everything a bad request must not change: relays, settings, configuration."""
+        state = []
+        for d in sorted(self.rt.engine.all_devices(), key=lambda d: d.id):
+            s = self.rt.engine.shadow(d.id)
+            extra = {k: v for k, v in s.extra.items() if k in ("config", "ekm")}
+            if "ekm" in extra:
+                extra["ekm"] = {k: v for k, v in extra["ekm"].items() if k != "tariff_mark"}
+            state.append([d.id, d.serial, [(c.on, c.settings, c.toggle_at) for c in s.channels],
+                          extra])  # fmt: skip
+        creds = sorted((c.id, c.revoked_at) for a in (1, 2) for c in self.rt.auth.list(a))
+        return json.dumps([state, creds, len(self.rt.engine)], default=str, sort_keys=True)
+
+
+@pytest.fixture
+async def estate() -> AsyncIterator[Estate]:
+    settings = Settings(
+        database_url="memory://",
+        speed=0,
+        secret_key="test-secret-key-of-at-least-32-bytes",
+        meterhttp_rate_limit=False,
+        push3_gateway_delay_s=0.2,
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        rt: Runtime = app.state.runtime
+        demo = await seed(rt)
+        creds = await credentials(rt, demo, BASE)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+            yield Estate(rt, client, creds)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How many bad-input cases each face got (docs/reliability.md records these)."""
+    from tests.reliability.test_fuzz import RAN
+
+    if RAN:
+        faces = ", ".join(f"{face} {n}" for face, n in sorted(RAN.items()))
+        terminalreporter.write_line(f"bad-input cases: {sum(RAN.values())} ({faces})")
