@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from switchgear import __version__
+from switchgear import __version__, logsafe
 from switchgear.api import problems
 from switchgear.api.routes import router as native_router
 from switchgear.bodylimit import BodyLimit
@@ -30,6 +30,7 @@ def create_app(
 ) -> FastAPI:
     """The whole server as one ASGI app; the runtime starts in its lifespan."""
     settings = settings or Settings()
+    logsafe.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

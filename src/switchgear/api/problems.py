@@ -50,7 +50,10 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
         extra["retry_after"] = round(exc.retry_after, 3)
     if isinstance(exc, errors.DeviceError):
         extra["command_id"] = exc.command_id
-    return problem(status, title, exc.message, **extra)
+    response = problem(status, title, exc.message, **extra)
+    if isinstance(exc, errors.RateLimited) and exc.retry_after:
+        response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return response
 
 
 async def _validation(request: Request, exc: Exception) -> JSONResponse:

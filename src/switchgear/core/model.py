@@ -233,11 +233,20 @@ Command = Switch | Configure | Refresh | FirmwareCommand
 
 
 def command_params(cmd: Command) -> dict[str, Json]:
-    """The command's parameters as JSON, for the command log."""
+    """The command's parameters as JSON, for the command log (passwords redacted)."""
     if isinstance(cmd, FirmwareCommand):
-        return dict(cmd.params)
-    out = asdict(cmd)
-    return out
+        return {k: _redacted(v) if "password" not in k.lower() else "[redacted]"
+                for k, v in cmd.params.items()}  # fmt: skip
+    return asdict(cmd)
+
+
+def _redacted(value: Json) -> Json:
+    if isinstance(value, Mapping):
+        return {k: "[redacted]" if "password" in k.lower() else _redacted(v)
+                for k, v in value.items()}  # fmt: skip
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True)

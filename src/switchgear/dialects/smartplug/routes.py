@@ -143,7 +143,9 @@ async def login(request: Request) -> Response:
     except BadPassword:
         return _grant_error(href, 400, "invalid_grant", "Invalid username and password combination")
     except RateLimited as err:
-        return _grant_error(href, 429, "invalid_grant", err.message)
+        refused = _grant_error(href, 429, "invalid_grant", err.message)
+        refused.headers["Retry-After"] = str(max(1, round(err.retry_after)))
+        return refused
     except AuthError:
         return _grant_error(href, 401, "invalid_client", "Invalid client credentials")
     if client is not None and client.account_id != account.id:
