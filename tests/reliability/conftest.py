@@ -72,3 +72,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if RAN:
         faces = ", ".join(f"{face} {n}" for face, n in sorted(RAN.items()))
         terminalreporter.write_line(f"bad-input cases: {sum(RAN.values())} ({faces})")
+
+
+async def push3_answers(e: Estate, sent: dict[str, Any]) -> list[dict[str, Any]]:
+    """The answers to one sendCommand that reached its channel so far."""
+    import asyncio
+
+    from switchgear.dialects.push3.channels import hub
+
+    for _ in range(20):  # the bus hands answers to the channel hub in its own task
+        await asyncio.sleep(0)
+    ch = hub(e.rt).get(sent["response_channel_id"])
+    return [dict(m) for m in ch.backlog if m["msg_id"] == sent["msg_id"]]

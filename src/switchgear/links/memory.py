@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from switchgear.core.clock import Clock
 from switchgear.core.model import Command, CommandResult, DeviceEvent, Json
@@ -14,6 +17,23 @@ from switchgear.devices.gateway import DEFAULT_MAX_DELAY_S
 from switchgear.errors import DeviceOffline
 
 NvramSink = Callable[[int, Json], None]
+SEEN_PER_DEVICE = 64  # message ids a device remembers to drop duplicates
+
+
+@dataclass(frozen=True)
+class LinkFault:
+    """How a device's connection misbehaves (fault injection for reliability tests).
+
+    `delay_s`: the command reaches the device this long (wall clock) after it was sent —
+    if the engine gives up first, it never arrives. `duplicate`: it arrives twice (the
+    device drops the copy by message id). `lost`: it never arrives. `drop_after`: the
+    device goes off the network right after applying it, before answering.
+    """
+
+    delay_s: float = 0.0
+    duplicate: bool = False
+    lost: bool = False
+    drop_after: bool = False
 
 
 class MemoryLink:
@@ -29,6 +49,9 @@ class MemoryLink:
         self._sinks: list[EventSink] = []
         self.fleet = Fleet(clock, scheduler, self._deliver, nvram_sink, gateway_delay_s)
         self.unresponsive: set[int] = set()  # fault injection: these devices never answer
+        self.faults: dict[int, LinkFault] = {}
+        self._ids = itertools.count()
+        self._seen: dict[int, OrderedDict[int, CommandResult]] = {}
 
     def attach(self, sink: EventSink) -> None:
         self._sinks.append(sink)
@@ -41,9 +64,35 @@ class MemoryLink:
         twin = self.fleet.get(device_id)
         if twin is None:
             raise DeviceOffline("device is not connected")
-        if device_id in self.unresponsive:
+        fault = self.faults.get(device_id, LinkFault())
+        if device_id in self.unresponsive or fault.lost:
             await asyncio.Event().wait()  # never answers: the engine times the command out
-        return twin.handle(command)
+        if fault.delay_s:
+            await asyncio.sleep(fault.delay_s)  # cancelled with the command: never arrives
+        if fault.duplicate:  # the copy carries the same message id: the device drops it
+            message_id = next(self._ids)
+            self._deliver_once(device_id, message_id, command)
+            result = self._deliver_once(device_id, message_id, command)
+        else:
+            result = twin.handle(command)
+        if fault.drop_after:
+            twin.set_online(False)
+            raise DeviceOffline("device went offline before answering")
+        return result
+
+    def _deliver_once(self, device_id: int, message_id: int, command: Command) -> CommandResult:
+        """The device's side: a message id it has seen gets the same answer, not a rerun."""
+        seen = self._seen.setdefault(device_id, OrderedDict())
+        if message_id in seen:
+            return seen[message_id]
+        twin = self.fleet.get(device_id)
+        if twin is None:
+            raise DeviceOffline("device is not connected")
+        result = twin.handle(command)
+        seen[message_id] = result
+        if len(seen) > SEEN_PER_DEVICE:
+            seen.popitem(last=False)
+        return result
 
     async def simulate(self, device_id: int, action: SimAction) -> None:
         self.fleet.apply(device_id, action)
