@@ -26,7 +26,6 @@ import json
 import random
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -36,43 +35,20 @@ from typing import Any
 
 import httpx
 
+from bench.demoproc import start_demo
 from bench.run import _free_port
 
 
 @dataclass
 class Server:
     db: Path
-    creds_path: Path
     port: int
     speed: float
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> dict[str, Any]:
-        self.creds_path.unlink(missing_ok=True)
-        cmd = [
-            sys.executable,
-            "-m",
-            "switchgear",
-            "demo",
-            "--port",
-            str(self.port),
-            "--speed",
-            str(self.speed),
-            "--database-url",
-            f"sqlite:///{self.db}",
-            "--credentials-file",
-            str(self.creds_path),
-            "--log-level",
-            "warning",
-        ]
-        log = open(self.db.with_suffix(".log"), "ab")  # noqa: SIM115 - the child keeps it
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while not self.creds_path.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start (see {self.db.with_suffix('.log')})")
-            time.sleep(0.05)
-        return dict(json.loads(self.creds_path.read_text()))
+        self.proc, creds = start_demo(self.db, self.port, self.speed)
+        return creds
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -338,14 +314,15 @@ async def main() -> None:
     args = ap.parse_args()
     rng = random.Random(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="switchgear-crash-"))
-    server = Server(tmp / "crash.db", tmp / "creds.json", _free_port(), args.speed)
+    server = Server(tmp / "crash.db", _free_port(), args.speed)
     creds = server.start()
     base = creds["base_url"]
     devices = await settle(base, creds)
     ts = targets(creds, devices)
     # the second power controller carries a delayed switch across the kills
     timer_device = [d for d in devices if d["model"] == "power-controller-v10"][1]["id"]
-    ledger, energy, problems_total = Ledger(), {}, 0
+    ledger, problems_total = Ledger(), 0
+    energy: dict[int, float] = {}
     timer: tuple[int, float] | None = None
     timers_checked, boot = 0, 0.0
     started = time.monotonic()

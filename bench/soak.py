@@ -15,11 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -29,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from bench.demoproc import start_demo
 from bench.run import _free_port
 
 Request = Callable[[httpx.AsyncClient, dict[str, Any], random.Random], Awaitable[httpx.Response]]
@@ -168,30 +166,9 @@ async def main() -> None:
     ap.add_argument("--workers", type=int, default=32)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="switchgear-soak-"))
-    creds_path = tmp / "creds.json"
-    env = {**os.environ, "SWITCHGEAR_METERHTTP_RATE_LIMIT": "false"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "switchgear",
-        "demo",
-        "--port",
-        str(_free_port()),
-        "--database-url",
-        f"sqlite:///{tmp / 'soak.db'}",
-        "--credentials-file",
-        str(creds_path),
-        "--log-level",
-        "warning",
-    ]
-    with open(tmp / "server.log", "wb") as log:  # noqa: ASYNC230 - once, before the load
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: ASYNC220
+    env = {"SWITCHGEAR_METERHTTP_RATE_LIMIT": "false"}
+    proc, creds = start_demo(tmp / "soak.db", _free_port(), 1.0, env)
     try:
-        while not creds_path.exists():
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited; see {tmp / 'server.log'}")
-            await asyncio.sleep(0.1)
-        creds = json.loads(creds_path.read_text())
         async with httpx.AsyncClient(base_url=creds["base_url"]) as c:
             devices = (await c.get("/api/v1/devices", headers=_h(creds["account"]["token"]))).json()
         kinds = mix(devices)

@@ -25,8 +25,7 @@ DEFAULT_MAX_DELAY_S = 1.5
 class GatewayTwin(Twin):
     """No relay and no meter of its own; a queue of commands for its meters."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self.queue: dict[str, dict[str, Json]] = {}
         self._timers: dict[str, Timer] = {}
         self._meters: MeterLookup = lambda gateway, address: None

@@ -14,15 +14,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from switchgear.core.catalog import DeviceModel
-from switchgear.core.clock import Clock
-from switchgear.core.model import CommandResult, Device, FirmwareCommand, Json, StatusKind
-from switchgear.core.ports import EventSink
-from switchgear.core.scheduler import Scheduler
+from switchgear.core.model import CommandResult, FirmwareCommand, Json, StatusKind
 from switchgear.devices import ekm
 from switchgear.devices.meter import MeterTwin
-from switchgear.devices.physics import GridOverride
-from switchgear.devices.twin import NvramSink
 from switchgear.errors import InvalidCommand
 
 _PRINTABLE = re.compile(r"^[\x21-\x7e]{8}$")
@@ -55,25 +49,15 @@ def _choice(params: Mapping[str, Any], name: str, allowed: tuple[int, ...]) -> i
 class OmnimeterTwin(MeterTwin):
     """Omnimeter Pulse v.4: relay 1 switches line 1's load, relay 2 line 2's."""
 
-    def __init__(
-        self,
-        device: Device,
-        model: DeviceModel,
-        clock: Clock,
-        scheduler: Scheduler,
-        grid: GridOverride,
-        emit: EventSink,
-        save: NvramSink,
-    ) -> None:
-        super().__init__(device, model, clock, scheduler, grid, emit, save)
+    def setup(self) -> None:
         self.ekm: dict[str, Any] = {
-            "password": device.attrs.get("meter_password", ekm.DEFAULT_PASSWORD),
+            "password": self.device.attrs.get("meter_password", ekm.DEFAULT_PASSWORD),
             "ct_ratio": 200,
             "time_offset_s": 0.0,
             "max_demand_period": 1,
             "max_demand_reset_interval": 0,
             "max_demand_w": 0.0,
-            "max_demand_at": clock.now(),
+            "max_demand_at": self.clock.now(),
             "lcd": list(ekm.DEFAULT_LCD),
             "pulse_input_ratio": [1, 1, 1],
             "pulse_output_ratio": [1, 1, 1],

@@ -14,21 +14,17 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
-from switchgear.core.catalog import DeviceModel
-from switchgear.core.clock import Clock
 from switchgear.core.model import (
     CommandResult,
-    Device,
     FirmwareCommand,
     Json,
     StatusKind,
 )
 from switchgear.core.pcconfig import FIRMWARE, Refused, default_config, number, plan_config
-from switchgear.core.ports import EventSink
-from switchgear.core.scheduler import Scheduler, Timer
-from switchgear.devices.physics import GridOverride, ThermostatLoad
+from switchgear.core.scheduler import Timer
+from switchgear.devices.physics import ThermostatLoad
 from switchgear.devices.relay import PendingFlip, RelayChannel
-from switchgear.devices.twin import NvramSink, Twin
+from switchgear.devices.twin import Twin
 from switchgear.errors import InvalidCommand
 
 # A 190 L, 4.5 kW tank; hot water drawn as a household does (hours of the day, UTC).
@@ -53,19 +49,9 @@ def fahrenheit(c: float) -> float:
 class PowerControllerTwin(Twin):
     """One 30 A relay on a water heater, with sensors, FFR, capacity and power limits."""
 
-    def __init__(
-        self,
-        device: Device,
-        model: DeviceModel,
-        clock: Clock,
-        scheduler: Scheduler,
-        grid: GridOverride,
-        emit: EventSink,
-        save: NvramSink,
-    ) -> None:
-        super().__init__(device, model, clock, scheduler, grid, emit, save)
-        self.points[0].replace_load(clock.now(), DEFAULT_HEATER)
-        self.config: dict[str, Any] = default_config(device.attrs.get("flowmeter", "none"))
+    def setup(self) -> None:
+        self.points[0].replace_load(self.clock.now(), DEFAULT_HEATER)
+        self.config: dict[str, Any] = default_config(self.device.attrs.get("flowmeter", "none"))
         self.capacity: dict[str, float] = {}  # baseline of the stored-energy estimate
         self.limit: dict[str, float] | None = None  # the running limit_power, if any
         self.ffr: dict[str, Any] = {"tripped": False, "restore": False, "events": 0}

@@ -69,6 +69,10 @@ class Twin:
         self._sample: Timer | None = None
         self._checks: dict[int, Timer] = {}
         self._last_update = (now, 0.0)  # time and import energy of the last update status
+        self.setup()
+
+    def setup(self) -> None:
+        """Hook: a family's own state, once the generic parts are built (before NVRAM)."""
 
     # --- readings -------------------------------------------------------------
 
