@@ -19,4 +19,15 @@ async def echo(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True, "echo": body})
 
 
-app = Starlette(routes=[Route("/item/{id}", item), Route("/echo", echo, methods=["POST"])])
+async def item_close(request: Request) -> JSONResponse:
+    """The same small JSON, closing the connection as a smart-MAIC meter does."""
+    return JSONResponse(ITEM, headers={"Connection": "close"})
+
+
+app = Starlette(
+    routes=[
+        Route("/item/{id}", item),
+        Route("/item-close/{id}", item_close),
+        Route("/echo", echo, methods=["POST"]),
+    ]
+)

@@ -69,12 +69,19 @@ def _uvicorn(app: str, port: int, env: dict[str, str] | None = None) -> subproce
     return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
 
 
-def _baseline(seconds: int, connections: int) -> wrk.Result:
+def _baseline(seconds: int, connections: int) -> tuple[wrk.Result, wrk.Result]:
+    """A bare Starlette endpoint that parses a small JSON body and returns a small JSON;
+    and one returning a small JSON with `Connection: close` (the smart-MAIC meter's way)."""
     port = _free_port()
     proc = _uvicorn("bench.baseline:app", port)
     try:
         _wait(f"http://127.0.0.1:{port}/item/1", proc)
-        return wrk.run(f"http://127.0.0.1:{port}/item/1", seconds=seconds, connections=connections)
+        body = json.dumps({"serial_number": "SPG900001", "command": "switch_on_off"})
+        echo = wrk.run(f"http://127.0.0.1:{port}/echo", seconds=seconds,
+                       connections=connections, body=body)  # fmt: skip
+        close = wrk.run(f"http://127.0.0.1:{port}/item-close/1", seconds=seconds,
+                        connections=connections)  # fmt: skip
+        return echo, close
     finally:
         proc.terminate()
         proc.wait()
@@ -114,7 +121,11 @@ def _switchgear(seconds: int, connections: int, tmp: Path) -> dict[str, wrk.Resu
     proc = _uvicorn(
         "switchgear.asgi:app",
         port,
-        {"SWITCHGEAR_DATABASE_URL": f"sqlite:///{db}", "SWITCHGEAR_SPEED": "0"},
+        {
+            "SWITCHGEAR_DATABASE_URL": f"sqlite:///{db}",
+            "SWITCHGEAR_SPEED": "0",
+            "SWITCHGEAR_METERHTTP_RATE_LIMIT": "false",
+        },
     )
     headers = {"Authorization": f"Bearer {token}"}
     try:
@@ -125,14 +136,43 @@ def _switchgear(seconds: int, connections: int, tmp: Path) -> dict[str, wrk.Resu
         assert httpx.get(url, headers=headers).status_code == 200
         native = wrk.run(url, seconds=seconds, connections=connections, headers=headers)
         sp = c["smartplug"]
+        sp_auth = {"Authorization": f"Bearer {sp['access_token']}"}
         fetch = wrk.run(
             f"{base}/provider/fetch",
             seconds=seconds,
             connections=connections,
-            headers={"Authorization": f"Bearer {sp['access_token']}"},
+            headers=sp_auth,
             body=json.dumps({"serial_number": sp["serials"][0]}),
         )
-        return {"GET /api/v1/devices/{id}": native, "POST /provider/fetch": fetch}
+        send = wrk.run(
+            f"{base}/provider/send",
+            seconds=seconds,
+            connections=connections,
+            headers=sp_auth,
+            body=json.dumps(
+                {"serial_number": sp["serials"][0], "command": "switch_on_off", "state": "on"}
+            ),
+        )
+        m = next(x for x in c["meterhttp"]["meters"] if x["version"] == "extended")
+        getdata = wrk.run(
+            f"{base}/?page=getdata&devid={m['devid']}&devpass={m['devpass']}",
+            seconds=seconds,
+            connections=connections,
+        )
+        pc = c["powercontroller"]
+        statuses = wrk.run(
+            f"{base}/v1/statuses?device={pc['device_ids'][0]}",
+            seconds=seconds,
+            connections=connections,
+            headers={"Authorization": f"Bearer {pc['token']}"},
+        )
+        return {
+            "GET /api/v1/devices/{id}": native,
+            "POST /provider/fetch": fetch,
+            "POST /provider/send (switch, durable ack)": send,
+            "GET /?page=getdata (extended meter, no rate limit)": getdata,
+            "GET /v1/statuses (one device, one day)": statuses,
+        }  # fmt: skip
     finally:
         proc.terminate()
         proc.wait()
@@ -146,10 +186,11 @@ def main() -> None:
     if not wrk.available():
         sys.exit("wrk is not installed: apt-get install wrk (Debian package)")
     with tempfile.TemporaryDirectory() as tmp:
-        before = _baseline(args.seconds, args.connections)
+        before, before_close = _baseline(args.seconds, args.connections)
         paths = _switchgear(args.seconds, args.connections, Path(tmp))
-        after = _baseline(args.seconds, args.connections)
+        after, after_close = _baseline(args.seconds, args.connections)
     base_rps = (before.rps + after.rps) / 2
+    close_rps = (before_close.rps + after_close.rps) / 2
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
@@ -157,15 +198,22 @@ def main() -> None:
     print("| path | req/s | p50 ms | p99 ms | non-2xx/errors | ratio to baseline |")
     print("|---|---|---|---|---|---|")
     rows = {
-        "baseline (bare Starlette, before)": before,
+        "baseline (bare Starlette JSON echo, before)": before,
         **paths,
-        "baseline (bare Starlette, after)": after,
+        "baseline (bare Starlette JSON echo, after)": after,
     }
     for name, r in rows.items():
         print(
             f"| {name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | "
             f"{r.rps / base_rps:.2f} |"
         )
+    close = {"baseline, Connection: close (before)": before_close,
+             "baseline, Connection: close (after)": after_close}  # fmt: skip
+    meter = next(r for name, r in paths.items() if "getdata" in name)
+    for name, r in close.items():
+        print(f"| {name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | "
+              f"{r.rps / base_rps:.2f} |")  # fmt: skip
+    print(f"getdata against the Connection: close baseline: {meter.rps / close_rps:.2f}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -27,15 +29,21 @@ OnStart = Callable[[Runtime], Awaitable[None]]
 
 def create_app(
     settings: Settings | None = None, store: Store | None = None, on_start: OnStart | None = None
-) -> FastAPI:
-    """The whole server as one ASGI app; the runtime starts in its lifespan."""
+) -> Starlette:
+    """The whole server as one ASGI app; the runtime starts in its lifespan.
+
+    The root is a plain Starlette router holding the vendor dialects' routes, so a vendor
+    hot path pays for one route match and nothing else; whatever they do not match goes
+    to the native API, a FastAPI app (OpenAPI at /api/openapi.json) kept in `state.api`.
+    """
     settings = settings or Settings()
     logsafe.install()
+    api = native_api()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         rt = await Runtime.start(settings, store)
-        app.state.runtime = rt
+        app.state.runtime = api.state.runtime = rt
         try:
             for dialect in dialects():
                 if dialect.start is not None:
@@ -46,24 +54,29 @@ def create_app(
         finally:
             await rt.stop()
 
-    app = FastAPI(
+    routes = [route for dialect in dialects() for route in dialect.routes()]
+    root = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodyLimit)])
+    root.router.default = api
+    root.state.api = api
+    return root
+
+
+def native_api() -> FastAPI:
+    """The native REST API: FastAPI for its OpenAPI document and request validation."""
+    api = FastAPI(
         title="switchgear",
         version=__version__,
         summary="Native, vendor-neutral API of the switchgear control plane",
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
-        lifespan=lifespan,
     )
-    problems.install(app)
-    app.add_middleware(BodyLimit)
-    app.include_router(native_router)
-    for dialect in dialects():
-        app.router.routes.extend(dialect.routes())
+    problems.install(api)
+    api.include_router(native_router)
 
-    @app.get("/healthz", include_in_schema=False)
+    @api.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> Response:
         rt: Runtime = request.app.state.runtime
         return JSONResponse({"ok": True, "now": rt.clock.now(), "version": __version__})
 
-    return app
+    return api
