@@ -17,15 +17,17 @@ async def test_subscribers_get_messages_of_their_prefix_only() -> None:
             if len(got) == 2:
                 return
 
+    assert not bus.wanted("device/1/5")
     task = asyncio.create_task(listen())
     await asyncio.sleep(0)  # the listener subscribes on its first step
     assert bus.subscribers == 1
+    assert bus.wanted("device/1/5") and not bus.wanted("device/2/9")
     bus.publish("device/2/9", {"n": 0})
     bus.publish("device/1/5", {"n": 1})
     bus.publish("device/1/6", {"n": 2})
     await asyncio.wait_for(task, 1)
     assert got == [("device/1/5", {"n": 1}), ("device/1/6", {"n": 2})]
-    assert bus.subscribers == 0
+    assert bus.subscribers == 0 and not bus.wanted("device/1/5")
 
 
 async def test_a_slow_subscriber_loses_the_oldest_not_the_newest() -> None:

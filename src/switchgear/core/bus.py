@@ -19,6 +19,9 @@ class MemoryBus:
     def subscribers(self) -> int:
         return len(self._subs)
 
+    def wanted(self, topic: str) -> bool:
+        return any(topic.startswith(prefix) for prefix, _ in self._subs)
+
     def publish(self, topic: str, message: Json) -> None:
         for prefix, q in self._subs:
             if topic.startswith(prefix):

@@ -162,10 +162,12 @@ class Engine:
                     account_id=device.account_id,
                 )
             )
-        message = event_message(ev, record_id)
-        self.bus.publish(f"device/{device.account_id}/{device.id}", message)
-        if ev.topic is not None:
-            self.bus.publish(ev.topic, message)
+        topics = [f"device/{device.account_id}/{device.id}", *((ev.topic,) if ev.topic else ())]
+        wanted = [t for t in topics if self.bus.wanted(t)]
+        if wanted:  # building the message copies the whole state: only for listeners
+            message = event_message(ev, record_id)
+            for topic in wanted:
+                self.bus.publish(topic, message)
 
     # --- commands -----------------------------------------------------------
 

@@ -135,6 +135,10 @@ class Bus(Protocol):
 
     def publish(self, topic: str, message: Json) -> None: ...
 
+    def wanted(self, topic: str) -> bool:
+        """Whether anyone listens on `topic` (so publishers can skip building messages)."""
+        ...
+
     def subscribe(self, prefix: str = "") -> AsyncIterator[tuple[str, Json]]:
         """Messages on topics starting with `prefix`, until the iterator is closed."""
         ...

@@ -297,33 +297,40 @@ class SqlStore:
                     for r in batch.statuses
                 ],
             )
-        for device_id, blob in batch.nvram.items():
-            await self._upsert(conn, t.nvram, {"device_id": device_id, "blob": blob}, "device_id")
-        for rec in batch.commands.values():
-            row = {
-                "id": rec.id,
-                "device_id": rec.device_id,
-                "account_id": rec.account_id,
-                "name": rec.name,
-                "params": dict(rec.params),
-                "state": rec.state.value,
-                "created_at": rec.created_at,
-                "updated_at": rec.updated_at,
-                "result": dict(rec.result) if rec.result is not None else None,
-                "error": rec.error,
-            }
-            await self._upsert(conn, t.commands, row, "id")
-        for key, value in batch.meta.items():
-            await self._upsert(conn, t.meta, {"key": key, "value": value}, "key")
+        if batch.nvram:
+            rows = [{"device_id": d, "blob": blob} for d, blob in batch.nvram.items()]
+            await self._upsert(conn, t.nvram, rows, "device_id")
+        if batch.commands:
+            rows = [
+                {
+                    "id": rec.id,
+                    "device_id": rec.device_id,
+                    "account_id": rec.account_id,
+                    "name": rec.name,
+                    "params": dict(rec.params),
+                    "state": rec.state.value,
+                    "created_at": rec.created_at,
+                    "updated_at": rec.updated_at,
+                    "result": dict(rec.result) if rec.result is not None else None,
+                    "error": rec.error,
+                }
+                for rec in batch.commands.values()
+            ]
+            await self._upsert(conn, t.commands, rows, "id")
+        if batch.meta:
+            rows = [{"key": key, "value": value} for key, value in batch.meta.items()]
+            await self._upsert(conn, t.meta, rows, "key")
 
     async def _upsert(
-        self, conn: AsyncConnection, table: sa.Table, row: dict[str, Any], key: str
+        self, conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]], key: str
     ) -> None:
-        stmt = self._insert(table).values(**row)
+        """Insert or replace many rows with one statement (executemany)."""
+        stmt = self._insert(table)
         stmt = stmt.on_conflict_do_update(
-            index_elements=[key], set_={k: v for k, v in row.items() if k != key}
+            index_elements=[key],
+            set_={c.name: stmt.excluded[c.name] for c in table.columns if c.name != key},
         )
-        await conn.execute(stmt)
+        await conn.execute(stmt, rows)
 
 
 def _device_fields(d: Device) -> dict[str, Any]:
