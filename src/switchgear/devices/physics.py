@@ -211,6 +211,7 @@ class ThermostatLoad(Load):
         self.temp_c = setpoint_c - hysteresis_c / 2 if temperature_c is None else temperature_c
         self.calling = self.temp_c < setpoint_c
         self.draws = check_draws(draws)
+        self._edges = sorted({h * 3600.0 for start, end, _ in self.draws for h in (start, end)})
         self.inlet_c = inlet_c
         self.litres = 0.0  # hot water drawn since attached
         self.heat_s = 0.0  # seconds the element heated since attached
@@ -237,9 +238,8 @@ class ThermostatLoad(Load):
         if not self.draws:
             return None
         day = t - t % 86_400.0
-        edges = sorted({h * 3600.0 for start, end, _ in self.draws for h in (start, end)})
         for offset in (0.0, 86_400.0):
-            for e in edges:
+            for e in self._edges:
                 if day + offset + e > t:
                     return day + offset + e
         return None  # pragma: no cover - a non-empty profile always has an edge tomorrow

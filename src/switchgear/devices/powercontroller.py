@@ -100,17 +100,21 @@ class PowerControllerTwin(Twin):
         }
 
     def info(self) -> dict[str, Json]:
-        """The configuration as GET /v1/devices/{id} shows it."""
+        """The configuration as GET /v1/devices/{id} shows it.
+
+        The sections are shared, not copied: a configuration change replaces them whole
+        (plan_config builds new ones), so a shadow holding them never sees them change.
+        """
         limit = self.limit
         return {
-            "ffr": copy.deepcopy(self.config["ffr"]),
-            "capacity": copy.deepcopy(self.config["capacity"]),
-            "flowmeter": copy.deepcopy(self.config["flowmeter"]),
+            "ffr": self.config["ffr"],
+            "capacity": self.config["capacity"],
+            "flowmeter": self.config["flowmeter"],
             "powerLimit": {"endsAt": int(limit["ends_at"]), "power": limit["power"]}
             if limit
             else {"endsAt": None, "power": None},
             "samplePeriod": self.config["samplePeriod"],
-            "schedule": copy.deepcopy(self.config["schedule"]),
+            "schedule": self.config["schedule"],
         }
 
     def update(self, reason: str) -> None:
