@@ -8,20 +8,21 @@ import pytest
 from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.model import Action, CommandState, Switch
+from switchgear.links.memory import LinkFault
 from switchgear.settings import Settings
 from tests.conftest import World
 
 
 async def test_an_unanswered_command_times_out_and_says_so(world: World) -> None:
     rt = world.rt
-    rt.link.unresponsive.add(world.plug_a.id)
+    rt.link.faults[world.plug_a.id] = LinkFault(lost=True)
     rec = await rt.engine.command(
         world.plug_a.account_id, world.plug_a.id, Switch(Action.ON, 0), timeout_s=0.05
     )
     assert rec.state is CommandState.TIMED_OUT
     r = await world.client.get(f"/api/v1/commands/{rec.id}", headers=world.auth())
     assert r.json()["state"] == "timed_out"
-    rt.link.unresponsive.clear()
+    rt.link.faults.clear()
     r = await world.client.get(f"/api/v1/devices/{world.plug_a.id}", headers=world.auth())
     assert r.json()["channels"][0]["on"] is False  # nothing half-applied
 

@@ -48,7 +48,6 @@ class MemoryLink:
     ) -> None:
         self._sinks: list[EventSink] = []
         self.fleet = Fleet(clock, scheduler, self._deliver, nvram_sink, gateway_delay_s)
-        self.unresponsive: set[int] = set()  # fault injection: these devices never answer
         self.faults: dict[int, LinkFault] = {}
         self._ids = itertools.count()
         self._seen: dict[int, OrderedDict[int, CommandResult]] = {}
@@ -65,7 +64,7 @@ class MemoryLink:
         if twin is None:
             raise DeviceOffline("device is not connected")
         fault = self.faults.get(device_id, LinkFault())
-        if device_id in self.unresponsive or fault.lost:
+        if fault.lost:
             await asyncio.Event().wait()  # never answers: the engine times the command out
         if fault.delay_s:
             await asyncio.sleep(fault.delay_s)  # cancelled with the command: never arrives

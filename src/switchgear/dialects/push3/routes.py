@@ -81,7 +81,7 @@ def _target(rt: Runtime, cred: Credential, body: dict[str, Any], gateway: str | 
     limit = cred.attrs.get("gateway") if cred.kind == KIND_PUSH3_GATEWAY_KEY else None
     for d in rt.engine.devices(cred.account_id, family):
         gw = d.attrs.get("gateway") if family is Family.METER else d.serial
-        if d.serial != address or catalog_model(d.model).code not in ("OMNIMETER-V4", "PUSH3"):
+        if d.serial != address or gw is None:  # a meter not on a Push3 gateway is unknown here
             continue
         if (limit is None or gw == limit) and (gateway is None or gw == gateway):
             return d
