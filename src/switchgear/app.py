@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from switchgear import __version__, logsafe
+from switchgear import __version__, gctune, logsafe
 from switchgear.api import problems
 from switchgear.api.routes import router as native_router
 from switchgear.bodylimit import BodyLimit
@@ -50,7 +50,8 @@ def create_app(
                     await dialect.start(rt)
             if on_start is not None:
                 await on_start(rt)
-            yield
+            with gctune.tuned():
+                yield
         finally:
             await rt.stop()
 

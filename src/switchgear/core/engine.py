@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
+import random
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
@@ -74,7 +75,7 @@ class Engine:
         self._devices: dict[int, Device] = {}
         self._by_serial: dict[tuple[int, str], Device] = {}
         self._shadows: dict[int, DeviceState] = {}
-        self._commands: dict[str, CommandRecord] = {}
+        self._commands: OrderedDict[str, CommandRecord] = OrderedDict()
         link.attach(self.on_event)
 
     # --- registry -----------------------------------------------------------
@@ -182,7 +183,7 @@ class Engine:
         device = self.device(account_id, device_id)
         now = self.clock.now()
         rec = CommandRecord(
-            id=uuid.uuid4().hex,
+            id=f"{random.getrandbits(128):032x}",  # not a secret: reads check the owner
             device_id=device.id,
             account_id=account_id,
             name=command.name,
@@ -192,11 +193,10 @@ class Engine:
             updated_at=now,
         )
         self._remember(replace(rec, state=CommandState.SENT))
+        limit = timeout_s or self.link.timeout_for(device.id) or self.command_timeout_s
         try:
-            result = await asyncio.wait_for(
-                self.link.send(device.id, command),
-                timeout=timeout_s or self.link.timeout_for(device.id) or self.command_timeout_s,
-            )
+            async with asyncio.timeout(limit):  # unlike wait_for, no task per command
+                result = await self.link.send(device.id, command)
         except TimeoutError:
             rec = self._finish(rec, CommandState.TIMED_OUT, error="device did not answer in time")
         except DeviceError as err:
@@ -224,7 +224,7 @@ class Engine:
     def _remember(self, rec: CommandRecord) -> None:
         self._commands[rec.id] = rec
         if len(self._commands) > 10_000:  # keep recent ones in memory; the store has all
-            self._commands.pop(next(iter(self._commands)))
+            self._commands.popitem(last=False)
 
     async def get_command(self, account_id: int, command_id: str) -> CommandRecord:
         rec = self._commands.get(command_id) or await self.store.command(command_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from switchgear.core.catalog import ChannelSpec
@@ -99,9 +99,12 @@ class RelayChannel:
         )
 
     def to_json(self) -> dict[str, Any]:
-        s = asdict(self.settings)
-        s["power_on"] = self.settings.power_on.value
-        pending = asdict(self.pending) if self.pending else None
+        st, p = self.settings, self.pending
+        s = {"power_on": st.power_on.value, "auto_off_s": st.auto_off_s,
+             "auto_on_s": st.auto_on_s, "max_power_w": st.max_power_w}  # fmt: skip
+        pending = None
+        if p is not None:
+            pending = {"due": p.due, "on": p.on, "reason": p.reason, "then_for": p.then_for}
         return {"on": self.on, "overpower": self.overpower, "settings": s, "pending": pending}
 
     def restore(self, d: dict[str, Any]) -> None:

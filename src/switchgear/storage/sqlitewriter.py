@@ -1,0 +1,147 @@
+"""The SQLite group-commit writer: its own connection on its own thread, one hop per batch.
+
+Through aiosqlite every statement of a group commit is a round trip to aiosqlite's
+thread (about 0.35 ms each under load, six per batch); here the whole transaction runs in
+one call on a dedicated thread, which holds SQLite's only write lock while the event
+loop goes on (sqlite3 releases the GIL while SQLite works).
+
+WAL checkpoints (copying the log into the database file, with an fsync) cost two thirds
+of a commit when SQLite runs them inside COMMIT; the writer turns automatic checkpoints
+off and runs a PASSIVE one on a second thread every few thousand rows instead, so no
+acknowledgement waits for one. Durability is unchanged: a commit is in the WAL either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from switchgear.core.ports import Batch
+from switchgear.storage import bulk
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_ROWS = 5_000  # rows written since the last checkpoint that call for the next
+CHECKPOINT_S = 30.0  # or this long, if anything was written at all
+
+INLINE_ROWS = 512  # batches up to this size commit on the event loop's own thread
+
+Work = list[tuple[str, list[bulk.Row]]]
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",  # readers never block the writer
+    "PRAGMA synchronous=NORMAL",  # a commit survives the process dying
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+
+def pragmas(conn: Any) -> None:
+    """The settings every switchgear SQLite connection runs with."""
+    cur = conn.cursor()
+    for pragma in PRAGMAS:
+        cur.execute(pragma)
+    cur.close()
+
+
+class SqliteWriter:
+    """Commits batches to one SQLite file through a connection only its thread uses."""
+
+    def __init__(self, path: str, writes: bulk.Writes) -> None:
+        self._path = path
+        self._writes = writes
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+        self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
+        self._conn: sqlite3.Connection | None = None
+        self._ckpt_conn: sqlite3.Connection | None = None
+        self._checkpointing: asyncio.Future[None] | None = None
+        self._rows = 0  # written since the last checkpoint began
+        self._last_checkpoint = time.monotonic()
+
+    async def open(self) -> None:
+        self._conn = await self._run(self._connect)
+        loop = asyncio.get_running_loop()
+        self._ckpt_conn = await loop.run_in_executor(self._checkpointer, self._connect)
+
+    async def close(self) -> None:
+        if self._checkpointing is not None:
+            await asyncio.gather(self._checkpointing, return_exceptions=True)
+        if self._conn is not None:
+            await self._run(self._conn.close)
+            self._conn = None
+        if self._ckpt_conn is not None:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._checkpointer, self._ckpt_conn.close)
+            self._ckpt_conn = None
+        self._pool.shutdown(wait=True)
+        self._checkpointer.shutdown(wait=True)
+
+    async def commit(self, batch: Batch) -> None:
+        """Write the batch in one transaction; returns once it is committed."""
+        w = self._writes
+        work: Work = []
+        if batch.meta:
+            work.append((w.meta.sql, bulk.keyed_rows(batch.meta)))
+        if batch.nvram:
+            work.append((w.nvram.sql, bulk.keyed_rows(batch.nvram)))
+        if batch.commands:
+            work.append((w.commands.sql, [bulk.command_row(r) for r in batch.commands.values()]))
+        if batch.statuses:
+            work.append((w.statuses.sql, [bulk.status_row(r) for r in batch.statuses]))
+        if not work:
+            return
+        rows = sum(len(r) for _, r in work)
+        if rows <= INLINE_ROWS:
+            self._write(work)  # the loop waits well under a millisecond; no GIL ping-pong
+        else:
+            await self._run(self._write, work)
+        self._rows += rows
+        self._maybe_checkpoint()
+
+    def _maybe_checkpoint(self) -> None:
+        due = self._rows >= CHECKPOINT_ROWS or (
+            self._rows and time.monotonic() - self._last_checkpoint >= CHECKPOINT_S
+        )
+        if not due or self._checkpointing is not None or self._ckpt_conn is None:
+            return
+        self._rows = 0
+        self._last_checkpoint = time.monotonic()
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._checkpointer, self._checkpoint, self._ckpt_conn)
+        self._checkpointing = fut
+        fut.add_done_callback(self._checkpoint_done)
+
+    def _checkpoint_done(self, fut: asyncio.Future[None]) -> None:
+        self._checkpointing = None
+        if not fut.cancelled() and fut.exception() is not None:
+            log.warning("WAL checkpoint failed: %s", fut.exception())
+
+    @staticmethod
+    def _checkpoint(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        pragmas(conn)
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread runs them
+        return conn
+
+    def _write(self, work: Work) -> None:
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("writer is closed")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for sql, rows in work:
+                conn.executemany(sql, rows)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
