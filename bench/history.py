@@ -4,7 +4,9 @@
 
 Rows go in through the store's group commit (`Store.commit`, batches of `--batch`
 records, as the journal writes them); each row is an `update` status as a power
-controller reports it. Then 200 random devices' last 10 days are read the way
+controller reports it. Ingest is timed inside `Store.commit` (the store's rate); the
+rate including building the records is printed beside it. The run holds the garbage
+collector as the server does (`gctune.tuned()`). Then 200 random devices' last 10 days are read the way
 `/v1/statuses?device=` and the native history read them (one index range, oldest first,
 a page of up to 1,000). PostgreSQL runs on 127.0.0.1:5432 in a database made for the
 run and dropped after it. The per-row cost is printed so a year can be extrapolated.
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import asyncpg
 
+from switchgear import gctune
 from switchgear.core.model import Device, StatusKind, StatusRecord
 from switchgear.core.ports import Batch, Store
 from switchgear.storage import SqlStore
@@ -54,6 +57,7 @@ async def run(store: Store, devices: int, days: int, batch: int) -> dict[str, ob
         per_day = 96
         total = devices * days * per_day
         rows: list[StatusRecord] = []
+        in_store = 0.0  # time inside Store.commit: the store's own ingest rate
         started = time.perf_counter()
         for step in range(days * per_day):  # time-ordered, as a fleet reports
             ts = T0 + step * 900.0
@@ -62,10 +66,14 @@ async def run(store: Store, devices: int, days: int, batch: int) -> dict[str, ob
                                          StatusKind.UPDATE, "auto", info(rng), None,
                                          account.id))  # fmt: skip
                 if len(rows) >= batch:
+                    c0 = time.perf_counter()
                     await store.commit(Batch(statuses=rows))
+                    in_store += time.perf_counter() - c0
                     rows = []
         if rows:
+            c0 = time.perf_counter()
             await store.commit(Batch(statuses=rows))
+            in_store += time.perf_counter() - c0
         ingest_s = time.perf_counter() - started
         end = T0 + days * DAY
         latencies = []
@@ -77,10 +85,11 @@ async def run(store: Store, devices: int, days: int, batch: int) -> dict[str, ob
         latencies.sort()
         return {
             "rows": total,
-            "ingest_rows_per_s": round(total / ingest_s),
-            "ingest_us_per_row": round(ingest_s / total * 1e6, 2),
+            "ingest_rows_per_s": round(total / in_store),
+            "ingest_us_per_row": round(in_store / total * 1e6, 2),
+            "with_building_the_records_rows_per_s": round(total / ingest_s),
             "year_of_10000_devices_hours": round(
-                10_000 * 365 * per_day * ingest_s / total / 3600, 2
+                10_000 * 365 * per_day * in_store / total / 3600, 2
             ),
             "query_10_days_ms_p50": round(statistics.median(latencies), 2),
             "query_10_days_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1], 2),
@@ -119,4 +128,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    with gctune.tuned():
+        asyncio.run(main())
