@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench crash soak clean
+.PHONY: demo test lint typecheck bench bench-all crash soak clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,9 @@ test: $(STAMP) lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+bench-all: $(STAMP)
+	$(BIN)/python -m bench.all $(ARGS)
 
 crash: $(STAMP)
 	$(BIN)/python -m bench.crash $(ARGS)

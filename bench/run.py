@@ -182,6 +182,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
     if not wrk.available():
         sys.exit("wrk is not installed: apt-get install wrk (Debian package)")
@@ -191,28 +192,34 @@ def main() -> None:
         after, after_close = _baseline(args.seconds, args.connections)
     base_rps = (before.rps + after.rps) / 2
     close_rps = (before_close.rps + after_close.rps) / 2
+    rows = {
+        "baseline (bare Starlette JSON echo, before)": before,
+        **paths,
+        "baseline (bare Starlette JSON echo, after)": after,
+        "baseline, Connection: close (before)": before_close,
+        "baseline, Connection: close (after)": after_close,
+    }
+    meter = next(r for name, r in paths.items() if "getdata" in name)
+    if args.json:
+        print(json.dumps({
+            "connections": args.connections, "seconds": args.seconds,
+            "rows": [{"name": name, "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+                      "errors": r.errors, "ratio": round(r.rps / base_rps, 3)}
+                     for name, r in rows.items()],
+            "getdata_vs_close_baseline": round(meter.rps / close_rps, 3),
+        }, indent=2))  # fmt: skip
+        return
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, one uvicorn worker (uvloop, httptools)")
     print("| path | req/s | p50 ms | p99 ms | non-2xx/errors | ratio to baseline |")
     print("|---|---|---|---|---|---|")
-    rows = {
-        "baseline (bare Starlette JSON echo, before)": before,
-        **paths,
-        "baseline (bare Starlette JSON echo, after)": after,
-    }
     for name, r in rows.items():
         print(
             f"| {name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | "
             f"{r.rps / base_rps:.2f} |"
         )
-    close = {"baseline, Connection: close (before)": before_close,
-             "baseline, Connection: close (after)": after_close}  # fmt: skip
-    meter = next(r for name, r in paths.items() if "getdata" in name)
-    for name, r in close.items():
-        print(f"| {name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | "
-              f"{r.rps / base_rps:.2f} |")  # fmt: skip
     print(f"getdata against the Connection: close baseline: {meter.rps / close_rps:.2f}")
 
 

@@ -41,5 +41,5 @@ def make_bench() -> Bench:
     scheduler = Scheduler(clock)
     events: list[DeviceEvent] = []
     nvram: dict[int, Json] = {}
-    fleet = Fleet(clock, scheduler, events.append, nvram.__setitem__)
+    fleet = Fleet(clock, scheduler, events.append, lambda i, build: nvram.__setitem__(i, build()))
     return Bench(clock, scheduler, fleet, events, nvram)

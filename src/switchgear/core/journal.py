@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from switchgear.core.clock import Clock
 from switchgear.core.model import CommandRecord, Json, StatusRecord
@@ -35,8 +36,9 @@ class Journal:
         self._pending.statuses.append(record)
         self._wake.set()
 
-    def put_nvram(self, device_id: int, blob: Json) -> None:
-        self._pending.nvram[device_id] = blob
+    def put_nvram(self, device_id: int, build: Callable[[], Json]) -> None:
+        """A device's NVRAM, built when its batch is taken: once however often it saved."""
+        self._pending.nvram[device_id] = build
         self._wake.set()
 
     def put_command(self, record: CommandRecord) -> None:
@@ -75,6 +77,9 @@ class Journal:
         batch, self._pending = self._pending, Batch()
         if not batch:
             return
+        for device_id, blob in batch.nvram.items():  # after a failed try some are built
+            if callable(blob):
+                batch.nvram[device_id] = blob()
         batch.meta.setdefault("clock", self._clock.now())
         try:
             await self._store.commit(batch)

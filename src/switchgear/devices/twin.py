@@ -35,7 +35,9 @@ from switchgear.devices.protections import judge_overpower
 from switchgear.devices.relay import PendingFlip, RelayChannel, check_patch, check_seconds
 from switchgear.errors import DeviceOffline, InvalidCommand, InvalidInput
 
-NvramSink = Callable[[int, Json], None]
+# Receives a device's NVRAM as a function building the blob: the journal builds it once
+# per group commit, however often the device saved since the last one.
+NvramSink = Callable[[int, Callable[[], Json]], None]
 NVRAM_VERSION = 1
 
 
@@ -126,18 +128,21 @@ class Twin:
     def emit(
         self, kind: StatusKind, reason: str, data: dict[str, Json], channel: int | None = None,
         *, record: bool = True, force: bool = False, topic: str | None = None,
+        state: DeviceState | None = None,
     ) -> None:  # fmt: skip
+        """Report an event; `state` is a snapshot taken this instant, if the caller has one."""
         if not self.online and not force:
             return  # off the network: nothing reaches the cloud
         now = self.clock.now()
         self._emit(
             DeviceEvent(
-                self.device.id, now, kind, reason, data, self.snapshot(), channel, record, topic
+                self.device.id, now, kind, reason, data, state or self.snapshot(), channel,
+                record, topic,
             )
-        )
+        )  # fmt: skip
 
     def save(self) -> None:
-        self._save(self.device.id, self.nvram())
+        self._save(self.device.id, self.nvram)
 
     def nvram(self) -> dict[str, Json]:
         return {
@@ -407,5 +412,5 @@ class Twin:
             "on": [c.on for c in self.channels] if len(self.channels) != 1 else self.channels[0].on,
         }
         self._last_update = (now, energy)
-        self.emit(StatusKind.UPDATE, reason, data)
+        self.emit(StatusKind.UPDATE, reason, data, state=state)
         self.save()

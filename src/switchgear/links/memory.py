@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from switchgear.core.clock import Clock
-from switchgear.core.model import Command, CommandResult, DeviceEvent, Json
+from switchgear.core.model import Command, CommandResult, DeviceEvent
 from switchgear.core.ports import EventSink, SimAction
 from switchgear.core.scheduler import Scheduler
 from switchgear.devices.fleet import Fleet
 from switchgear.devices.gateway import DEFAULT_MAX_DELAY_S
+from switchgear.devices.twin import NvramSink
 from switchgear.errors import DeviceOffline
 
-NvramSink = Callable[[int, Json], None]
 SEEN_PER_DEVICE = 64  # message ids a device remembers to drop duplicates
 
 
