@@ -18,6 +18,7 @@ from switchgear.api.routes import router as native_router
 from switchgear.bodylimit import BodyLimit
 from switchgear.core.ports import Store
 from switchgear.dialects import dialects
+from switchgear.routing import IndexedRouter
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
 
@@ -56,8 +57,8 @@ def create_app(
             await rt.stop()
 
     routes = [route for dialect in dialects() for route in dialect.routes()]
-    root = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(BodyLimit)])
-    root.router.default = api
+    root = Starlette(middleware=[Middleware(BodyLimit)])
+    root.router = IndexedRouter(routes, default=api, lifespan=lifespan)
     root.state.api = api
     return root
 

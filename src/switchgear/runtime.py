@@ -129,6 +129,7 @@ class Runtime:
         """A physical-world change to one of the account's simulated devices."""
         device = self.engine.device(account_id, device_id)
         await self.link.simulate(device.id, action)
+        await self.scheduler.drained()  # the devices' reports of it, too
         await self.journal.flush()
 
     async def set_grid(
@@ -151,6 +152,7 @@ class Runtime:
                     account_id, frequency=frequency_hz is not None, voltage=voltage_v is not None
                 ),
             )
+        await self.scheduler.drained()  # every device's report of the step
         await self.journal.flush()
 
     async def advance(self, seconds: float) -> float:

@@ -97,3 +97,60 @@ def test_virtual_clock_scaled_and_manual() -> None:
     assert not fast.manual and fast.real_delay(60) == pytest.approx(1.0)
     with pytest.raises(ValueError):
         VirtualClock(speed=-1)
+
+
+async def test_soon_runs_after_every_timer_due_now_and_advance_drains_it(
+    clock: VirtualClock,
+) -> None:
+    sched = Scheduler(clock)
+    order: list[str] = []
+
+    def trip(name: str) -> None:
+        order.append(f"open {name}")
+        sched.soon(lambda: order.append(f"report {name}"))
+
+    for name in ("a", "b", "c"):
+        sched.call_later(10, trip, name)
+    await sched.advance(10)
+    # every relay opens before any report, and the reports keep their order
+    assert order == ["open a", "open b", "open c", "report a", "report b", "report c"]
+
+
+async def test_soon_on_a_running_scheduler_yields_to_timers_and_drained_waits(
+    clock: VirtualClock,
+) -> None:
+    sched = Scheduler(clock)
+    sched.start()
+    ran: list[int] = []
+    try:
+        for i in range(1000):
+            sched.soon(lambda i=i: ran.append(i))
+        assert ran == []  # queued, not run inline, once the sleeper runs
+        await asyncio.wait_for(sched.drained(), 5)
+        assert ran == list(range(1000))
+    finally:
+        await sched.stop()
+
+
+async def test_a_bare_scheduler_runs_soon_at_once(clock: VirtualClock) -> None:
+    sched = Scheduler(clock)
+    ran: list[int] = []
+    sched.soon(lambda: ran.append(1))
+    assert ran == [1]
+
+
+async def test_shared_timers_share_one_heap_entry_and_cancel_alone(clock: VirtualClock) -> None:
+    sched = Scheduler(clock)
+    fired: list[int] = []
+    due = T0 + 1.0
+    timers = [sched.call_at(due, fired.append, i, shared=True) for i in range(5)]
+    assert len(sched) == 1
+    timers[2].cancel()
+    assert not timers[2].active and timers[3].active
+    await sched.advance(1)
+    assert fired == [0, 1, 3, 4]
+    assert not timers[0].active
+    # a shared timer set after the group fired starts a new group
+    sched.call_at(clock.now() + 1, fired.append, 9, shared=True)
+    await sched.advance(1)
+    assert fired[-1] == 9

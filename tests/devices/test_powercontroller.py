@@ -75,6 +75,30 @@ async def test_seed_ffr_settings_trip_after_ten_cycles_and_return_after_the_dela
     assert entries[4][0] == pytest.approx(entries[2][0] + 10)
 
 
+async def test_a_grid_step_opens_every_relay_of_a_fleet_before_any_trip_is_logged() -> None:
+    b = make_bench()
+    fleet = []
+    for i in range(5):
+        twin = b.add(MODEL, device_id=i + 1)
+        assert isinstance(twin, PowerControllerTwin)
+        configure(twin, ffr=SEED_FFR)
+        fleet.append(twin)
+    b.fleet.set_grid(1, frequency_hz=59.6)
+    b.scheduler.start()  # as a server runs it: reports go in the `soon` lane
+    try:
+        b.events.clear()
+        await b.advance(10 / 60 + 1e-9)
+    finally:
+        await b.scheduler.stop()
+    assert all(not pc.relay.on for pc in fleet)
+    trips = [(e.device_id, e.kind.value, e.ts - T0) for e in b.events if e.reason == "ffr"]
+    # each controller logs trigger then relay, stamped with the instant its relay opened:
+    # the grid step reached all of them at once, so that instant is the same for all
+    assert [t[:2] for t in trips] == [(i, k) for i in range(1, 6) for k in ("trigger", "relay")]
+    assert len({t[2] for t in trips}) == 1
+    assert trips[0][2] == pytest.approx(10 / 60, abs=1e-6)
+
+
 async def test_a_dip_shorter_than_the_periods_does_not_trip() -> None:
     b = make_bench()
     pc = controller(b)

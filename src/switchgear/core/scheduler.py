@@ -2,6 +2,10 @@
 
 A fleet holds hundreds of thousands of pending timers (auto-off, delayed switch,
 sample periods), so a timer is a small list in a heap, never an asyncio task.
+
+Beside the heap is a lane for work that must not delay a timer (`soon`): a device's
+report of something it already did. When a grid step trips 10,000 controllers, every
+relay opens first and the status reports follow, in order, between timers.
 """
 
 from __future__ import annotations
@@ -11,12 +15,15 @@ import contextlib
 import heapq
 import itertools
 import logging
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from switchgear.core.clock import Clock, VirtualClock
 
 log = logging.getLogger(__name__)
+
+LATER_CHUNK = 128  # `soon` callbacks run between looks at the heap, in real time
 
 # Heap entry layout: [due, seq, callback or None when cancelled, argument]
 _DUE, _SEQ, _FN, _ARG = range(4)
@@ -53,20 +60,84 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._advancing = asyncio.Lock()
+        self._groups: dict[float, list[list[Any]]] = {}  # shared instants' timers
+        self._later: deque[Callable[[], None]] = deque()
+        self._drained = asyncio.Event()
+        self._drained.set()
 
     def __len__(self) -> int:
         return len(self._heap)
 
-    def call_at(self, due: float, fn: Callable[[Any], None], arg: Any = None) -> Timer:
-        """Call `fn(arg)` when the clock reaches `due`."""
+    def call_at(
+        self, due: float, fn: Callable[[Any], None], arg: Any = None, *, shared: bool = False
+    ) -> Timer:
+        """Call `fn(arg)` when the clock reaches `due`.
+
+        `shared`: many timers are expected at exactly this instant (a grid step reaching a
+        whole fleet); they share one heap entry and fire in the order they were set.
+        """
         entry = [due, next(self._seq), fn, arg]
+        if shared:
+            group = self._groups.get(due)
+            if group is None:
+                group = self._groups[due] = []
+                self._push([due, entry[_SEQ], self._run_group, group])
+            group.append(entry)
+            return Timer(entry)
+        self._push(entry)
+        return Timer(entry)
+
+    def _push(self, entry: list[Any]) -> None:
         heapq.heappush(self._heap, entry)
         if self._heap[0] is entry:
             self._wake.set()
-        return Timer(entry)
+
+    def _run_group(self, group: list[list[Any]]) -> None:
+        if group and self._groups.get(group[0][_DUE]) is group:
+            del self._groups[group[0][_DUE]]  # timers set from here on start a new group
+        for entry in group:
+            fn = entry[_FN]
+            if fn is None:
+                continue
+            entry[_FN] = None
+            try:
+                fn(entry[_ARG])
+            except Exception:
+                log.exception("timer callback failed")
 
     def call_later(self, delay: float, fn: Callable[[Any], None], arg: Any = None) -> Timer:
         return self.call_at(self.clock.now() + delay, fn, arg)
+
+    def soon(self, fn: Callable[[], None]) -> None:
+        """Call `fn()` once every timer due now has fired (in order, after earlier ones).
+
+        Without a running sleeper or an `advance` (a bare scheduler in tests), right away.
+        """
+        if self._task is None and not self._advancing.locked():
+            fn()
+            return
+        self._later.append(fn)
+        self._drained.clear()
+        self._wake.set()
+
+    def run_later(self, budget: int | None = None) -> int:
+        """Run up to `budget` queued `soon` callbacks (all when None); returns how many ran."""
+        later, ran = self._later, 0
+        while later and (budget is None or ran < budget):
+            fn = later.popleft()
+            ran += 1
+            try:
+                fn()
+            except Exception:
+                log.exception("deferred callback failed")
+        if not later:
+            self._drained.set()
+        return ran
+
+    async def drained(self) -> None:
+        """Wait until every `soon` callback queued so far has run."""
+        while self._later:
+            await self._drained.wait()
 
     def next_due(self) -> float | None:
         self._drop_cancelled()
@@ -103,8 +174,10 @@ class Scheduler:
                     break
                 clock.set(due)
                 self.run_due(due)
+                self.run_later()
                 await asyncio.sleep(0)  # let woken tasks see each step
             clock.set(target)
+            self.run_later()
             return target
 
     def _drop_cancelled(self) -> None:
@@ -122,6 +195,7 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self.run_later()  # reports of what devices did are never dropped
 
     async def _sleeper(self) -> None:
         while True:
@@ -129,6 +203,10 @@ class Scheduler:
             due = self.next_due()
             if due is not None and due <= self.clock.now():  # due now, even on a manual clock
                 self.run_due()
+                await asyncio.sleep(0)
+                continue
+            if self._later:  # reports, a chunk at a time, looking at the heap between
+                self.run_later(LATER_CHUNK)
                 await asyncio.sleep(0)
                 continue
             delay = None if due is None else self.clock.real_delay(due - self.clock.now())

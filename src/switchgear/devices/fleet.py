@@ -90,6 +90,7 @@ class Fleet:
         self, account_id: int, frequency_hz: float | None = None, voltage_v: float | None = None
     ) -> None:
         g = self.grid(account_id)
+        g.changed_at = self.clock.now()
         if frequency_hz is not None:
             g.frequency_hz = frequency_hz
         if voltage_v is not None:
@@ -101,6 +102,7 @@ class Fleet:
     def reset_grid(self, account_id: int, *, frequency: bool, voltage: bool) -> None:
         """Back to the model's nominal frequency and/or voltage (the end of a grid event)."""
         g = self.grid(account_id)
+        g.changed_at = self.clock.now()
         if frequency:
             g.frequency_hz = None
         if voltage:

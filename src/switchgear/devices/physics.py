@@ -22,6 +22,7 @@ class GridOverride:
 
     frequency_hz: float | None = None
     voltage_v: float | None = None
+    changed_at: float | None = None  # when the last change happened: every device sees it then
 
 
 def jitter(t: float, period: float, seed: float) -> float:
@@ -213,6 +214,7 @@ class ThermostatLoad(Load):
         self.draws = check_draws(draws)
         self._edges = sorted({h * 3600.0 for start, end, _ in self.draws for h in (start, end)})
         self.inlet_c = inlet_c
+        self._phase: tuple[float, float, float] | None = None  # (start, end, flow) cache
         self.litres = 0.0  # hot water drawn since attached
         self.heat_s = 0.0  # seconds the element heated since attached
 
@@ -283,12 +285,24 @@ class ThermostatLoad(Load):
         self.litres += flow_lpm * dt / 60.0
         self.temp_c = eq + (self.temp_c - eq) * math.exp(-k * dt / self.heat_capacity)
 
+    def _draw_phase(self, t: float) -> tuple[float, float]:
+        """(draw in litres/minute, when it next changes) at t; remembered for the phase."""
+        phase = self._phase
+        if phase is not None and phase[0] <= t < phase[1]:
+            return phase[2], phase[1]
+        end = self._flow_edge(t)
+        if end is None:  # no draws at all: nothing ever changes
+            self._phase = (t, math.inf, 0.0)
+            return 0.0, math.inf
+        flow = self.flow((t + end) / 2)  # inside the phase, robust to rounding at its edges
+        self._phase = (t, end, flow)
+        return flow, end
+
     def _step(self, t: float) -> None:
         now = self.t
         while now < t:
-            flow_end = self._flow_edge(now)
-            flow = self.flow(now if flow_end is None else (now + min(flow_end, t)) / 2)
-            stop = t if flow_end is None else min(flow_end, t)
+            flow, flow_end = self._draw_phase(now)
+            stop = min(flow_end, t)
             edge = self._edge(flow)
             if edge is None or now + edge >= stop:
                 self._evolve(stop - now, flow)

@@ -202,8 +202,8 @@ class PowerControllerTwin(Twin):
 
     def grid_changed(self) -> None:
         super().grid_changed()
-        self._ffr_watch()
-        self._rearm()
+        self._ffr_watch(since=self.grid.changed_at)
+        self.scheduler.soon(self._rearm)
 
     def set_load(self, point: int, description: dict[str, Any]) -> None:
         super().set_load(point, description)
@@ -411,10 +411,14 @@ class PowerControllerTwin(Twin):
 
     # --- FFR ----------------------------------------------------------------------
 
-    def _ffr_watch(self) -> None:
-        """Follow the frequency: arm the trip below the threshold, the return above the other."""
+    def _ffr_watch(self, since: float | None = None) -> None:
+        """Follow the frequency: arm the trip below the threshold, the return above the other.
+
+        `since`: when the frequency changed (a grid step reaches every device at once).
+        """
         cfg, state = self.config["ffr"], self.ffr
         now = self.clock.now()
+        start = now if since is None else min(since, now)
         f = self.frequency(now)
         if not cfg["enabled"]:
             self._cancel("ffr_trip")
@@ -425,7 +429,8 @@ class PowerControllerTwin(Twin):
             if f < float(cfg["tripThreshold"]):
                 if "ffr_trip" not in self._timers:
                     cycle = 1.0 / self.model.nominal_frequency_hz
-                    self._arm("ffr_trip", now + int(cfg["periods"]) * cycle, self._ffr_trip)
+                    due = start + int(cfg["periods"]) * cycle  # the same for the whole fleet
+                    self._arm("ffr_trip", due, self._ffr_trip, shared=True)
             else:
                 self._cancel("ffr_trip")
         elif f >= float(cfg["returnThreshold"]):
@@ -433,13 +438,31 @@ class PowerControllerTwin(Twin):
             self._ffr_returned(f, delay=float(cfg["delay"]) + backoff * float(cfg["maxBackOff"]))
 
     def _ffr_trip(self, _: object = None) -> None:
+        """The trip: the relay opens now; the log and the re-planning follow (`soon`)."""
         self._timers.pop("ffr_trip", None)
         c = self.relay
-        f = self.frequency(self.clock.now())
-        self.ffr.update(tripped=True, restore=c.on, events=int(self.ffr["events"]) + 1)
-        self.emit(StatusKind.TRIGGER, "ffr", {"frequency": round(f, 3)}, 0)
-        if c.on:
-            self.set_relay(c, False, "ffr")
+        now = self.clock.now()
+        was_on = c.on
+        self.ffr.update(tripped=True, restore=was_on, events=int(self.ffr["events"]) + 1)
+        relay = None
+        if was_on:
+            c.cancel()
+            c.on = False
+            self._supply(c, now)
+            self._off_by = "ffr"
+            self._arm_flip_back(c, "ffr")
+            relay = {"on": False, "toggleIn": round(c.toggle_in(now))}  # as _relay_data
+        frequency = round(self.frequency(now), 3)
+        self.scheduler.soon(lambda: self._ffr_tripped(now, frequency, relay))
+
+    def _ffr_tripped(self, at: float, frequency: float, relay: dict[str, Json] | None) -> None:
+        """Log the trip as the controller does (trigger/ffr, relay/ffr) and re-plan."""
+        c = self.relay
+        self.emit(StatusKind.TRIGGER, "ffr", {"frequency": frequency}, 0, at=at)
+        if relay is not None:
+            self.emit(StatusKind.RELAY, "ffr", relay, 0, at=at)
+            self._check(c)
+            self._rearm()
         self.save()
         self._ffr_watch()
 
@@ -492,9 +515,9 @@ class PowerControllerTwin(Twin):
 
     # --- timers -------------------------------------------------------------------
 
-    def _arm(self, name: str, due: float, fn: Any) -> None:
+    def _arm(self, name: str, due: float, fn: Any, *, shared: bool = False) -> None:
         self._cancel(name)
-        self._timers[name] = self.scheduler.call_at(due, fn)
+        self._timers[name] = self.scheduler.call_at(due, fn, shared=shared)
 
     def _cancel(self, name: str) -> None:
         timer = self._timers.pop(name, None)

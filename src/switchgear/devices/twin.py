@@ -128,12 +128,13 @@ class Twin:
     def emit(
         self, kind: StatusKind, reason: str, data: dict[str, Json], channel: int | None = None,
         *, record: bool = True, force: bool = False, topic: str | None = None,
-        state: DeviceState | None = None,
+        state: DeviceState | None = None, at: float | None = None,
     ) -> None:  # fmt: skip
-        """Report an event; `state` is a snapshot taken this instant, if the caller has one."""
+        """Report an event; `state` is a snapshot taken this instant, if the caller has one;
+        `at` is when it happened, for a report made after the fact."""
         if not self.online and not force:
             return  # off the network: nothing reaches the cloud
-        now = self.clock.now()
+        now = self.clock.now() if at is None else at
         self._emit(
             DeviceEvent(
                 self.device.id, now, kind, reason, data, state or self.snapshot(), channel,
@@ -223,10 +224,15 @@ class Twin:
         self.save()
 
     def grid_changed(self) -> None:
+        """The grid stepped: the physics follows now; protections and the report after the
+        timers due now (a fleet's FFR trips must not wait behind 10,000 reports)."""
         now = self.clock.now()
         for p in self.points:
             if isinstance(p.load, ThermostatLoad):
                 p.load.set_voltage(now, self.voltage(now, p.index))
+        self.scheduler.soon(self._grid_report)
+
+    def _grid_report(self) -> None:
         self._check_all()
         self.emit(StatusKind.UPDATE, "grid", {}, record=False)
 
@@ -330,8 +336,8 @@ class Twin:
     def _relay_data(self, c: RelayChannel) -> dict[str, Json]:
         return {"on": c.on, "toggleIn": round(c.toggle_in(self.clock.now()), 3)}
 
-    def _supply(self, c: RelayChannel) -> None:
-        now = self.clock.now()
+    def _supply(self, c: RelayChannel, now: float | None = None) -> None:
+        now = self.clock.now() if now is None else now
         for p in self.points:
             cut_by = self.model.meter_cut_by(p.index)
             if cut_by == c.index:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable
 
 from switchgear.core.model import DeviceState, Json, MeterReading
@@ -11,24 +13,26 @@ INTERVAL_S = {"standard": 60.0, "extended": 6.0}
 # the version a model ships as when the registry does not say
 DEFAULT_VERSION = {"D101": "standard", "D103": "extended"}
 
-Field = tuple[str, str, str, Callable[[MeterReading], str]]
-
-
-def _fixed(digits: int, get: Callable[[MeterReading], float]) -> Callable[[MeterReading], str]:
-    return lambda m: f"{get(m):.{digits}f}"
-
-
-# per phase, in the order real meters send them: key stem, name stem, unit, value
-PHASE_FIELDS: tuple[Field, ...] = (
-    ("V", "Voltage", "V", _fixed(2, lambda m: m.voltage_v)),
-    ("A", "Current", "A", _fixed(2, lambda m: m.current_a)),
-    ("W", "Active Power", "W", _fixed(0, lambda m: m.power_w)),
-    ("rW", "Rev. Active Power", "W", _fixed(0, lambda m: m.reverse_power_w)),
-    ("Wh", "Energy", "Wh", _fixed(0, lambda m: m.energy_wh)),
-    ("rWh", "Rev. Energy", "Wh", _fixed(0, lambda m: m.reverse_energy_wh)),
-    ("PF", "Power Factor", "", _fixed(2, lambda m: m.power_factor)),
-    ("Fr", "Frequency", "Hz", _fixed(2, lambda m: m.frequency_hz)),
+# per phase, in the order real meters send them: key stem, name stem, unit, reading, format
+PHASE_FIELDS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("V", "Voltage", "V", "voltage_v", ".2f"),
+    ("A", "Current", "A", "current_a", ".2f"),
+    ("W", "Active Power", "W", "power_w", ".0f"),
+    ("rW", "Rev. Active Power", "W", "reverse_power_w", ".0f"),
+    ("Wh", "Energy", "Wh", "energy_wh", ".0f"),
+    ("rWh", "Rev. Energy", "Wh", "reverse_energy_wh", ".0f"),
+    ("PF", "Power Factor", "", "power_factor", ".2f"),
+    ("Fr", "Frequency", "Hz", "frequency_hz", ".2f"),
 )
+
+
+@functools.cache
+def _layout(suffix: str) -> tuple[tuple[str, str, str, Callable[[MeterReading], float], str], ...]:
+    """One phase's keys and names with their suffix, built once per suffix."""
+    return tuple(
+        (f"{key}{suffix}", f"{name} {suffix}".rstrip(), unit, operator.attrgetter(attr), spec)
+        for key, name, unit, attr, spec in PHASE_FIELDS
+    )
 
 
 def _entry(name: str, unit: str, value: str) -> dict[str, Json]:
@@ -41,8 +45,8 @@ def getdata(devid: str, state: DeviceState, now: float) -> dict[str, Json]:
     three = len(state.meters) > 1
     for m in state.meters:
         suffix = str(m.index + 1) if three else ""
-        for key, name, unit, value in PHASE_FIELDS:
-            data[f"{key}{suffix}"] = _entry(f"{name} {suffix}".rstrip(), unit, value(m))
+        for key, name, unit, get, spec in _layout(suffix):
+            data[key] = {"name": name, "unit": unit, "value": format(get(m), spec)}
         if three:
             data[f"br{m.index}"] = {"name": "\n"}
     if three:
