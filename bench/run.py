@@ -1,10 +1,11 @@
 """Benchmark: switchgear's hot paths against a bare Starlette baseline, side by side.
 
-    python -m bench.run [--seconds 10] [--connections 64]
+    python -m bench.run [--seconds 10] [--connections 64] [--server uvicorn|granian]
 
 Every server runs the same way (uvicorn, uvloop + httptools, one worker, access log
-off); the baseline is measured before and after the paths and averaged, and each path is
-reported as a ratio of it, because the machines are shared and noisy.
+off; or, with --server granian, Granian's ASGI interface, uvloop, one worker); the
+baseline is measured before and after the paths and averaged, and each path is reported
+as a ratio of it, because the machines are shared and noisy.
 """
 
 from __future__ import annotations
@@ -48,7 +49,15 @@ def _wait(url: str, proc: subprocess.Popen[bytes], path: Path | None = None) -> 
     raise TimeoutError(url)
 
 
+SERVER = "uvicorn"  # set from --server
+
+
 def _uvicorn(app: str, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    if SERVER == "granian":
+        cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", "1", "--loop", "uvloop", "--log-level",
+               "warning", app]  # fmt: skip
+        return subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
     cmd = [
         sys.executable,
         "-m",
@@ -183,7 +192,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
     args = ap.parse_args()
+    global SERVER
+    SERVER = args.server
     if not wrk.available():
         sys.exit("wrk is not installed: apt-get install wrk (Debian package)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -212,7 +224,7 @@ def main() -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
-    print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, one uvicorn worker (uvloop, httptools)")
+    print(f"wrk -t2 -c{args.connections} -d{args.seconds}s, one {SERVER} worker (uvloop)")
     print("| path | req/s | p50 ms | p99 ms | non-2xx/errors | ratio to baseline |")
     print("|---|---|---|---|---|---|")
     for name, r in rows.items():

@@ -21,6 +21,8 @@ def plain(obj: Any) -> Any:
     Values are immutable here (frozen dataclasses, enums, numbers, strings), so the
     copies `asdict` makes cost time and buy nothing; on the command path they did.
     """
+    if obj is None or isinstance(obj, (str, int, float)):  # most values: nothing to do
+        return obj
     cls = type(obj)
     if hasattr(cls, "__dataclass_fields__"):
         names = _FIELDS.get(cls)
