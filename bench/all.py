@@ -183,8 +183,14 @@ def main() -> None:
     for part in parts:
         print(f"[bench.all] {part.title}: python -m {part.module} "
               f"{' '.join(part.quick if args.quick else part.full)}", flush=True)  # fmt: skip
-        result, took = run_part(part, args.quick)
+        try:
+            result, took = run_part(part, args.quick)
+        except (subprocess.CalledProcessError, ValueError) as err:  # report it, go on
+            lines += [f"### {part.title}", "", f"Did not complete: {err}", ""]
+            print(f"[bench.all] {part.title} did not complete: {err}", flush=True)
+            continue
         lines += [f"### {part.title} ({took:.0f} s)", "", *part.render(result), ""]
+        print("\n".join(lines[-len(part.render(result)) - 2 :]), flush=True)
     section = "\n".join(lines)
     print(section)
     if not args.no_write:

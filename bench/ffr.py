@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import tempfile
 import time
 
@@ -82,6 +83,7 @@ async def main() -> None:
         print(json.dumps(result, indent=2))
     finally:
         await rt.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

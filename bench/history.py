@@ -21,6 +21,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import statistics
 import tempfile
 import time
@@ -109,10 +110,12 @@ async def main() -> None:
     results: dict[str, object] = {}
     for backend in args.backends.split(","):
         if backend == "sqlite":
-            path = Path(tempfile.mkdtemp(prefix="switchgear-history-")) / "h.db"
-            results["sqlite"] = await run(SqlStore(f"sqlite:///{path}"), args.devices,
-                                          args.days, args.batch)  # fmt: skip
-            path.unlink()
+            folder = Path(tempfile.mkdtemp(prefix="switchgear-history-"))
+            try:
+                results["sqlite"] = await run(SqlStore(f"sqlite:///{folder / 'h.db'}"),
+                                              args.devices, args.days, args.batch)  # fmt: skip
+            finally:
+                shutil.rmtree(folder)  # gigabytes at full size, whatever happened
         elif backend == "postgresql":
             name = f"switchgear_bench_{secrets.token_hex(4)}"
             admin = await asyncpg.connect(PG_ADMIN)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -70,6 +71,7 @@ async def main() -> None:
     finally:
         proc.terminate()
         proc.wait(20)
+        shutil.rmtree(db.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import tempfile
 import time
 
@@ -32,8 +33,8 @@ async def main() -> None:
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--database", choices=("sqlite", "memory"), default="sqlite")
     args = ap.parse_args()
-    url = "memory://" if args.database == "memory" else (
-        f"sqlite:///{tempfile.mkdtemp(prefix='switchgear-sim-')}/sim.db")  # fmt: skip
+    tmp = tempfile.mkdtemp(prefix="switchgear-sim-")
+    url = "memory://" if args.database == "memory" else f"sqlite:///{tmp}/sim.db"
     rt = await Runtime.start(Settings(database_url=url, speed=0))
     try:
         account = await rt.auth.create_account("sim@example.com", "Sim", "a long password")
@@ -66,6 +67,7 @@ async def main() -> None:
         }, indent=2))  # fmt: skip
     finally:
         await rt.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,13 @@ WAL checkpoints (copying the log into the database file, with an fsync) cost two
 of a commit when SQLite runs them inside COMMIT; the writer turns automatic checkpoints
 off and runs a PASSIVE one on a second thread every few thousand rows instead, so no
 acknowledgement waits for one. Durability is unchanged: a commit is in the WAL either way.
+
+A PASSIVE checkpoint never waits, so under a sustained write load it never catches up
+with the log, and SQLite only starts the WAL file over after one that did: a 10,000-device
+ingest grew it to 74 GB. So once WAL_RESET_ROWS rows went in since the log was last fully
+checkpointed, the writer itself runs a RESTART checkpoint before its next batch (what
+SQLite's automatic checkpoint would have done, far less often), and `journal_size_limit`
+trims the file back after each restart.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_ROWS = 5_000  # rows written since the last checkpoint that call for the next
 CHECKPOINT_S = 30.0  # or this long, if anything was written at all
+WAL_RESET_ROWS = 50_000  # rows since the WAL was last fully checkpointed: restart it
 
 INLINE_ROWS = 512  # batches up to this size commit on the event loop's own thread
 
@@ -37,6 +45,7 @@ PRAGMAS = (
     "PRAGMA synchronous=NORMAL",  # a commit survives the process dying
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
+    "PRAGMA journal_size_limit=67108864",  # the WAL file shrinks back to 64 MiB on restart
 )
 
 
@@ -58,8 +67,9 @@ class SqliteWriter:
         self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
         self._conn: sqlite3.Connection | None = None
         self._ckpt_conn: sqlite3.Connection | None = None
-        self._checkpointing: asyncio.Future[None] | None = None
+        self._checkpointing: asyncio.Future[bool] | None = None
         self._rows = 0  # written since the last checkpoint began
+        self._unreset = 0  # written since the WAL was last known fully checkpointed
         self._last_checkpoint = time.monotonic()
 
     async def open(self) -> None:
@@ -95,11 +105,14 @@ class SqliteWriter:
         if not work:
             return
         rows = sum(len(r) for _, r in work)
+        if self._unreset >= WAL_RESET_ROWS and await self._run(self._restart_wal):
+            self._unreset = 0
         if rows <= INLINE_ROWS:
             self._write(work)  # the loop waits well under a millisecond; no GIL ping-pong
         else:
             await self._run(self._write, work)
         self._rows += rows
+        self._unreset += rows
         self._maybe_checkpoint()
 
     def _maybe_checkpoint(self) -> None:
@@ -115,14 +128,28 @@ class SqliteWriter:
         self._checkpointing = fut
         fut.add_done_callback(self._checkpoint_done)
 
-    def _checkpoint_done(self, fut: asyncio.Future[None]) -> None:
+    def _checkpoint_done(self, fut: asyncio.Future[bool]) -> None:
         self._checkpointing = None
-        if not fut.cancelled() and fut.exception() is not None:
+        if fut.cancelled():
+            return
+        if fut.exception() is not None:
             log.warning("WAL checkpoint failed: %s", fut.exception())
+        elif fut.result():
+            self._unreset = 0  # the log caught up: the next commit starts it over
 
     @staticmethod
-    def _checkpoint(conn: sqlite3.Connection) -> None:
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    def _checkpoint(conn: sqlite3.Connection) -> bool:
+        """A PASSIVE checkpoint; True if it copied the whole log."""
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return bool(busy == 0 and frames == copied)
+
+    def _restart_wal(self) -> bool:
+        """A RESTART checkpoint on the writer's connection; True if the log starts over."""
+        conn = self._conn
+        if conn is None:
+            return False
+        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        return bool(busy == 0)
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
@@ -139,7 +166,8 @@ class SqliteWriter:
             for sql, rows in work:
                 conn.executemany(sql, rows)
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
+                conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 

@@ -15,7 +15,8 @@ from starlette.routing import BaseRoute, Route
 from switchgear.core.catalog import model as catalog_model
 from switchgear.core.engine import raise_for_state
 from switchgear.core.model import Action, Device, Family, Json, Switch
-from switchgear.dialects.meterhttp.wire import DEFAULT_VERSION, INTERVAL_S, getdata
+from switchgear.dialects.meterhttp.wire import DEFAULT_VERSION, INTERVAL_S, getdata_text, readings
+from switchgear.dialects.render import shadow_cache
 from switchgear.errors import DeviceError, SwitchgearError
 from switchgear.runtime import Runtime
 
@@ -93,7 +94,10 @@ async def index(request: Request) -> Response:
             return reply(503, {"error": "relay unavailable"})
         except SwitchgearError as err:
             return reply(400, {"error": err.message})
-    return reply(200, getdata(devid, rt.engine.shadow(device.id), rt.clock.now()))
+    state = rt.engine.shadow(device.id)
+    data = shadow_cache(rt, "meterhttp.readings", lambda s: json.dumps(readings(s)))
+    text = getdata_text(devid, state, rt.clock.now(), data.get(device.id, state))
+    return Response(text, media_type=MEDIA, headers=HEADERS)
 
 
 def routes() -> list[BaseRoute]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import operator
 from collections.abc import Callable
 
@@ -41,6 +42,28 @@ def _entry(name: str, unit: str, value: str) -> dict[str, Json]:
 
 def getdata(devid: str, state: DeviceState, now: float) -> dict[str, Json]:
     """The document's JSON: D103 keys with phase suffixes and `br` separators; D101 none."""
+    body = head(devid, state, now)
+    body["data"] = readings(state)
+    return body
+
+
+def head(devid: str, state: DeviceState, now: float) -> dict[str, Json]:
+    """Everything before `data`: the meter's id, its clock, its relay."""
+    on = bool(state.channels and state.channels[0].on)
+    body: dict[str, Json] = {"devid": devid, "time": str(int(now)), "pout": "1" if on else "0"}
+    if len(state.meters) > 1:
+        body["powset"] = "0"
+    return body
+
+
+def getdata_text(devid: str, state: DeviceState, now: float, readings_json: str) -> str:
+    """`json.dumps(getdata(...))`, with `data` already encoded (it changes only with the
+    shadow, the head every second)."""
+    return json.dumps(head(devid, state, now))[:-1] + ', "data": ' + readings_json + "}"
+
+
+def readings(state: DeviceState) -> dict[str, Json]:
+    """The `data` object: per phase readings, totals on three phases, temperature."""
     data: dict[str, Json] = {}
     three = len(state.meters) > 1
     for m in state.meters:
@@ -55,9 +78,4 @@ def getdata(devid: str, state: DeviceState, now: float) -> dict[str, Json]:
         data["TWh"] = _entry("Energy", "Wh", f"{sum(m.energy_wh for m in state.meters):.0f}")
     temperature = state.temperature_c if state.temperature_c is not None else 0.0
     data["T"] = _entry("Temperature", "°C", f"{temperature:.0f}")
-    on = bool(state.channels and state.channels[0].on)
-    body: dict[str, Json] = {"devid": devid, "time": str(int(now)), "pout": "1" if on else "0"}
-    if three:
-        body["powset"] = "0"
-    body["data"] = data
-    return body
+    return data

@@ -23,6 +23,7 @@ from switchgear.core.catalog import model as catalog_model
 from switchgear.core.engine import raise_for_state
 from switchgear.core.model import Device, Family
 from switchgear.dialects.http import bearer, json_object, json_or_form, text_field
+from switchgear.dialects.render import shadow_cache
 from switchgear.dialects.smartplug import wire
 from switchgear.dialects.smartplug.errors import mapped
 from switchgear.errors import (
@@ -65,7 +66,9 @@ async def fetch(request: Request) -> Response:
     rt, cred = _caller(request)
     serial = text_field(await json_object(request), "serial_number")
     device = _plug(rt, cred.account_id, serial)
-    return JSONResponse(wire.fetch_body(rt.engine.shadow(device.id)))
+    cache = shadow_cache(rt, "smartplug.fetch", wire.fetch_json)
+    body = cache.get(device.id, rt.engine.shadow(device.id))
+    return Response(body, media_type="application/json")
 
 
 @mapped

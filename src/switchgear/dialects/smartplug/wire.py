@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -82,6 +83,12 @@ def fetch_body(state: DeviceState) -> dict[str, Json]:
         "provider": {"online": state.online, "power": [_num(m.power_w) for m in state.meters]},
         "_links": links("/v1/provider/fetch"),
     }
+
+
+def fetch_json(state: DeviceState) -> bytes:
+    """fetch_body as the bytes JSONResponse would send."""
+    return json.dumps(fetch_body(state), ensure_ascii=False, allow_nan=False,
+                      separators=(",", ":")).encode()  # fmt: skip
 
 
 def send_body(device: Device) -> dict[str, Json]:
