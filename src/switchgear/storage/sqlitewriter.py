@@ -10,12 +10,11 @@ of a commit when SQLite runs them inside COMMIT; the writer turns automatic chec
 off and runs a PASSIVE one on a second thread every few thousand rows instead, so no
 acknowledgement waits for one. Durability is unchanged: a commit is in the WAL either way.
 
-A PASSIVE checkpoint never waits, so under a sustained write load it never catches up
-with the log, and SQLite only starts the WAL file over after one that did: a 10,000-device
-ingest grew it to 74 GB. So once WAL_RESET_ROWS rows went in since the log was last fully
-checkpointed, the writer itself runs a RESTART checkpoint before its next batch (what
-SQLite's automatic checkpoint would have done, far less often), and `journal_size_limit`
-trims the file back after each restart.
+PASSIVE checkpoints alone do not keep the log bounded: under a sustained write load the
+WAL file kept growing even while they reported every frame copied (a 10,000-device ingest
+grew it to 74 GB). So every WAL_RESET_ROWS rows the writer itself runs a RESTART
+checkpoint before its next batch (it waits for readers, and the next write starts the
+file over), and `journal_size_limit` trims the file back after each restart.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_ROWS = 5_000  # rows written since the last checkpoint that call for the next
 CHECKPOINT_S = 30.0  # or this long, if anything was written at all
-WAL_RESET_ROWS = 200_000  # rows since the WAL was last fully checkpointed: restart it
+WAL_RESET_ROWS = 100_000  # rows since the WAL was last fully checkpointed: restart it
 # the writer's page cache: a fleet's history index takes inserts at one leaf per device
 # (10,000 devices: ~40 MB of hot leaves); SQLite's default is 2 MB
 WRITER_CACHE_KIB = 131_072
@@ -70,9 +69,9 @@ class SqliteWriter:
         self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
         self._conn: sqlite3.Connection | None = None
         self._ckpt_conn: sqlite3.Connection | None = None
-        self._checkpointing: asyncio.Future[bool] | None = None
+        self._checkpointing: asyncio.Future[None] | None = None
         self._rows = 0  # written since the last checkpoint began
-        self._unreset = 0  # written since the WAL was last known fully checkpointed
+        self._unreset = 0  # written since the writer last restarted the WAL
         self._last_checkpoint = time.monotonic()
 
     async def open(self) -> None:
@@ -108,8 +107,8 @@ class SqliteWriter:
         if not work:
             return
         rows = sum(len(r) for _, r in work)
-        if self._unreset >= WAL_RESET_ROWS and await self._run(self._restart_wal):
-            self._unreset = 0
+        if self._unreset >= WAL_RESET_ROWS:
+            await self._restart_log()
         if rows <= INLINE_ROWS:
             self._write(work)  # the loop waits well under a millisecond; no GIL ping-pong
         else:
@@ -118,12 +117,22 @@ class SqliteWriter:
         self._unreset += rows
         self._maybe_checkpoint()
 
+    async def _restart_log(self) -> None:
+        """Checkpoint the whole log and start it over (waits for a PASSIVE one under way:
+        SQLite runs one checkpoint at a time, and a busy RESTART would leave it growing)."""
+        if self._checkpointing is not None:
+            await asyncio.gather(self._checkpointing, return_exceptions=True)
+        if await self._run(self._restart_wal):
+            self._unreset = 0
+
     def _maybe_checkpoint(self) -> None:
         due = self._rows >= CHECKPOINT_ROWS or (
             self._rows and time.monotonic() - self._last_checkpoint >= CHECKPOINT_S
         )
         if not due or self._checkpointing is not None or self._ckpt_conn is None:
             return
+        if self._unreset >= WAL_RESET_ROWS:
+            return  # the writer restarts the log before its next batch
         self._rows = 0
         self._last_checkpoint = time.monotonic()
         loop = asyncio.get_running_loop()
@@ -131,27 +140,21 @@ class SqliteWriter:
         self._checkpointing = fut
         fut.add_done_callback(self._checkpoint_done)
 
-    def _checkpoint_done(self, fut: asyncio.Future[bool]) -> None:
+    def _checkpoint_done(self, fut: asyncio.Future[None]) -> None:
         self._checkpointing = None
-        if fut.cancelled():
-            return
-        if fut.exception() is not None:
+        if not fut.cancelled() and fut.exception() is not None:
             log.warning("WAL checkpoint failed: %s", fut.exception())
-        elif fut.result():
-            self._unreset = 0  # the log caught up: the next commit starts it over
 
     @staticmethod
-    def _checkpoint(conn: sqlite3.Connection) -> bool:
-        """A PASSIVE checkpoint; True if it copied the whole log."""
-        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return bool(busy == 0 and frames == copied)
+    def _checkpoint(conn: sqlite3.Connection) -> None:
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _restart_wal(self) -> bool:
         """A RESTART checkpoint on the writer's connection; True if the log starts over."""
         conn = self._conn
         if conn is None:
             return False
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        ((busy, _, _),) = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
         return bool(busy == 0)
 
     def _connect(self) -> sqlite3.Connection:
