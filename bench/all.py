@@ -58,7 +58,7 @@ def _http(r: dict[str, Any]) -> list[str]:
         target = ""
         if key == "getdata":
             ratio_close = r["getdata_vs_close_baseline"]
-            target = f"≥ 0.80 of the `Connection: close` baseline: {ratio_close:.2f}, " + _met(
+            target = f"≥ 0.80 of the `Connection: close` baseline: {ratio_close:.3f}, " + _met(
                 ratio_close >= targets[key]
             )
         elif key:
