@@ -56,6 +56,14 @@ class Demo:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def log_once(self, text: str, timeout: float = 10.0) -> str:
+        """The log once it holds `text`: the banner follows the credentials file, not
+        before it, so a reader that saw the file may be a moment early."""
+        deadline = time.monotonic() + timeout
+        while text not in (log := self.log()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return log
+
 
 def start_demo(tmp: Path, db: Path, extra: Sequence[str] = (), port: int | None = None) -> Demo:
     """Start the demo and wait until it has written its credentials file (it answers HTTP)."""
