@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from switchgear.core.model import CommandRecord, Json, StatusRecord
+from switchgear.core.ports import Batch
 from switchgear.storage import tables as t
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -87,3 +88,17 @@ def command_row(rec: CommandRecord) -> Row:
 def keyed_rows(items: dict[Any, Json]) -> list[Row]:
     """nvram (device_id, blob) and meta (key, value) rows."""
     return [(k, encode(v)) for k, v in items.items()]
+
+
+def planned(w: Writes, batch: Batch) -> list[tuple[Statement, list[Row]]]:
+    """The batch as (statement, rows) in commit order, leaving out empty tables."""
+    plan: list[tuple[Statement, list[Row]]] = []
+    if batch.meta:
+        plan.append((w.meta, keyed_rows(batch.meta)))
+    if batch.nvram:
+        plan.append((w.nvram, keyed_rows(batch.nvram)))
+    if batch.commands:
+        plan.append((w.commands, [command_row(r) for r in batch.commands.values()]))
+    if batch.statuses:
+        plan.append((w.statuses, [status_row(r) for r in batch.statuses]))
+    return plan

@@ -293,17 +293,8 @@ class SqlStore:
 
     async def _commit_driver_sql(self, conn: AsyncConnection, batch: Batch) -> None:
         """In-memory SQLite: one executemany per table inside SQLAlchemy's transaction."""
-        w = self.writes
-        if batch.meta:
-            await conn.exec_driver_sql(w.meta.sql, bulk.keyed_rows(batch.meta))
-        if batch.nvram:
-            await conn.exec_driver_sql(w.nvram.sql, bulk.keyed_rows(batch.nvram))
-        if batch.commands:
-            rows = [bulk.command_row(rec) for rec in batch.commands.values()]
-            await conn.exec_driver_sql(w.commands.sql, rows)
-        if batch.statuses:
-            rows = [bulk.status_row(r) for r in batch.statuses]
-            await conn.exec_driver_sql(w.statuses.sql, rows)
+        for stmt, rows in bulk.planned(self.writes, batch):
+            await conn.exec_driver_sql(stmt.sql, rows)
 
     async def _commit_asyncpg(self, batch: Batch) -> None:
         """PostgreSQL: statuses by COPY (several times executemany's rate), one transaction."""
@@ -313,18 +304,13 @@ class SqlStore:
             pg: Any = raw.driver_connection
             try:
                 async with pg.transaction():
-                    if batch.meta:
-                        await pg.executemany(w.meta.sql, bulk.keyed_rows(batch.meta))
-                    if batch.nvram:
-                        await pg.executemany(w.nvram.sql, bulk.keyed_rows(batch.nvram))
-                    if batch.commands:
-                        rows = [bulk.command_row(rec) for rec in batch.commands.values()]
-                        await pg.executemany(w.commands.sql, rows)
-                    if batch.statuses:
-                        rows = [bulk.status_row(r) for r in batch.statuses]
-                        await pg.copy_records_to_table(
-                            "statuses", records=rows, columns=w.statuses.columns
-                        )
+                    for stmt, rows in bulk.planned(w, batch):
+                        if stmt is w.statuses:
+                            await pg.copy_records_to_table(
+                                "statuses", records=rows, columns=stmt.columns
+                            )
+                        else:
+                            await pg.executemany(stmt.sql, rows)
             except BaseException:
                 raw.invalidate()  # SQLAlchemy did not see the error: never reuse the link
                 raise

@@ -94,16 +94,7 @@ class SqliteWriter:
 
     async def commit(self, batch: Batch) -> None:
         """Write the batch in one transaction; returns once it is committed."""
-        w = self._writes
-        work: Work = []
-        if batch.meta:
-            work.append((w.meta.sql, bulk.keyed_rows(batch.meta)))
-        if batch.nvram:
-            work.append((w.nvram.sql, bulk.keyed_rows(batch.nvram)))
-        if batch.commands:
-            work.append((w.commands.sql, [bulk.command_row(r) for r in batch.commands.values()]))
-        if batch.statuses:
-            work.append((w.statuses.sql, [bulk.status_row(r) for r in batch.statuses]))
+        work: Work = [(stmt.sql, rows) for stmt, rows in bulk.planned(self._writes, batch)]
         if not work:
             return
         rows = sum(len(r) for _, r in work)
