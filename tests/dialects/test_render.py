@@ -27,7 +27,8 @@ def test_getdata_text_is_byte_for_byte_the_rendered_document() -> None:
             text = meter.getdata_text(
                 "1900066641", s, 1_700_000_123.9, json.dumps(meter.readings(s))
             )
-            assert text == json.dumps(meter.getdata("1900066641", s, 1_700_000_123.9))
+            whole = {**meter.head("1900066641", s, 1_700_000_123.9), "data": meter.readings(s)}
+            assert text == json.dumps(whole)
             assert json.loads(text)["pout"] == ("1" if on else "0")
 
 

@@ -149,9 +149,10 @@ class PowerControllerTwin(Twin):
         self.emit(StatusKind.UPDATE, reason, data)
         self.save()
 
-    def _relay_data(self, c: RelayChannel) -> dict[str, Json]:
+    def _relay_data(self, c: RelayChannel, now: float | None = None) -> dict[str, Json]:
         """Relay statuses as the controller logs them: whole seconds to the next toggle."""
-        return {"on": c.on, "toggleIn": round(c.toggle_in(self.clock.now()))}
+        now = self.clock.now() if now is None else now
+        return {"on": c.on, "toggleIn": round(c.toggle_in(now))}
 
     # --- NVRAM ------------------------------------------------------------------
 
@@ -451,7 +452,7 @@ class PowerControllerTwin(Twin):
             self._supply(c, now)
             self._off_by = "ffr"
             self._arm_flip_back(c, "ffr")
-            relay = {"on": False, "toggleIn": round(c.toggle_in(now))}  # as _relay_data
+            relay = self._relay_data(c, now)
         frequency = round(self.frequency(now), 3)
         self.scheduler.soon(lambda: self._ffr_tripped(now, frequency, relay))
 

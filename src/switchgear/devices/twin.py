@@ -333,8 +333,9 @@ class Twin:
         self.set_relay(c, flip.on, flip.reason, then_for=flip.then_for)
         self.save()
 
-    def _relay_data(self, c: RelayChannel) -> dict[str, Json]:
-        return {"on": c.on, "toggleIn": round(c.toggle_in(self.clock.now()), 3)}
+    def _relay_data(self, c: RelayChannel, now: float | None = None) -> dict[str, Json]:
+        now = self.clock.now() if now is None else now
+        return {"on": c.on, "toggleIn": round(c.toggle_in(now), 3)}
 
     def _supply(self, c: RelayChannel, now: float | None = None) -> None:
         now = self.clock.now() if now is None else now

@@ -40,13 +40,6 @@ def _entry(name: str, unit: str, value: str) -> dict[str, Json]:
     return {"name": name, "unit": unit, "value": value}
 
 
-def getdata(devid: str, state: DeviceState, now: float) -> dict[str, Json]:
-    """The document's JSON: D103 keys with phase suffixes and `br` separators; D101 none."""
-    body = head(devid, state, now)
-    body["data"] = readings(state)
-    return body
-
-
 def head(devid: str, state: DeviceState, now: float) -> dict[str, Json]:
     """Everything before `data`: the meter's id, its clock, its relay."""
     on = bool(state.channels and state.channels[0].on)
@@ -57,8 +50,9 @@ def head(devid: str, state: DeviceState, now: float) -> dict[str, Json]:
 
 
 def getdata_text(devid: str, state: DeviceState, now: float, readings_json: str) -> str:
-    """`json.dumps(getdata(...))`, with `data` already encoded (it changes only with the
-    shadow, the head every second)."""
+    """The document's JSON: the head, then `data` already encoded (it changes only with
+    the shadow, the head every second). D103 keys carry phase suffixes and `br`
+    separators; D101 none."""
     return json.dumps(head(devid, state, now))[:-1] + ', "data": ' + readings_json + "}"
 
 
