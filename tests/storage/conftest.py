@@ -47,18 +47,30 @@ def pg_database() -> Iterator[str]:
         admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+# "+archive": the store moves statuses to its archive every few rows, so every history
+# test also reads across the two tables (bulk.Archive)
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        "sqlite+archive",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("postgresql+archive", marks=pytest.mark.postgres),
+    ]
+)
 async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StoreFactory]:
     """A factory of stores on the same backing data (to test reopening)."""
     if request.param == "memory":
         shared = MemoryStore()
         yield lambda: shared
         return
-    if request.param == "sqlite":
+    backend, _, archive = request.param.partition("+")
+    archive_rows = 7 if archive else 1_000_000
+    if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'store.db'}"
     else:
         url = request.getfixturevalue("pg_database")
         admin = await asyncpg.connect(url)
         await admin.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         await admin.close()
-    yield lambda: SqlStore(url)
+    yield lambda: SqlStore(url, archive_rows=archive_rows)

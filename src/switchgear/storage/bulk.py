@@ -20,6 +20,10 @@ from switchgear.storage import tables as t
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
+# recent statuses that call for a move to the archive (at 10,000 devices: ten per device,
+# so a move appends about ten rows to each device's range of the archive)
+ARCHIVE_ROWS = 100_000
+
 
 def encode(value: Any) -> str | None:
     """A JSON column's value as the text the driver stores (None stays SQL NULL)."""
@@ -51,21 +55,62 @@ def compile_write(table: sa.Table, dialect: sa.Dialect, key: str | None) -> Stat
 
 
 @dataclass(frozen=True)
+class Archive:
+    """The move of recent statuses to the archive, in (device, time) order.
+
+    A move starts once `rows` statuses are recent and takes up to twice that many, oldest
+    first: `bound` answers the newest `seq` among them, `copy` and `delete` take it. When
+    that is every recent row (the steady state) `clear` empties the table instead, which
+    SQLite does without visiting the rows. Run them in one transaction (on PostgreSQL a
+    repeatable-read one, so `delete` removes exactly what `copy` saw).
+    """
+
+    rows: int
+    bound: str
+    newest: str
+    copy: str
+    delete: str
+    clear: str
+
+    @classmethod
+    def for_dialect(cls, dialect: sa.Dialect, rows: int) -> Archive:
+        s, a = t.statuses, t.statuses_archive
+        oldest = sa.select(s.c.seq).order_by(s.c.seq).limit(2 * rows).subquery()
+        names = [c.name for c in a.columns]
+        moved = sa.select(*(s.c[n] for n in names)).where(s.c.seq <= sa.bindparam("hi"))
+        queries = (
+            sa.select(sa.func.max(oldest.c.seq)),
+            sa.select(sa.func.max(s.c.seq)),
+            a.insert().from_select(names, moved.order_by(s.c.device_id, s.c.ts, s.c.seq)),
+            s.delete().where(s.c.seq <= sa.bindparam("hi")),
+            s.delete(),
+        )
+        literal = {"literal_binds": True}  # the LIMIT: SQLite would want an OFFSET parameter too
+        bound, newest, copy, delete, clear = (
+            str(q.compile(dialect=dialect, compile_kwargs=literal if q is queries[0] else {}))
+            for q in queries
+        )
+        return cls(rows, bound, newest, copy, delete, clear)
+
+
+@dataclass(frozen=True)
 class Writes:
-    """The four group-commit statements for one dialect."""
+    """The four group-commit statements for one dialect, and the archive move."""
 
     statuses: Statement
     nvram: Statement
     commands: Statement
     meta: Statement
+    archive: Archive
 
     @classmethod
-    def for_dialect(cls, dialect: sa.Dialect) -> Writes:
+    def for_dialect(cls, dialect: sa.Dialect, archive_rows: int = ARCHIVE_ROWS) -> Writes:
         return cls(
             statuses=compile_write(t.statuses, dialect, None),
             nvram=compile_write(t.nvram, dialect, "device_id"),
             commands=compile_write(t.commands, dialect, "id"),
             meta=compile_write(t.meta, dialect, "key"),
+            archive=Archive.for_dialect(dialect, archive_rows),
         )
 
 

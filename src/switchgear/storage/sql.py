@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +38,12 @@ from switchgear.storage.url import async_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+log = logging.getLogger(__name__)
+
+_KINDS = {kind.value: kind for kind in StatusKind}
+# history's columns in the order it unpacks them; `data` follows as stored text
+_HISTORY_COLUMNS = ("seq", "id", "ts", "device_id", "kind", "reason", "channel", "account_id")
+
 
 def _upgrade(conn: sa.Connection) -> None:
     cfg = Config()
@@ -46,13 +55,15 @@ def _upgrade(conn: sa.Connection) -> None:
 class SqlStore:
     """Durable storage; writes are serialised (SQLite has one writer) and batched by the journal."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, archive_rows: int = bulk.ARCHIVE_ROWS) -> None:
         self.url = async_url(url)
         self._engine: AsyncEngine | None = None
         self._write = asyncio.Lock()
         self._writes: bulk.Writes | None = None
         self._copy = False
         self._sqlite: SqliteWriter | None = None
+        self._archive_rows = archive_rows
+        self._recent = 0  # rows in `statuses`, not yet moved to the archive
 
     @property
     def engine(self) -> AsyncEngine:
@@ -65,10 +76,13 @@ class SqlStore:
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine.sync_engine, "connect", lambda conn, _: pragmas(conn))
         self._copy = engine.dialect.name == "postgresql"
-        self._writes = bulk.Writes.for_dialect(engine.dialect)
+        self._writes = bulk.Writes.for_dialect(engine.dialect, self._archive_rows)
         self._engine = engine
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade)
+            self._recent = (
+                await conn.execute(sa.select(sa.func.count()).select_from(t.statuses))
+            ).scalar_one()
         path = engine.url.database
         if engine.dialect.name == "sqlite" and path and path != ":memory:":
             self._sqlite = SqliteWriter(path, self._writes)
@@ -224,33 +238,24 @@ class SqlStore:
         limit: int = 500,
         account_id: int | None = None,
     ) -> HistoryPage:
-        s = t.statuses.c
-        owner = s.account_id == account_id if device_ids is None else s.device_id.in_(device_ids)
-        q = (
-            sa.select(t.statuses)
-            .where(owner, s.ts >= start, s.ts < end)
-            .order_by(s.ts, s.seq)
-            .limit(limit + 1)
-        )
+        params: dict[str, Any] = {"start": start, "end": end, "n": limit + 1}
+        if device_ids is None:
+            params["account"] = account_id
+        else:
+            params["devices"] = list(device_ids)
         if cursor:
-            ts, seq = cursors.decode(cursor)
-            q = q.where(sa.or_(s.ts > ts, sa.and_(s.ts == ts, s.seq > seq)))
+            params["after_ts"], params["after_seq"] = cursors.decode(cursor)
+        q = _history_query(device_ids is None, bool(cursor))
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
+            rows = (await conn.execute(q, params)).all()
         page = rows[:limit]
-        nxt = cursors.encode(page[-1].ts, page[-1].seq) if len(rows) > limit and page else None
+        nxt = cursors.encode(page[-1][2], page[-1][0]) if len(rows) > limit and page else None
+        data = _json_values([r[-1] for r in page])
         records = tuple(
-            StatusRecord(
-                id=r.id,
-                device_id=r.device_id,
-                ts=r.ts,
-                kind=StatusKind(r.kind),
-                reason=r.reason,
-                data=r.data,
-                channel=r.channel,
-                account_id=r.account_id,
+            StatusRecord(id_, device_id, ts, _KINDS[kind], reason, d, channel, owner_id)
+            for (_, id_, ts, device_id, kind, reason, channel, owner_id, _), d in zip(
+                page, data, strict=True
             )
-            for r in page
         )
         return HistoryPage(records, nxt)
 
@@ -290,6 +295,51 @@ class SqlStore:
             else:
                 async with self.engine.begin() as conn:
                     await self._commit_driver_sql(conn, batch)
+            self._recent += len(batch.statuses)
+            if self._recent >= self._archive_rows:
+                await self._archive()
+
+    async def _archive(self) -> None:
+        """Move the oldest recent statuses to the archive; the batch before is committed
+        whatever happens here, so a failed move is logged and tried again next commit."""
+        try:
+            if self._sqlite is not None:
+                moved = await self._sqlite.archive()
+            elif self._copy:
+                moved = await self._archive_asyncpg()
+            else:
+                moved = await self._archive_driver_sql()
+        except Exception as err:  # the next commit tries again
+            log.warning("moving statuses to the archive failed: %s", err)
+            return
+        self._recent -= moved
+
+    async def _archive_driver_sql(self) -> int:
+        a = self.writes.archive
+        async with self.engine.begin() as conn:
+            hi = (await conn.exec_driver_sql(a.bound)).scalar()
+            if hi is None:
+                return 0
+            moved = (await conn.exec_driver_sql(a.copy, (hi,))).rowcount
+            await conn.exec_driver_sql(a.delete, (hi,))
+        return int(moved)
+
+    async def _archive_asyncpg(self) -> int:
+        a = self.writes.archive
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            pg: Any = raw.driver_connection
+            try:
+                async with pg.transaction(isolation="repeatable_read"):
+                    hi = await pg.fetchval(a.bound)
+                    if hi is None:
+                        return 0
+                    status = await pg.execute(a.copy, hi)
+                    await pg.execute(a.delete, hi)
+            except BaseException:
+                raw.invalidate()
+                raise
+        return int(status.rsplit(" ", 1)[1])  # "INSERT 0 <rows>"
 
     async def _commit_driver_sql(self, conn: AsyncConnection, batch: Batch) -> None:
         """In-memory SQLite: one executemany per table inside SQLAlchemy's transaction."""
@@ -314,6 +364,39 @@ class SqlStore:
             except BaseException:
                 raw.invalidate()  # SQLAlchemy did not see the error: never reuse the link
                 raise
+
+
+@functools.cache
+def _history_query(by_account: bool, after: bool) -> sa.Select[Any]:
+    """History's statement for one shape of request, built once (building the union of
+    the two tables' pages cost more than running it); the values are bound parameters."""
+
+    def part(table: sa.Table) -> sa.Select[Any]:
+        """The page from one table: its own index range, already in page order."""
+        s = table.c
+        owner = (
+            s.account_id == sa.bindparam("account")
+            if by_account
+            else s.device_id.in_(sa.bindparam("devices", expanding=True))
+        )
+        q = sa.select(*(s[name] for name in _HISTORY_COLUMNS), sa.type_coerce(s.data, sa.Text))
+        q = q.where(owner, s.ts >= sa.bindparam("start"), s.ts < sa.bindparam("end"))
+        if after:
+            ts = sa.bindparam("after_ts", type_=sa.Float)
+            seq = sa.bindparam("after_seq", type_=sa.BigInteger)
+            q = q.where(sa.or_(s.ts > ts, sa.and_(s.ts == ts, s.seq > seq)))
+        return sa.select(q.order_by(s.ts, s.seq).limit(sa.bindparam("n")).subquery())
+
+    both = sa.union_all(part(t.statuses_archive), part(t.statuses)).subquery()
+    return sa.select(both).order_by(both.c.ts, both.c.seq).limit(sa.bindparam("n"))
+
+
+def _json_values(values: list[Any]) -> list[Any]:
+    """Stored JSON as values: SQLite hands over text, decoded here in one call (a call per
+    row cost more than the rows); asyncpg's codec has already decoded it."""
+    if values and isinstance(values[0], str):
+        return list(json.loads(f"[{','.join(values)}]"))
+    return values
 
 
 def _device_fields(d: Device) -> dict[str, Any]:

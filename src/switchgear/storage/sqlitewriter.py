@@ -108,6 +108,32 @@ class SqliteWriter:
         self._unreset += rows
         self._maybe_checkpoint()
 
+    async def archive(self) -> int:
+        """Move the oldest recent statuses to the archive (bulk.Archive); rows moved."""
+        moved: int = await self._run(self._archive)
+        self._unreset += moved  # the move wrote about as much to the WAL again
+        return moved
+
+    def _archive(self) -> int:
+        conn, a = self._conn, self._writes.archive
+        if conn is None:
+            raise RuntimeError("writer is closed")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            ((hi,),) = conn.execute(a.bound).fetchall()
+            ((newest,),) = conn.execute(a.newest).fetchall()
+            moved = 0 if hi is None else conn.execute(a.copy, (hi,)).rowcount
+            if hi is not None and hi == newest:
+                conn.execute(a.clear)  # every recent row moved: SQLite frees the pages
+            elif hi is not None:
+                conn.execute(a.delete, (hi,))
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return moved
+
     async def _restart_log(self) -> None:
         """Checkpoint the whole log and start it over (waits for a PASSIVE one under way:
         SQLite runs one checkpoint at a time, and a busy RESTART would leave it growing)."""

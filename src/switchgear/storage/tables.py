@@ -55,21 +55,42 @@ nvram = sa.Table(
     sa.Column("blob", sa.JSON, nullable=False),
 )
 
-# Status history, clustered by device and time: reads are "one device, a time range".
+
+def _status_columns() -> list[sa.Column[object]]:
+    """A status record's columns after `seq` (the order every status row follows)."""
+    return [
+        sa.Column("id", sa.String(32), nullable=False),
+        sa.Column("device_id", BigId, nullable=False),
+        sa.Column("ts", sa.Float, nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("reason", sa.String(64), nullable=False),
+        sa.Column("channel", sa.Integer),
+        sa.Column("data", sa.JSON, nullable=False),
+        sa.Column("account_id", BigId),
+    ]
+
+
+# Status history in two tables (docs/architecture.md, "History"). New records append to
+# `statuses` in arrival order, which a fleet's writes make cheap; every ARCHIVE_ROWS rows
+# the store moves them, sorted by device and time, to `statuses_archive`, where one
+# device's range sits on a few neighbouring pages: reads are "one device, a time range".
 statuses = sa.Table(
     "statuses",
     metadata,
     sa.Column("seq", BigId, primary_key=True, autoincrement=True),
-    sa.Column("id", sa.String(32), nullable=False),
-    sa.Column("device_id", BigId, nullable=False),
-    sa.Column("ts", sa.Float, nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("reason", sa.String(64), nullable=False),
-    sa.Column("channel", sa.Integer),
-    sa.Column("data", sa.JSON, nullable=False),
-    sa.Column("account_id", BigId),
+    *_status_columns(),
     sa.Index("ix_statuses_device_ts", "device_id", "ts", "seq"),
     sa.Index("ix_statuses_account_ts", "account_id", "ts", "seq"),
+)
+
+statuses_archive = sa.Table(
+    "statuses_archive",
+    metadata,
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    *_status_columns(),
+    sa.PrimaryKeyConstraint("device_id", "ts", "seq", name="pk_statuses_archive"),
+    sa.Index("ix_statuses_archive_account_ts", "account_id", "ts", "seq"),
+    sqlite_with_rowid=False,  # SQLite stores the rows in the key's order (PostgreSQL: see move)
 )
 
 commands = sa.Table(

@@ -1,0 +1,126 @@
+"""Statuses move to the archive in bulk, sorted by device; history reads both tables."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+
+from switchgear.core.model import Device, StatusKind, StatusRecord
+from switchgear.core.ports import Batch
+from switchgear.storage import SqlStore
+from switchgear.storage import tables as t
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'archive.db'}"
+        return
+    pg = request.getfixturevalue("pg_database")
+    admin = await asyncpg.connect(pg)
+    await admin.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    await admin.close()
+    yield pg
+
+
+def fleet_step(devices: list[int], step: int) -> list[StatusRecord]:
+    """One 15-minute report from every device, as a fleet writes them: time-ordered."""
+    return [
+        StatusRecord(f"{d}-{step}", d, 900.0 * step + d, StatusKind.UPDATE, "auto", {"n": step})
+        for d in devices
+    ]
+
+
+async def rows(store: SqlStore, table: sa.Table) -> list[tuple[int, float]]:
+    """(device_id, ts) in the table's physical order: PostgreSQL's heap order; SQLite
+    stores the archive (WITHOUT ROWID) in its key's order and the rest in arrival order."""
+    if store.engine.dialect.name == "postgresql":
+        order = [sa.text("ctid")]
+    else:
+        order = list(table.primary_key.columns)
+    q = sa.select(table.c.device_id, table.c.ts).order_by(*order)
+    async with store.engine.connect() as conn:
+        result = await conn.execute(q)
+    return [(r.device_id, r.ts) for r in result]
+
+
+async def test_moves_take_the_oldest_rows_and_lay_them_out_device_by_device(url: str) -> None:
+    store = SqlStore(url, archive_rows=12)
+    await store.open()
+    try:
+        a = await store.add_account("a@x.io", "A", "h")
+        ids = [(await store.add_device(Device(0, a.id, f"S{i}", "SHPLG-1", "p", 1.0))).id
+               for i in range(4)]  # fmt: skip
+        for step in range(5):  # 4 rows a commit: the third commit's move takes all 12
+            await store.commit(Batch(statuses=fleet_step(ids, step)))
+        archived = await rows(store, t.statuses_archive)
+        # the 12 oldest rows (steps 0-2) moved, device by device, in time order
+        assert archived == [(d, 900.0 * s + d) for d in ids for s in range(3)]
+        assert len(await rows(store, t.statuses)) == 8
+        page = await store.history([ids[1]], 0, 1e9)
+        assert [r.id for r in page.records] == [f"{ids[1]}-{s}" for s in range(5)]
+    finally:
+        await store.close()
+    again = SqlStore(url, archive_rows=12)  # the count of recent rows survives a restart
+    await again.open()
+    try:
+        await again.commit(Batch(statuses=fleet_step(ids, 5)))
+        assert len(await rows(again, t.statuses_archive)) == 24
+        page = await again.history([ids[3]], 0, 1e9)
+        assert [r.id for r in page.records] == [f"{ids[3]}-{s}" for s in range(6)]
+    finally:
+        await again.close()
+
+
+async def test_a_failed_move_leaves_the_commit_and_is_tried_again(url: str) -> None:
+    store = SqlStore(url, archive_rows=4)
+    await store.open()
+    try:
+        a = await store.add_account("a@x.io", "A", "h")
+        ids = [(await store.add_device(Device(0, a.id, f"S{i}", "SHPLG-1", "p", 1.0))).id
+               for i in range(4)]  # fmt: skip
+        first = fleet_step(ids, 0)
+        blocker = {"seq": 1, "id": "x", "device_id": ids[0], "ts": first[0].ts, "kind": "update",
+                   "reason": "auto", "channel": None, "data": {}, "account_id": None}  # fmt: skip
+        async with store.engine.begin() as conn:  # the archive already holds a row it would move
+            await conn.execute(t.statuses_archive.insert().values(blocker))
+        await store.commit(Batch(statuses=first))  # acknowledged: the move after it fails
+        assert len(await rows(store, t.statuses)) == 4
+        async with store.engine.begin() as conn:
+            await conn.execute(t.statuses_archive.delete())
+        await store.commit(Batch(statuses=fleet_step(ids, 1)))
+        assert len(await rows(store, t.statuses_archive)) == 8  # both commits' rows
+        assert await rows(store, t.statuses) == []
+        page = await store.history(ids, 0, 1e9)
+        assert [r.id for r in page.records] == [f"{d}-{s}" for s in range(2) for d in ids]
+    finally:
+        await store.close()
+
+
+async def test_a_backlog_moves_in_bounded_steps_oldest_first(url: str) -> None:
+    store = SqlStore(url, archive_rows=1_000_000)
+    await store.open()
+    try:
+        a = await store.add_account("a@x.io", "A", "h")
+        ids = [(await store.add_device(Device(0, a.id, f"S{i}", "SHPLG-1", "p", 1.0))).id
+               for i in range(5)]  # fmt: skip
+        for step in range(6):  # 30 rows recorded before the archive (an upgraded database)
+            await store.commit(Batch(statuses=fleet_step(ids, step)))
+    finally:
+        await store.close()
+    store = SqlStore(url, archive_rows=5)
+    await store.open()
+    try:
+        await store.commit(Batch(statuses=fleet_step(ids, 6)))  # a move of the 10 oldest
+        assert len(await rows(store, t.statuses_archive)) == 10
+        await store.commit(Batch(statuses=fleet_step(ids, 7)))
+        await store.commit(Batch(statuses=fleet_step(ids, 8)))
+        assert len(await rows(store, t.statuses_archive)) == 30
+        page = await store.history(ids[:1], 0, 1e9)
+        assert [r.id for r in page.records] == [f"{ids[0]}-{s}" for s in range(9)]
+    finally:
+        await store.close()
