@@ -7,10 +7,10 @@ records, as the journal writes them); each row is an `update` status as a power
 controller reports it. Ingest is timed inside `Store.commit` (the store's rate); the
 rate including building the records is printed beside it. The run holds the garbage
 collector as the server does (`gctune.tuned()`). Then 200 random devices' last 10 days
-are read the way `/v1/statuses?device=` and the native history read them (one index
-range, oldest first, a page of up to 1,000). PostgreSQL runs on 127.0.0.1:5432 in a
-database made for the run and dropped after it. The per-row cost is printed so a year can
-be extrapolated.
+are read the way `/v1/statuses?device=` and the native history read them (a range of the
+archive and one of the recent table, oldest first, a page of up to 1,000). PostgreSQL
+runs on 127.0.0.1:5432 in a database made for the run and dropped after it. The per-row
+cost is printed so a year can be extrapolated.
 """
 
 from __future__ import annotations

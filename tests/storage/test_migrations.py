@@ -8,7 +8,10 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from switchgear.core.model import StatusKind, StatusRecord
+from switchgear.core.ports import Batch
 from switchgear.storage import SqlStore
+from switchgear.storage import tables as t
 from switchgear.storage.sql import MIGRATIONS
 
 
@@ -42,5 +45,23 @@ async def test_statuses_from_0001_gain_their_account_on_upgrade(tmp_path: Path) 
     try:
         page = await store.history(None, 0, 10, account_id=7)
         assert [(r.id, r.account_id) for r in page.records] == [("old1", 7)]
+    finally:
+        await store.close()
+
+
+async def test_statuses_from_0002_move_to_the_archive_after_upgrade(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    _at_revision(url, "0002")
+    store = SqlStore(url, archive_rows=2)
+    await store.open()
+    try:
+        await store.commit(
+            Batch(statuses=[StatusRecord("new1", 3, 6.0, StatusKind.RELAY, "api", {}, 0, 7)])
+        )
+        async with store.engine.connect() as conn:
+            archived = (await conn.execute(sa.select(t.statuses_archive.c.id))).scalars().all()
+        assert sorted(archived) == ["new1", "old1"]
+        page = await store.history([3], 0, 10)
+        assert [r.id for r in page.records] == ["old1", "new1"]
     finally:
         await store.close()
