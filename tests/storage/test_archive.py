@@ -27,6 +27,15 @@ async def url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[s
     yield pg
 
 
+async def fleet(store: SqlStore, size: int) -> list[int]:
+    """One account's plugs; their ids."""
+    a = await store.add_account("a@x.io", "A", "h")
+    return [
+        (await store.add_device(Device(0, a.id, f"S{i}", "SHPLG-1", "p", 1.0))).id
+        for i in range(size)
+    ]
+
+
 def fleet_step(devices: list[int], step: int) -> list[StatusRecord]:
     """One 15-minute report from every device, as a fleet writes them: time-ordered."""
     return [
@@ -52,9 +61,7 @@ async def test_moves_take_the_oldest_rows_and_lay_them_out_device_by_device(url:
     store = SqlStore(url, archive_rows=12)
     await store.open()
     try:
-        a = await store.add_account("a@x.io", "A", "h")
-        ids = [(await store.add_device(Device(0, a.id, f"S{i}", "SHPLG-1", "p", 1.0))).id
-               for i in range(4)]  # fmt: skip
+        ids = await fleet(store, 4)
         for step in range(5):  # 4 rows a commit: the third commit's move takes all 12
             await store.commit(Batch(statuses=fleet_step(ids, step)))
         archived = await rows(store, t.statuses_archive)
@@ -80,9 +87,7 @@ async def test_a_failed_move_leaves_the_commit_and_is_tried_again(url: str) -> N
     store = SqlStore(url, archive_rows=4)
     await store.open()
     try:
-        a = await store.add_account("a@x.io", "A", "h")
-        ids = [(await store.add_device(Device(0, a.id, f"S{i}", "SHPLG-1", "p", 1.0))).id
-               for i in range(4)]  # fmt: skip
+        ids = await fleet(store, 4)
         first = fleet_step(ids, 0)
         blocker = {"seq": 1, "id": "x", "device_id": ids[0], "ts": first[0].ts, "kind": "update",
                    "reason": "auto", "channel": None, "data": {}, "account_id": None}  # fmt: skip
@@ -105,9 +110,7 @@ async def test_a_backlog_moves_in_bounded_steps_oldest_first(url: str) -> None:
     store = SqlStore(url, archive_rows=1_000_000)
     await store.open()
     try:
-        a = await store.add_account("a@x.io", "A", "h")
-        ids = [(await store.add_device(Device(0, a.id, f"S{i}", "SHPLG-1", "p", 1.0))).id
-               for i in range(5)]  # fmt: skip
+        ids = await fleet(store, 5)
         for step in range(6):  # 30 rows recorded before the archive (an upgraded database)
             await store.commit(Batch(statuses=fleet_step(ids, step)))
     finally:
