@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from switchgear.core.accounts import owned
 from switchgear.core.catalog import model as catalog_model
@@ -180,48 +180,39 @@ class Engine:
         command as failed or timed_out in the returned record.
         """
         device = self.device(account_id, device_id)
-        now = self.clock.now()
-        rec = CommandRecord(
-            id=f"{random.getrandbits(128):032x}",  # not a secret: reads check the owner
-            device_id=device.id,
-            account_id=account_id,
-            name=command.name,
-            params=command_params(command),
-            state=CommandState.SENT,  # queued and sent at once: the link delivers it now
-            created_at=now,
-            updated_at=now,
-        )
-        self._remember(rec)
-        limit = timeout_s or self.link.timeout_for(device.id) or self.command_timeout_s
+        created = self.clock.now()
+        command_id = f"{random.getrandbits(128):032x}"  # not a secret: reads check the owner
+        params = command_params(command)
+        result_json: dict[str, Json] | None = None
+        error: str | None
         try:
-            async with asyncio.timeout(limit):  # unlike wait_for, no task per command
-                result = await self.link.send(device.id, command)
+            result = self.link.send_now(device.id, command)
+            if result is None:  # the device answers later: in flight, up to the timeout
+                self._remember(
+                    CommandRecord(
+                        command_id, device.id, account_id, command.name, params,
+                        CommandState.SENT, created, created,  # queued and sent at once
+                    )
+                )  # fmt: skip
+                limit = timeout_s or self.link.timeout_for(device.id) or self.command_timeout_s
+                async with asyncio.timeout(limit):  # unlike wait_for, no task per command
+                    result = await self.link.send(device.id, command)
         except TimeoutError:
-            rec = self._finish(rec, CommandState.TIMED_OUT, error="device did not answer in time")
+            state, error = CommandState.TIMED_OUT, "device did not answer in time"
         except DeviceError as err:
-            rec = self._finish(rec, CommandState.FAILED, error=err.message)
+            state, error = CommandState.FAILED, err.message
         else:
             state = CommandState.DONE if result.ok else CommandState.FAILED
-            result_json: dict[str, Json] = {"codes": list(result.codes), "data": dict(result.data)}
-            rec = self._finish(rec, state, result=result_json, error=result.error)
+            result_json = {"codes": list(result.codes), "data": dict(result.data)}
+            error = result.error
+        rec = CommandRecord(  # positional, not keywords: this is the command hot path
+            command_id, device.id, account_id, command.name, params, state, created,
+            self.clock.now(), result_json, error,
+        )  # fmt: skip
+        self._remember(rec)
         self.journal.put_command(rec)
         await self.journal.flush()
         return rec
-
-    def _finish(
-        self,
-        rec: CommandRecord,
-        state: CommandState,
-        *,
-        result: Mapping[str, Json] | None = None,
-        error: str | None = None,
-    ) -> CommandRecord:
-        done = CommandRecord(  # not dataclasses.replace: this is the command hot path
-            rec.id, rec.device_id, rec.account_id, rec.name, rec.params, state, rec.created_at,
-            self.clock.now(), result, error,
-        )  # fmt: skip
-        self._remember(done)
-        return done
 
     def _remember(self, rec: CommandRecord) -> None:
         self._commands[rec.id] = rec

@@ -109,6 +109,11 @@ class DeviceLink(Protocol):
         """Deliver a command and return the device's answer; raises DeviceOffline."""
         ...
 
+    def send_now(self, device_id: int, command: Command) -> CommandResult | None:
+        """The device's answer if it comes without waiting (an in-process twin), else None:
+        then the engine awaits `send` under the command's timeout."""
+        ...
+
     async def simulate(self, device_id: int, action: SimAction) -> None:
         """A physical-world change to a simulated device (works while offline)."""
         ...

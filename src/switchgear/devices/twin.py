@@ -39,6 +39,7 @@ from switchgear.errors import DeviceOffline, InvalidCommand, InvalidInput
 # per group commit, however often the device saved since the last one.
 NvramSink = Callable[[int, Callable[[], Json]], None]
 NVRAM_VERSION = 1
+_SWITCH_TO = {Action.ON: True, Action.OFF: False}
 
 
 class Twin:
@@ -272,7 +273,7 @@ class Twin:
         check_seconds(cmd.duration, "duration", positive=True)
         now = self.clock.now()
         for c in channels:
-            on = {Action.ON: True, Action.OFF: False, Action.TOGGLE: not c.on}[Action(cmd.action)]
+            on = not c.on if cmd.action == Action.TOGGLE else _SWITCH_TO[cmd.action]
             if cmd.delay > 0:
                 c.arm(
                     self.scheduler,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
+from switchgear import jsontext
 from switchgear.errors import InvalidInput, SwitchgearError
 
 MAX_BODY = 64 * 1024
@@ -27,8 +27,8 @@ async def json_object(request: Request) -> dict[str, Any]:
     """The body as a JSON object; a clear InvalidInput otherwise."""
     body = await body_bytes(request)
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = jsontext.loads(body)
+    except ValueError:
         raise InvalidInput("request body is not valid JSON", field="body") from None
     if not isinstance(data, dict):
         raise InvalidInput("request body must be a JSON object", field="body")
@@ -73,6 +73,13 @@ def nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:
             raise InvalidInput(f"form field {keys[-1]!r} is both a value and an object", field=name)
         node[keys[-1]] = value
     return out
+
+
+class JsonResponse(JSONResponse):
+    """A JSON response rendered by orjson (Starlette's renders with `json`)."""
+
+    def render(self, content: Any) -> bytes:
+        return jsontext.dumps(content)
 
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -251,6 +251,9 @@ class MeterPoller:
     async def simulate(self, device_id: int, action: SimAction) -> None:
         raise InvalidCommand("a real meter cannot be simulated", field="device")
 
+    def send_now(self, device_id: int, command: Command) -> CommandResult | None:
+        return None  # the answer is the next poll's
+
     def timeout_for(self, device_id: int) -> float | None:
         m = self._meters.get(device_id)
         if m is None:

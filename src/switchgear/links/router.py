@@ -24,6 +24,11 @@ class LinkRouter:
             return await self.poller.send(device_id, command)
         return await self.memory.send(device_id, command)
 
+    def send_now(self, device_id: int, command: Command) -> CommandResult | None:
+        if self.poller.manages(device_id):
+            return None
+        return self.memory.send_now(device_id, command)
+
     async def simulate(self, device_id: int, action: SimAction) -> None:
         if self.poller.manages(device_id):
             await self.poller.simulate(device_id, action)

@@ -7,18 +7,18 @@ building one tuple instead of SQLAlchemy's per-row parameter processing.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from switchgear import jsontext
 from switchgear.core.model import CommandRecord, Json, StatusRecord
 from switchgear.core.ports import Batch
 from switchgear.storage import tables as t
 
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_dumps = jsontext.dumps_text
 
 # recent statuses that call for a move to the archive (at 10,000 devices: ten per device,
 # so a move appends about ten rows to each device's range of the archive)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from alembic.config import Config
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from switchgear import jsontext
 from switchgear.core.accounts import Credential
 from switchgear.core.model import (
     Account,
@@ -395,7 +395,7 @@ def _json_values(values: list[Any]) -> list[Any]:
     """Stored JSON as values: SQLite hands over text, decoded here in one call (a call per
     row cost more than the rows); asyncpg's codec has already decoded it."""
     if values and isinstance(values[0], str):
-        return list(json.loads(f"[{','.join(values)}]"))
+        return list(jsontext.loads(f"[{','.join(values)}]"))
     return values
 
 

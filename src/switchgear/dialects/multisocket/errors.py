@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
-
 from switchgear import errors
-from switchgear.dialects.http import mapped_by
+from switchgear.dialects.http import JsonResponse, mapped_by
 
 # error class -> HTTP status; the first match along the class's MRO wins.
 STATUS: dict[type[errors.SwitchgearError], int] = {
@@ -32,11 +30,11 @@ class InvalidKey(errors.InvalidCredential):
     """Access denied due to invalid subscription key."""
 
 
-def gateway(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"statusCode": status, "message": message}, status_code=status)
+def gateway(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"statusCode": status, "message": message}, status_code=status)
 
 
-def to_response(err: errors.SwitchgearError) -> JSONResponse:
+def to_response(err: errors.SwitchgearError) -> JsonResponse:
     return gateway(errors.lookup(STATUS, err) or 500, err.message)
 
 

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from switchgear import jsontext
 from switchgear.auth.scopes import KIND_MULTISOCKET_ID_TOKEN, SCOPE_PLUG_READ, SCOPE_PLUG_WRITE
 from switchgear.core.accounts import Credential
 from switchgear.core.engine import raise_for_state
 from switchgear.core.model import Action, Family, Switch
-from switchgear.dialects.http import body_bytes
+from switchgear.dialects.http import JsonResponse, body_bytes
 from switchgear.dialects.multisocket import wire
 from switchgear.dialects.multisocket.errors import mapped
 from switchgear.dialects.multisocket.gate import Quota, subscription
@@ -84,7 +83,7 @@ def _target(request: Request, rt: Runtime, account_id: int) -> list[wire.Socket]
 
 def _render(rt: Runtime, matched: list[wire.Socket]) -> Response:
     states = {s.device.id: rt.engine.shadow(s.device.id) for s in matched}
-    return JSONResponse(wire.plugs_body(matched, states))
+    return JsonResponse(wire.plugs_body(matched, states))
 
 
 @mapped
@@ -98,8 +97,8 @@ async def set_status(request: Request) -> Response:
     rt, cred = _caller(request, SCOPE_PLUG_WRITE)
     body = await body_bytes(request)
     try:
-        data = json.loads(body) if body else None
-    except (ValueError, UnicodeDecodeError):
+        data = jsontext.loads(body) if body else None
+    except ValueError:
         raise InvalidInput("request body is not valid JSON", field="body") from None
     matched = _target(request, rt, cred.account_id)
     wanted = wire.parse_status(data, len(matched))

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
-
 from switchgear import errors
-from switchgear.dialects.http import mapped_by
+from switchgear.dialects.http import JsonResponse, mapped_by
 
 # error class -> (HTTP status, message or None to use the error's own); first MRO match wins.
 STATUS: dict[type[errors.SwitchgearError], tuple[int, str | None]] = {
@@ -21,11 +19,11 @@ STATUS: dict[type[errors.SwitchgearError], tuple[int, str | None]] = {
 }
 
 
-def message(status: int, text: str) -> JSONResponse:
-    return JSONResponse({"message": text}, status_code=status)
+def message(status: int, text: str) -> JsonResponse:
+    return JsonResponse({"message": text}, status_code=status)
 
 
-def to_response(err: errors.SwitchgearError) -> JSONResponse:
+def to_response(err: errors.SwitchgearError) -> JsonResponse:
     status, text = errors.lookup(STATUS, err) or (500, "Internal error")
     response = message(status, text or err.message)
     if isinstance(err, errors.RateLimited) and err.retry_after:

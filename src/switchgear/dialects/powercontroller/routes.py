@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from switchgear.auth.scopes import KIND_POWERCONTROLLER_TOKEN
@@ -21,7 +21,7 @@ from switchgear.core.model import (
     FirmwareCommand,
 )
 from switchgear.core.pcconfig import Refused, plan_config
-from switchgear.dialects.http import text_field
+from switchgear.dialects.http import JsonResponse, text_field
 from switchgear.dialects.powercontroller import wire
 from switchgear.dialects.powercontroller.access import Call, authenticated, body_of, runtime
 from switchgear.dialects.powercontroller.countries import COUNTRIES
@@ -60,7 +60,7 @@ async def signin(request: Request) -> Response:
     host = request.client.host if request.client else ""
     account = await rt.auth.login(email, password, client=host)
     _, token = await rt.auth.issue_jwt(account.id, KIND_POWERCONTROLLER_TOKEN, ttl, desc=desc)
-    return JSONResponse(
+    return JsonResponse(
         {
             "message": "Sign in successful",
             "token": token,
@@ -96,7 +96,7 @@ async def list_tokens(request: Request) -> Response:
         for c in call.rt.auth.list(call.cred.account_id, KIND_POWERCONTROLLER_TOKEN)
         if c.valid_at(now)
     ]
-    return JSONResponse({"tokens": tokens})
+    return JsonResponse({"tokens": tokens})
 
 
 @mapped
@@ -149,7 +149,7 @@ async def add_device(request: Request) -> Response:
         ),
         connect_after_s=ACTIVATION_S,
     )
-    return JSONResponse({"device": wire.device_body(device, rt.engine.shadow(device.id))})
+    return JsonResponse({"device": wire.device_body(device, rt.engine.shadow(device.id))})
 
 
 @mapped
@@ -160,7 +160,7 @@ async def list_devices(request: Request) -> Response:
         {"device": wire.device_body(d, engine.shadow(d.id))}
         for d in engine.devices(call.cred.account_id)
     ]
-    return JSONResponse({"devices": devices})
+    return JsonResponse({"devices": devices})
 
 
 @mapped
@@ -168,7 +168,7 @@ async def get_device(request: Request) -> Response:
     call = await authenticated(request)
     device = _device(call, request)
     shadow = call.rt.engine.shadow(device.id)
-    return JSONResponse({"device": wire.device_body(device, shadow, detail=True)})
+    return JsonResponse({"device": wire.device_body(device, shadow, detail=True)})
 
 
 # --- commands, configuration, status refresh -----------------------------------------
@@ -224,7 +224,7 @@ def _answer(call: Call, device: Device, op: str, rec: CommandRecord) -> Response
         shadow = call.rt.engine.shadow(device.id)
         body["status"] = {**wire.status_summary(shadow), "type": "update", "reason": "api"}
     ok = all(c > 0 for c in codes)
-    return JSONResponse(body, status_code=200 if ok else 400)
+    return JsonResponse(body, status_code=200 if ok else 400)
 
 
 def _persist(body: dict[str, Any], inner: Any) -> bool:
@@ -302,7 +302,7 @@ async def statuses(request: Request) -> Response:
     }
     if page.next_cursor:
         body["next"] = str(request.url.include_query_params(cursor=page.next_cursor))
-    return JSONResponse(body)
+    return JsonResponse(body)
 
 
 def _range(q: Any, now: float) -> tuple[float, float]:

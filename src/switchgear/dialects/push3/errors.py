@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
-
 from switchgear import errors
-from switchgear.dialects.http import mapped_by
+from switchgear.dialects.http import JsonResponse, mapped_by
 
 # error class -> HTTP status; the first match along the class's MRO wins.
 STATUS: dict[type[errors.SwitchgearError], int] = {
@@ -18,8 +16,8 @@ STATUS: dict[type[errors.SwitchgearError], int] = {
 }
 
 
-def to_response(err: errors.SwitchgearError) -> JSONResponse:
-    return JSONResponse({"error": err.message}, status_code=errors.lookup(STATUS, err) or 500)
+def to_response(err: errors.SwitchgearError) -> JsonResponse:
+    return JsonResponse({"error": err.message}, status_code=errors.lookup(STATUS, err) or 500)
 
 
 mapped = mapped_by(to_response)

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -24,7 +24,7 @@ from switchgear.auth.scopes import KIND_PUSH3_GATEWAY_KEY, KIND_PUSH3_KEY
 from switchgear.core.accounts import Credential
 from switchgear.core.catalog import model as catalog_model
 from switchgear.core.model import CommandState, Device, Family, FirmwareCommand, Json
-from switchgear.dialects.http import bearer, json_object
+from switchgear.dialects.http import JsonResponse, bearer, json_object
 from switchgear.dialects.push3.channels import BACKLOG, Channel, Hub, hub
 from switchgear.dialects.push3.errors import mapped
 from switchgear.errors import AuthError, InvalidInput, NotAuthenticated, SwitchgearError
@@ -147,7 +147,7 @@ async def send_command(request: Request) -> Response:
             "error": f"gateway {gw.serial} did not take the command: {rec.error or 'offline'}",
             "data": None,
         })  # fmt: skip
-    return JSONResponse(
+    return JsonResponse(
         {
             "msg_id": msg_id,
             "response_channel_id": channel.id,

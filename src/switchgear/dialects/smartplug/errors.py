@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
-
 from switchgear import errors
-from switchgear.dialects.http import mapped_by
+from switchgear.dialects.http import JsonResponse, mapped_by
 
 PROBLEM_TYPE = "http://www.w3.org/Protocols/rfc2616/rfc2616-sec10.html"
 
@@ -23,12 +21,12 @@ STATUS: dict[type[errors.SwitchgearError], tuple[int, str]] = {
 }
 
 
-def problem(status: int, title: str, detail: str) -> JSONResponse:
+def problem(status: int, title: str, detail: str) -> JsonResponse:
     body = {"type": PROBLEM_TYPE, "title": title, "status": status, "detail": detail}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+    return JsonResponse(body, status_code=status, media_type="application/problem+json")
 
 
-def to_response(err: errors.SwitchgearError) -> JSONResponse:
+def to_response(err: errors.SwitchgearError) -> JsonResponse:
     found = errors.lookup(STATUS, err)
     if found is None:
         return problem(500, "Internal Server Error", "unexpected error")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from switchgear.auth import tokens
@@ -22,7 +22,7 @@ from switchgear.core.accounts import Credential
 from switchgear.core.catalog import model as catalog_model
 from switchgear.core.engine import raise_for_state
 from switchgear.core.model import Device, Family
-from switchgear.dialects.http import bearer, json_object, json_or_form, text_field
+from switchgear.dialects.http import JsonResponse, bearer, json_object, json_or_form, text_field
 from switchgear.dialects.render import shadow_cache
 from switchgear.dialects.smartplug import wire
 from switchgear.dialects.smartplug.errors import mapped
@@ -80,7 +80,7 @@ async def send(request: Request) -> Response:
     device = _plug(rt, cred.account_id, serial)
     record = await rt.engine.command(cred.account_id, device.id, command)
     raise_for_state(record)
-    return JSONResponse(wire.send_body(device))
+    return JsonResponse(wire.send_body(device))
 
 
 @mapped
@@ -102,7 +102,7 @@ async def controllers(request: Request) -> Response:
         },
         "total": len(plugs),
     }
-    return JSONResponse(body)
+    return JsonResponse(body)
 
 
 @mapped
@@ -110,7 +110,7 @@ async def controller(request: Request) -> Response:
     rt, cred = _caller(request)
     serial = request.path_params["serial"]
     device = _plug(rt, cred.account_id, serial)
-    return JSONResponse(
+    return JsonResponse(
         {
             "controller": wire.controller(device, rt.engine.shadow(device.id)),
             "_links": wire.links(f"/v1/controllers/{serial}"),
@@ -128,7 +128,7 @@ def _client(rt: Runtime, data: dict[str, Any]) -> tuple[str, Credential | None]:
 
 
 def _grant_error(href: str, status: int, error: str, description: str) -> Response:
-    return JSONResponse(wire.auth_error(href, error, description), status_code=status)
+    return JsonResponse(wire.auth_error(href, error, description), status_code=status)
 
 
 async def login(request: Request) -> Response:
@@ -156,7 +156,7 @@ async def login(request: Request) -> Response:
     attrs = {"client_id": client_id}
     _, access = await rt.auth.issue(account.id, KIND_SMARTPLUG_ACCESS, ACCESS_TTL_S, attrs=attrs)
     _, refresh = await rt.auth.issue(account.id, KIND_SMARTPLUG_REFRESH, REFRESH_TTL_S, attrs=attrs)
-    return JSONResponse(wire.auth_body(access, ACCESS_TTL_S, refresh))
+    return JsonResponse(wire.auth_body(access, ACCESS_TTL_S, refresh))
 
 
 async def renew(request: Request) -> Response:
@@ -181,7 +181,7 @@ async def renew(request: Request) -> Response:
     _, access = await rt.auth.issue(
         refresh.account_id, KIND_SMARTPLUG_ACCESS, ACCESS_TTL_S, attrs=attrs
     )
-    return JSONResponse(wire.auth_body(access, ACCESS_TTL_S, None))
+    return JsonResponse(wire.auth_body(access, ACCESS_TTL_S, None))
 
 
 def routes() -> list[BaseRoute]:

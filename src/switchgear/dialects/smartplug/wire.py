@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from datetime import UTC, datetime
 from typing import Any
 
+from switchgear import jsontext
 from switchgear.core.model import (
     Action,
     Command,
@@ -86,9 +86,8 @@ def fetch_body(state: DeviceState) -> dict[str, Json]:
 
 
 def fetch_json(state: DeviceState) -> bytes:
-    """fetch_body as the bytes JSONResponse would send."""
-    return json.dumps(fetch_body(state), ensure_ascii=False, allow_nan=False,
-                      separators=(",", ":")).encode()  # fmt: skip
+    """fetch_body as the bytes JsonResponse would send."""
+    return jsontext.dumps(fetch_body(state))
 
 
 def send_body(device: Device) -> dict[str, Json]:
