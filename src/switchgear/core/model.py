@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 Json: TypeAlias = Any  # a JSON-able value: None, bool, int, float, str, list, dict
 JsonObject: TypeAlias = Mapping[str, Json]
@@ -39,6 +39,50 @@ def plain(obj: Any) -> Any:
 
 
 _FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+_T = TypeVar("_T")
+
+
+class _Factory:
+    def __repr__(self) -> str:
+        return "<factory>"  # how a default built per call shows in a signature
+
+
+_FACTORY = _Factory()
+
+
+def fast_init(cls: type[_T]) -> type[_T]:
+    """A frozen, slotted dataclass whose `__init__` sets each slot through its descriptor.
+
+    The `__init__` dataclasses writes for a frozen class calls `object.__setattr__` per
+    field, twice the cost of the descriptor; the hot records are built a dozen times per
+    command and once per status. Same signature, defaults and immutability.
+    """
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.frozen or "__slots__" not in cls.__dict__:
+        raise TypeError(f"fast_init needs a frozen, slotted dataclass, not {cls.__name__}")
+    args, lines = [], []
+    env: dict[str, Any] = {"_FACTORY": _FACTORY}
+    for f in fields(cls):  # type: ignore[arg-type]
+        name = f.name
+        env[f"_set_{name}"] = cls.__dict__[name].__set__  # the slot's member descriptor
+        if f.default is not MISSING:
+            env[f"_default_{name}"] = f.default
+            args.append(f"{name}=_default_{name}")
+        elif f.default_factory is not MISSING:
+            env[f"_factory_{name}"] = f.default_factory
+            args.append(f"{name}=_FACTORY")
+            lines.append(f"    if {name} is _FACTORY: {name} = _factory_{name}()")
+        else:
+            args.append(name)
+        lines.append(f"    _set_{name}(self, {name})")
+    exec(f"def __init__(self, {', '.join(args)}):\n" + "\n".join(lines), env)
+    init = env["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
 
 
 def short_id(n: int = 9) -> str:
@@ -152,6 +196,7 @@ class SettingsPatch:
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChannelState:
     """One relay channel as last reported."""
@@ -165,6 +210,7 @@ class ChannelState:
     kind: str = "relay"  # e.g. outlet, usb (strips)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MeterReading:
     """One metering point (a channel's load or one phase)."""
@@ -180,6 +226,7 @@ class MeterReading:
     reverse_energy_wh: float
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DeviceState:
     """Everything a device reports about itself: the engine keeps the last one as the shadow."""
@@ -223,6 +270,7 @@ class DeviceState:
 # --- commands -------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Switch:
     """Switch one channel (or all when channel is None), now or after `delay`, for `duration`."""
@@ -280,6 +328,7 @@ def _redacted(value: Json) -> Json:
     return value
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CommandResult:
     """What the device answered."""
@@ -290,6 +339,7 @@ class CommandResult:
     error: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CommandRecord:
     """A command's lifecycle: queued -> sent -> done | failed | timed_out."""
@@ -309,6 +359,7 @@ class CommandRecord:
 # --- events and history ---------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DeviceEvent:
     """Something a device reports: the engine turns it into a status record and a shadow."""
@@ -324,6 +375,7 @@ class DeviceEvent:
     topic: str | None = None  # also published on this bus topic (e.g. a Push3 channel)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StatusRecord:
     """One entry of a device's history."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from switchgear.core.model import fast_init
 from switchgear.devices.relay import RelayChannel
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Verdict:
     trip: bool

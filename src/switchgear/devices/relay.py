@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from switchgear.core.catalog import ChannelSpec
-from switchgear.core.model import ChannelSettings, ChannelState, PowerOn, SettingsPatch
+from switchgear.core.model import ChannelSettings, ChannelState, PowerOn, SettingsPatch, fast_init
 from switchgear.core.scheduler import Scheduler, Timer
 from switchgear.errors import InvalidInput
 
 MAX_SECONDS = 10 * 365 * 86_400.0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class PendingFlip:
     """A switch due at an absolute time; `then_for` flips back that long after it."""
