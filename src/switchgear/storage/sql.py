@@ -72,7 +72,9 @@ class SqlStore:
         return self._engine
 
     async def open(self) -> None:
-        engine = create_async_engine(self.url)
+        engine = create_async_engine(  # JSON columns read and written by the hot-path codec
+            self.url, json_serializer=jsontext.dumps_text, json_deserializer=jsontext.loads
+        )
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine.sync_engine, "connect", lambda conn, _: pragmas(conn))
         self._copy = engine.dialect.name == "postgresql"
