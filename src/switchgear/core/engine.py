@@ -162,12 +162,14 @@ class Engine:
                     account_id=device.account_id,
                 )
             )
-        topics = [f"device/{device.account_id}/{device.id}", *((ev.topic,) if ev.topic else ())]
-        wanted = [t for t in topics if self.bus.wanted(t)]
-        if wanted:  # building the message copies the whole state: only for listeners
+        topic, extra = f"device/{device.account_id}/{device.id}", ev.topic or ""
+        to_device, to_extra = self.bus.wanted(topic), bool(extra) and self.bus.wanted(extra)
+        if to_device or to_extra:  # building the message copies the whole state: only then
             message = event_message(ev, record_id)
-            for topic in wanted:
+            if to_device:
                 self.bus.publish(topic, message)
+            if to_extra:
+                self.bus.publish(extra, message)
 
     # --- commands -----------------------------------------------------------
 

@@ -68,6 +68,12 @@ class Twin:
         self.points = [
             MeterPoint(i, now, model.nominal_voltage_v) for i in range(model.meter_points)
         ]
+        # which relay cuts each metering point: catalogue data, fixed for the device's life
+        self._cut_by = [model.meter_cut_by(p.index) for p in self.points]
+        self._cut = [
+            [p for p, by in zip(self.points, self._cut_by, strict=True) if by == c.index]
+            for c in self.channels
+        ]
         self.online = True
         self._sample: Timer | None = None
         self._checks: dict[int, Timer] = {}
@@ -340,8 +346,7 @@ class Twin:
 
     def _supply(self, c: RelayChannel, now: float | None = None) -> None:
         now = self.clock.now() if now is None else now
-        for p in self.points:
-            cut_by = self.model.meter_cut_by(p.index)
+        for p, cut_by in zip(self.points, self._cut_by, strict=True):
             if cut_by == c.index:
                 p.load.set_supplied(now, c.on)
             elif cut_by is None:
@@ -358,7 +363,7 @@ class Twin:
         if old is not None:
             old.cancel()
         now = self.clock.now()
-        points = [p for p in self.points if self.model.meter_cut_by(p.index) == c.index]
+        points = self._cut[c.index]
         if not points:
             return
         power = sum(p.load.power(now) for p in points)
