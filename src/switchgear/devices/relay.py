@@ -89,14 +89,9 @@ class RelayChannel:
         return max(0.0, self.pending.due - now) if self.pending else 0.0
 
     def state(self) -> ChannelState:
+        due = self.pending.due if self.pending else None
         return ChannelState(
-            index=self.index,
-            on=self.on,
-            settings=self.settings,
-            toggle_at=self.pending.due if self.pending else None,
-            overpower=self.overpower,
-            name=self.name,
-            kind=self.kind,
+            self.index, self.on, self.settings, due, self.overpower, self.name, self.kind
         )
 
     def to_json(self) -> dict[str, Any]:

@@ -106,19 +106,16 @@ class Twin:
         return None
 
     def snapshot(self) -> DeviceState:
+        """The state reported now (list comprehensions, positional record: once per event)."""
         now = self.clock.now()
         f = self.frequency(now)
-        meters = tuple(p.reading(now, self.voltage(now, p.index), f) for p in self.points)
-        total = sum(m.power_w for m in meters)
+        meters = tuple([p.reading(now, self.voltage(now, p.index), f) for p in self.points])
+        total = sum([m.power_w for m in meters])
+        channels = tuple([c.state() for c in self.channels])
         return DeviceState(
-            device_id=self.device.id,
-            ts=now,
-            online=self.online,
-            channels=tuple(c.state() for c in self.channels),
-            meters=meters,
-            temperature_c=self.temperature(now, total),
-            extra=self.extra(),
-        )
+            self.device.id, now, self.online, channels, meters,
+            self.temperature(now, total), self.extra(),
+        )  # fmt: skip
 
     def extra(self) -> dict[str, Json]:
         """Family-specific readings and settings for the shadow (families override)."""
