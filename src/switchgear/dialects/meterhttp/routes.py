@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hmac
 import json
+from collections.abc import Mapping
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -20,13 +22,27 @@ from switchgear.dialects.render import shadow_cache
 from switchgear.errors import DeviceError, SwitchgearError
 from switchgear.runtime import Runtime
 
-HEADERS = {"Server": "smart-MAC", "Connection": "close"}
-MEDIA = "application/json; charset=utf-8"
 MAX_TRACKED = 10_000
 
 
+class MeterResponse(Response):
+    """The meter's answer: JSON, its `Server` name, and it closes the connection; the
+    headers are encoded once, not per answer."""
+
+    media_type = "application/json; charset=utf-8"
+    HEADERS = (
+        (b"server", b"smart-MAC"),
+        (b"connection", b"close"),
+        (b"content-type", media_type.encode()),
+    )
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        length = (b"content-length", str(len(self.body)).encode())
+        self.raw_headers = [*self.HEADERS[:2], length, self.HEADERS[2]]
+
+
 def reply(status: int, body: Json) -> Response:
-    return Response(json.dumps(body), status_code=status, media_type=MEDIA, headers=HEADERS)
+    return MeterResponse(json.dumps(body), status_code=status)
 
 
 def version(device: Device) -> str:
@@ -66,7 +82,8 @@ def _allowed(rt: Runtime, devid: str, interval: float) -> bool:
 
 
 async def index(request: Request) -> Response:
-    params = request.query_params
+    # the query as Starlette's QueryParams reads it (last value wins), without its multidict
+    params = dict(parse_qsl(request.scope["query_string"].decode("latin-1"), True))
     if "page" not in params:
         return RedirectResponse("/api/docs")
     if params["page"] != "getdata":
@@ -97,7 +114,7 @@ async def index(request: Request) -> Response:
     state = rt.engine.shadow(device.id)
     data = shadow_cache(rt, "meterhttp.readings", lambda s: json.dumps(readings(s)))
     text = getdata_text(devid, state, rt.clock.now(), data.get(device.id, state))
-    return Response(text, media_type=MEDIA, headers=HEADERS)
+    return MeterResponse(text)
 
 
 def routes() -> list[BaseRoute]:

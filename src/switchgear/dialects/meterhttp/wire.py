@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import functools
-import json
 import operator
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii
 
 from switchgear.core.model import DeviceState, Json, MeterReading
 
@@ -40,20 +40,22 @@ def _entry(name: str, unit: str, value: str) -> dict[str, Json]:
     return {"name": name, "unit": unit, "value": value}
 
 
-def head(devid: str, state: DeviceState, now: float) -> dict[str, Json]:
+def head(devid: str, state: DeviceState, now: float) -> dict[str, str]:
     """Everything before `data`: the meter's id, its clock, its relay."""
     on = bool(state.channels and state.channels[0].on)
-    body: dict[str, Json] = {"devid": devid, "time": str(int(now)), "pout": "1" if on else "0"}
+    body = {"devid": devid, "time": str(int(now)), "pout": "1" if on else "0"}
     if len(state.meters) > 1:
         body["powset"] = "0"
     return body
 
 
 def getdata_text(devid: str, state: DeviceState, now: float, readings_json: str) -> str:
-    """The document's JSON: the head, then `data` already encoded (it changes only with
-    the shadow, the head every second). D103 keys carry phase suffixes and `br`
-    separators; D101 none."""
-    return json.dumps(head(devid, state, now))[:-1] + ', "data": ' + readings_json + "}"
+    """The document's JSON, laid out as `json.dumps` lays it out: the head, then `data`
+    already encoded (it changes only with the shadow, the head every second). D103 keys
+    carry phase suffixes and `br` separators; D101 none."""
+    quote = encode_basestring_ascii  # json.dumps's own escaper: the head is only strings
+    fields = [f"{quote(k)}: {quote(v)}" for k, v in head(devid, state, now).items()]
+    return "{" + ", ".join(fields) + ', "data": ' + readings_json + "}"
 
 
 def readings(state: DeviceState) -> dict[str, Json]:
