@@ -45,8 +45,10 @@ _T = TypeVar("_T")
 
 
 class _Factory:
+    """The default of a field built per record (shown as dataclasses show it)."""
+
     def __repr__(self) -> str:
-        return "<factory>"  # how a default built per call shows in a signature
+        return "<factory>"
 
 
 _FACTORY = _Factory()
