@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from switchgear import jsontext
 from switchgear.errors import InvalidInput, SwitchgearError
@@ -97,18 +98,37 @@ class JsonResponse(JSONResponse):
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def mapped_by(to_response: Callable[[SwitchgearError], Response]) -> Callable[[Handler], Handler]:
-    """A decorator rendering any domain error a handler raises with the face's `to_response`."""
+class Endpoint:
+    """A dialect handler served as a plain ASGI app, its domain errors rendered by the
+    face's `to_response`.
 
-    def decorate(handler: Handler) -> Handler:
-        @functools.wraps(handler)
-        async def wrapper(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except SwitchgearError as err:
-                return to_response(err)
+    Starlette's `Route` runs a plain function through `request_response`, which wraps
+    every request in its own exception-handler layer; the app's `ExceptionMiddleware`
+    already has one, and skipping the second was 6 % of a send.
+    """
 
-        return wrapper
+    def __init__(
+        self, handler: Handler, to_response: Callable[[SwitchgearError], Response]
+    ) -> None:
+        functools.update_wrapper(self, handler)
+        self.handler = handler
+        self.to_response = to_response
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            response = await self.handler(Request(scope, receive, send))
+        except SwitchgearError as err:
+            response = self.to_response(err)
+        await response(scope, receive, send)
+
+
+def mapped_by(
+    to_response: Callable[[SwitchgearError], Response],
+) -> Callable[[Handler], Endpoint]:
+    """A decorator serving a handler as an `Endpoint` of the face's error mapping."""
+
+    def decorate(handler: Handler) -> Endpoint:
+        return Endpoint(handler, to_response)
 
     return decorate
 
