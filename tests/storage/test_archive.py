@@ -1,4 +1,4 @@
-"""Statuses move to the archive in bulk, sorted by device; history reads both tables."""
+"""Statuses move to the archive in bulk as sorted segments; history reads both tables."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ def fleet_step(devices: list[int], step: int) -> list[StatusRecord]:
 
 async def rows(store: SqlStore, table: sa.Table) -> list[tuple[int, float]]:
     """(device_id, ts) in the table's physical order: PostgreSQL's heap order; SQLite
-    stores the archive (WITHOUT ROWID) in its key's order and the rest in arrival order."""
+    stores the archive (WITHOUT ROWID) in its key's order (segment, device, time) and the
+    rest in arrival order."""
     if store.engine.dialect.name == "postgresql":
         order = [sa.text("ctid")]
     else:
@@ -89,8 +90,9 @@ async def test_a_failed_move_leaves_the_commit_and_is_tried_again(url: str) -> N
     try:
         ids = await fleet(store, 4)
         first = fleet_step(ids, 0)
-        blocker = {"seq": 1, "id": "x", "device_id": ids[0], "ts": first[0].ts, "kind": "update",
-                   "reason": "auto", "channel": None, "data": {}, "account_id": None}  # fmt: skip
+        blocker = {"segment": 1, "seq": 1, "id": "x", "device_id": ids[0], "ts": first[0].ts,
+                   "kind": "update", "reason": "auto", "channel": None, "data": {},
+                   "account_id": None}  # fmt: skip
         async with store.engine.begin() as conn:  # the archive already holds a row it would move
             await conn.execute(t.statuses_archive.insert().values(blocker))
         await store.commit(Batch(statuses=first))  # acknowledged: the move after it fails
@@ -125,5 +127,70 @@ async def test_a_backlog_moves_in_bounded_steps_oldest_first(url: str) -> None:
         assert len(await rows(store, t.statuses_archive)) == 30
         page = await store.history(ids[:1], 0, 1e9)
         assert [r.id for r in page.records] == [f"{ids[0]}-{s}" for s in range(9)]
+    finally:
+        await store.close()
+
+
+async def segments(store: SqlStore) -> list[tuple[int, float, float, int]]:
+    g = t.status_segments
+    async with store.engine.connect() as conn:
+        result = await conn.execute(sa.select(g).order_by(g.c.id))
+    return [tuple(r) for r in result]
+
+
+async def test_each_move_appends_a_segment_that_records_its_span(url: str) -> None:
+    store = SqlStore(url, archive_rows=6)
+    await store.open()
+    try:
+        ids = await fleet(store, 3)
+        for step in range(4):  # 3 rows a commit: a move after the second and the fourth
+            await store.commit(Batch(statuses=fleet_step(ids, step)))
+        # each segment device by device; the second after the first whatever its devices
+        assert await rows(store, t.statuses_archive) == [
+            (d, 900.0 * s + d) for seg in (0, 2) for d in ids for s in (seg, seg + 1)
+        ]
+        assert await segments(store) == [
+            (1, 0 * 900.0 + ids[0], 1 * 900.0 + ids[2], 6),
+            (2, 2 * 900.0 + ids[0], 3 * 900.0 + ids[2], 6),
+        ]
+        page = await store.history([ids[2]], 900.0, 1e9)  # the first segment's last row on
+        assert [r.id for r in page.records] == [f"{ids[2]}-{s}" for s in (1, 2, 3)]
+        page = await store.history([ids[0]], 0, 2 * 900.0)  # only the first segment meets it
+        assert [r.id for r in page.records] == [f"{ids[0]}-{s}" for s in (0, 1)]
+    finally:
+        await store.close()
+
+
+DAY = 86_400.0
+
+
+async def test_a_long_range_reads_in_order_and_pages_across_its_windows(url: str) -> None:
+    store = SqlStore(url, archive_rows=10)
+    await store.open()
+    try:
+        ids = await fleet(store, 2)
+        # a status a day for 90 days, then one far later: archived, and the last recent
+        for day in [*range(90), 400]:
+            await store.commit(Batch(statuses=[
+                StatusRecord(f"{d}-{day}", d, day * DAY + d, StatusKind.UPDATE, "auto", {})
+                for d in ids
+            ]))  # fmt: skip
+        assert len(await segments(store)) == 18  # 180 rows archived, day 400 recent
+        wanted = [f"{ids[1]}-{day}" for day in [*range(90), 400]]
+        page = await store.history([ids[1]], -1e6, 1000 * DAY, limit=1000)
+        assert [r.id for r in page.records] == wanted
+        assert page.next_cursor is None
+        got, cursor = [], None
+        while True:  # pages of 7: each resumes where the last stopped, windows or not
+            page = await store.history([ids[1]], -1e6, 1000 * DAY, cursor, limit=7)
+            got += [r.id for r in page.records]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert got == wanted
+        page = await store.history([ids[0]], 80 * DAY, 500 * DAY, limit=20)
+        assert [r.id for r in page.records] == [f"{ids[0]}-{day}" for day in [*range(80, 90), 400]]
+        page = await store.history([ids[0]], 100 * DAY, 399 * DAY)  # between the two: nothing
+        assert page.records == () and page.next_cursor is None
     finally:
         await store.close()

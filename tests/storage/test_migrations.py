@@ -65,3 +65,51 @@ async def test_statuses_from_0002_move_to_the_archive_after_upgrade(tmp_path: Pa
         assert [r.id for r in page.records] == ["old1", "new1"]
     finally:
         await store.close()
+
+
+async def test_an_archive_from_0003_becomes_the_first_segment_and_downgrades_intact(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    _at_revision(url, "0003")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # what 0003's store did: old1 (and old0) moved
+        conn.execute(sa.text(
+            "INSERT INTO statuses (id, device_id, ts, kind, reason, channel, data, account_id) "
+            "VALUES ('old0', 3, 4.0, 'relay', 'api', 0, '{}', 7)"
+        ))  # fmt: skip
+        conn.execute(sa.text(
+            "INSERT INTO statuses_archive SELECT seq, id, device_id, ts, kind, reason, channel,"
+            " data, 7 FROM statuses"
+        ))  # fmt: skip
+        conn.execute(sa.text("DELETE FROM statuses"))
+    engine.dispose()
+    store = SqlStore(url, archive_rows=1)
+    await store.open()
+    try:
+        async with store.engine.connect() as conn:
+            spans = (await conn.execute(sa.select(t.status_segments))).all()
+        assert [tuple(r) for r in spans] == [(1, 4.0, 5.0, 2)]
+        await store.commit(
+            Batch(statuses=[StatusRecord("new1", 3, 6.0, StatusKind.RELAY, "api", {}, 0, 7)])
+        )
+        async with store.engine.connect() as conn:
+            got = (
+                await conn.execute(sa.select(t.statuses_archive.c.segment, t.statuses_archive.c.id))
+            ).all()
+        assert sorted(tuple(r) for r in got) == [(1, "old0"), (1, "old1"), (2, "new1")]
+        page = await store.history([3], 0, 10)
+        assert [r.id for r in page.records] == ["old0", "old1", "new1"]
+        page = await store.history(None, 0, 10, account_id=7)
+        assert [r.id for r in page.records] == ["old0", "old1", "new1"]
+    finally:
+        await store.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0003")
+        ids = conn.execute(sa.text("SELECT id FROM statuses_archive ORDER BY ts")).scalars().all()
+    engine.dispose()
+    assert ids == ["old0", "old1", "new1"]

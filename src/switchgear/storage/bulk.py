@@ -20,8 +20,8 @@ from switchgear.storage import tables as t
 
 _dumps = jsontext.dumps_text
 
-# recent statuses that call for a move to the archive (at 10,000 devices: ten per device,
-# so a move appends about ten rows to each device's range of the archive)
+# recent statuses that call for a move to the archive: one segment (at 10,000 devices ten
+# rows per device; a 10-day read of one device then visits ~100 segments)
 ARCHIVE_ROWS = 100_000
 
 
@@ -56,41 +56,67 @@ def compile_write(table: sa.Table, dialect: sa.Dialect, key: str | None) -> Stat
 
 @dataclass(frozen=True)
 class Archive:
-    """The move of recent statuses to the archive, in (device, time) order.
+    """The move of recent statuses to the archive as one segment sorted by (device, time).
 
     A move starts once `rows` statuses are recent and takes up to twice that many, oldest
-    first: `bound` answers the newest `seq` among them, `copy` and `delete` take it. When
-    that is every recent row (the steady state) `clear` empties the table instead, which
-    SQLite does without visiting the rows. Run them in one transaction (on PostgreSQL a
-    repeatable-read one, so `delete` removes exactly what `copy` saw).
+    first: `bound` answers the newest `seq` among them; `segment` the next segment's
+    number, `span` the moved rows' first and last time; `copy` (segment, bound) appends
+    them to the archive and `record` (segment, min_ts, max_ts, rows) notes the segment;
+    `delete` (bound) removes them from `statuses`, or `clear` empties it when that is
+    every recent row (the steady state): SQLite's DELETE without a WHERE and PostgreSQL's
+    TRUNCATE free the pages without visiting the rows, and leave no dead rows behind for
+    a vacuum (PostgreSQL's DELETE did, and the recent table's index scans read them).
+    Run them in one transaction; on PostgreSQL a repeatable-read one that starts with
+    `lock`, so no other writer adds a row between `newest` and `clear`.
     """
 
     rows: int
     bound: str
     newest: str
+    segment: str
+    span: str
     copy: str
+    record: str
     delete: str
     clear: str
+    lock: str | None
 
     @classmethod
     def for_dialect(cls, dialect: sa.Dialect, rows: int) -> Archive:
-        s, a = t.statuses, t.statuses_archive
+        s, a, g = t.statuses, t.statuses_archive, t.status_segments
+        hi: sa.BindParameter[int] = sa.bindparam("hi")
         oldest = sa.select(s.c.seq).order_by(s.c.seq).limit(2 * rows).subquery()
-        names = [c.name for c in a.columns]
-        moved = sa.select(*(s.c[n] for n in names)).where(s.c.seq <= sa.bindparam("hi"))
-        queries = (
-            sa.select(sa.func.max(oldest.c.seq)),
-            sa.select(sa.func.max(s.c.seq)),
-            a.insert().from_select(names, moved.order_by(s.c.device_id, s.c.ts, s.c.seq)),
-            s.delete().where(s.c.seq <= sa.bindparam("hi")),
-            s.delete(),
-        )
-        literal = {"literal_binds": True}  # the LIMIT: SQLite would want an OFFSET parameter too
-        bound, newest, copy, delete, clear = (
-            str(q.compile(dialect=dialect, compile_kwargs=literal if q is queries[0] else {}))
-            for q in queries
-        )
-        return cls(rows, bound, newest, copy, delete, clear)
+        names = [c.name for c in s.columns]
+        moved = sa.select(sa.bindparam("segment", type_=sa.BigInteger), *s.c).where(s.c.seq <= hi)
+        queries = {
+            "bound": sa.select(sa.func.max(oldest.c.seq)),
+            "newest": sa.select(sa.func.max(s.c.seq)),
+            "segment": sa.select(sa.func.coalesce(sa.func.max(g.c.id), 0) + 1),
+            "span": sa.select(sa.func.min(s.c.ts), sa.func.max(s.c.ts)).where(s.c.seq <= hi),
+            "copy": a.insert().from_select(
+                ["segment", *names], moved.order_by(s.c.device_id, s.c.ts, s.c.seq)
+            ),
+            "record": g.insert().values(
+                {c: sa.bindparam(c) for c in ("id", "min_ts", "max_ts", "rows")}
+            ),
+            "delete": s.delete().where(s.c.seq <= hi),
+            "clear": s.delete(),
+        }
+        # each statement's positional parameters; constants are inlined (SQLite would want
+        # an OFFSET parameter beside a bound LIMIT)
+        params = {"copy": ("segment", "hi"), "record": ("id", "min_ts", "max_ts", "rows"),
+                  "span": ("hi",), "delete": ("hi",)}  # fmt: skip
+        sql = {}
+        for name, q in queries.items():
+            wanted = params.get(name, ())
+            compiled = q.compile(dialect=dialect, compile_kwargs={"literal_binds": not wanted})
+            if tuple(compiled.positiontup or ()) != wanted:
+                raise RuntimeError(f"archive {name}: parameters {compiled.positiontup}")
+            sql[name] = str(compiled)
+        if dialect.name == "postgresql":  # other writers wait; readers go on
+            sql["clear"] = f"TRUNCATE {s.name}"
+            return cls(rows, **sql, lock=f"LOCK TABLE {s.name} IN EXCLUSIVE MODE")
+        return cls(rows, **sql, lock=None)
 
 
 @dataclass(frozen=True)

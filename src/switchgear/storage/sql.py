@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 _KINDS = {kind.value: kind for kind in StatusKind}
 # history's columns in the order it unpacks them; `data` follows as stored text
+# a read of devices over more time than this goes window by window (_windowed)
+HISTORY_WINDOW_S = 10 * 86_400.0
 _HISTORY_COLUMNS = ("seq", "id", "ts", "device_id", "kind", "reason", "channel", "account_id")
 
 
@@ -249,7 +252,10 @@ class SqlStore:
             params["after_ts"], params["after_seq"] = cursors.decode(cursor)
         q = _history_query(device_ids is None, bool(cursor))
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(q, params)).all()
+            if device_ids is None or end - start <= HISTORY_WINDOW_S:
+                rows = (await conn.execute(q, params)).all()
+            else:
+                rows = await _windowed(conn, q, params, limit)
         page = rows[:limit]
         nxt = cursors.encode(page[-1][2], page[-1][0]) if len(rows) > limit and page else None
         data = _json_values([r[-1] for r in page])
@@ -322,7 +328,10 @@ class SqlStore:
             hi = (await conn.exec_driver_sql(a.bound)).scalar()
             if hi is None:
                 return 0
-            moved = (await conn.exec_driver_sql(a.copy, (hi,))).rowcount
+            segment = (await conn.exec_driver_sql(a.segment)).scalar()
+            span = (await conn.exec_driver_sql(a.span, (hi,))).one()
+            moved = (await conn.exec_driver_sql(a.copy, (segment, hi))).rowcount
+            await conn.exec_driver_sql(a.record, (segment, *span, moved))
             await conn.exec_driver_sql(a.delete, (hi,))
         return int(moved)
 
@@ -333,15 +342,24 @@ class SqlStore:
             pg: Any = raw.driver_connection
             try:
                 async with pg.transaction(isolation="repeatable_read"):
+                    await pg.execute(a.lock)  # before the snapshot: it sees every row
                     hi = await pg.fetchval(a.bound)
                     if hi is None:
                         return 0
-                    status = await pg.execute(a.copy, hi)
-                    await pg.execute(a.delete, hi)
+                    newest = await pg.fetchval(a.newest)
+                    segment = await pg.fetchval(a.segment)
+                    first, last = await pg.fetchrow(a.span, hi)
+                    status = await pg.execute(a.copy, segment, hi)
+                    moved = int(status.rsplit(" ", 1)[1])  # "INSERT 0 <rows>"
+                    await pg.execute(a.record, segment, first, last, moved)
+                    if hi == newest:
+                        await pg.execute(a.clear)
+                    else:
+                        await pg.execute(a.delete, hi)
             except BaseException:
                 raw.invalidate()
                 raise
-        return int(status.rsplit(" ", 1)[1])  # "INSERT 0 <rows>"
+        return moved
 
     async def _commit_driver_sql(self, conn: AsyncConnection, batch: Batch) -> None:
         """In-memory SQLite: one executemany per table inside SQLAlchemy's transaction."""
@@ -373,8 +391,12 @@ def _history_query(by_account: bool, after: bool) -> sa.Select[Any]:
     """History's statement for one shape of request, built once (building the union of
     the two tables' pages cost more than running it); the values are bound parameters."""
 
+    start: sa.BindParameter[float] = sa.bindparam("start")
+    end: sa.BindParameter[float] = sa.bindparam("end")
+
     def part(table: sa.Table) -> sa.Select[Any]:
-        """The page from one table: its own index range, already in page order."""
+        """The page from one table: its own index ranges (for devices in the archive, one
+        per segment whose span meets the range)."""
         s = table.c
         owner = (
             s.account_id == sa.bindparam("account")
@@ -382,7 +404,12 @@ def _history_query(by_account: bool, after: bool) -> sa.Select[Any]:
             else s.device_id.in_(sa.bindparam("devices", expanding=True))
         )
         q = sa.select(*(s[name] for name in _HISTORY_COLUMNS), sa.type_coerce(s.data, sa.Text))
-        q = q.where(owner, s.ts >= sa.bindparam("start"), s.ts < sa.bindparam("end"))
+        q = q.where(owner, s.ts >= start, s.ts < end)
+        if table is t.statuses_archive and not by_account:
+            g = t.status_segments
+            q = q.where(
+                s.segment.in_(sa.select(g.c.id).where(g.c.max_ts >= start, g.c.min_ts < end))
+            )
         if after:
             ts = sa.bindparam("after_ts", type_=sa.Float)
             seq = sa.bindparam("after_seq", type_=sa.BigInteger)
@@ -391,6 +418,47 @@ def _history_query(by_account: bool, after: bool) -> sa.Select[Any]:
 
     both = sa.union_all(part(t.statuses_archive), part(t.statuses)).subquery()
     return sa.select(both).order_by(both.c.ts, both.c.seq).limit(sa.bindparam("n"))
+
+
+@functools.cache
+def _extent_query() -> sa.Select[Any]:
+    """The first and last time any status of the devices may have within [start, end):
+    the archived segments meeting the range (any device's) and the devices' recent rows."""
+    g, s = t.status_segments, t.statuses
+    start: sa.BindParameter[float] = sa.bindparam("start")
+    end: sa.BindParameter[float] = sa.bindparam("end")
+    archived = sa.select(sa.func.min(g.c.min_ts).label("first"), sa.func.max(g.c.max_ts))
+    recent = sa.select(sa.func.min(s.c.ts), sa.func.max(s.c.ts)).where(
+        s.c.device_id.in_(sa.bindparam("devices", expanding=True)), s.c.ts >= start, s.c.ts < end
+    )
+    both = sa.union_all(archived.where(g.c.max_ts >= start, g.c.min_ts < end), recent).subquery()
+    first, last = both.c
+    return sa.select(sa.func.min(first), sa.func.max(last))
+
+
+async def _windowed(
+    conn: AsyncConnection, q: sa.Select[Any], params: dict[str, Any], limit: int
+) -> list[Any]:
+    """A long range read in time windows, oldest first, until the page is full: the
+    archive answers a device's range one segment at a time, so a year in one statement
+    would read (and sort) the whole year for a page of it. A window that leaves the page
+    short doubles the next; the walk covers only the time the data spans."""
+    lo, end = params["start"], params["end"]
+    if "after_ts" in params:
+        lo = max(lo, params["after_ts"])
+    bounds = {"start": lo, "end": end, "devices": params["devices"]}
+    first, last = (await conn.execute(_extent_query(), bounds)).one()
+    if first is None:
+        return []
+    lo, end = max(lo, first), min(end, math.nextafter(last, math.inf))
+    rows: list[Any] = []
+    width = HISTORY_WINDOW_S
+    while lo < end and len(rows) <= limit:
+        hi = min(end, lo + width)
+        window = {**params, "start": lo, "end": hi, "n": limit + 1 - len(rows)}
+        rows += (await conn.execute(q, window)).all()
+        lo, width = hi, width * 2
+    return rows
 
 
 def _json_values(values: list[Any]) -> list[Any]:

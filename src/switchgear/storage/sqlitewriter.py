@@ -121,12 +121,17 @@ class SqliteWriter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             ((hi,),) = conn.execute(a.bound).fetchall()
-            ((newest,),) = conn.execute(a.newest).fetchall()
-            moved = 0 if hi is None else conn.execute(a.copy, (hi,)).rowcount
-            if hi is not None and hi == newest:
-                conn.execute(a.clear)  # every recent row moved: SQLite frees the pages
-            elif hi is not None:
-                conn.execute(a.delete, (hi,))
+            moved = 0
+            if hi is not None:
+                ((newest,),) = conn.execute(a.newest).fetchall()
+                ((segment,),) = conn.execute(a.segment).fetchall()
+                ((first, last),) = conn.execute(a.span, (hi,)).fetchall()
+                moved = conn.execute(a.copy, (segment, hi)).rowcount
+                conn.execute(a.record, (segment, first, last, moved))
+                if hi == newest:
+                    conn.execute(a.clear)  # every recent row moved: SQLite frees the pages
+                else:
+                    conn.execute(a.delete, (hi,))
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

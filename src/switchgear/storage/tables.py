@@ -72,8 +72,10 @@ def _status_columns() -> list[sa.Column[object]]:
 
 # Status history in two tables (docs/architecture.md, "History"). New records append to
 # `statuses` in arrival order, which a fleet's writes make cheap; every ARCHIVE_ROWS rows
-# the store moves them, sorted by device and time, to `statuses_archive`, where one
-# device's range sits on a few neighbouring pages: reads are "one device, a time range".
+# the store moves them to `statuses_archive` as one sorted segment: a segment's rows sit
+# in (device, ts) order, and a new segment's key sorts after every older one, so a move
+# appends instead of touching each device's range. A read of one device asks only the
+# segments whose time span meets its range (`status_segments`): one short range each.
 statuses = sa.Table(
     "statuses",
     metadata,
@@ -86,11 +88,23 @@ statuses = sa.Table(
 statuses_archive = sa.Table(
     "statuses_archive",
     metadata,
+    sa.Column("segment", sa.BigInteger, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     *_status_columns(),
-    sa.PrimaryKeyConstraint("device_id", "ts", "seq", name="pk_statuses_archive"),
+    sa.PrimaryKeyConstraint("segment", "device_id", "ts", "seq", name="pk_statuses_archive"),
     sa.Index("ix_statuses_archive_account_ts", "account_id", "ts", "seq"),
     sqlite_with_rowid=False,  # SQLite stores the rows in the key's order (PostgreSQL: see move)
+)
+
+# one row per archived segment: the time its statuses span, so a read skips the rest
+status_segments = sa.Table(
+    "status_segments",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=False),
+    sa.Column("min_ts", sa.Float, nullable=False),
+    sa.Column("max_ts", sa.Float, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Index("ix_status_segments_max_ts", "max_ts"),
 )
 
 commands = sa.Table(
