@@ -38,6 +38,8 @@ from switchgear.storage.sqlitewriter import SqliteWriter, pragmas
 from switchgear.storage.url import async_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# a move sorts ~25 MB of rows: in memory, not in temporary files (PostgreSQL's default 4 MB)
+MOVE_WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +345,7 @@ class SqlStore:
             try:
                 async with pg.transaction(isolation="repeatable_read"):
                     await pg.execute(a.lock)  # before the snapshot: it sees every row
+                    await pg.execute(MOVE_WORK_MEM)
                     hi = await pg.fetchval(a.bound)
                     if hi is None:
                         return 0
