@@ -44,9 +44,9 @@ MOVE_WORK_MEM = "SET LOCAL work_mem = '64MB'"
 log = logging.getLogger(__name__)
 
 _KINDS = {kind.value: kind for kind in StatusKind}
-# history's columns in the order it unpacks them; `data` follows as stored text
 # a read of devices over more time than this goes window by window (_windowed)
 HISTORY_WINDOW_S = 10 * 86_400.0
+# history's columns in the order it unpacks them; `data` follows as stored text
 _HISTORY_COLUMNS = ("seq", "id", "ts", "device_id", "kind", "reason", "channel", "account_id")
 
 
