@@ -194,3 +194,60 @@ async def test_a_long_range_reads_in_order_and_pages_across_its_windows(url: str
         assert page.records == () and page.next_cursor is None
     finally:
         await store.close()
+
+
+async def test_pages_keep_every_row_that_shares_a_time_across_segments(url: str) -> None:
+    """Each move empties the recent table; a status's `seq` must still never repeat, or
+    the cursor (time, then seq) skips rows that share a time with another segment's."""
+    store = SqlStore(url, archive_rows=2)
+    await store.open()
+    try:
+        ids = await fleet(store, 2)
+        times = [10.0, 11.0, 10.0, 12.0, 10.0, 13.0, 10.0]  # three moves, four rows at 10
+        for i, ts in enumerate(times):
+            record = StatusRecord(f"r{i}", ids[i % 2], ts, StatusKind.UPDATE, "auto", {})
+            await store.commit(Batch(statuses=[record]))
+        assert len(await segments(store)) == 3
+        got, cursor = [], None
+        while True:
+            page = await store.history(ids, 0, 100, cursor, limit=1)
+            got += [r.id for r in page.records]
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        assert sorted(got) == [f"r{i}" for i in range(len(times))]
+        assert [r.id for r in (await store.history(ids, 0, 100)).records] == got
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_a_move_behind_a_long_reader_deletes_instead_of_waiting_on_truncate(
+    pg_database: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from switchgear.storage import sql
+
+    caplog.set_level("INFO", logger="switchgear.storage.sql")
+    monkeypatch.setattr(sql, "TRUNCATE_LOCK_TIMEOUT", "SET LOCAL lock_timeout = '100ms'")
+    admin = await asyncpg.connect(pg_database)
+    await admin.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    store = SqlStore(pg_database, archive_rows=4)
+    await store.open()
+    reader = await asyncpg.connect(pg_database)
+    try:
+        ids = await fleet(store, 4)
+        await store.commit(Batch(statuses=fleet_step(ids, 0)))  # a first move: TRUNCATE
+        assert len(await rows(store, t.statuses_archive)) == 4
+        async with reader.transaction():  # a dump or long report holds the recent table
+            assert await reader.fetchval("SELECT count(*) FROM statuses") == 0
+            await store.commit(Batch(statuses=fleet_step(ids, 1)))
+            assert "by DELETE: LockNotAvailableError" in caplog.text
+            assert await reader.fetchval("SELECT count(*) FROM statuses") == 0
+        assert len(await rows(store, t.statuses_archive)) == 8
+        assert await rows(store, t.statuses) == []
+        page = await store.history(ids, 0, 1e9)
+        assert [r.id for r in page.records] == [f"{d}-{s}" for s in range(2) for d in ids]
+    finally:
+        await reader.close()
+        await store.close()
+        await admin.close()

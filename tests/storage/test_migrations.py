@@ -113,3 +113,29 @@ async def test_an_archive_from_0003_becomes_the_first_segment_and_downgrades_int
         ids = conn.execute(sa.text("SELECT id FROM statuses_archive ORDER BY ts")).scalars().all()
     engine.dispose()
     assert ids == ["old0", "old1", "new1"]
+
+
+async def test_statuses_from_0004_number_on_past_every_archived_seq(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    _at_revision(url, "0004")  # old1 recent (seq 1); an archived row numbered 50
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO statuses_archive (segment, seq, id, device_id, ts, kind, reason, data)"
+            " VALUES (1, 50, 'arch', 3, 1.0, 'relay', 'api', '{}')"
+        ))  # fmt: skip
+        conn.execute(sa.text("INSERT INTO status_segments VALUES (1, 1.0, 1.0, 1)"))
+    engine.dispose()
+    store = SqlStore(url)
+    await store.open()
+    try:
+        await store.commit(
+            Batch(statuses=[StatusRecord("new1", 3, 6.0, StatusKind.RELAY, "api", {}, 0, 7)])
+        )
+        async with store.engine.connect() as conn:
+            seqs = dict((await conn.execute(sa.select(t.statuses.c.id, t.statuses.c.seq))).all())
+        assert seqs["old1"] == 1 and seqs["new1"] > 50
+        page = await store.history([3], 0, 10)
+        assert [r.id for r in page.records] == ["arch", "old1", "new1"]
+    finally:
+        await store.close()

@@ -54,12 +54,17 @@ def event_message(ev: DeviceEvent, record_id: str | None) -> dict[str, Json]:
     }
 
 
+_last_id_ns = 0  # the last command id's time: ids never go back, whatever the clock does
+
+
 def new_command_id() -> str:
     """32 hex digits: the wall clock's nanoseconds, then 64 random bits. Not a secret
     (reads check the owner); time first, so the store's command index takes each new id
     at its right edge — random ids put every command of a group commit on its own leaf,
     and the commit wrote each of those pages whole."""
-    return f"{time.time_ns():016x}{random.getrandbits(64):016x}"
+    global _last_id_ns
+    _last_id_ns = max(time.time_ns(), _last_id_ns + 1)
+    return f"{_last_id_ns:016x}{random.getrandbits(64):016x}"
 
 
 class Engine:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -40,6 +41,9 @@ from switchgear.storage.url import async_url
 MIGRATIONS = Path(__file__).parent / "migrations"
 # a move sorts ~25 MB of rows: in memory, not in temporary files (PostgreSQL's default 4 MB)
 MOVE_WORK_MEM = "SET LOCAL work_mem = '64MB'"
+# how long a move's TRUNCATE waits for readers of the recent table (a pg_dump, a long
+# read) before it deletes the moved rows instead: writers wait on the move meanwhile
+TRUNCATE_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '1s'"
 
 log = logging.getLogger(__name__)
 
@@ -356,7 +360,7 @@ class SqlStore:
                     moved = int(status.rsplit(" ", 1)[1])  # "INSERT 0 <rows>"
                     await pg.execute(a.record, segment, first, last, moved)
                     if hi == newest:
-                        await pg.execute(a.clear)
+                        await _truncate_or_delete(pg, a, hi)
                     else:
                         await pg.execute(a.delete, hi)
             except BaseException:
@@ -387,6 +391,18 @@ class SqlStore:
             except BaseException:
                 raw.invalidate()  # SQLAlchemy did not see the error: never reuse the link
                 raise
+
+
+async def _truncate_or_delete(pg: Any, a: bulk.Archive, hi: int) -> None:
+    """Empty PostgreSQL's recent table after a move that took every row: TRUNCATE when it
+    gets its lock in time (it needs every reader gone) and the role may; else DELETE."""
+    await pg.execute(TRUNCATE_LOCK_TIMEOUT)
+    try:
+        async with pg.transaction():  # a savepoint: a refused TRUNCATE leaves the move whole
+            await pg.execute(a.clear)
+    except (asyncpg.LockNotAvailableError, asyncpg.InsufficientPrivilegeError) as err:
+        log.info("emptying the recent statuses by DELETE: %s", type(err).__name__)
+        await pg.execute(a.delete, hi)
 
 
 @functools.cache

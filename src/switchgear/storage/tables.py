@@ -83,6 +83,7 @@ statuses = sa.Table(
     *_status_columns(),
     sa.Index("ix_statuses_device_ts", "device_id", "ts", "seq"),
     sa.Index("ix_statuses_account_ts", "account_id", "ts", "seq"),
+    sqlite_autoincrement=True,  # emptied by every move: a `seq` must never come back
 )
 
 statuses_archive = sa.Table(

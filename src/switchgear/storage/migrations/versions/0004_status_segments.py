@@ -66,7 +66,8 @@ def upgrade() -> None:
     )
     op.execute(
         "INSERT INTO status_segments (id, min_ts, max_ts, rows) "
-        "SELECT 1, min(ts), max(ts), count(*) FROM statuses_archive_0003 HAVING count(*) > 0"
+        "SELECT 1, lo, hi, n FROM (SELECT min(ts) AS lo, max(ts) AS hi, count(*) AS n "
+        "FROM statuses_archive_0003) AS span WHERE n > 0"  # (HAVING alone needs SQLite 3.39)
     )
     op.drop_table("statuses_archive_0003")
     op.create_index(
