@@ -15,13 +15,17 @@ from switchgear.storage import tables as t
 from switchgear.storage.sql import MIGRATIONS
 
 
+def _alembic(conn: sa.Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
 def _at_revision(url: str, revision: str) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        command.upgrade(_alembic(conn), revision)
         conn.execute(sa.text(
             "INSERT INTO accounts (id, email, name, password_hash, created_at) "
             "VALUES (7, 'a@x.io', 'A', 'h', 1.0)"
@@ -106,10 +110,7 @@ async def test_an_archive_from_0003_becomes_the_first_segment_and_downgrades_int
         await store.close()
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0003")
+        command.downgrade(_alembic(conn), "0003")
         ids = conn.execute(sa.text("SELECT id FROM statuses_archive ORDER BY ts")).scalars().all()
     engine.dispose()
     assert ids == ["old0", "old1", "new1"]

@@ -67,7 +67,8 @@ class Archive:
     TRUNCATE free the pages without visiting the rows, and leave no dead rows behind for
     a vacuum (PostgreSQL's DELETE did, and the recent table's index scans read them).
     Run them in one transaction; on PostgreSQL a repeatable-read one that starts with
-    `lock`, so no other writer adds a row between `newest` and `clear`.
+    `lock`, so no other writer adds a row between `newest` and `clear` (and that falls
+    back to `delete` when the TRUNCATE cannot have its lock: sql._truncate_or_delete).
     """
 
     rows: int
