@@ -96,8 +96,11 @@ def _baseline(seconds: int, connections: int) -> tuple[wrk.Result, wrk.Result]:
         proc.wait()
 
 
-def _switchgear(seconds: int, connections: int, tmp: Path) -> dict[str, wrk.Result]:
-    """Seed a demo database, then serve it like the baseline and hit the hot paths."""
+def _switchgear(
+    seconds: int, connections: int, tmp: Path, only: list[str] | None = None
+) -> dict[str, wrk.Result]:
+    """Seed a demo database, then serve it like the baseline and hit the hot paths (those
+    whose name holds a word of `only`, if given)."""
     db = tmp / "bench.db"
     creds = tmp / "creds.json"
     port = _free_port()
@@ -143,45 +146,30 @@ def _switchgear(seconds: int, connections: int, tmp: Path) -> dict[str, wrk.Resu
         plug = httpx.get(f"{base}/api/v1/devices?family=plug", headers=headers).json()[0]
         url = f"{base}/api/v1/devices/{plug['id']}"
         assert httpx.get(url, headers=headers).status_code == 200
-        native = wrk.run(url, seconds=seconds, connections=connections, headers=headers)
         sp = c["smartplug"]
         sp_auth = {"Authorization": f"Bearer {sp['access_token']}"}
-        fetch = wrk.run(
-            f"{base}/provider/fetch",
-            seconds=seconds,
-            connections=connections,
-            headers=sp_auth,
-            body=json.dumps({"serial_number": sp["serials"][0]}),
-        )
-        send = wrk.run(
-            f"{base}/provider/send",
-            seconds=seconds,
-            connections=connections,
-            headers=sp_auth,
-            body=json.dumps(
-                {"serial_number": sp["serials"][0], "command": "switch_on_off", "state": "on"}
-            ),
-        )
+        serial = sp["serials"][0]
         m = next(x for x in c["meterhttp"]["meters"] if x["version"] == "extended")
-        getdata = wrk.run(
-            f"{base}/?page=getdata&devid={m['devid']}&devpass={m['devpass']}",
-            seconds=seconds,
-            connections=connections,
-        )
         pc = c["powercontroller"]
-        statuses = wrk.run(
-            f"{base}/v1/statuses?device={pc['device_ids'][0]}",
-            seconds=seconds,
-            connections=connections,
-            headers={"Authorization": f"Bearer {pc['token']}"},
-        )
-        return {
-            "GET /api/v1/devices/{id}": native,
-            "POST /provider/fetch": fetch,
-            "POST /provider/send (switch, durable ack)": send,
-            "GET /?page=getdata (extended meter, no rate limit)": getdata,
-            "GET /v1/statuses (one device, one day)": statuses,
+        paths: dict[str, tuple[str, dict[str, str], str | None]] = {
+            "GET /api/v1/devices/{id}": (url, headers, None),
+            "POST /provider/fetch": (f"{base}/provider/fetch", sp_auth,
+                                     json.dumps({"serial_number": serial})),
+            "POST /provider/send (switch, durable ack)": (
+                f"{base}/provider/send", sp_auth,
+                json.dumps({"serial_number": serial, "command": "switch_on_off", "state": "on"}),
+            ),
+            "GET /?page=getdata (extended meter, no rate limit)": (
+                f"{base}/?page=getdata&devid={m['devid']}&devpass={m['devpass']}", {}, None),
+            "GET /v1/statuses (one device, one day)": (
+                f"{base}/v1/statuses?device={pc['device_ids'][0]}",
+                {"Authorization": f"Bearer {pc['token']}"}, None),
         }  # fmt: skip
+        return {
+            name: wrk.run(target, seconds=seconds, connections=connections, headers=h, body=b)
+            for name, (target, h, b) in paths.items()
+            if not only or any(word in name for word in only)
+        }
     finally:
         proc.terminate()
         proc.wait()
@@ -193,6 +181,8 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--server", choices=("uvicorn", "granian"), default="uvicorn")
+    ap.add_argument("--path", action="append", metavar="WORD",
+                    help="only the paths whose name holds WORD (repeatable): send")  # fmt: skip
     args = ap.parse_args()
     global SERVER
     SERVER = args.server
@@ -200,7 +190,7 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install wrk (Debian package)")
     with tempfile.TemporaryDirectory() as tmp:
         before, before_close = _baseline(args.seconds, args.connections)
-        paths = _switchgear(args.seconds, args.connections, Path(tmp))
+        paths = _switchgear(args.seconds, args.connections, Path(tmp), args.path)
         after, after_close = _baseline(args.seconds, args.connections)
     base_rps = (before.rps + after.rps) / 2
     close_rps = (before_close.rps + after_close.rps) / 2
@@ -211,14 +201,14 @@ def main() -> None:
         "baseline, Connection: close (before)": before_close,
         "baseline, Connection: close (after)": after_close,
     }
-    meter = next(r for name, r in paths.items() if "getdata" in name)
+    meter = next((r for name, r in paths.items() if "getdata" in name), None)
     if args.json:
         print(json.dumps({
             "connections": args.connections, "seconds": args.seconds,
             "rows": [{"name": name, "rps": r.rps, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
                       "errors": r.errors, "ratio": round(r.rps / base_rps, 3)}
                      for name, r in rows.items()],
-            "getdata_vs_close_baseline": round(meter.rps / close_rps, 3),
+            "getdata_vs_close_baseline": meter and round(meter.rps / close_rps, 3),
         }, indent=2))  # fmt: skip
         return
     print(
@@ -232,7 +222,8 @@ def main() -> None:
             f"| {name} | {r.rps:,.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} | "
             f"{r.rps / base_rps:.2f} |"
         )
-    print(f"getdata against the Connection: close baseline: {meter.rps / close_rps:.2f}")
+    if meter is not None:
+        print(f"getdata against the Connection: close baseline: {meter.rps / close_rps:.2f}")
 
 
 if __name__ == "__main__":
