@@ -18,7 +18,7 @@ from switchgear.api.routes import router as native_router
 from switchgear.bodylimit import BodyLimit
 from switchgear.core.ports import Store
 from switchgear.dialects import dialects
-from switchgear.routing import IndexedRouter
+from switchgear.routing import Root
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
 
@@ -57,8 +57,7 @@ def create_app(
             await rt.stop()
 
     routes = [route for dialect in dialects() for route in dialect.routes()]
-    root = Starlette(middleware=[Middleware(BodyLimit)])
-    root.router = IndexedRouter(routes, default=api, lifespan=lifespan)
+    root = Root(routes, default=api, lifespan=lifespan, middleware=[Middleware(BodyLimit)])
     root.state.api = api
     return root
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.routing import BaseRoute, Match, Router
-from starlette.types import Receive, Scope, Send
+from starlette.applications import Starlette
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.routing import BaseRoute, Match, Route, Router
+from starlette.types import ASGIApp, Lifespan, Receive, Scope, Send
 
 
 class IndexedRouter(Router):
@@ -63,3 +65,53 @@ class IndexedRouter(Router):
         scope["route"] = route
         scope.update(child_scope)
         await route.handle(scope, receive, send)
+
+
+class Root(Starlette):
+    """The app's root: Starlette over an IndexedRouter, with ASGI endpoints at fixed paths
+    called straight.
+
+    Starlette runs every request through its middleware stack — ServerErrorMiddleware,
+    the user middleware, ExceptionMiddleware — then the router's match and the route's
+    method check. For an endpoint that is itself an ASGI app (a dialect's `Endpoint`,
+    which renders its own errors) at a path without parameters, all of that but the
+    first two is known in advance for each method: such a request goes to the route's
+    app behind the same ServerErrorMiddleware and user middleware, with the scope the
+    router would have given it. ExceptionMiddleware is left out: it renders the
+    `HTTPException`s that Starlette's request/response wrapper lets through, and such
+    an endpoint has no wrapper. Everything else takes the full stack.
+    """
+
+    def __init__(
+        self, routes: list[BaseRoute], *, default: ASGIApp | None = None,
+        lifespan: Lifespan[Any] | None = None, **kwargs: Any,
+    ) -> None:  # fmt: skip
+        super().__init__(**kwargs)
+        self.router = IndexedRouter(routes, default=default, lifespan=lifespan)
+        self._direct: dict[tuple[str, str], tuple[Route, ASGIApp]] = {}
+        for path, candidates in self.router._static.items():
+            methods = {m for r in candidates if isinstance(r, Route) for m in r.methods or ()}
+            for method in methods:
+                probe = {"type": "http", "path": path, "method": method, "root_path": ""}
+                route = next(r for r in candidates if r.matches(probe)[0] is Match.FULL)
+                if isinstance(route, Route) and route.app is route.endpoint:
+                    self._direct[path, method] = (route, self._wrap(route.app))
+
+    def _wrap(self, app: ASGIApp) -> ASGIApp:
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return ServerErrorMiddleware(app, debug=self.debug)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            direct = self._direct.get((scope["path"], scope["method"]))
+            if direct is not None:
+                route, app = direct
+                scope["app"] = self
+                scope["router"] = self.router
+                scope["route"] = route
+                scope["endpoint"] = route.endpoint
+                scope["path_params"] = {}
+                await app(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -16,33 +15,19 @@ from starlette.routing import BaseRoute, Route
 
 from switchgear.core.catalog import model as catalog_model
 from switchgear.core.engine import raise_for_state
-from switchgear.core.model import Action, Device, Family, Json, Switch
-from switchgear.dialects.meterhttp.wire import DEFAULT_VERSION, INTERVAL_S, getdata_text, readings
+from switchgear.core.model import Action, Device, Family, Switch
+from switchgear.dialects.meterhttp.errors import mapped, reply
+from switchgear.dialects.meterhttp.wire import (
+    DEFAULT_VERSION,
+    INTERVAL_S,
+    MeterResponse,
+    getdata_text,
+    readings,
+)
 from switchgear.dialects.render import shadow_cache
-from switchgear.errors import DeviceError, SwitchgearError
 from switchgear.runtime import Runtime
 
 MAX_TRACKED = 10_000
-
-
-class MeterResponse(Response):
-    """The meter's answer: JSON, its `Server` name, and it closes the connection; the
-    headers are encoded once, not per answer."""
-
-    media_type = "application/json; charset=utf-8"
-    HEADERS = (
-        (b"server", b"smart-MAC"),
-        (b"connection", b"close"),
-        (b"content-type", media_type.encode()),
-    )
-
-    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
-        length = (b"content-length", str(len(self.body)).encode())
-        self.raw_headers = [*self.HEADERS[:2], length, self.HEADERS[2]]
-
-
-def reply(status: int, body: Json) -> Response:
-    return MeterResponse(json.dumps(body), status_code=status)
 
 
 def version(device: Device) -> str:
@@ -81,6 +66,7 @@ def _allowed(rt: Runtime, devid: str, interval: float) -> bool:
     return True
 
 
+@mapped
 async def index(request: Request) -> Response:
     # the query as Starlette's QueryParams reads it (last value wins), without its multidict
     params = dict(parse_qsl(request.scope["query_string"].decode("latin-1"), True))
@@ -102,15 +88,8 @@ async def index(request: Request) -> Response:
     if pout is not None:
         if pout not in ("0", "1"):
             return reply(400, {"error": "pout must be 0 or 1"})
-        try:
-            record = await rt.engine.command(
-                device.account_id, device.id, Switch(Action.ON if pout == "1" else Action.OFF, 0)
-            )
-            raise_for_state(record)
-        except DeviceError:
-            return reply(503, {"error": "relay unavailable"})
-        except SwitchgearError as err:
-            return reply(400, {"error": err.message})
+        on = Action.ON if pout == "1" else Action.OFF
+        raise_for_state(await rt.engine.command(device.account_id, device.id, Switch(on, 0)))
     state = rt.engine.shadow(device.id)
     data = shadow_cache(rt, "meterhttp.readings", lambda s: json.dumps(readings(s)))
     text = getdata_text(devid, state, rt.clock.now(), data.get(device.id, state))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring_ascii
+
+from starlette.responses import Response
 
 from switchgear.core.model import DeviceState, Json, MeterReading
 
@@ -75,3 +77,19 @@ def readings(state: DeviceState) -> dict[str, Json]:
     temperature = state.temperature_c if state.temperature_c is not None else 0.0
     data["T"] = _entry("Temperature", "°C", f"{temperature:.0f}")
     return data
+
+
+class MeterResponse(Response):
+    """The meter's answer: JSON, its `Server` name, and it closes the connection; the
+    headers are encoded once, not per answer."""
+
+    media_type = "application/json; charset=utf-8"
+    HEADERS = (
+        (b"server", b"smart-MAC"),
+        (b"connection", b"close"),
+        (b"content-type", media_type.encode()),
+    )
+
+    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+        length = (b"content-length", str(len(self.body)).encode())
+        self.raw_headers = [*self.HEADERS[:2], length, self.HEADERS[2]]
