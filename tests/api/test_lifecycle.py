@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
 from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.model import Action, CommandState, Switch
+from switchgear.errors import InvalidCommand
 from switchgear.links.memory import LinkFault
 from switchgear.settings import Settings
 from tests.conftest import World
@@ -25,6 +28,29 @@ async def test_an_unanswered_command_times_out_and_says_so(world: World) -> None
     rt.link.faults.clear()
     r = await world.client.get(f"/api/v1/devices/{world.plug_a.id}", headers=world.auth())
     assert r.json()["channels"][0]["on"] is False  # nothing half-applied
+
+
+async def test_a_command_in_flight_reads_as_sent_then_as_its_outcome(world: World) -> None:
+    rt, plug = world.rt, world.plug_a
+    rt.link.faults[plug.id] = LinkFault(delay_s=0.05)  # the device answers a little later
+    task = asyncio.create_task(rt.engine.command(plug.account_id, plug.id, Switch(Action.ON, 0)))
+    await asyncio.sleep(0)  # the task runs up to the device's late answer
+    (command_id,) = rt.engine._in_flight
+    r = await world.client.get(f"/api/v1/commands/{command_id}", headers=world.auth())
+    assert r.json()["state"] == "sent"
+    rec = await task
+    assert (rec.id, rec.state) == (command_id, CommandState.DONE)
+    r = await world.client.get(f"/api/v1/commands/{command_id}", headers=world.auth())
+    assert r.json()["state"] == "done"  # from the store: nothing is kept in memory after
+    assert rt.engine._in_flight == {}
+
+
+async def test_an_invalid_command_in_flight_leaves_no_trace(world: World) -> None:
+    rt, plug = world.rt, world.plug_a
+    rt.link.faults[plug.id] = LinkFault(delay_s=0.01)
+    with pytest.raises(InvalidCommand):
+        await rt.engine.command(plug.account_id, plug.id, Switch(Action.ON, 7))
+    assert rt.engine._in_flight == {}
 
 
 async def test_grid_frequency_and_voltage_reach_the_readings(world: World) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Iterable
 
 from switchgear.core.accounts import owned
@@ -88,7 +87,9 @@ class Engine:
         self._devices: dict[int, Device] = {}
         self._by_serial: dict[tuple[int, str], Device] = {}
         self._shadows: dict[int, DeviceState] = {}
-        self._commands: OrderedDict[str, CommandRecord] = OrderedDict()
+        # commands in flight; a finished one is read from the store, where it is durable
+        # before its id reaches anyone (the caller learns it once `command` returns)
+        self._in_flight: dict[str, CommandRecord] = {}
         link.attach(self.on_event)
 
     # --- registry -----------------------------------------------------------
@@ -165,15 +166,15 @@ class Engine:
         if ev.record:
             record_id = short_id()
             self.journal.add_status(
-                StatusRecord(
-                    id=record_id,
-                    device_id=ev.device_id,
-                    ts=ev.ts,
-                    kind=ev.kind,
-                    reason=ev.reason,
-                    data=ev.data,
-                    channel=ev.channel,
-                    account_id=device.account_id,
+                StatusRecord(  # positional: once per status
+                    record_id,
+                    ev.device_id,
+                    ev.ts,
+                    ev.kind,
+                    ev.reason,
+                    ev.data,
+                    ev.channel,
+                    device.account_id,
                 )
             )
         topic, extra = f"device/{device.account_id}/{device.id}", ev.topic or ""
@@ -204,11 +205,9 @@ class Engine:
         try:
             result = self.link.send_now(device.id, command)
             if result is None:  # the device answers later: in flight, up to the timeout
-                self._remember(
-                    CommandRecord(
-                        command_id, device.id, account_id, command.name, params,
-                        CommandState.SENT, created, created,  # queued and sent at once
-                    )
+                self._in_flight[command_id] = CommandRecord(
+                    command_id, device.id, account_id, command.name, params,
+                    CommandState.SENT, created, created,  # queued and sent at once
                 )  # fmt: skip
                 limit = timeout_s or self.link.timeout_for(device.id) or self.command_timeout_s
                 async with asyncio.timeout(limit):  # unlike wait_for, no task per command
@@ -217,6 +216,9 @@ class Engine:
             state, error = CommandState.TIMED_OUT, "device did not answer in time"
         except DeviceError as err:
             state, error = CommandState.FAILED, err.message
+        except BaseException:  # invalid, or cancelled: no trace
+            self._in_flight.pop(command_id, None)
+            raise
         else:
             state = CommandState.DONE if result.ok else CommandState.FAILED
             result_json = {"codes": list(result.codes), "data": dict(result.data)}
@@ -225,18 +227,19 @@ class Engine:
             command_id, device.id, account_id, command.name, params, state, created,
             self.clock.now(), result_json, error,
         )  # fmt: skip
-        self._remember(rec)
         self.journal.put_command(rec)
-        await self.journal.flush()
+        if command_id not in self._in_flight:
+            await self.journal.flush()
+            return rec
+        self._in_flight[command_id] = rec  # finished: in memory until it is durable
+        try:
+            await self.journal.flush()
+        finally:
+            del self._in_flight[command_id]
         return rec
 
-    def _remember(self, rec: CommandRecord) -> None:
-        self._commands[rec.id] = rec
-        if len(self._commands) > 10_000:  # keep recent ones in memory; the store has all
-            self._commands.popitem(last=False)
-
     async def get_command(self, account_id: int, command_id: str) -> CommandRecord:
-        rec = self._commands.get(command_id) or await self.store.command(command_id)
+        rec = self._in_flight.get(command_id) or await self.store.command(command_id)
         if rec is None or rec.account_id != account_id:
             raise CommandNotFound("command not found")
         return rec

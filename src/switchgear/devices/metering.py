@@ -37,17 +37,10 @@ class MeterPoint:
         pf = self.load.power_factor
         imp, exp = self.energy()
         current = abs(p) / (voltage_v * pf) if voltage_v > 0 else 0.0
-        return MeterReading(
-            index=self.index,
-            voltage_v=voltage_v,
-            current_a=current,
-            power_w=max(p, 0.0),
-            reverse_power_w=max(-p, 0.0),
-            power_factor=pf,
-            frequency_hz=frequency_hz,
-            energy_wh=imp,
-            reverse_energy_wh=exp,
-        )
+        # index, voltage, current, power, reverse power, power factor, frequency, energies
+        # (positional: one reading per metering point per event)
+        return MeterReading(self.index, voltage_v, current, max(p, 0.0), max(-p, 0.0), pf,
+                            frequency_hz, imp, exp)  # fmt: skip
 
     def water_temperature(self) -> float | None:
         return self.load.temp_c if isinstance(self.load, ThermostatLoad) else None

@@ -363,12 +363,16 @@ class Twin:
         points = self._cut[c.index]
         if not points:
             return
-        power = sum(p.load.power(now) for p in points)
-        peak = sum(p.load.peak_w for p in points)
-        changes = [t for p in points if (t := p.load.next_change()) is not None]
-        verdict = judge_overpower(
-            c, self.model.max_power_w, power, peak, min(changes, default=None)
-        )
+        power = peak = 0.0
+        change: float | None = None  # the soonest a load on this relay changes by itself
+        for p in points:  # one pass: this runs on every switch
+            load = p.load
+            power += load.power(now)
+            peak += load.peak_w
+            t = load.next_change()
+            if t is not None and (change is None or t < change):
+                change = t
+        verdict = judge_overpower(c, self.model.max_power_w, power, peak, change)
         if verdict.trip:
             self.emit(
                 StatusKind.TRIGGER, "overpower",
