@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
+import pytest
 import sqlalchemy as sa
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.migration import MigrationContext
 
 from switchgear.core.model import StatusKind, StatusRecord
 from switchgear.core.ports import Batch
@@ -140,3 +144,61 @@ async def test_statuses_from_0004_number_on_past_every_archived_seq(tmp_path: Pa
         assert [r.id for r in page.records] == ["arch", "old1", "new1"]
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+async def test_the_migrations_build_the_schema_the_code_declares(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        url = request.getfixturevalue("pg_database")
+        admin = await asyncpg.connect(url)
+        await admin.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        await admin.close()
+    store = SqlStore(url)
+    await store.open()
+    try:
+        async with store.engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(MigrationContext.configure(c), t.metadata)
+            )
+    finally:
+        await store.close()
+    assert diff == []
+
+
+async def test_commands_from_0005_are_kept_by_id_and_downgrade_intact(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    _at_revision(url, "0005")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO commands VALUES ('c1', 3, 7, 'switch', '{\"action\": \"on\"}', 'done',"
+            " 1.0, 2.0, '{\"codes\": []}', NULL)"
+        ))  # fmt: skip
+    engine.dispose()
+    store = SqlStore(url)
+    await store.open()
+    try:
+        rec = await store.command("c1")
+        assert rec is not None and (rec.state.value, rec.params) == ("done", {"action": "on"})
+        async with store.engine.connect() as conn:
+            ddl = (await conn.execute(sa.text(
+                "SELECT sql FROM sqlite_master WHERE name = 'commands'"
+            ))).scalar_one()  # fmt: skip
+        assert ddl.endswith("WITHOUT ROWID")
+    finally:
+        await store.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        command.downgrade(_alembic(conn), "0005")
+        kept = conn.execute(sa.text("SELECT id, updated_at FROM commands")).all()
+        index = conn.execute(sa.text(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'ix_commands_device_id'"
+        )).scalar_one()  # fmt: skip
+    engine.dispose()
+    assert [tuple(r) for r in kept] == [("c1", 2.0)] and index == 1

@@ -108,11 +108,12 @@ status_segments = sa.Table(
     sa.Index("ix_status_segments_max_ts", "max_ts"),
 )
 
+# read by id only; ids lead with the clock, so SQLite's rows sit in time order (0006)
 commands = sa.Table(
     "commands",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("device_id", BigId, nullable=False, index=True),
+    sa.Column("device_id", BigId, nullable=False),
     sa.Column("account_id", BigId, nullable=False),
     sa.Column("name", sa.String(64), nullable=False),
     sa.Column("params", sa.JSON, nullable=False),
@@ -121,6 +122,7 @@ commands = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Column("result", sa.JSON),
     sa.Column("error", sa.Text),
+    sqlite_with_rowid=False,
 )
 
 meta = sa.Table(
