@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -154,3 +155,34 @@ async def test_shared_timers_share_one_heap_entry_and_cancel_alone(clock: Virtua
     sched.call_at(clock.now() + 1, fired.append, 9, shared=True)
     await sched.advance(1)
     assert fired[-1] == 9
+
+
+async def test_a_shared_instant_runs_without_collections_and_restores_the_collector(
+    clock: VirtualClock,
+) -> None:
+    sched = Scheduler(clock)
+    collections: list[int] = []
+    inside = False
+
+    def noted(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and inside:
+            collections.append(info["generation"])
+
+    def trip(_: object) -> None:
+        nonlocal inside
+        inside = True
+        [{"a": []} for _ in range(50)]  # garbage that would start collections
+        inside = False
+
+    before = gc.get_threshold()
+    gc.set_threshold(1, 1, 1)  # a collection at every allocation, were the collector on
+    gc.callbacks.append(noted)
+    try:
+        for _ in range(20):
+            sched.call_at(T0 + 1.0, trip, shared=True)
+        await sched.advance(1)
+    finally:
+        gc.callbacks.remove(noted)
+        gc.set_threshold(*before)
+    assert collections == []
+    assert gc.isenabled()

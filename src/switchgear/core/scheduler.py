@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import heapq
 import itertools
 import logging
@@ -93,17 +94,30 @@ class Scheduler:
             self._wake.set()
 
     def _run_group(self, group: list[list[Any]]) -> None:
+        """Fire a shared instant's timers, the cyclic garbage collector held meanwhile.
+
+        A grid step's 10,000 FFR trips allocate ~100,000 short-lived objects, which start
+        a dozen collections in the middle of the trips (~10 ms, all of it delaying the
+        last relay); their garbage dies by reference count anyway, and what is left
+        waits for the next collection after the group.
+        """
         if group and self._groups.get(group[0][_DUE]) is group:
             del self._groups[group[0][_DUE]]  # timers set from here on start a new group
-        for entry in group:
-            fn = entry[_FN]
-            if fn is None:
-                continue
-            entry[_FN] = None
-            try:
-                fn(entry[_ARG])
-            except Exception:
-                log.exception("timer callback failed")
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for entry in group:
+                fn = entry[_FN]
+                if fn is None:
+                    continue
+                entry[_FN] = None
+                try:
+                    fn(entry[_ARG])
+                except Exception:
+                    log.exception("timer callback failed")
+        finally:
+            if collecting:
+                gc.enable()
 
     def call_later(self, delay: float, fn: Callable[[Any], None], arg: Any = None) -> Timer:
         return self.call_at(self.clock.now() + delay, fn, arg)

@@ -261,24 +261,27 @@ class ThermostatLoad(Load):
         k = self.loss_w_per_k + draw_w_per_k
         return (self.loss_w_per_k * self.ambient_c + draw_w_per_k * self.inlet_c + gain) / k, k
 
-    def _time_to(self, temp: float, flow_lpm: float) -> float | None:
-        """Seconds until the tank reaches `temp` in the current phase (None: never)."""
-        eq, k = self._coefficients(flow_lpm)
+    def _time_to(self, temp: float, eq: float, k: float) -> float | None:
+        """Seconds until the tank reaches `temp` in a phase of these coefficients (None:
+        never)."""
         a, b = self.temp_c - eq, temp - eq  # T(t) - eq = a * exp(-t k / C)
         if a == 0 or b == 0 or (a > 0) != (b > 0) or abs(b) > abs(a):
             return None
         return -self.heat_capacity / k * math.log(b / a)
 
-    def _edge(self, flow_lpm: float) -> float | None:
-        """Seconds until the thermostat flips, if it will in this phase."""
-        if self.heating:
-            return self._time_to(self.setpoint_c, flow_lpm)
-        if not self.calling:
-            return self._time_to(self.setpoint_c - self.hysteresis_c, flow_lpm)
+    def _edge(self, flow_lpm: float, eq: float | None = None, k: float = 0.0) -> float | None:
+        """Seconds until the thermostat flips, if it will in this phase (its coefficients
+        if the caller has them)."""
+        if self.supplied or not self.calling:
+            if eq is None:
+                eq, k = self._coefficients(flow_lpm)
+            if self.heating:
+                return self._time_to(self.setpoint_c, eq, k)
+            if not self.calling:
+                return self._time_to(self.setpoint_c - self.hysteresis_c, eq, k)
         return None  # calling but unsupplied: it stays calling
 
-    def _evolve(self, dt: float, flow_lpm: float) -> None:
-        eq, k = self._coefficients(flow_lpm)
+    def _evolve(self, dt: float, flow_lpm: float, eq: float, k: float) -> None:
         if self.heating:
             self._add(self.element_w, dt)
             self.heat_s += dt
@@ -303,12 +306,13 @@ class ThermostatLoad(Load):
         while now < t:
             flow, flow_end = self._draw_phase(now)
             stop = min(flow_end, t)
-            edge = self._edge(flow)
+            eq, k = self._coefficients(flow)  # once per phase: the edge and the evolution
+            edge = self._edge(flow, eq, k)
             if edge is None or now + edge >= stop:
-                self._evolve(stop - now, flow)
+                self._evolve(stop - now, flow, eq, k)
                 now = stop
                 continue
-            self._evolve(edge, flow)
+            self._evolve(edge, flow, eq, k)
             now += edge
             self.temp_c = self.setpoint_c if self.heating else self.setpoint_c - self.hysteresis_c
             self.calling = not self.calling
