@@ -3,13 +3,14 @@
     python -m bench.all [--quick] [--no-write]          # make bench-all
 
 Runs issue #9's six benchmarks one after another, each in a fresh interpreter (no state
-shared between them), on loopback only: the HTTP hot paths against bare Starlette
-baselines (wrk), a million relay timers, history ingest and the 10-day query on SQLite
-and PostgreSQL, FFR across 10,000 controllers, the Push3 round trip, and 24 h of a
-10,000-device simulation. About 20 minutes at full size (history's 28.8 M rows per
-backend are most of it); `--quick` runs every part at a tenth of the size in about
-five. Each figure is printed beside its target; the markdown section printed at the end
-is appended to docs/performance.md with the command that produced it.
+shared between them) on a written-back disk (`sync` first), on loopback only: the HTTP
+hot paths against bare Starlette baselines (wrk), a million relay timers, history
+ingest and the 10-day query on SQLite and PostgreSQL, FFR across 10,000 controllers,
+the Push3 round trip, and 24 h of a 10,000-device simulation. About 20 minutes at full
+size (history's 28.8 M rows per backend are most of it); `--quick` runs every part at a
+tenth of the size in about five. Each figure is printed beside its target; the markdown
+section printed at the end is appended to docs/performance.md with the command that
+produced it.
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ PARTS = (
 def run_part(part: Part, quick: bool) -> tuple[dict[str, Any], float]:
     """Run one benchmark in a fresh interpreter; its JSON result and how long it took."""
     args = part.quick if quick else part.full
+    os.sync()  # the part before may leave gigabytes for the kernel to write back: not here
     started = time.monotonic()
     out = subprocess.run(
         [sys.executable, "-m", part.module, *args],
