@@ -47,6 +47,15 @@ def pg_database() -> Iterator[str]:
         admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+async def empty_schema(url: str) -> None:
+    """Drop everything in the PostgreSQL database's public schema (a test's clean slate)."""
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        await admin.close()
+
+
 # "+archive": the store moves statuses to its archive every few rows, so every history
 # test also reads across the two tables (bulk.Archive)
 @pytest.fixture(
@@ -70,7 +79,5 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         url = f"sqlite:///{tmp_path / 'store.db'}"
     else:
         url = request.getfixturevalue("pg_database")
-        admin = await asyncpg.connect(url)
-        await admin.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        await admin.close()
+        await empty_schema(url)
     yield lambda: SqlStore(url, archive_rows=archive_rows)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -17,6 +18,18 @@ from switchgear.core.ports import Batch
 from switchgear.storage import SqlStore
 from switchgear.storage import tables as t
 from switchgear.storage.sql import MIGRATIONS
+from tests.storage.conftest import empty_schema
+
+
+@contextmanager
+def _begin(url: str) -> Iterator[sa.Connection]:
+    """A transaction on a plain engine of its own, disposed after."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
 
 
 def _alembic(conn: sa.Connection) -> Config:
@@ -27,8 +40,7 @@ def _alembic(conn: sa.Connection) -> Config:
 
 
 def _at_revision(url: str, revision: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
+    with _begin(url) as conn:
         command.upgrade(_alembic(conn), revision)
         conn.execute(sa.text(
             "INSERT INTO accounts (id, email, name, password_hash, created_at) "
@@ -42,7 +54,6 @@ def _at_revision(url: str, revision: str) -> None:
             "INSERT INTO statuses (id, device_id, ts, kind, reason, channel, data) "
             "VALUES ('old1', 3, 5.0, 'relay', 'api', 0, '{\"on\": true}')"
         ))  # fmt: skip
-    engine.dispose()
 
 
 async def test_statuses_from_0001_gain_their_account_on_upgrade(tmp_path: Path) -> None:
@@ -80,8 +91,7 @@ async def test_an_archive_from_0003_becomes_the_first_segment_and_downgrades_int
 ) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     _at_revision(url, "0003")
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:  # what 0003's store did: old1 (and old0) moved
+    with _begin(url) as conn:  # what 0003's store did: old1 (and old0) moved
         conn.execute(sa.text(
             "INSERT INTO statuses (id, device_id, ts, kind, reason, channel, data, account_id) "
             "VALUES ('old0', 3, 4.0, 'relay', 'api', 0, '{}', 7)"
@@ -91,7 +101,6 @@ async def test_an_archive_from_0003_becomes_the_first_segment_and_downgrades_int
             " data, 7 FROM statuses"
         ))  # fmt: skip
         conn.execute(sa.text("DELETE FROM statuses"))
-    engine.dispose()
     store = SqlStore(url, archive_rows=1)
     await store.open()
     try:
@@ -112,25 +121,21 @@ async def test_an_archive_from_0003_becomes_the_first_segment_and_downgrades_int
         assert [r.id for r in page.records] == ["old0", "old1", "new1"]
     finally:
         await store.close()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
+    with _begin(url) as conn:
         command.downgrade(_alembic(conn), "0003")
         ids = conn.execute(sa.text("SELECT id FROM statuses_archive ORDER BY ts")).scalars().all()
-    engine.dispose()
     assert ids == ["old0", "old1", "new1"]
 
 
 async def test_statuses_from_0004_number_on_past_every_archived_seq(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     _at_revision(url, "0004")  # old1 recent (seq 1); an archived row numbered 50
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
+    with _begin(url) as conn:
         conn.execute(sa.text(
             "INSERT INTO statuses_archive (segment, seq, id, device_id, ts, kind, reason, data)"
             " VALUES (1, 50, 'arch', 3, 1.0, 'relay', 'api', '{}')"
         ))  # fmt: skip
         conn.execute(sa.text("INSERT INTO status_segments VALUES (1, 1.0, 1.0, 1)"))
-    engine.dispose()
     store = SqlStore(url)
     await store.open()
     try:
@@ -156,9 +161,7 @@ async def test_the_migrations_build_the_schema_the_code_declares(
         url = f"sqlite:///{tmp_path / 'fresh.db'}"
     else:
         url = request.getfixturevalue("pg_database")
-        admin = await asyncpg.connect(url)
-        await admin.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-        await admin.close()
+        await empty_schema(url)
     store = SqlStore(url)
     await store.open()
     try:
@@ -174,13 +177,11 @@ async def test_the_migrations_build_the_schema_the_code_declares(
 async def test_commands_from_0005_are_kept_by_id_and_downgrade_intact(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     _at_revision(url, "0005")
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
+    with _begin(url) as conn:
         conn.execute(sa.text(
             "INSERT INTO commands VALUES ('c1', 3, 7, 'switch', '{\"action\": \"on\"}', 'done',"
             " 1.0, 2.0, '{\"codes\": []}', NULL)"
         ))  # fmt: skip
-    engine.dispose()
     store = SqlStore(url)
     await store.open()
     try:
@@ -193,12 +194,10 @@ async def test_commands_from_0005_are_kept_by_id_and_downgrade_intact(tmp_path: 
         assert ddl.endswith("WITHOUT ROWID")
     finally:
         await store.close()
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
+    with _begin(url) as conn:
         command.downgrade(_alembic(conn), "0005")
         kept = conn.execute(sa.text("SELECT id, updated_at FROM commands")).all()
         index = conn.execute(sa.text(
             "SELECT count(*) FROM sqlite_master WHERE name = 'ix_commands_device_id'"
         )).scalar_one()  # fmt: skip
-    engine.dispose()
     assert [tuple(r) for r in kept] == [("c1", 2.0)] and index == 1
