@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from switchgear.core.model import Device
+from switchgear.links.memory import LinkFault
 from tests.conftest import World
 
 
@@ -136,6 +137,18 @@ async def test_bad_pout_and_unknown_page(meters: Meters) -> None:
     assert r.status_code == 400 and "pout" in r.json()["error"]
     r = await meters.w.client.get("/?page=settings")
     assert r.status_code == 404
+
+
+async def test_a_relay_the_meter_cannot_reach_is_503_in_the_meters_shape(meters: Meters) -> None:
+    rt = meters.w.rt
+    rt.link.faults[meters.d103.id] = LinkFault(lost=True)  # the relay never answers
+    rt.engine.command_timeout_s = 0.05
+    r = await meters.get("1728053249", "012345", pout="1")
+    assert (r.status_code, r.json()) == (503, {"error": "relay unavailable"})
+    assert r.headers["server"] == "smart-MAC" and r.headers["connection"] == "close"
+    rt.link.faults.clear()
+    await meters.advance(6)
+    assert (await meters.get("1728053249", "012345")).json()["pout"] == "0"  # nothing applied
 
 
 async def test_root_without_page_leads_to_the_api_docs(world: World) -> None:
