@@ -87,24 +87,30 @@ class Root(Starlette):
         lifespan: Lifespan[Any] | None = None, **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(**kwargs)
-        self.router = IndexedRouter(routes, default=default, lifespan=lifespan)
-        self._direct: dict[tuple[str, str], tuple[Route, ASGIApp]] = {}
-        for path, candidates in self.router._static.items():
+        self.router = self._indexed = IndexedRouter(routes, default=default, lifespan=lifespan)
+        self._direct: dict[tuple[str, str], tuple[Route, ASGIApp]] | None = None
+
+    def _build_direct(self) -> dict[tuple[str, str], tuple[Route, ASGIApp]]:
+        """(path, method) -> the route and its app behind the middleware, built at the
+        first request as Starlette builds its stack (middleware may be added until then)."""
+        direct: dict[tuple[str, str], tuple[Route, ASGIApp]] = {}
+        for path, candidates in self._indexed._static.items():
             methods = {m for r in candidates if isinstance(r, Route) for m in r.methods or ()}
             for method in methods:
                 probe = {"type": "http", "path": path, "method": method, "root_path": ""}
                 route = next(r for r in candidates if r.matches(probe)[0] is Match.FULL)
                 if isinstance(route, Route) and route.app is route.endpoint:
-                    self._direct[path, method] = (route, self._wrap(route.app))
-
-    def _wrap(self, app: ASGIApp) -> ASGIApp:
-        for cls, args, kwargs in reversed(self.user_middleware):
-            app = cls(app, *args, **kwargs)
-        return ServerErrorMiddleware(app, debug=self.debug)
+                    app = route.app
+                    for cls, args, kwargs in reversed(self.user_middleware):
+                        app = cls(app, *args, **kwargs)
+                    direct[path, method] = (route, ServerErrorMiddleware(app, debug=self.debug))
+        self._direct = direct
+        return direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):
-            direct = self._direct.get((scope["path"], scope["method"]))
+            table = self._direct if self._direct is not None else self._build_direct()
+            direct = table.get((scope["path"], scope["method"]))
             if direct is not None:
                 route, app = direct
                 scope["app"] = self
