@@ -15,34 +15,16 @@ import asyncio
 import gc
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from starlette.types import ASGIApp, Message
 
-from bench.run import ROOT, _free_port, _wait
+from bench.run import seed_demo
 
 Call = Callable[[], Awaitable[int]]
-
-
-def _seed(tmp: Path) -> tuple[Path, dict[str, Any]]:
-    """A demo database and its credentials, made by `switchgear demo` on a manual clock."""
-    db, creds, port = tmp / "inproc.db", tmp / "creds.json", _free_port()
-    cmd = [sys.executable, "-m", "switchgear", "demo", "--port", str(port), "--speed", "0",
-           "--database-url", f"sqlite:///{db}", "--credentials-file", str(creds),
-           "--log-level", "warning"]  # fmt: skip
-    proc = subprocess.Popen(cmd, cwd=ROOT)
-    try:
-        _wait(f"http://127.0.0.1:{port}/healthz", proc, creds)
-    finally:
-        proc.terminate()
-        proc.wait()
-    return db, json.loads(creds.read_text())
 
 
 def caller(
@@ -136,7 +118,7 @@ async def measure(args: argparse.Namespace) -> dict[str, float]:
     from switchgear.settings import Settings
 
     with tempfile.TemporaryDirectory() as tmp:
-        db, c = _seed(Path(tmp))
+        db, c = seed_demo(Path(tmp))
         settings = Settings(
             database_url=f"sqlite:///{db}", speed=0, meterhttp_rate_limit=False, log_level="warning"
         )

@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -96,39 +97,28 @@ def _baseline(seconds: int, connections: int) -> tuple[wrk.Result, wrk.Result]:
         proc.wait()
 
 
-def _switchgear(
-    seconds: int, connections: int, tmp: Path, only: list[str] | None = None
-) -> dict[str, wrk.Result]:
-    """Seed a demo database, then serve it like the baseline and hit the hot paths (those
-    whose name holds a word of `only`, if given)."""
-    db = tmp / "bench.db"
-    creds = tmp / "creds.json"
-    port = _free_port()
-    seed = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "switchgear",
-            "demo",
-            "--port",
-            str(port),
-            "--speed",
-            "0",
-            "--database-url",
-            f"sqlite:///{db}",
-            "--credentials-file",
-            str(creds),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-    )
+def seed_demo(tmp: Path) -> tuple[Path, dict[str, Any]]:
+    """A demo database on a manual clock and its credentials, made by `switchgear demo`."""
+    db, creds, port = tmp / "bench.db", tmp / "creds.json", _free_port()
+    cmd = [sys.executable, "-m", "switchgear", "demo", "--port", str(port), "--speed", "0",
+           "--database-url", f"sqlite:///{db}", "--credentials-file", str(creds),
+           "--log-level", "warning"]  # fmt: skip
+    seed = subprocess.Popen(cmd, cwd=ROOT)
     try:
         _wait(f"http://127.0.0.1:{port}/healthz", seed, creds)
     finally:
         seed.terminate()
         seed.wait()
-    c = json.loads(creds.read_text())
+    return db, dict(json.loads(creds.read_text()))
+
+
+def _switchgear(
+    seconds: int, connections: int, tmp: Path, only: list[str] | None = None
+) -> dict[str, wrk.Result]:
+    """Seed a demo database, then serve it like the baseline and hit the hot paths (those
+    whose name holds a word of `only`, if given)."""
+    db, c = seed_demo(tmp)
+    port = _free_port()
     token = c["account"]["token"]
     proc = _uvicorn(
         "switchgear.asgi:app",
