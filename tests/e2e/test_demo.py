@@ -101,8 +101,10 @@ def test_push3_section_commands_a_meter_and_reads_the_answer(demo: Demo) -> None
 def test_a_plain_http_get_client_reads_a_meter(demo: Demo) -> None:
     m = next(m for m in demo.credentials["meterhttp"]["meters"] if m["phases"] == 3)
     url = f"{demo.base_url}/?page=getdata&devid={m['devid']}&devpass={m['devpass']}"
-    data = httpx.get(url).json()["data"]  # what a requests.get(url).json() client does
+    r = httpx.get(url)
+    data = r.json()["data"]  # what a requests.get(url).json() client does
     assert float(data["W1"]["value"]) > 0  # the demo switched the meter's load on
+    assert r.headers.get_list("server") == ["smart-MAC"]  # the meter's own, no server's name
     assert httpx.get(url).status_code == 429  # extended: one request per 6 s
 
 

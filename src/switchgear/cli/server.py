@@ -45,6 +45,7 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
         port=settings.port,
         log_level=settings.log_level,
         access_log=False,
+        server_header=False,  # a face names its server itself (the meter: "smart-MAC")
         lifespan="on",
         # open response streams (/sub, /ws, /api/v1/events) never end by themselves
         timeout_graceful_shutdown=3,
