@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from switchgear import errors
-from switchgear.core.model import Json
 from switchgear.dialects.http import mapped_by
-from switchgear.dialects.meterhttp.wire import MeterResponse
-
-
-def reply(status: int, body: Json) -> MeterResponse:
-    return MeterResponse(json.dumps(body), status_code=status)
+from switchgear.dialects.meterhttp.wire import MeterResponse, reply
 
 
 def to_response(err: errors.SwitchgearError) -> MeterResponse:

@@ -16,13 +16,14 @@ from starlette.routing import BaseRoute, Route
 from switchgear.core.catalog import model as catalog_model
 from switchgear.core.engine import raise_for_state
 from switchgear.core.model import Action, Device, Family, Switch
-from switchgear.dialects.meterhttp.errors import mapped, reply
+from switchgear.dialects.meterhttp.errors import mapped
 from switchgear.dialects.meterhttp.wire import (
     DEFAULT_VERSION,
     INTERVAL_S,
     MeterResponse,
     getdata_text,
     readings,
+    reply,
 )
 from switchgear.dialects.render import shadow_cache
 from switchgear.runtime import Runtime

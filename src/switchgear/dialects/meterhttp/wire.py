@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import operator
 from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring_ascii
@@ -93,3 +94,8 @@ class MeterResponse(Response):
     def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
         length = (b"content-length", str(len(self.body)).encode())
         self.raw_headers = [*self.HEADERS[:2], length, self.HEADERS[2]]
+
+
+def reply(status: int, body: Json) -> MeterResponse:
+    """A short answer in the meter's shape (`{"error": ...}` and the like)."""
+    return MeterResponse(json.dumps(body), status_code=status)
