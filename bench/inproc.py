@@ -88,30 +88,6 @@ async def drive(call: Call, requests: int, concurrency: int) -> float:
     return elapsed / (per * concurrency) * 1e6
 
 
-class Lifespan:
-    """Runs an app's lifespan around the measurements, as a server would."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._to_app: asyncio.Queue[Message] = asyncio.Queue()
-        self._from_app: asyncio.Queue[Message] = asyncio.Queue()
-
-    async def __aenter__(self) -> Lifespan:
-        self._task = asyncio.create_task(
-            self.app({"type": "lifespan", "state": {}}, self._to_app.get, self._from_app.put)
-        )
-        await self._to_app.put({"type": "lifespan.startup"})
-        msg = await self._from_app.get()
-        if msg["type"] != "lifespan.startup.complete":
-            raise RuntimeError(str(msg))
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._to_app.put({"type": "lifespan.shutdown"})
-        await self._from_app.get()
-        await self._task
-
-
 async def measure(args: argparse.Namespace) -> dict[str, float]:
     from bench.baseline import app as baseline
     from switchgear.app import create_app
@@ -139,7 +115,7 @@ async def measure(args: argparse.Namespace) -> dict[str, float]:
         }  # fmt: skip
         wanted = ["baseline", *(args.path or ["fetch", "send", "getdata"])]
         out: dict[str, list[float]] = {name: [] for name in wanted}
-        async with Lifespan(app):
+        async with app.router.lifespan_context(app):  # the runtime, as a server starts it
             gc.collect()
             for _ in range(args.rounds):
                 for name in wanted:
