@@ -30,3 +30,17 @@ class Settings(BaseSettings):
     # a Push3 gateway runs each command after 5-100% of this many seconds (0: at once)
     push3_gateway_delay_s: float = Field(default=1.5, ge=0, le=60)
     multisocket_daily_quota: int | None = Field(default=None, ge=1)
+    # TLS: serve HTTPS (and WSS) with this certificate chain and private key (PEM files)
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The server's public base URL, for links it writes: `public_url` when set, else
+        the scheme, host and port it listens on (never a client's `Host` header)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls_certfile else "http"
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{scheme}://{host}:{self.port}"
