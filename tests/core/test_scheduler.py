@@ -186,3 +186,43 @@ async def test_a_shared_instant_runs_without_collections_and_restores_the_collec
         gc.set_threshold(*before)
     assert collections == []
     assert gc.isenabled()
+
+
+async def test_a_timer_re_armed_at_now_without_progress_is_reported_not_spun(
+    clock: VirtualClock,
+) -> None:
+    sched = Scheduler(clock)
+    fired: list[float] = []
+    others: list[float] = []
+
+    class Stuck:
+        def check(self, _: object = None) -> None:  # re-arms for the same instant forever
+            fired.append(clock.now())
+            sched.call_at(clock.now(), self.check)
+
+        def via_soon(self, _: object = None) -> None:  # the same loop through `soon`
+            sched.soon(lambda: sched.call_at(clock.now(), self.via_soon))
+
+    sched.call_later(10, Stuck().check)
+    sched.call_later(20, Stuck().via_soon)
+    sched.call_later(30, lambda _: others.append(clock.now()))
+    await asyncio.wait_for(sched.advance(60), 5)
+    assert 1000 <= len(fired) <= 1002 and set(fired) == {T0 + 10}
+    assert others == [T0 + 30]  # the rest of the timeline still runs
+    assert len(sched.loops) == 2
+    assert "Stuck.check" in sched.loops[0] and "Stuck.via_soon" in sched.loops[1]
+
+
+async def test_many_timers_set_for_now_by_one_callback_are_not_a_loop(
+    clock: VirtualClock,
+) -> None:
+    sched = Scheduler(clock)
+    fired: list[int] = []
+
+    def fan_out(_: object) -> None:
+        for i in range(5000):  # a fleet's worth, each its own argument
+            sched.call_at(clock.now(), fired.append, i)
+
+    sched.call_later(5, fan_out)
+    await sched.advance(10)
+    assert len(fired) == 5000 and sched.loops == []

@@ -605,3 +605,32 @@ async def test_statuses_page_with_next(cloud: Cloud) -> None:
     later = rest.json()["statuses"]
     assert later and later[0]["date"] >= body["statuses"][-1]["date"]
     assert not {s["id"] for s in later} & {s["id"] for s in body["statuses"]}
+
+
+# --- fidelity, round 2 ---------------------------------------------------------------------
+
+SEED_CAPACITY = {"enable": True, "maxCapacity": 100, "minCapacity": 50, "lossPerLiter": 5.5,
+                 "lossPerIdleMinute": 1.3, "gainPerWattHour": 2.7}  # fmt: skip
+
+
+async def test_capacity_cycles_between_max_and_min_for_hours_and_the_server_answers(
+    cloud: Cloud,
+) -> None:
+    start = cloud.w.rt.clock.now()
+    r = await cloud.put({"info": {"capacity": SEED_CAPACITY}})  # the seed's body as printed
+    assert r.json()["responseCodes"] == [114]
+    for _ in range(6 * 8):  # eight hours, ten-minute steps
+        await cloud.w.rt.scheduler.advance(600)
+        got = await cloud.w.client.get(f"/v1/devices/{cloud.pc_id}", headers=cloud.h())
+        assert got.status_code == 200
+    assert cloud.w.rt.scheduler.loops == []
+    relays = [
+        s for s in await cloud.statuses(device=cloud.pc_id, date=_iso(start)[:10])
+        if s["type"] == "relay" and s["reason"] != "reboot"
+    ]  # fmt: skip
+    reasons = [s["reason"] for s in relays]
+    assert len(reasons) >= 20
+    assert reasons == ["max_capacity", "min_capacity"] * (len(reasons) // 2) + (
+        ["max_capacity"] if len(reasons) % 2 else []
+    )
+    assert [s["info"]["on"] for s in relays[:2]] == [False, True]

@@ -25,6 +25,7 @@ from switchgear.core.clock import Clock, VirtualClock
 log = logging.getLogger(__name__)
 
 LATER_CHUNK = 128  # `soon` callbacks run between looks at the heap, in real time
+LOOP_LIMIT = 1000  # one callback re-armed this often within one instant is a loop
 
 # Heap entry layout: [due, seq, callback or None when cancelled, argument]
 _DUE, _SEQ, _FN, _ARG = range(4)
@@ -65,6 +66,12 @@ class Scheduler:
         self._later: deque[Callable[[], None]] = deque()
         self._drained = asyncio.Event()
         self._drained.set()
+        # The loop guard: timers set during the instant being run, fired again and again
+        # at that same instant, make no progress; past LOOP_LIMIT they are dropped.
+        self._instant: float | None = None
+        self._instant_seq = 0
+        self._repeats: dict[tuple[int, Any, int], int] = {}
+        self.loops: list[str] = []  # what the guard dropped, newest last
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -160,6 +167,9 @@ class Scheduler:
     def run_due(self, now: float | None = None) -> int:
         """Fire every timer due at or before `now`; returns how many fired."""
         now = self.clock.now() if now is None else now
+        if now != self._instant:
+            self._instant, self._instant_seq = now, next(self._seq)
+            self._repeats.clear()
         fired = 0
         heap = self._heap
         while heap and heap[0][_DUE] <= now:
@@ -168,12 +178,34 @@ class Scheduler:
             if fn is None:
                 continue
             entry[_FN] = None
+            if entry[_SEQ] > self._instant_seq and self._looping(fn, entry[_ARG], now):
+                continue
             fired += 1
             try:
                 fn(entry[_ARG])
             except Exception:
                 log.exception("timer callback failed")
         return fired
+
+    def _looping(self, fn: Callable[[Any], None], arg: Any, now: float) -> bool:
+        """True when `fn(arg)`, set during this instant, has fired here LOOP_LIMIT times.
+
+        A timer re-armed at or before `now` without progress would spin the process
+        forever and starve every face: it is dropped and reported instead.
+        """
+        owner = getattr(fn, "__self__", None)
+        key = (id(owner), getattr(fn, "__func__", fn), id(arg))
+        count = self._repeats.get(key, 0) + 1
+        self._repeats[key] = count
+        if count <= LOOP_LIMIT:
+            return False
+        if count == LOOP_LIMIT + 1:
+            name = getattr(fn, "__qualname__", repr(fn))
+            report = f"timer loop: {name} re-armed at t={now!r} {LOOP_LIMIT} times; dropped"
+            self.loops.append(report)
+            del self.loops[:-100]
+            log.error(report)
+        return True
 
     async def advance(self, seconds: float) -> float:
         """Move a manual VirtualClock forward, firing each timer at exactly its due time."""

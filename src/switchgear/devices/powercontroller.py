@@ -10,6 +10,7 @@ stops and restarts heating, a per-period energy cap, and a schedule of commands.
 from __future__ import annotations
 
 import copy
+import math
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -387,7 +388,13 @@ class PowerControllerTwin(Twin):
         return self._off_by != "api" or self.relay.pending is not None
 
     def _capacity_next(self) -> float:
-        """When the estimate could next cross a threshold (rates are constant until then)."""
+        """When the estimate could next cross a threshold (rates are constant until then).
+
+        Only a threshold ahead of the estimate, in the direction it moves, is a crossing:
+        one already passed (on below the minimum, say) waits for the next change. The
+        answer is always after now, by at least one step of the clock, so a re-check
+        never repeats at the same instant.
+        """
         cfg = self.config["capacity"]
         heater = self.heater
         now = self.clock.now()
@@ -400,15 +407,18 @@ class PowerControllerTwin(Twin):
             rate = float(cfg["gainPerWattHour"]) * heater.element_w / 3600 - draw
         else:
             rate = -float(cfg["lossPerIdleMinute"]) / 60 - draw
-        if rate > 0:
-            eta = (float(cfg["maxCapacity"]) - level) / rate
-        elif rate < 0:
-            eta = (level - float(cfg["minCapacity"])) / -rate
+        high, low = float(cfg["maxCapacity"]), float(cfg["minCapacity"])
+        if rate > 0 and level < high:
+            eta = (high - level) / rate
+        elif rate < 0 and level > low:
+            eta = (level - low) / -rate
         else:
             eta = CAPACITY_STEP_MAX_S
+        due = now + min(eta, CAPACITY_STEP_MAX_S)
         change = heater.next_change()
-        due = now + min(max(eta, 0.0), CAPACITY_STEP_MAX_S)
-        return min(due, change) if change is not None and change > now else due
+        if change is not None and change > now:
+            due = min(due, change)
+        return _after(now, due)
 
     # --- FFR ----------------------------------------------------------------------
 
@@ -545,9 +555,14 @@ class PowerControllerTwin(Twin):
         if change is not None and (due is None or change < due):
             due = change
         if due is not None and due < limit["ends_at"]:
-            self._arm("limit", max(due, now), self._limit_check)
+            self._arm("limit", _after(now, due), self._limit_check)
         else:
             self._cancel("limit")
+
+
+def _after(now: float, due: float) -> float:
+    """`due`, or the clock's next step when it is not after `now` (a check makes progress)."""
+    return due if due > now else math.nextafter(now, math.inf)
 
 
 def _seconds(value: Any, *, positive: bool = False) -> float:
