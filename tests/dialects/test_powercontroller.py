@@ -634,3 +634,102 @@ async def test_capacity_cycles_between_max_and_min_for_hours_and_the_server_answ
         ["max_capacity"] if len(reasons) % 2 else []
     )
     assert [s["info"]["on"] for s in relays[:2]] == [False, True]
+
+
+async def _device_status(cloud: Cloud) -> dict[str, Any]:
+    r = await cloud.w.client.get(f"/v1/devices/{cloud.pc_id}", headers=cloud.h())
+    assert r.status_code == 200, r.text
+    return dict(r.json()["device"]["status"])
+
+
+def _epoch(iso: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+
+
+async def test_a_scheduled_limit_power_logs_relay_timer(cloud: Cloud) -> None:
+    await cloud.command({"command": {"name": "off"}})
+    now = int(cloud.w.rt.clock.now())
+    entry = {"name": "limit_power", "when": now + 60, "repeat": 0, "power": 100, "time": 3600}
+    assert (await cloud.put({"schedule": [entry]})).json()["responseCodes"] == [117]
+    await cloud.advance(90)
+    relays = [s for s in await cloud.statuses(device=cloud.pc_id) if s["type"] == "relay"]
+    assert (relays[-1]["reason"], relays[-1]["info"]["on"]) == ("timer", True)
+    assert _epoch(relays[-1]["date"]) == now + 60
+
+
+@pytest.mark.parametrize("since_boot", [300, 1000])  # before and after the first update
+async def test_toggle_in_counts_from_the_status_date_even_after_a_reset(
+    cloud: Cloud, since_boot: int
+) -> None:
+    await cloud.advance(since_boot)
+    due = int(cloud.w.rt.clock.now()) + 600
+    assert (await cloud.command({"command": {"name": "off_at", "time": due}})).status_code == 200
+    await cloud.advance(100)
+    for step in ("after the command", "after a reset"):
+        status = await _device_status(cloud)
+        info = status["info"]
+        assert info["toggleAt"] == due, step
+        assert _epoch(status["date"]) + info["toggleIn"] == due, step
+        await cloud.command({"command": {"name": "reset"}})
+    await cloud.advance(60)
+    status = await _device_status(cloud)
+    assert _epoch(status["date"]) + status["info"]["toggleIn"] == due
+    await cloud.advance(500)
+    assert cloud.relay_on() is False  # the flip the status announced fires
+
+
+async def test_a_second_timed_command_replaces_the_first_and_says_so(cloud: Cloud) -> None:
+    t = int(cloud.w.rt.clock.now())
+    first = await cloud.command({"command": {"name": "off_at", "time": t + 120}})
+    assert first.json()["responseCodes"] == [107] and "replaces" not in first.json()["message"]
+    second = await cloud.command({"command": {"name": "on_at", "time": t + 180}})
+    body = second.json()
+    assert body["responseCodes"] == [106]
+    assert "replaces the pending off at " + _iso(t + 120) in body["message"]
+    assert body["status"]["info"]["update"]["replaced"] == {"on": False, "toggleAt": t + 120}
+    functions = [s for s in await cloud.statuses(device=cloud.pc_id) if s["type"] == "function"]
+    assert functions[-1]["info"]["update"]["replaced"] == {"on": False, "toggleAt": t + 120}
+    await cloud.advance(200)
+    assert cloud.relay_on() is True  # one pending toggle: the off never happens
+    relays = [s for s in await cloud.statuses(device=cloud.pc_id) if s["type"] == "relay"]
+    assert [s["reason"] for s in relays] == ["reboot"]
+
+
+@pytest.mark.parametrize("name", ["on_at", "off_at"])
+async def test_on_at_in_milliseconds_is_refused_like_a_bad_period(cloud: Cloud, name: str) -> None:
+    ms = int(cloud.w.rt.clock.now() + 60) * 1000
+    r = await cloud.command({"command": {"name": name, "time": ms}})
+    assert r.status_code == 400 and r.json()["responseCodes"] == [-992]
+    assert (await _device_status(cloud))["info"]["toggleAt"] is None
+    year = int(cloud.w.rt.clock.now()) + 365 * 86_400
+    r = await cloud.command({"command": {"name": name, "time": year}})
+    assert r.json()["responseCodes"] == [106 if name == "on_at" else 107]
+
+
+async def test_a_switch_that_changes_nothing_logs_no_relay_status(cloud: Cloud) -> None:
+    r = await cloud.command({"command": {"name": "on"}})  # on while on
+    assert r.json()["responseCodes"] == [102]
+    types = [(s["type"], s["reason"]) for s in await cloud.statuses(device=cloud.pc_id)]
+    assert types.count(("relay", "reboot")) == 1 and ("relay", "api") not in types
+    assert types[-1] == ("function", "command")
+    # an off_for pending across a power cycle: the reboot turns it on, the flip changes nothing
+    await cloud.command({"command": {"name": "off_for", "time": 900}})
+    r = await cloud.w.client.post(
+        f"/api/v1/sim/devices/{cloud.pc.id}/power-cycle", headers=cloud.w.auth()
+    )
+    assert r.status_code == 200, r.text
+    await cloud.advance(1000)
+    relays = [(s["reason"], s["info"]["on"]) for s in await cloud.statuses(device=cloud.pc_id)
+              if s["type"] == "relay"]  # fmt: skip
+    assert relays == [("reboot", True), ("api", False), ("reboot", True)]
+
+
+async def test_the_first_update_after_a_reset_covers_one_sample_period(cloud: Cloud) -> None:
+    await cloud.advance(420)
+    await cloud.command({"command": {"name": "reset"}})
+    await cloud.advance(900)
+    autos = [s for s in await cloud.statuses(device=cloud.pc_id)
+             if s["type"] == "update" and s["reason"] == "auto"]  # fmt: skip
+    assert [s["info"]["duration"] for s in autos] == [900]

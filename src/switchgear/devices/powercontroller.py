@@ -41,6 +41,7 @@ AMBIENT_C = 20.0
 SELF_HEATING_C_PER_A = 0.6  # the enclosure sensor warms with the relay current
 CAPACITY_STEP_MAX_S = 3600.0  # re-estimate the capacity at least hourly
 COMMANDS = ("on", "off", "on_for", "off_for", "on_at", "off_at", "limit_power", "reset")
+MAX_AHEAD_S = 366 * 86_400  # the furthest a command's period or time may reach
 
 
 def fahrenheit(c: float) -> float:
@@ -188,6 +189,10 @@ class PowerControllerTwin(Twin):
 
     def boot(self) -> None:
         super().boot()
+        # A restart loses the running averages: the first update covers the time since
+        # the boot (one sample period), not the time since the last update before it.
+        self._last_update = (self.clock.now(), self.energy_wh())
+        self._litres_at_update = self.litres()
         self._arm_schedule()
         if self.limit is not None:
             self._arm("limit_end", self.limit["ends_at"], self._limit_end)
@@ -211,6 +216,16 @@ class PowerControllerTwin(Twin):
         super().set_load(point, description)
         self._rearm()
 
+    def set_relay(
+        self, c: RelayChannel, on: bool, reason: str, then_for: float | None = None
+    ) -> None:
+        """Switch the relay; a switch that changes nothing (no state, no pending toggle)
+        records no relay status, as the controller logs only what switched."""
+        if c.on == on and c.pending is None and not then_for:
+            self.relay_changed(c, reason)
+            return
+        super().set_relay(c, on, reason, then_for)
+
     def relay_changed(self, c: RelayChannel, reason: str) -> None:
         if not c.on:
             self._off_by = reason
@@ -227,11 +242,15 @@ class PowerControllerTwin(Twin):
         if handler is None:
             raise InvalidCommand(f"unknown command {cmd.name!r}", field="command")
         reason = cmd.name.removeprefix("pc.")
+        pending = self.relay.pending
         try:
             update, codes = handler(cmd.params)
         except Refused as refused:
             self._answer(reason, {}, list(refused.codes))
             return CommandResult(ok=False, codes=refused.codes, error=str(refused))
+        if pending is not None and self.relay.pending is not pending and cmd.name == "pc.command":
+            # the relay keeps one pending toggle: a command that drops it says so
+            update = {**update, "replaced": {"on": pending.on, "toggleAt": int(pending.due)}}
         self._answer(reason, update, codes)
         self.save()
         return CommandResult(ok=True, codes=tuple(codes), data={"update": update})
@@ -286,8 +305,8 @@ class PowerControllerTwin(Twin):
             return {"on": on, "toggleIn": period}, [104 if on else 105]
         on = name == "on_at"
         when = number(params.get("time"))
-        if when is None or when <= now:
-            raise Refused(-992)
+        if when is None or when <= now or when > now + MAX_AHEAD_S:
+            raise Refused(-992)  # past, or not unix seconds (milliseconds reach year 58,000)
         c.arm(self.scheduler, PendingFlip(when, on, "timer"), self._fire)
         return {"on": on, "toggleAt": when}, [106 if on else 107]
 
@@ -299,18 +318,18 @@ class PowerControllerTwin(Twin):
             self._limit_stop(restore=True)
             return {"powerLimit": None}, [122]
         p, t = number(power), number(time)
-        if p is None or t is None or p < 0 or t <= 0 or t > 366 * 86_400:
+        if p is None or t is None or p < 0 or t <= 0 or t > MAX_AHEAD_S:
             raise Refused(-986)
-        self._limit_start(p, t)
+        self._limit_start(p, t, "api")
         return {"powerLimit": {"power": p, "time": t}}, [115]
 
-    def _limit_start(self, power_wh: float, seconds: float) -> None:
+    def _limit_start(self, power_wh: float, seconds: float, reason: str) -> None:
         now = self.clock.now()
         self._limit_stop(restore=False)
         self.limit = {"power": power_wh, "ends_at": now + seconds, "start_wh": self.energy_wh()}
         self._arm("limit_end", now + seconds, self._limit_end)
         self.ffr["restore"] = False
-        self.set_relay(self.relay, True, "api")
+        self.set_relay(self.relay, True, reason)
 
     def _limit_stop(self, *, restore: bool) -> None:
         was = self.limit
@@ -516,7 +535,7 @@ class PowerControllerTwin(Twin):
         self._schedule_timers.pop(index, None)
         self.ffr["restore"] = False
         if entry["name"] == "limit_power":
-            self._limit_start(float(entry["power"]), float(entry["time"]))
+            self._limit_start(float(entry["power"]), float(entry["time"]), "timer")
         else:
             self.set_relay(self.relay, entry["name"] == "on", "timer")
         if float(entry["repeat"]) > 0:
@@ -568,6 +587,6 @@ def _after(now: float, due: float) -> float:
 def _seconds(value: Any, *, positive: bool = False) -> float:
     """A command's period in seconds, or Refused(-992)."""
     s = number(value)
-    if s is None or s < 0 or (positive and s == 0) or s > 366 * 86_400:
+    if s is None or s < 0 or (positive and s == 0) or s > MAX_AHEAD_S:
         raise Refused(-992)
     return s

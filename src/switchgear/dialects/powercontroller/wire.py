@@ -61,6 +61,7 @@ def live_info(shadow: DeviceState) -> dict[str, Json]:
     m = shadow.meters[0] if shadow.meters else None
     c = shadow.channels[0] if shadow.channels else None
     temp = shadow.temperature_c
+    shown = math.floor(shadow.ts)  # the date shown: toggleIn counts from it
     return {
         "duration": 0,
         "current": round(sum(x.current_a for x in shadow.meters), 2),
@@ -70,7 +71,8 @@ def live_info(shadow: DeviceState) -> dict[str, Json]:
         "frequency": round(m.frequency_hz, 3) if m else None,
         "flow": None,
         "on": c.on if c else None,
-        "toggleIn": round(max(0.0, c.toggle_at - shadow.ts)) if c and c.toggle_at else 0,
+        "toggleIn": round(max(0.0, c.toggle_at - shown)) if c and c.toggle_at else 0,
+        "toggleAt": int(c.toggle_at) if c and c.toggle_at else None,
     }
 
 
@@ -85,7 +87,9 @@ def status_summary(shadow: DeviceState) -> dict[str, Json]:
         if shadow.channels:
             c = shadow.channels[0]
             info["on"] = c.on
-            info["toggleIn"] = round(max(0.0, c.toggle_at - shadow.ts)) if c.toggle_at else 0
+            # counted from the date shown (whole seconds): date + toggleIn = toggleAt
+            shown = math.floor(date)
+            info["toggleIn"] = round(max(0.0, c.toggle_at - shown)) if c.toggle_at else 0
             info["toggleAt"] = int(c.toggle_at) if c.toggle_at else None
     else:
         info, date = live_info(shadow), shadow.ts
@@ -125,6 +129,10 @@ def status_body(record: StatusRecord, api_id: str) -> dict[str, Json]:
 def answer(reason: str, codes: list[int], update: Mapping[str, Json], ts: float) -> dict[str, Any]:
     """A synchronous answer: the device's function status and its codes."""
     text = "; ".join(CODES.get(c, str(c)) for c in codes) or "ok"
+    replaced = update.get("replaced")
+    if isinstance(replaced, Mapping):  # the relay keeps one pending toggle
+        was = "on" if replaced.get("on") else "off"
+        text += f"; replaces the pending {was} at {when(float(replaced['toggleAt']))}"
     return {
         "message": text[0].upper() + text[1:],
         "responseCodes": codes,
