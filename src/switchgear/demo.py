@@ -19,6 +19,7 @@ from typing import Any
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.model import Action, Device, Json, Switch
 from switchgear.core.ports import SimAction
+from switchgear.devices.powercontroller import HOUSEHOLD_DRAWS
 from switchgear.dialects import dialects
 from switchgear.runtime import Runtime
 
@@ -76,7 +77,14 @@ FLEET: tuple[FleetRow, ...] = (
         "PC-SGDEMO{a}{r:04d}-001",
         ("water-heater",),
         {"country": "US", "flowmeter": "none"},
-        {0: {"type": "thermostat", "rated_watts": 4500.0, "tank_litres": 190.0}},
+        {
+            0: {
+                "type": "thermostat",
+                "rated_watts": 4500.0,
+                "tank_litres": 190.0,
+                "draws": HOUSEHOLD_DRAWS,
+            }
+        },
     ),
     FleetRow(
         "power-controller-v10",
@@ -84,7 +92,14 @@ FLEET: tuple[FleetRow, ...] = (
         "PC-SGDEMO{a}{r:04d}-002",
         ("water-heater",),
         {"country": "US", "flowmeter": "TUF2000M"},
-        {0: {"type": "thermostat", "rated_watts": 3800.0, "tank_litres": 150.0}},
+        {
+            0: {
+                "type": "thermostat",
+                "rated_watts": 3800.0,
+                "tank_litres": 150.0,
+                "draws": HOUSEHOLD_DRAWS,
+            }
+        },
     ),
     FleetRow("PUSH3", "Push3 gateway", "4016{a}{r:07X}", ("meters",), {}, {}),
     FleetRow(

@@ -28,14 +28,17 @@ from switchgear.devices.relay import PendingFlip, RelayChannel
 from switchgear.devices.twin import Twin
 from switchgear.errors import InvalidCommand
 
-# A 190 L, 4.5 kW tank; hot water drawn as a household does (hours of the day, UTC).
+# Hot water drawn as a household does: [start hour, end hour (UTC), litres per minute].
+HOUSEHOLD_DRAWS: list[Json] = [[6.5, 6.75, 8.0], [7.0, 7.25, 4.0], [18.5, 18.75, 3.0],
+                               [21.0, 21.2, 6.0]]  # fmt: skip
+# A 190 L, 4.5 kW tank.
 DEFAULT_HEATER: dict[str, Json] = {
     "type": "thermostat",
     "rated_watts": 4500.0,
     "tank_litres": 190.0,
     "setpoint_c": 60.0,
     "hysteresis_c": 5.0,
-    "draws": [[6.5, 6.75, 8.0], [7.0, 7.25, 4.0], [18.5, 18.75, 3.0], [21.0, 21.2, 6.0]],
+    "draws": HOUSEHOLD_DRAWS,
 }
 AMBIENT_C = 20.0
 SELF_HEATING_C_PER_A = 0.6  # the enclosure sensor warms with the relay current
