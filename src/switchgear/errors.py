@@ -96,6 +96,10 @@ class InvalidCommand(InvalidInput):
     """The command is invalid for this device."""
 
 
+class TooLarge(InvalidInput):
+    """The answer would exceed what one request may return; the request must narrow it."""
+
+
 class Conflict(SwitchgearError):
     """The request conflicts with the current state."""
 

@@ -733,3 +733,44 @@ async def test_the_first_update_after_a_reset_covers_one_sample_period(cloud: Cl
     autos = [s for s in await cloud.statuses(device=cloud.pc_id)
              if s["type"] == "update" and s["reason"] == "auto"]  # fmt: skip
     assert [s["info"]["duration"] for s in autos] == [900]
+
+
+async def test_one_device_gets_its_whole_range_and_an_account_wide_overflow_is_413(
+    cloud: Cloud,
+) -> None:
+    assert (await cloud.put({"info": {"samplePeriod": 60}})).json()["responseCodes"] == [120]
+    await cloud.advance(8 * 86_400)  # 11,520 updates of one controller
+    now = cloud.w.rt.clock.now()
+    window = {"date[start]": _iso(now - 8 * 86_400 + 30), "date[end]": _iso(now)}
+    r = await cloud.w.client.get(
+        "/v1/statuses", params={"device": cloud.pc_id, **window}, headers=cloud.h()
+    )
+    body = r.json()
+    assert r.status_code == 200 and "next" not in body
+    updates = [s for s in body["statuses"] if s["type"] == "update"]
+    assert len(updates) >= 8 * 1440 - 1  # every one of them (one a minute), none cut
+    r = await cloud.w.client.get("/v1/statuses", params=window, headers=cloud.h())
+    assert r.status_code == 413 and "device=" in r.json()["message"]
+    r = await cloud.w.client.get(
+        "/v1/statuses", params={**window, "limit": "5000"}, headers=cloud.h()
+    )
+    assert r.status_code == 200 and len(r.json()["statuses"]) == 5000 and r.json()["next"]
+
+
+async def test_next_links_use_the_public_base_url_and_never_carry_the_token(
+    cloud: Cloud,
+) -> None:
+    await cloud.advance(86_400)
+    r = await cloud.w.client.get(
+        "/v1/statuses",
+        params={"device": cloud.pc_id, "limit": "10", "access_token": cloud.token},
+        headers={"Host": "evil.example"},
+    )
+    assert r.status_code == 200, r.text
+    link = r.json()["next"]
+    base = cloud.w.rt.settings.base_url
+    assert link.startswith(f"{base}/v1/statuses?") and "evil" not in link
+    assert cloud.token not in link and "access_token" not in link
+    assert "limit=10" in link and f"device={cloud.pc_id}" in link
+    rest = await cloud.w.client.get(link, headers=cloud.h())
+    assert rest.status_code == 200 and len(rest.json()["statuses"]) == 10

@@ -12,6 +12,7 @@ STATUS: dict[type[errors.SwitchgearError], tuple[int, str | None]] = {
     errors.NotFound: (404, "Not found"),
     errors.BadPassword: (401, "Invalid email or password"),
     errors.AuthError: (401, "Unauthorized"),  # never says why a token was refused
+    errors.TooLarge: (413, None),
     errors.InvalidInput: (400, None),
     errors.Conflict: (400, None),
     errors.RateLimited: (429, None),

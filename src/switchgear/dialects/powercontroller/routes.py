@@ -7,6 +7,7 @@ import contextlib
 import math
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,6 +20,7 @@ from switchgear.core.model import (
     Device,
     Family,
     FirmwareCommand,
+    StatusRecord,
 )
 from switchgear.core.pcconfig import Refused, plan_config
 from switchgear.dialects.http import JsonResponse, text_field
@@ -28,7 +30,14 @@ from switchgear.dialects.powercontroller.countries import COUNTRIES
 from switchgear.dialects.powercontroller.errors import mapped, message
 from switchgear.dialects.powercontroller.ids import device_id, index
 from switchgear.dialects.powercontroller.pending import OPS, pending, unreachable
-from switchgear.errors import Conflict, CredentialNotFound, DeviceOffline, InvalidInput
+from switchgear.errors import (
+    Conflict,
+    CredentialNotFound,
+    DeviceOffline,
+    InvalidInput,
+    TooLarge,
+)
+from switchgear.runtime import Runtime
 
 TOKEN_TTL_S = 14 * 86_400.0  # `expires` defaults to two weeks
 TOKEN_TTL_MAX_S = 10 * 365 * 86_400.0
@@ -39,6 +48,7 @@ DAY = 86_400.0
 MAX_RANGE_S = 10 * DAY
 PAGE = 1000
 PAGE_MAX = 10_000
+ONE_DEVICE_MAX = 100_000  # one device's 10 days: ~1,000 updates at 900 s, 14,400 at 60 s
 
 
 # --- sign-in and tokens -----------------------------------------------------------
@@ -285,24 +295,71 @@ async def refresh(request: Request) -> Response:
 
 @mapped
 async def statuses(request: Request) -> Response:
+    """Statuses in a date range: the whole range for one device, pages only when asked.
+
+    The document knows no paging: a client written from it must get every status of the
+    range, or an error, never a silent cut. One device's 10 days come whole; an
+    account-wide range that holds more than one page is refused (413), naming the
+    `device` filter. `limit` or `cursor` asks for a page, with `next` when more remain.
+    """
     call = await authenticated(request)
     rt, q = call.rt, request.query_params
     now = rt.clock.now()
     account = call.cred.account_id
     one = index(rt).lookup(rt, account, q["device"]) if "device" in q else None
     start, end = _range(q, now)
+    paged = "limit" in q or "cursor" in q
     limit = _limit(q.get("limit"))
     wanted = None if one is None else [one.id]
-    page = await rt.engine.history(account, wanted, start, end, q.get("cursor"), limit)
+    if paged:
+        page = await rt.engine.history(account, wanted, start, end, q.get("cursor"), limit)
+        records, more = list(page.records), page.next_cursor
+    elif one is not None:
+        records, more = await _whole(rt, account, wanted, start, end), None
+    else:
+        page = await rt.engine.history(account, None, start, end, None, PAGE_MAX)
+        if page.next_cursor:
+            raise TooLarge(
+                f"More than {PAGE_MAX} statuses in this date range for the account: give "
+                "device=<id> for one device, a shorter date range, or limit to page"
+            )
+        records, more = list(page.records), None
     devices = [one] if one is not None else rt.engine.devices(account)
     ids = {d.id: device_id(d) for d in devices}
-    records = [r for r in page.records if r.kind.value in wire.STATUS_TYPES]
+    kept = [r for r in records if r.kind.value in wire.STATUS_TYPES]
     body: dict[str, Any] = {
-        "statuses": [wire.status_body(r, ids[r.device_id]) for r in records if r.device_id in ids]
+        "statuses": [wire.status_body(r, ids[r.device_id]) for r in kept if r.device_id in ids]
     }
-    if page.next_cursor:
-        body["next"] = str(request.url.include_query_params(cursor=page.next_cursor))
+    if more:
+        body["next"] = _next_link(rt.settings.base_url, request, more)
     return JsonResponse(body)
+
+
+async def _whole(
+    rt: Runtime, account: int, wanted: list[int] | None, start: float, end: float
+) -> list[StatusRecord]:
+    """Every status of one device in the range (10 days: a few thousand), page by page."""
+    records: list[StatusRecord] = []
+    cursor: str | None = None
+    while True:
+        page = await rt.engine.history(account, wanted, start, end, cursor, PAGE_MAX)
+        records.extend(page.records)
+        cursor = page.next_cursor
+        if not cursor:
+            return records
+        if len(records) >= ONE_DEVICE_MAX:
+            raise TooLarge(
+                f"More than {ONE_DEVICE_MAX} statuses in this date range for the device: "
+                "give a shorter date range, or limit to page"
+            )
+
+
+def _next_link(base_url: str, request: Request, cursor: str) -> str:
+    """The next page's URL on the server's public base URL (never the client's Host),
+    without the caller's access token (a link is logged and shared; the token is not)."""
+    params = [(k, v) for k, v in request.query_params.multi_items()
+              if k not in ("cursor", "access_token", "token")]  # fmt: skip
+    return f"{base_url}{request.url.path}?{urlencode([*params, ('cursor', cursor)])}"
 
 
 def _range(q: Any, now: float) -> tuple[float, float]:
