@@ -294,6 +294,7 @@ class Twin:
         check_patch(cmd.patch)
         for c in channels:
             c.settings = cmd.patch.apply(c.settings)
+            c.drop_disabled_flip_back()
         self._check_all()
         self.emit(StatusKind.FUNCTION, "settings", {"channels": [c.index for c in channels]})
         self.save()
@@ -327,7 +328,9 @@ class Twin:
         delay = c.settings.auto_off_s if c.on else c.settings.auto_on_s
         if delay > 0:
             c.arm(
-                self.scheduler, PendingFlip(self.clock.now() + delay, not c.on, "auto"), self._fire
+                self.scheduler,
+                PendingFlip(self.clock.now() + delay, not c.on, "auto", flip_back=True),
+                self._fire,
             )
 
     def _fire(self, c: RelayChannel) -> None:
