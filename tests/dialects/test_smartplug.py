@@ -154,9 +154,7 @@ async def test_auto_switch_flips_back_after_the_timeout(
 
 
 @pytest.mark.parametrize("state", ["on", "off"])
-async def test_auto_switch_timeout_0_cancels_the_flip_already_armed(
-    plug: Plug, state: str
-) -> None:
+async def test_auto_switch_timeout_0_cancels_the_flip_already_armed(plug: Plug, state: str) -> None:
     await plug.send(command="switch_on_off", state="off" if state == "on" else "on")
     assert (await plug.send(command="auto_switch", state=state, timeout=30)).status_code == 200
     await plug.send(command="switch_on_off", state=state)  # arms the flip back in 30 s
