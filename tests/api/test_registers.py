@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from switchgear.core.model import Device
+from switchgear.demo import seed
 from switchgear.links.memory import LinkFault
 from tests.conftest import World
 
@@ -89,3 +90,42 @@ async def test_an_omnimeters_registers_count_between_its_samples(world: World) -
     await advance(world, 60)
     after = (await meters(world, meter.id))[2]["energy_wh"]
     assert after - before == pytest.approx(20.0, abs=0.01)
+
+
+async def test_the_demo_fleet_starts_with_lifetime_registers_that_move_between_samples(
+    world: World,
+) -> None:
+    rt = world.rt
+    demo = await seed(rt)
+    account = demo["accounts"][0]
+    token = account["token"]
+    fleet = {d.model: d for d in rt.engine.devices(account["id"])}
+
+    async def registers() -> dict[str, list[float]]:
+        out = {}
+        for model in ("SHPLG-1", "LG-MULTI-4", "OMNIMETER-V4", "D101", "D103"):
+            r = await world.client.get(
+                f"/api/v1/devices/{fleet[model].id}", headers=world.auth(token)
+            )
+            out[model] = [m["energy_wh"] for m in r.json()["meters"]]
+        return out
+
+    before = await registers()
+    assert before["D103"][0] > 25_000_000  # years of consumption, like the document's meter
+    assert all(wh > 100_000 for model in before for wh in before[model][:1])
+    d103 = fleet["D103"]
+    query = f"/?page=getdata&devid={d103.serial}&devpass={d103.attrs['devpass']}"
+    wh1 = int((await world.client.get(query)).json()["data"]["Wh1"]["value"])
+    assert wh1 == pytest.approx(before["D103"][0], abs=1)
+    await advance(world, 60)  # well before the next 900 s sample
+    after = await registers()
+    for model in ("SHPLG-1", "OMNIMETER-V4", "D101", "D103"):
+        assert after[model][0] > before[model][0], model  # each drew power for 60 s
+    assert after["LG-MULTI-4"][1] > before["LG-MULTI-4"][1]
+    assert int((await world.client.get(query)).json()["data"]["Wh1"]["value"]) - wh1 in (9, 10)
+    await advance(world, 900)  # a sample: its average power is the load's, not the lifetime's
+    r = await world.client.get(
+        f"/api/v1/devices/{fleet['D101'].id}/history", headers=world.auth(token)
+    )
+    updates = [s for s in r.json()["statuses"] if s["kind"] == "update" and s["reason"] == "auto"]
+    assert updates and updates[-1]["data"]["power"] == pytest.approx(586, rel=0.01)
