@@ -15,8 +15,9 @@ from switchgear.core.bus import MemoryBus
 from switchgear.core.clock import VirtualClock
 from switchgear.core.engine import Engine
 from switchgear.core.journal import Journal
-from switchgear.core.model import Device
+from switchgear.core.model import Device, DeviceState
 from switchgear.core.ports import SimAction, Store
+from switchgear.core.readings import project, with_readings
 from switchgear.core.scheduler import Scheduler
 from switchgear.errors import Conflict, InvalidInput
 from switchgear.links.memory import MemoryLink
@@ -124,6 +125,16 @@ class Runtime:
     def _connect(self, device: Device) -> None:
         if self.link.fleet.get(device.id) is None:
             self.link.fleet.add(device, None)
+
+    def reading(self, device_id: int) -> DeviceState:
+        """The device's state for a face to show: the shadow, its meters read this instant
+        (asked of an in-process twin, else carried on from the last report)."""
+        shadow = self.engine.shadow(device_id)
+        if not self.poller.manages(device_id):
+            live = self.link.reading(device_id)
+            if live is not None:
+                return with_readings(shadow, live)
+        return project(shadow, self.clock.now())
 
     async def simulate(self, account_id: int, device_id: int, action: SimAction) -> None:
         """A physical-world change to one of the account's simulated devices."""

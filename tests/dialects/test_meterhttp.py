@@ -151,6 +151,37 @@ async def test_a_relay_the_meter_cannot_reach_is_503_in_the_meters_shape(meters:
     assert (await meters.get("1728053249", "012345")).json()["pout"] == "0"  # nothing applied
 
 
-async def test_root_without_page_leads_to_the_api_docs(world: World) -> None:
+async def test_root_without_page_is_the_servers_own_page(world: World) -> None:
     r = await world.client.get("/")
-    assert r.status_code in (302, 307) and r.headers["location"] == "/api/docs"
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert 'href="/api/docs"' in r.text  # the API docs, one click away
+    assert "?page=getdata&amp;devid=" in r.text  # and how to ask a meter
+    head = await world.client.head("/")
+    assert head.status_code == 200 and head.content == b""
+
+
+async def test_the_body_is_compact_json_with_raw_utf8_like_the_meters(meters: Meters) -> None:
+    r = await meters.w.client.get("/?page=getdata&devid=1728053249&devpass=012345")
+    assert r.content.startswith(b'{"devid":"1728053249","time":"')
+    assert b'"T":{"name":"Temperature","unit":"\xc2\xb0C","value":"' in r.content
+    assert b'"V1":{"name":"Voltage 1","unit":"V","value":"' in r.content
+    assert b'": ' not in r.content and b'", "' not in r.content and b"\\u00b0" not in r.content
+    bad = await meters.w.client.get("/?page=getdata&devid=1728053249&devpass=012345")
+    assert bad.content == b'{"error":"too many requests"}'
+
+
+async def test_registers_and_voltage_move_between_the_meters_samples(meters: Meters) -> None:
+    """The document's two reads 60 s apart at 586 W differ by 9 Wh (33549075, 33549084)."""
+    rt = meters.w.rt
+    await meters.get("1728053249", "012345", pout="1")  # the relay supplies line 1
+    await meters.advance(100)  # clear of the last report; the next sample is at 900 s
+    first = (await meters.get("1728053249", "012345")).json()["data"]
+    statuses = await rt.engine.history(meters.w.plug_a.account_id, [meters.d103.id], 0, 1e12)
+    await meters.advance(60)
+    second = (await meters.get("1728053249", "012345")).json()["data"]
+    wh = [int(d["Wh1"]["value"]) for d in (first, second)]
+    assert 9 <= wh[1] - wh[0] <= 10  # 586 W x 60 s = 9.8 Wh
+    assert int(second["TWh"]["value"]) - int(first["TWh"]["value"]) in (10, 11)  # +30 W, +37 W
+    assert first["V1"]["value"] != second["V1"]["value"]  # the mains wobbles as read
+    after = await rt.engine.history(meters.w.plug_a.account_id, [meters.d103.id], 0, 1e12)
+    assert len(after.records) == len(statuses.records)  # a read is computed, not stored

@@ -227,7 +227,57 @@ async def test_an_unreachable_strip_refuses_the_whole_request(plant: Plant) -> N
     assert (await plant.get("id", "LGM-P1-1")).json()["plugs"][0]["status"] == [False]
 
 
-async def test_quota_per_key_when_configured(plant: Plant) -> None:
+async def test_quota_counts_per_user_across_their_keys(plant: Plant) -> None:
+    plant.w.rt.settings.multisocket_daily_quota = 3
+    plant.w.rt.extensions.clear()
+    second = (await credential(plant.w, "multisocket.key", plant.w.token_a))["subscription_key"]
+    assert (await plant.get("id", "LGM-P1-1")).status_code == 200
+    assert (await plant.get("id", "LGM-P1-1")).status_code == 200
+    assert (await plant.get("id", "LGM-P1-1", key=second)).status_code == 200
+    r = await plant.get("id", "LGM-P1-1", key=second)  # a new key is not a new quota
+    assert r.status_code == 403 and r.json()["message"].startswith("Out of call volume quota.")
+
+
+async def test_a_browser_preflight_is_answered_with_the_headers_the_sample_uses(
+    plant: Plant,
+) -> None:
+    origin = {"Origin": "https://app.example.org"}
+    r = await plant.w.client.options(
+        plant.url("id", "LGM-P1-1"),
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type,"
+            "ocp-apim-subscription-key,authorization",
+        },
+    )
+    assert r.status_code in (200, 204), r.text
+    assert r.headers["access-control-allow-origin"] in ("*", origin["Origin"])
+    assert "POST" in r.headers["access-control-allow-methods"]
+    allowed = {h.strip().lower() for h in r.headers["access-control-allow-headers"].split(",")}
+    assert {"content-type", "ocp-apim-subscription-key", "authorization"} <= allowed
+    # the request itself, and a refusal, are readable by the page too
+    ok = await plant.w.client.post(
+        plant.url("id", "LGM-P1-1"), json={"status": [True]}, headers={**plant.h(), **origin}
+    )
+    assert ok.status_code == 200 and ok.headers["access-control-allow-origin"] == "*"
+    refused = await plant.w.client.get(plant.url("id", "LGM-P1-1"), headers=origin)
+    assert refused.status_code == 401 and refused.headers["access-control-allow-origin"] == "*"
+
+
+async def test_an_offline_strips_get_says_it_is_unreachable(plant: Plant) -> None:
+    await plant.set("id", "LGM-P1-1", [True])
+    r = await plant.w.client.post(
+        f"/api/v1/sim/devices/{plant.strips[0].id}/online", json={"online": False},
+        headers=plant.w.auth(),
+    )  # fmt: skip
+    assert r.status_code == 200
+    r = await plant.get("id", "LGM-P1-1")
+    assert (r.status_code, r.json()) == (503, {"statusCode": 503, "message": "Device unreachable"})
+    assert (await plant.get("id", "LGM-P2-1")).status_code == 200  # its neighbour still answers
+
+
+async def test_quota_per_user_when_configured(plant: Plant) -> None:
     plant.w.rt.settings.multisocket_daily_quota = 3
     plant.w.rt.extensions.clear()
     for _ in range(3):
@@ -240,7 +290,7 @@ async def test_quota_per_key_when_configured(plant: Plant) -> None:
         plant.url("id", "LGM-Q1-1", plant=plant.other_plant),
         headers=plant.h(token=plant.token_b, key=plant.key_b),
     )
-    assert other.status_code == 200  # another key has its own quota
+    assert other.status_code == 200  # another account has its own quota
     await plant.w.client.post(
         "/api/v1/sim/clock/advance", json={"seconds": 86_400}, headers=plant.w.auth()
     )

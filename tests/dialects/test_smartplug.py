@@ -153,6 +153,32 @@ async def test_auto_switch_flips_back_after_the_timeout(
     assert await plug.relay() is (not then)
 
 
+@pytest.mark.parametrize("state", ["on", "off"])
+async def test_auto_switch_timeout_0_cancels_the_flip_already_armed(plug: Plug, state: str) -> None:
+    await plug.send(command="switch_on_off", state="off" if state == "on" else "on")
+    assert (await plug.send(command="auto_switch", state=state, timeout=30)).status_code == 200
+    await plug.send(command="switch_on_off", state=state)  # arms the flip back in 30 s
+    await plug.advance(10)
+    assert (await plug.send(command="auto_switch", state=state, timeout=0)).status_code == 200
+    await plug.advance(3600)
+    assert await plug.relay() is (state == "on")  # stayed where it was switched
+
+
+async def test_an_offline_plug_reports_no_power_an_hour_later(plug: Plug) -> None:
+    await plug.w.client.put(
+        f"/api/v1/sim/devices/{plug.w.plug_a.id}/load", json={"channel": 0, "watts": 120},
+        headers=plug.w.auth(),
+    )  # fmt: skip
+    await plug.send(command="switch_on_off", state="on")
+    assert (await plug.fetch()).json()["provider"] == {"online": True, "power": [120]}
+    await plug.w.client.post(
+        f"/api/v1/sim/devices/{plug.w.plug_a.id}/online", json={"online": False},
+        headers=plug.w.auth(),
+    )  # fmt: skip
+    await plug.advance(3600)
+    assert (await plug.fetch()).json()["provider"] == {"online": False, "power": []}
+
+
 @pytest.mark.parametrize(
     ("default", "before", "after"),
     [("off", "on", False), ("on", "off", True), ("last", "on", True), ("last", "off", False)],
@@ -280,7 +306,7 @@ async def test_an_offline_plug_fails_the_send_and_records_it_failed(plug: Plug) 
         f"/api/v1/sim/devices/{plug.w.plug_a.id}/online", json={"online": False},
         headers=plug.w.auth(),
     )  # fmt: skip
-    assert (await plug.fetch()).json()["provider"] == {"online": False, "power": [0]}
+    assert (await plug.fetch()).json()["provider"] == {"online": False, "power": []}
     r = await plug.send(command="switch_on_off", state="on")
     assert r.status_code == 503 and r.headers["content-type"] == PROBLEM
     assert "offline" in r.json()["detail"]

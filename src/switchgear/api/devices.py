@@ -39,14 +39,14 @@ async def list_devices(
 ) -> list[DeviceOut]:
     """The account's devices with their current state."""
     eng = rt.engine
-    return [device_out(d, eng.shadow(d.id)) for d in eng.devices(cred.account_id, family, tag)]
+    return [device_out(d, rt.reading(d.id)) for d in eng.devices(cred.account_id, family, tag)]
 
 
 @router.get("/devices/{device_id}", response_model=DeviceOut)
 async def get_device(rt: RuntimeDep, cred: CredentialDep, device_id: int) -> Response:
     """One device: model, channels, state, settings, readings."""
     d = rt.engine.device(cred.account_id, device_id)
-    return json_response(device_out(d, rt.engine.shadow(d.id)))
+    return json_response(device_out(d, rt.reading(d.id)))
 
 
 @router.post("/devices/{device_id}/channels/{channel}/switch", response_model=CommandOut)
@@ -72,7 +72,7 @@ async def patch_settings(
     rec = await rt.engine.command(cred.account_id, device_id, Configure(patch, body.channel))
     raise_for_state(rec)
     d = rt.engine.device(cred.account_id, device_id)
-    return device_out(d, rt.engine.shadow(d.id))
+    return device_out(d, rt.reading(d.id))
 
 
 @router.post("/meters", response_model=DeviceOut, status_code=201)

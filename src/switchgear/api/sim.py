@@ -25,7 +25,7 @@ router = APIRouter(prefix="/sim", tags=["simulation"])
 
 def _device(rt: Runtime, account_id: int, device_id: int) -> DeviceOut:
     d = rt.engine.device(account_id, device_id)
-    return device_out(d, rt.engine.shadow(d.id))
+    return device_out(d, rt.reading(d.id))
 
 
 @router.post("/devices/{device_id}/power-cycle", response_model=DeviceOut)

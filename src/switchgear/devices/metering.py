@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from switchgear.core.model import MeterReading
@@ -51,6 +52,19 @@ class MeterPoint:
     def restore(self, d: dict[str, Any]) -> None:
         self.base_import_wh, self.base_export_wh = (float(x) for x in d["base"])
         self.load = load_from_json(d["load"], float(d["load"]["state"]["t"]), self.nominal_v)
+
+
+def installed_registers(text: str) -> list[float]:
+    """Import registers a meter already carries when it joins (device attribute
+    `registers_wh`, comma-separated Wh per metering point); an unreadable entry is 0."""
+    out = []
+    for part in text.split(",") if text else ():
+        try:
+            wh = float(part)
+        except ValueError:
+            wh = 0.0
+        out.append(wh if math.isfinite(wh) and wh >= 0 else 0.0)
+    return out
 
 
 def wobble(t: float, seed: float, amplitude: float) -> float:

@@ -18,12 +18,14 @@ MAX_SECONDS = 10 * 365 * 86_400.0
 @fast_init
 @dataclass(frozen=True, slots=True)
 class PendingFlip:
-    """A switch due at an absolute time; `then_for` flips back that long after it."""
+    """A switch due at an absolute time; `then_for` flips back that long after it;
+    `flip_back`: armed by the auto-off / auto-on setting (cancelled when it is set to 0)."""
 
     due: float
     on: bool
     reason: str
     then_for: float | None = None
+    flip_back: bool = False
 
 
 def check_seconds(value: float | None, field: str, *, positive: bool = False) -> None:
@@ -77,6 +79,14 @@ class RelayChannel:
         self.pending = flip
         self._timer = scheduler.call_at(flip.due, fire, self)
 
+    def drop_disabled_flip_back(self) -> None:
+        """A flip-back whose setting is now 0 (disabled) does not happen."""
+        p = self.pending
+        if p is not None and p.flip_back:
+            delay = self.settings.auto_on_s if p.on else self.settings.auto_off_s
+            if delay <= 0:
+                self.cancel()
+
     def take_pending(self) -> PendingFlip | None:
         flip, self.pending, self._timer = self.pending, None, None
         return flip
@@ -101,6 +111,8 @@ class RelayChannel:
         pending = None
         if p is not None:
             pending = {"due": p.due, "on": p.on, "reason": p.reason, "then_for": p.then_for}
+            if p.flip_back:
+                pending["flip_back"] = True
         return {"on": self.on, "overpower": self.overpower, "settings": s, "pending": pending}
 
     def restore(self, d: dict[str, Any]) -> None:

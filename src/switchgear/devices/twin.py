@@ -29,7 +29,7 @@ from switchgear.core.model import (
 )
 from switchgear.core.ports import EventSink
 from switchgear.core.scheduler import Scheduler, Timer
-from switchgear.devices.metering import MeterPoint, wobble
+from switchgear.devices.metering import MeterPoint, installed_registers, wobble
 from switchgear.devices.physics import GridOverride, ThermostatLoad
 from switchgear.devices.protections import judge_overpower
 from switchgear.devices.relay import PendingFlip, RelayChannel, check_patch, check_seconds
@@ -74,10 +74,14 @@ class Twin:
             [p for p, by in zip(self.points, self._cut_by, strict=True) if by == c.index]
             for c in self.channels
         ]
+        registers = installed_registers(device.attrs.get("registers_wh", ""))
+        for p, wh in zip(self.points, registers, strict=False):
+            p.base_import_wh = wh  # a meter installed with years on it (NVRAM overrides)
         self.online = True
         self._sample: Timer | None = None
         self._checks: dict[int, Timer] = {}
-        self._last_update = (now, 0.0)  # time and import energy of the last update status
+        # time and import energy of the last update status
+        self._last_update = (now, sum(p.base_import_wh for p in self.points))
         self.setup()
 
     def setup(self) -> None:
@@ -294,6 +298,7 @@ class Twin:
         check_patch(cmd.patch)
         for c in channels:
             c.settings = cmd.patch.apply(c.settings)
+            c.drop_disabled_flip_back()
         self._check_all()
         self.emit(StatusKind.FUNCTION, "settings", {"channels": [c.index for c in channels]})
         self.save()
@@ -327,7 +332,9 @@ class Twin:
         delay = c.settings.auto_off_s if c.on else c.settings.auto_on_s
         if delay > 0:
             c.arm(
-                self.scheduler, PendingFlip(self.clock.now() + delay, not c.on, "auto"), self._fire
+                self.scheduler,
+                PendingFlip(self.clock.now() + delay, not c.on, "auto", flip_back=True),
+                self._fire,
             )
 
     def _fire(self, c: RelayChannel) -> None:

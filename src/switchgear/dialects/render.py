@@ -2,8 +2,9 @@
 
 A shadow is replaced (never mutated) on every event, so the object itself is the
 version: a poll that finds the same shadow as the last one gets the same bytes back
-without building or encoding anything. Hot read paths (the smart plug's fetch, the
-meter's getdata) are polled far more often than their devices report.
+without building or encoding anything. Hot read paths (the smart plug's fetch) are polled
+far more often than their devices report. (The meter's getdata reads its registers at the
+instant of the request, so it keeps its own cache per shadow and second.)
 """
 
 from __future__ import annotations

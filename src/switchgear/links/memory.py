@@ -8,7 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from switchgear.core.clock import Clock
-from switchgear.core.model import Command, CommandResult, DeviceEvent
+from switchgear.core.model import Command, CommandResult, DeviceEvent, DeviceState
 from switchgear.core.ports import EventSink, SimAction
 from switchgear.core.scheduler import Scheduler
 from switchgear.devices.fleet import Fleet
@@ -87,6 +87,14 @@ class MemoryLink:
         if twin is None or device_id in self.faults:
             return None  # `send` reports the missing device or plays the fault
         return twin.handle(command)
+
+    def reading(self, device_id: int) -> DeviceState | None:
+        """The twin's readings this instant, if the cloud could ask it now (online, no
+        injected fault); nothing is reported or recorded."""
+        twin = self.fleet.get(device_id)
+        if twin is None or not twin.online or device_id in self.faults:
+            return None
+        return twin.snapshot()
 
     def _deliver_once(self, device_id: int, message_id: int, command: Command) -> CommandResult:
         """The device's side: a message id it has seen gets the same answer, not a rerun."""

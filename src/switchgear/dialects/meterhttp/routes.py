@@ -1,31 +1,31 @@
 """The smart-MAIC meter's local API: `GET /?page=getdata&devid=..&devpass=..[&pout=0|1]`.
 
-The meter answers on the server's root; `/` without `page` goes to the native API docs.
+The meter answers on the server's root; `/` without `page` is the server's own page.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from switchgear.core.catalog import model as catalog_model
 from switchgear.core.engine import raise_for_state
-from switchgear.core.model import Action, Device, Family, Switch
+from switchgear.core.model import Action, Device, DeviceState, Family, Switch
 from switchgear.dialects.meterhttp.errors import mapped
+from switchgear.dialects.meterhttp.home import home
 from switchgear.dialects.meterhttp.wire import (
     DEFAULT_VERSION,
     INTERVAL_S,
     MeterResponse,
+    compact,
     getdata_text,
     readings,
     reply,
 )
-from switchgear.dialects.render import shadow_cache
 from switchgear.runtime import Runtime
 
 MAX_TRACKED = 10_000
@@ -72,7 +72,7 @@ async def index(request: Request) -> Response:
     # the query as Starlette's QueryParams reads it (last value wins), without its multidict
     params = dict(parse_qsl(request.scope["query_string"].decode("latin-1"), True))
     if "page" not in params:
-        return RedirectResponse("/api/docs")
+        return home()
     if params["page"] != "getdata":
         return reply(404, {"error": "unknown page"})
     rt: Runtime = request.app.state.runtime
@@ -91,10 +91,24 @@ async def index(request: Request) -> Response:
             return reply(400, {"error": "pout must be 0 or 1"})
         on = Action.ON if pout == "1" else Action.OFF
         raise_for_state(await rt.engine.command(device.account_id, device.id, Switch(on, 0)))
-    state = rt.engine.shadow(device.id)
-    data = shadow_cache(rt, "meterhttp.readings", lambda s: json.dumps(readings(s)))
-    text = getdata_text(devid, state, rt.clock.now(), data.get(device.id, state))
-    return MeterResponse(text)
+    now = rt.clock.now()
+    state, data = _readings(rt, device.id, now)
+    return MeterResponse(getdata_text(devid, state, now, data))
+
+
+def _readings(rt: Runtime, device_id: int, now: float) -> tuple[DeviceState, str]:
+    """The meter's state and encoded `data` as measured this second (registers integrated
+    up to the read); reused for further reads in the same second of the same shadow."""
+    cache: dict[int, tuple[DeviceState, int, DeviceState, str]]
+    cache = rt.extensions.setdefault("meterhttp.readings", {})
+    shadow, second = rt.engine.shadow(device_id), int(now)
+    hit = cache.get(device_id)
+    if hit is not None and hit[0] is shadow and hit[1] == second:
+        return hit[2], hit[3]
+    state = rt.reading(device_id)
+    data = compact(readings(state))
+    cache[device_id] = (shadow, second, state, data)
+    return state, data
 
 
 def routes() -> list[BaseRoute]:

@@ -6,7 +6,7 @@ import functools
 import json
 import operator
 from collections.abc import Callable, Mapping
-from json.encoder import encode_basestring_ascii
+from json.encoder import encode_basestring
 
 from starlette.responses import Response
 
@@ -52,13 +52,18 @@ def head(devid: str, state: DeviceState, now: float) -> dict[str, str]:
     return body
 
 
+def compact(body: Json) -> str:
+    """JSON as the meter lays it out: no spaces, non-ASCII as raw UTF-8 (`"unit":"°C"`)."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
 def getdata_text(devid: str, state: DeviceState, now: float, readings_json: str) -> str:
-    """The document's JSON, laid out as `json.dumps` lays it out: the head, then `data`
-    already encoded (it changes only with the shadow, the head every second). D103 keys
-    carry phase suffixes and `br` separators; D101 none."""
-    quote = encode_basestring_ascii  # json.dumps's own escaper: the head is only strings
-    fields = [f"{quote(k)}: {quote(v)}" for k, v in head(devid, state, now).items()]
-    return "{" + ", ".join(fields) + ', "data": ' + readings_json + "}"
+    """The document's JSON, laid out as the meter lays it out: the head, then `data`
+    already encoded (see `compact`). D103 keys carry phase suffixes and `br` separators;
+    D101 none."""
+    quote = encode_basestring  # json.dumps's own escaper: the head is only strings
+    fields = [f"{quote(k)}:{quote(v)}" for k, v in head(devid, state, now).items()]
+    return "{" + ",".join(fields) + ',"data":' + readings_json + "}"
 
 
 def readings(state: DeviceState) -> dict[str, Json]:
@@ -98,4 +103,4 @@ class MeterResponse(Response):
 
 def reply(status: int, body: Json) -> MeterResponse:
     """A short answer in the meter's shape (`{"error": ...}` and the like)."""
-    return MeterResponse(json.dumps(body), status_code=status)
+    return MeterResponse(compact(body), status_code=status)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from switchgear import errors
 from switchgear.dialects.http import JsonResponse, mapped_by
+from switchgear.dialects.multisocket.cors import allow_origin
 
 # error class -> HTTP status; the first match along the class's MRO wins.
 STATUS: dict[type[errors.SwitchgearError], int] = {
@@ -31,7 +32,8 @@ class InvalidKey(errors.InvalidCredential):
 
 
 def gateway(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"statusCode": status, "message": message}, status_code=status)
+    body = {"statusCode": status, "message": message}
+    return allow_origin(JsonResponse(body, status_code=status))
 
 
 def to_response(err: errors.SwitchgearError) -> JsonResponse:

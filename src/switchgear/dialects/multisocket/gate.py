@@ -21,26 +21,27 @@ INVALID = (
 
 
 class Quota:
-    """Calls per subscription key per UTC day; None = unlimited (the default)."""
+    """Calls per user (account) per UTC day, whichever of its keys they come with;
+    None = unlimited (the default)."""
 
     def __init__(self, clock: Clock, per_day: int | None) -> None:
         self._clock = clock
         self.per_day = per_day
-        self._used: dict[str, tuple[int, int]] = {}  # key id -> (day, calls)
+        self._used: dict[int, tuple[int, int]] = {}  # account id -> (day, calls)
 
-    def spend(self, key_id: str) -> None:
+    def spend(self, account_id: int) -> None:
         if self.per_day is None:
             return
         now = self._clock.now()
         day = int(now // DAY)
-        seen_day, calls = self._used.get(key_id, (day, 0))
+        seen_day, calls = self._used.get(account_id, (day, 0))
         if seen_day != day:
             calls = 0
         if calls >= self.per_day:
             left = int((day + 1) * DAY - now)
             hms = f"{left // 3600:02d}:{left % 3600 // 60:02d}:{left % 60:02d}"
             raise QuotaExceeded(f"Out of call volume quota. Quota will be replenished in {hms}.")
-        self._used[key_id] = (day, calls + 1)
+        self._used[account_id] = (day, calls + 1)
 
 
 def subscription(rt: Runtime, key: str | None) -> Credential:

@@ -13,6 +13,7 @@ from switchgear.core.engine import raise_for_state
 from switchgear.core.model import Action, Family, Switch
 from switchgear.dialects.http import JsonResponse, body_bytes
 from switchgear.dialects.multisocket import wire
+from switchgear.dialects.multisocket.cors import allow_origin, preflight
 from switchgear.dialects.multisocket.errors import mapped
 from switchgear.dialects.multisocket.gate import Quota, subscription
 from switchgear.errors import (
@@ -51,7 +52,7 @@ def _caller(request: Request, scope: str) -> tuple[Runtime, Credential]:
     """Gateway first (key, quota), then the id token (with or without `Bearer `), then scope."""
     rt: Runtime = request.app.state.runtime
     key = subscription(rt, request.headers.get("ocp-apim-subscription-key"))
-    _quota(rt).spend(key.id)
+    _quota(rt).spend(key.account_id)  # per user: all of an account's keys share one quota
     token = request.headers.get("authorization", "").strip()
     if token[:7].lower() == "bearer ":
         token = token[7:].strip()
@@ -83,13 +84,21 @@ def _target(request: Request, rt: Runtime, account_id: int) -> list[wire.Socket]
 
 def _render(rt: Runtime, matched: list[wire.Socket]) -> Response:
     states = {s.device.id: rt.engine.shadow(s.device.id) for s in matched}
-    return JsonResponse(wire.plugs_body(matched, states))
+    return allow_origin(JsonResponse(wire.plugs_body(matched, states)))
+
+
+def _reachable(rt: Runtime, matched: list[wire.Socket]) -> None:
+    """Every matched socket's strip is online, or the answer is 503 (no stale states)."""
+    if any(not rt.engine.shadow(s.device.id).online for s in matched):
+        raise DeviceOffline("Device unreachable")
 
 
 @mapped
 async def get_status(request: Request) -> Response:
     rt, cred = _caller(request, SCOPE_PLUG_READ)
-    return _render(rt, _target(request, rt, cred.account_id))
+    matched = _target(request, rt, cred.account_id)
+    _reachable(rt, matched)
+    return _render(rt, matched)
 
 
 @mapped
@@ -102,9 +111,7 @@ async def set_status(request: Request) -> Response:
         raise InvalidInput("request body is not valid JSON", field="body") from None
     matched = _target(request, rt, cred.account_id)
     wanted = wire.parse_status(data, len(matched))
-    # all or nothing: refuse before switching anything if a strip is unreachable
-    if any(not rt.engine.shadow(s.device.id).online for s in matched):
-        raise DeviceOffline("Device unreachable")
+    _reachable(rt, matched)  # all or nothing: refuse before switching anything
     for socket, on in zip(matched, wanted, strict=True):
         action = Action.ON if on else Action.OFF
         record = await rt.engine.command(
@@ -118,4 +125,5 @@ def routes() -> list[BaseRoute]:
     return [
         Route(PATH, set_status, methods=["POST"]),
         Route(PATH, get_status, methods=["GET"]),
+        Route(PATH, preflight, methods=["OPTIONS"]),
     ]

@@ -79,8 +79,10 @@ def _num(x: float) -> int | float:
 
 
 def fetch_body(state: DeviceState) -> dict[str, Json]:
+    """An offline plug reports no power (`[]`): its last reading is not its power now."""
+    power = [_num(m.power_w) for m in state.meters] if state.online else []
     return {
-        "provider": {"online": state.online, "power": [_num(m.power_w) for m in state.meters]},
+        "provider": {"online": state.online, "power": power},
         "_links": links("/v1/provider/fetch"),
     }
 
