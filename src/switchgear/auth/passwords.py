@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -17,6 +20,7 @@ _hasher = PasswordHasher()
 # Verified against when the email is unknown, so timing does not tell which emails exist.
 _DUMMY = _hasher.hash("switchgear-dummy-password")
 T = TypeVar("T")
+WORKER_NICE = 19  # hashing threads run at the lowest CPU priority
 MAX_WAITING = 64  # hashes queued for the pool beyond this are refused (429), not queued
 
 
@@ -42,6 +46,15 @@ def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 
 
+def _lower_priority() -> None:
+    """Run this worker (and the lane threads argon2 starts from it) at a lower CPU
+    priority, so the event loop wins the cores while a flood is hashed (Linux: nice is
+    per thread and inherited by threads it starts)."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
+
+
 def default_workers() -> int:
     """Half the cores (at least one): the other half keeps serving every tenant."""
     return max(1, (os.cpu_count() or 2) // 2)
@@ -58,7 +71,9 @@ class HashPool:
         hasher: PasswordHasher | None = None,
     ) -> None:
         self.workers = workers or default_workers()
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="argon2")
+        self._pool = ThreadPoolExecutor(
+            self.workers, thread_name_prefix="argon2", initializer=_lower_priority
+        )
         self._max = max_waiting
         self._pending = 0
         self._hasher = hasher or _hasher
