@@ -1,4 +1,4 @@
-"""Sign-in attacks against a real `switchgear demo` process over loopback HTTP."""
+"""Sign-in and credential attacks against a real `switchgear demo` process over loopback HTTP."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from switchgear.cli.main import app
 from tests.e2e.proc import Demo, start_demo
 
 pytestmark = pytest.mark.e2e
@@ -25,6 +27,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     # the test client plays a reverse proxy, so each test can come from its own address
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SWITCHGEAR_TRUSTED_PROXIES", '["127.0.0.1"]')
+        mp.setenv("SWITCHGEAR_CREDENTIALS_REFRESH_S", "0.2")
         d = start_demo(tmp, tmp / "demo.db")
     try:
         yield d
@@ -120,3 +123,26 @@ async def _timed(request: Awaitable[httpx.Response]) -> float:
     r = await request
     assert r.status_code == 200
     return time.perf_counter() - t0
+
+
+def test_an_account_added_with_the_cli_works_on_the_running_server(demo: Demo) -> None:
+    db = demo.credentials_path.parent / "demo.db"
+    result = CliRunner().invoke(app, ["users", "add", "late@example.com", "--password",
+                                      "a long password", "--database-url", f"sqlite:///{db}",
+                                      "--token"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "(tenant)" in result.stdout  # the demo's first account is the operator
+    token = result.stdout.strip().splitlines()[-1]
+    headers = {"Authorization": f"Bearer {token}"}
+    deadline = time.monotonic() + 10
+    while (r := httpx.get(f"{demo.base_url}/api/v1/account", headers=headers)).status_code != 200:
+        assert r.status_code == 401 and time.monotonic() < deadline, r.text
+        time.sleep(0.1)
+    assert r.json()["email"] == "late@example.com" and r.json()["role"] == "tenant"
+    signin = {"email": "late@example.com", "password": "a long password"}
+    r = httpx.post(f"{demo.base_url}/api/v1/tokens", json=signin,
+                   headers={"X-Forwarded-For": "198.51.100.44"})  # fmt: skip
+    assert r.status_code == 201
+    r = httpx.post(f"{demo.base_url}/api/v1/sim/clock/advance", json={"seconds": 60},
+                   headers=headers)  # fmt: skip
+    assert r.status_code == 403
