@@ -150,3 +150,20 @@ async def test_credentials_written_elsewhere_are_seen_without_a_restart(auth: Au
     assert auth.authenticate(token, KIND_NATIVE).account_id == account.id
     assert not await auth.refresh()  # nothing changed since: nothing reloaded
     assert store.reads == reads + 1
+
+
+async def test_refusals_of_a_busy_server_do_not_count_as_failures() -> None:
+    store = MemoryStore()
+    small = HashPool(
+        max_waiting=1, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+    auth = Auth(store, VirtualClock(start=T0, speed=0), "k" * 40, VirtualClock(start=T0), small)
+    try:
+        await auth.create_account("a@x.io", "A", "password-a")
+        tries = [auth.login("a@x.io", "wrong", client="10.0.0.5") for _ in range(30)]
+        results = await asyncio.gather(*tries, return_exceptions=True)
+        busy = [r for r in results if isinstance(r, RateLimited)]
+        assert len(busy) == 29 and "in progress" in str(busy[0])
+        assert (await auth.login("a@x.io", "password-a", client="10.0.0.5")).email == "a@x.io"
+    finally:
+        auth.close()

@@ -25,6 +25,7 @@ from switchgear.errors import (
     InvalidCredential,
     InvalidInput,
     NotAuthenticated,
+    RateLimited,
 )
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,11 @@ class Auth:
         if reservation.delay_s > 0:
             await self._sleep(reservation.delay_s)
         found = await self._store.account_by_email(email)
-        ok = await self._hashes.verify(None if found is None else found[1], password)
+        try:
+            ok = await self._hashes.verify(None if found is None else found[1], password)
+        except RateLimited:  # too busy to check it: this attempt does not count
+            self._throttle.withdraw(reservation)
+            raise
         if found is not None and ok:
             account, hashed = found
             self._throttle.succeeded(reservation)

@@ -76,6 +76,12 @@ class SignInThrottle:
         while len(known) > KNOWN_PER_ACCOUNT:
             known.popitem(last=False)
 
+    def withdraw(self, r: Reservation) -> None:
+        """The attempt was never tried (the server was too busy to check it): uncount it."""
+        self._address.release(r.address, r.at[0])
+        self._pair.release((r.email, r.address), r.at[1])
+        self._account.release(r.email, r.at[2])
+
     def _is_known(self, email: str, address: str) -> bool:
         known = self._known.get(email)
         seen = None if known is None else known.get(address)
