@@ -158,7 +158,8 @@ async def seed(rt: Runtime) -> dict[str, Json]:
     accounts: list[dict[str, Json]] = []
     for index, (email, name) in enumerate(ACCOUNTS):
         password = secrets.token_urlsafe(12)
-        account = await rt.auth.create_account(email, name, password)
+        # the first account is the operator (may move the shared clock); the other a tenant
+        account = await rt.auth.create_account(email, name, password, operator=index == 0)
         _cred, token = await rt.auth.issue(account.id, KIND_NATIVE, TOKEN_TTL_S, desc="demo")
         await _seed_fleet(rt, account.id, index)
         accounts.append({"id": account.id, "email": email, "password": password, "token": token})

@@ -10,6 +10,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchgear.auth.passwords import HashPool
 from switchgear.auth.service import Auth, secret_key
 from switchgear.core.bus import MemoryBus
 from switchgear.core.clock import VirtualClock
@@ -69,9 +70,10 @@ class Runtime:
             store, LinkRouter(link, poller), bus, clock, journal, settings.command_timeout_s
         )
         key = await secret_key(store, settings.secret_key)
-        auth = Auth(store, clock, key)
+        auth = Auth(store, clock, key, hashes=HashPool(settings.password_workers))
         await auth.load()
         rt = cls(settings, store, clock, scheduler, journal, bus, link, poller, engine, auth)
+        rt.spawn(auth.follow(settings.credentials_refresh_s), "auth-follow")
         devices = await engine.load()
         nvram = await store.nvram()
         for device in devices:
@@ -101,6 +103,7 @@ class Runtime:
         await self.poller.close()
         await self.scheduler.stop()
         await self.journal.stop()
+        self.auth.close()
         await self.store.close()
 
     async def add_device(self, device: Device, connect_after_s: float = 0.0) -> Device:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +35,20 @@ class Settings(BaseSettings):
     # TLS: serve HTTPS (and WSS) with this certificate chain and private key (PEM files)
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
+    # reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For names the client
+    # that sign-in throttling counts by; empty: the TCP peer is the client
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # threads hashing passwords (argon2), off the event loop; default: half the cores
+    password_workers: int | None = Field(default=None, ge=1, le=64)
+    # how often (wall seconds) a server looks for accounts/credentials the CLI added
+    credentials_refresh_s: float = Field(default=2.0, gt=0, le=3600)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the bad one
+        return value
 
     @property
     def base_url(self) -> str:

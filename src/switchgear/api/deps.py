@@ -42,6 +42,17 @@ async def get_credential(request: Request) -> Credential:
 CredentialDep = Annotated[Credential, Depends(get_credential)]
 
 
+async def require_operator(request: Request) -> Credential:
+    """The caller's credential if its account is the operator (403 problem otherwise)."""
+    cred = await get_credential(request)
+    rt: Runtime = request.app.state.runtime
+    rt.auth.require_operator(cred)
+    return cred
+
+
+OperatorDep = Annotated[Credential, Depends(require_operator)]
+
+
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
     """Serialise once with pydantic-core; FastAPI does not validate a returned Response."""
     return Response(model.model_dump_json(), status_code, media_type="application/json")

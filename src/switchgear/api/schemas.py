@@ -179,6 +179,13 @@ class TokenOut(BaseModel):
     token: str | None = None  # only when just created
 
 
+class AccountOut(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: str  # "operator" (may move the shared clock) or "tenant"
+
+
 def channel_out(c: ChannelState) -> ChannelOut:
     s = c.settings
     return ChannelOut(

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from switchgear.api.deps import CredentialDep, RuntimeDep
+from switchgear.api.deps import CredentialDep, OperatorDep, RuntimeDep
 from switchgear.api.schemas import (
     AdvanceRequest,
     DeviceOut,
@@ -77,8 +77,10 @@ async def set_grid(rt: RuntimeDep, cred: CredentialDep, body: GridRequest) -> di
 
 
 @router.post("/clock/advance")
-async def advance(rt: RuntimeDep, cred: CredentialDep, body: AdvanceRequest) -> dict[str, Any]:
-    """Jump the manual virtual clock forward, firing every timer due on the way."""
+async def advance(rt: RuntimeDep, cred: OperatorDep, body: AdvanceRequest) -> dict[str, Any]:
+    """Jump the manual virtual clock forward, firing every timer due on the way.
+
+    The clock is shared by every tenant: only the operator may move it (403 otherwise)."""
     now = await rt.advance(body.seconds)
     return {"now": iso(now), "epoch": now}
 

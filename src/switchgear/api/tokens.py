@@ -1,14 +1,15 @@
-"""Native API tokens: create (by password or by token), list, revoke."""
+"""Native API tokens: create (by password or by token), list, revoke; the caller's account."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
 from switchgear.api.deps import CredentialDep, RuntimeDep, bearer_token
-from switchgear.api.schemas import TokenOut, TokenRequest, iso
+from switchgear.api.schemas import AccountOut, TokenOut, TokenRequest, iso
+from switchgear.auth.clientaddr import client_address
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.accounts import Credential
-from switchgear.errors import InvalidInput
+from switchgear.errors import AccountNotFound, InvalidInput
 
 router = APIRouter(tags=["tokens"])
 
@@ -32,17 +33,19 @@ async def create_token(
     body: TokenRequest,
     request: Request,
 ) -> TokenOut:
-    """A new token: sign in with email and password, or present a valid token."""
+    """A new token: sign in with email and password, or present a valid token (the new
+    token then expires no later than that one and is revoked with it)."""
     if body.email is not None or body.password is not None:
         if not body.email or not body.password:
             raise InvalidInput("email and password go together", field="password")
-        client = request.client.host if request.client else ""
+        client = client_address(request, rt.settings.trusted_proxies)
         account = await rt.auth.login(body.email, body.password, client=client)
-        account_id = account.id
+        account_id, parent = account.id, None
     else:
-        account_id = rt.auth.authenticate(bearer_token(request), KIND_NATIVE).account_id
+        parent = rt.auth.authenticate(bearer_token(request), KIND_NATIVE)
+        account_id = parent.account_id
     cred, token = await rt.auth.issue(
-        account_id, KIND_NATIVE, body.expires_in or DEFAULT_TTL_S, desc=body.desc
+        account_id, KIND_NATIVE, body.expires_in or DEFAULT_TTL_S, desc=body.desc, parent=parent
     )
     return token_out(cred, token)
 
@@ -55,6 +58,15 @@ async def list_tokens(rt: RuntimeDep, cred: CredentialDep) -> list[TokenOut]:
 
 @router.delete("/tokens/{token_id}", status_code=204)
 async def revoke_token(rt: RuntimeDep, cred: CredentialDep, token_id: str) -> Response:
-    """Revoke one of the account's tokens; it is refused from then on."""
+    """Revoke one of the account's tokens, and every token minted with it."""
     await rt.auth.revoke(cred.account_id, token_id)
     return Response(status_code=204)
+
+
+@router.get("/account", response_model=AccountOut)
+async def account(rt: RuntimeDep, cred: CredentialDep) -> AccountOut:
+    """The caller's account and its role: `operator` or `tenant`."""
+    found = rt.auth.account(cred.account_id)
+    if found is None:
+        raise AccountNotFound("account not found")
+    return AccountOut(id=found.id, email=found.email, name=found.name, role=found.role)

@@ -1,4 +1,4 @@
-"""A sliding-window counter on the injected clock (failed sign-ins, polling limits)."""
+"""A sliding-window counter on an injected clock (failed sign-ins, polling limits)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ class SlidingWindow:
             del self._hits[key]
         return hits
 
+    def count(self, key: Hashable) -> int:
+        return len(self._live(key))
+
     def check(self, key: Hashable) -> None:
         """RateLimited (with retry_after) if `key` is at its limit."""
         hits = self._live(key)
@@ -36,8 +39,24 @@ class SlidingWindow:
             retry = hits[0] + self.window_s - self._clock.now()
             raise RateLimited("too many attempts; try again later", retry_after=max(retry, 0.0))
 
-    def hit(self, key: Hashable) -> None:
-        self._hits.setdefault(key, deque()).append(self._clock.now())
+    def hit(self, key: Hashable) -> float:
+        """Count one hit now; its time stamp, to `release` it later."""
+        at = self._clock.now()
+        self._hits.setdefault(key, deque()).append(at)
+        return at
+
+    def release(self, key: Hashable, at: float) -> None:
+        """Take back one hit counted at `at` (a reserved attempt that turned out good)."""
+        hits = self._hits.get(key)
+        if hits is not None and at in hits:
+            hits.remove(at)
+            if not hits:
+                del self._hits[key]
 
     def reset(self, key: Hashable) -> None:
         self._hits.pop(key, None)
+
+    def sweep(self) -> None:
+        """Forget keys whose hits have all aged out (bounds memory under a flood)."""
+        for key in list(self._hits):
+            self._live(key)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from switchgear.auth import jwt, passwords, tokens
-from switchgear.auth.ratelimit import SlidingWindow
+from switchgear.auth.throttle import SignInThrottle
 from switchgear.core.accounts import Credential
-from switchgear.core.clock import Clock
-from switchgear.core.model import Account
+from switchgear.core.clock import Clock, SystemClock
+from switchgear.core.model import ROLE_OPERATOR, ROLE_TENANT, Account
 from switchgear.core.ports import Batch, Store
 from switchgear.errors import (
     BadPassword,
@@ -24,14 +25,15 @@ from switchgear.errors import (
     InvalidCredential,
     InvalidInput,
     NotAuthenticated,
+    RateLimited,
 )
 
 log = logging.getLogger(__name__)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 JWT_MARK = "jwt"  # secret_hash of a JWT credential: no opaque secret can match it
-SIGNIN_FAILURES = 5  # per account and per (account, address) ...
-SIGNIN_WINDOW_S = 300.0  # ... within this window, then RateLimited
+PARENT = "parent"  # attrs key: the credential a token was minted with
+EPOCH = "auth_epoch"  # meta key a writer outside the server changes (switchgear users add)
 
 
 async def secret_key(store: Store, configured: str | None) -> str:
@@ -47,51 +49,122 @@ async def secret_key(store: Store, configured: str | None) -> str:
 
 
 class Auth:
-    """Credentials are cached in memory (write-through), so checks never touch the database."""
+    """Credentials are cached in memory (write-through), so checks never touch the database.
 
-    def __init__(self, store: Store, clock: Clock, secret_key: str) -> None:
+    Writes made by another process (the CLI) change the store's EPOCH; `follow()` reads
+    that one value every few seconds and reloads when it moved, so a new credential
+    works without a restart while an unknown token never costs a database read.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        secret_key: str,
+        wall: Clock | None = None,
+        hashes: passwords.HashPool | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._store = store
-        self._clock = clock
+        self._clock = clock  # token expiry: the virtual clock every face reports
         self._key = secret_key
         self._creds: dict[str, Credential] = {}
-        self._by_address = SlidingWindow(SIGNIN_FAILURES, SIGNIN_WINDOW_S, clock)
-        self._by_account = SlidingWindow(SIGNIN_FAILURES * 4, SIGNIN_WINDOW_S, clock)
+        self._accounts: dict[int, Account] = {}
+        self._epoch: object = None
+        self._throttle = SignInThrottle(wall or SystemClock())  # security windows: wall time
+        self._hashes = hashes or passwords.HashPool()
+        self._sleep = sleep
 
     async def load(self) -> None:
-        self._creds = {c.id: c for c in await self._store.credentials()}
+        """(Re)load accounts and credentials; a revocation seen on either side stands."""
+        epoch = await self._store.meta(EPOCH)
+        fresh = {c.id: c for c in await self._store.credentials()}
+        for cid, cached in self._creds.items():
+            stored = fresh.get(cid)
+            if stored is None or (cached.revoked_at is not None and stored.revoked_at is None):
+                fresh[cid] = cached  # issued or revoked here while the store was read
+        self._creds = fresh
+        self._accounts = {a.id: a for a in await self._store.accounts()}
+        self._epoch = epoch
+
+    async def refresh(self) -> bool:
+        """Reload if another process changed accounts or credentials (one small read)."""
+        if await self._store.meta(EPOCH) == self._epoch:
+            return False
+        await self.load()
+        log.info("credentials reloaded: changed outside this process")
+        return True
+
+    async def follow(self, interval_s: float) -> None:
+        """Refresh every `interval_s` wall seconds, forever (a runtime background task)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self._throttle.sweep()
+            try:
+                await self.refresh()
+            except Exception:  # a database hiccup: keep serving from memory, try again
+                log.warning("credential refresh failed", exc_info=True)
+
+    async def announce(self) -> None:
+        """Tell running servers that accounts or credentials changed (for the CLI)."""
+        await self._store.commit(Batch(meta={EPOCH: secrets.token_hex(8)}))
+
+    def close(self) -> None:
+        self._hashes.close()
 
     # --- accounts -----------------------------------------------------------
 
-    async def create_account(self, email: str, name: str, password: str) -> Account:
+    async def create_account(
+        self, email: str, name: str, password: str, operator: bool = False
+    ) -> Account:
+        """A new account; the first one of a database is the operator, as is one asked for."""
         email = email.strip().lower()
         if not _EMAIL.match(email):
             raise InvalidInput("not an email address", field="email")
         if len(password) < 8:
             raise InvalidInput("password must have at least 8 characters", field="password")
-        account = await self._store.add_account(email, name, passwords.hash_password(password))
-        log.info("account %s created", account.id)
+        first = not await self._store.accounts()
+        role = ROLE_OPERATOR if operator or first else ROLE_TENANT
+        hashed = await self._hashes.hash(password)
+        account = await self._store.add_account(email, name, hashed, role)
+        self._accounts[account.id] = account
+        log.info("account %s created (%s)", account.id, role)
         return account
+
+    def account(self, account_id: int) -> Account | None:
+        return self._accounts.get(account_id)
+
+    def require_operator(self, cred: Credential) -> None:
+        """Forbidden unless the credential's account is the operator."""
+        account = self._accounts.get(cred.account_id)
+        if account is None or not account.operator:
+            raise Forbidden("only the operator may do this")
 
     async def login(self, email: str, password: str, client: str = "") -> Account:
         """The account for these credentials; BadPassword (same for unknown emails) otherwise.
 
-        Repeated failures for an account, or for an account from one address, are
-        refused with RateLimited until the window passes.
+        The attempt is counted before anything is awaited (SignInThrottle): too many
+        failures from one address are refused with RateLimited; failures on one account
+        from anywhere only slow its sign-ins down.
         """
         email = email.strip().lower()
-        self._by_address.check((email, client))
-        self._by_account.check(email)
+        reservation = self._throttle.reserve(email, client)
+        if reservation.delay_s > 0:
+            await self._sleep(reservation.delay_s)
         found = await self._store.account_by_email(email)
-        if found is None:
-            passwords.verify_dummy(password)
-        elif passwords.verify_password(found[1], password):
+        try:
+            ok = await self._hashes.verify(None if found is None else found[1], password)
+        except RateLimited:  # too busy to check it: this attempt does not count
+            self._throttle.withdraw(reservation)
+            raise
+        if found is not None and ok:
             account, hashed = found
-            if passwords.needs_rehash(hashed):
-                await self._store.set_password_hash(account.id, passwords.hash_password(password))
-            self._by_address.reset((email, client))
+            self._throttle.succeeded(reservation)
+            self._accounts[account.id] = account
+            if self._hashes.needs_rehash(hashed):
+                new_hash = await self._hashes.hash(password)
+                await self._store.set_password_hash(account.id, new_hash)
             return account
-        self._by_address.hit((email, client))
-        self._by_account.hit(email)
         log.info("failed sign-in from %s", client or "unknown address")
         raise BadPassword("Invalid username and password combination")
 
@@ -105,10 +178,19 @@ class Auth:
         scopes: tuple[str, ...] = (),
         desc: str = "",
         attrs: Mapping[str, str] | None = None,
+        parent: Credential | None = None,
     ) -> tuple[Credential, str]:
-        """A new opaque token; the plaintext is returned once and only its hash is kept."""
+        """A new opaque token; the plaintext is returned once and only its hash is kept.
+
+        A token minted with another (`parent`) expires no later than it and is revoked
+        with it.
+        """
         secret = tokens.new_secret()
-        cred = await self._add(account_id, kind, ttl_s, scopes, desc, attrs, tokens.digest(secret))
+        if parent is not None:
+            attrs = {**(attrs or {}), PARENT: parent.id}
+        cred = await self._add(
+            account_id, kind, ttl_s, scopes, desc, attrs, tokens.digest(secret), parent
+        )
         return cred, tokens.compose(cred.id, secret)
 
     async def issue_jwt(
@@ -133,16 +215,22 @@ class Auth:
         desc: str,
         attrs: Mapping[str, str] | None,
         secret_hash: str,
+        parent: Credential | None = None,
     ) -> Credential:
         """Store a new credential (write-through to the cache)."""
         now = self._clock.now()
+        expires_at = None if ttl_s is None else now + ttl_s
+        if parent is not None and parent.expires_at is not None:
+            expires_at = (
+                parent.expires_at if expires_at is None else min(expires_at, parent.expires_at)
+            )
         cred = Credential(
             id=tokens.new_id(),
             account_id=account_id,
             kind=kind,
             secret_hash=secret_hash,
             created_at=now,
-            expires_at=None if ttl_s is None else now + ttl_s,
+            expires_at=expires_at,
             scopes=tuple(scopes),
             desc=desc,
             attrs=dict(attrs or {}),
@@ -184,6 +272,12 @@ class Auth:
             raise CredentialRevoked("token revoked")
         if cred.expires_at is not None and self._clock.now() >= cred.expires_at:
             raise CredentialExpired("token expired")
+        ancestor, depth = cred.attrs.get(PARENT), 0
+        while ancestor is not None and depth < 64:  # a child lives only while its parents do
+            up = self._creds.get(ancestor)
+            if up is None or up.revoked_at is not None:
+                raise CredentialRevoked("token revoked")
+            ancestor, depth = up.attrs.get(PARENT), depth + 1
         return cred
 
     @staticmethod
@@ -197,11 +291,25 @@ class Auth:
         if cred is None or cred.account_id != account_id:
             raise CredentialNotFound("token not found")
         now = self._clock.now()
-        await self._store.revoke_credential(cred_id, now)
-        revoked = replace(cred, revoked_at=now)
-        self._creds[cred_id] = revoked
-        log.info("credential %s revoked", cred_id)
+        revoked = replace(cred, revoked_at=cred.revoked_at or now)
+        for victim in [cred_id, *self._descendants(cred_id)]:
+            gone = self._creds[victim]
+            if gone.revoked_at is None:
+                await self._store.revoke_credential(victim, now)
+                self._creds[victim] = replace(gone, revoked_at=now)
+                log.info("credential %s revoked", victim)
         return revoked
+
+    def _descendants(self, cred_id: str) -> list[str]:
+        """The tokens minted with this one, and with those, and so on."""
+        found: list[str] = []
+        frontier = {cred_id}
+        while frontier:
+            children = [c.id for c in self._creds.values() if c.attrs.get(PARENT) in frontier]
+            children = [c for c in children if c not in found]
+            found.extend(children)
+            frontier = set(children)
+        return found
 
     def list(self, account_id: int, kind: str | None = None) -> list[Credential]:
         return [

@@ -143,12 +143,22 @@ class StatusKind(StrEnum):
     CONNECTION = "connection"  # online/offline
 
 
+ROLE_TENANT = "tenant"
+ROLE_OPERATOR = "operator"
+ROLES = (ROLE_TENANT, ROLE_OPERATOR)
+
+
 @dataclass(frozen=True, slots=True)
 class Account:
     id: int
     email: str
     name: str
     created_at: float
+    role: str = "tenant"  # ROLE_TENANT or ROLE_OPERATOR (may do what affects every tenant)
+
+    @property
+    def operator(self) -> bool:
+        return self.role == ROLE_OPERATOR
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,10 +33,12 @@ class MemoryStore:
     async def close(self) -> None:
         return None
 
-    async def add_account(self, email: str, name: str, password_hash: str) -> Account:
+    async def add_account(
+        self, email: str, name: str, password_hash: str, role: str = "tenant"
+    ) -> Account:
         if any(a.email == email for a, _ in self._accounts.values()):
             raise Conflict(f"an account with email {email!r} exists", field="email")
-        account = Account(len(self._accounts) + 1, email, name, 0.0)
+        account = Account(len(self._accounts) + 1, email, name, 0.0, role)
         self._accounts[account.id] = (account, password_hash)
         return account
 

@@ -119,16 +119,18 @@ class SqlStore:
 
     # --- accounts -----------------------------------------------------------
 
-    async def add_account(self, email: str, name: str, password_hash: str) -> Account:
+    async def add_account(
+        self, email: str, name: str, password_hash: str, role: str = "tenant"
+    ) -> Account:
         now = time.time()
         stmt = t.accounts.insert().values(
-            email=email, name=name, password_hash=password_hash, created_at=now
+            email=email, name=name, password_hash=password_hash, created_at=now, role=role
         )
         try:
             res = await self._one_write(stmt)
         except IntegrityError:
             raise Conflict(f"an account with email {email!r} exists", field="email") from None
-        return Account(int(res.inserted_primary_key[0]), email, name, now)
+        return Account(int(res.inserted_primary_key[0]), email, name, now, role)
 
     async def account_by_email(self, email: str) -> tuple[Account, str] | None:
         async with self.engine.connect() as conn:
@@ -137,12 +139,12 @@ class SqlStore:
             ).first()
         if row is None:
             return None
-        return Account(row.id, row.email, row.name, row.created_at), row.password_hash
+        return Account(row.id, row.email, row.name, row.created_at, row.role), row.password_hash
 
     async def accounts(self) -> list[Account]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(sa.select(t.accounts).order_by(t.accounts.c.id))).all()
-        return [Account(r.id, r.email, r.name, r.created_at) for r in rows]
+        return [Account(r.id, r.email, r.name, r.created_at, r.role) for r in rows]
 
     async def set_password_hash(self, account_id: int, password_hash: str) -> None:
         await self._one_write(

@@ -16,6 +16,7 @@ accounts = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("password_hash", sa.String(200), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False, server_default="tenant"),
 )
 
 credentials = sa.Table(

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from switchgear.auth.clientaddr import client_address
 from switchgear.auth.scopes import KIND_POWERCONTROLLER_TOKEN
 from switchgear.core.catalog import model as catalog_model
 from switchgear.core.model import (
@@ -67,7 +68,7 @@ async def signin(request: Request) -> Response:
     desc = body.get("desc", "")
     if not isinstance(desc, str) or len(desc) > 200:
         raise InvalidInput("desc must be a string of at most 200 characters", field="desc")
-    host = request.client.host if request.client else ""
+    host = client_address(request, rt.settings.trusted_proxies)
     account = await rt.auth.login(email, password, client=host)
     _, token = await rt.auth.issue_jwt(account.id, KIND_POWERCONTROLLER_TOKEN, ttl, desc=desc)
     return JsonResponse(

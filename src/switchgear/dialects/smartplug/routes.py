@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from switchgear.auth import tokens
+from switchgear.auth.clientaddr import client_address
 from switchgear.auth.scopes import (
     KIND_SMARTPLUG_ACCESS,
     KIND_SMARTPLUG_CLIENT,
@@ -139,7 +140,7 @@ async def login(request: Request) -> Response:
         data = await json_or_form(request)
         client_id, client = _client(rt, data)
         username, password = text_field(data, "username"), text_field(data, "password")
-        host = request.client.host if request.client else ""
+        host = client_address(request, rt.settings.trusted_proxies)
         account = await rt.auth.login(username, password, client=host)
     except InvalidInput as err:
         return _grant_error(href, 400, "invalid_request", err.message)
