@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,6 +35,23 @@ class Settings(BaseSettings):
     # TLS: serve HTTPS (and WSS) with this certificate chain and private key (PEM files)
     tls_certfile: str | None = None
     tls_keyfile: str | None = None
+    # real meters may be polled only at addresses in these networks (checked after DNS,
+    # at registration and before every poll); cloud metadata addresses are always refused.
+    # Default: the private LAN ranges; loopback and link-local are outside.
+    meter_networks: list[str] = Field(
+        default_factory=lambda: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+    )
+    # at most this many polled (real) meters per account
+    meter_max_per_account: int = Field(default=50, ge=0)
+    # device registrations (every face) per account per hour, refused or not
+    registrations_per_hour: int = Field(default=30, ge=1)
+
+    @field_validator("meter_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for text in value:
+            ipaddress.ip_network(text.strip(), strict=False)  # ValueError names the bad one
+        return value
 
     @property
     def base_url(self) -> str:
