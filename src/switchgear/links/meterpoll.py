@@ -55,6 +55,7 @@ class PolledMeter:
     last_request: float | None = None
     online: bool = False
     last_on: bool = False  # the relay as last reported
+    refused: bool = False  # its address was outside the allowed networks at the last poll
     timer: Timer | None = None
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -191,10 +192,14 @@ class MeterPoller:
         try:
             target = await self.guard.check(m.url)
         except InvalidInput:
-            log.warning("meter %s: its address is not allowed now; not polled", m.device.id)
+            # said once when it happens, not at every refused poll
+            level = logging.DEBUG if m.refused else logging.WARNING
+            log.log(level, "meter %s: its address is not allowed now; not polled", m.device.id)
+            m.refused = True
             self._went_offline(m)
             self._schedule(m, now + m.interval_s * m.backoff)
             return None
+        m.refused = False
         try:
             r = await self._http().get(
                 target.url,
