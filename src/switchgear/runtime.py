@@ -23,6 +23,7 @@ from switchgear.core.scheduler import Scheduler
 from switchgear.errors import Conflict, InvalidInput
 from switchgear.links.memory import MemoryLink
 from switchgear.links.meterpoll import MeterPoller
+from switchgear.links.netguard import NetGuard
 from switchgear.links.router import LinkRouter
 from switchgear.settings import Settings
 from switchgear.storage import open_store
@@ -65,7 +66,7 @@ class Runtime:
         journal = Journal(store, clock)
         bus = MemoryBus()
         link = MemoryLink(clock, scheduler, journal.put_nvram, settings.push3_gateway_delay_s)
-        poller = MeterPoller(clock, scheduler)
+        poller = MeterPoller(clock, scheduler, guard=NetGuard(settings.meter_networks))
         engine = Engine(
             store, LinkRouter(link, poller), bus, clock, journal, settings.command_timeout_s
         )
@@ -112,9 +113,10 @@ class Runtime:
         `connect_after_s` delays the twin's first connection (a cellular controller
         activating its SIM): until then the device has never reported.
         """
-        for d in self.engine.all_devices():
-            if d.serial == device.serial and d.model == device.model:
-                raise Conflict(f"a device with serial {device.serial!r} exists", field="serial")
+        # an index lookup (cost independent of the fleet); the store's unique constraint
+        # stands behind it for a race between two registrations
+        if self.engine.serial_taken(device.serial, device.model):
+            raise Conflict(f"a device with serial {device.serial!r} exists", field="serial")
         stored = await self.engine.add_device(device)
         if stored.simulated and connect_after_s > 0:
             self.scheduler.call_later(connect_after_s, self._connect, stored)

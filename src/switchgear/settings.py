@@ -43,9 +43,20 @@ class Settings(BaseSettings):
     # how often (wall seconds) a server looks for accounts/credentials the CLI added
     credentials_refresh_s: float = Field(default=2.0, gt=0, le=3600)
 
-    @field_validator("trusted_proxies")
+    # real meters may be polled only at addresses in these networks (checked after DNS,
+    # at registration and before every poll); cloud metadata addresses are always refused.
+    # Default: the private LAN ranges; loopback and link-local are outside.
+    meter_networks: list[str] = Field(
+        default_factory=lambda: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+    )
+    # at most this many polled (real) meters per account
+    meter_max_per_account: int = Field(default=50, ge=0)
+    # device registrations (every face) per account per hour, refused or not
+    registrations_per_hour: int = Field(default=30, ge=1)
+
+    @field_validator("trusted_proxies", "meter_networks")
     @classmethod
-    def _proxies(cls, value: list[str]) -> list[str]:
+    def _networks(cls, value: list[str]) -> list[str]:
         for entry in value:
             ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the bad one
         return value

@@ -219,8 +219,8 @@ async def test_adding_the_seed_device_shows_initializing_then_active(cloud: Clou
 @pytest.mark.parametrize(
     ("sn", "country", "message"),
     [
-        ("PC-TESTAAAA01-001", "US", "Device already registered"),
-        ("PC-TESTBBBB01-001", "US", "Device already registered"),
+        ("PC-TESTAAAA01-001", "US", "Invalid serial number"),  # registered: says not whose
+        ("PC-TESTBBBB01-001", "US", "Invalid serial number"),
         ("XX-123", "US", "Invalid serial number"),
         ("PC-ÜNICODE0000-001", "US", "Invalid serial number"),
         ("PC-GOODSERIAL1-001", "XX", "Invalid country code"),

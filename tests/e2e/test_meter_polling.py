@@ -51,7 +51,8 @@ async def test_a_polled_meter_reports_switches_and_backs_off(meter_server: Demo)
         devices = (await a_client.get("/api/v1/devices", params={"family": "meter"})).json()
         return bool(next(d for d in devices if d["serial"] == meter["devid"])["channels"][0]["on"])
 
-    app = create_app(Settings(database_url="memory://", speed=0))
+    # the meter runs on this machine: loopback must be allowed explicitly (never by default)
+    app = create_app(Settings(database_url="memory://", speed=0, meter_networks=["127.0.0.0/8"]))
     async with app.router.lifespan_context(app):
         rt: Runtime = app.state.runtime
         account = await rt.auth.create_account("poller@example.com", "P", "a long password")
@@ -142,4 +143,23 @@ async def test_adding_a_meter_validates_its_fields() -> None:
                                ("model", "D999")):  # fmt: skip
                 r = await b.post("/api/v1/meters", json={**good, field: bad})
                 assert r.status_code == 400 and field in r.text
+            assert (await b.get("/api/v1/devices")).json() == []
+
+
+async def test_a_meter_on_loopback_is_refused_by_default(meter_server: Demo) -> None:
+    a = meter_server.credentials
+    meter = a["meterhttp"]["meters"][0]
+    app = create_app(Settings(database_url="memory://", speed=0))
+    async with app.router.lifespan_context(app):
+        rt: Runtime = app.state.runtime
+        account = await rt.auth.create_account("d@example.com", "D", "a long password")
+        _, token = await rt.auth.issue(account.id, KIND_NATIVE, 3600.0)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://b",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as b:  # fmt: skip
+            r = await b.post("/api/v1/meters", json={
+                "url": a["base_url"] + "/", "devid": meter["devid"],
+                "devpass": meter["devpass"], "model": "D101"})  # fmt: skip
+            assert r.status_code == 400 and r.json()["field"] == "url", r.text
             assert (await b.get("/api/v1/devices")).json() == []

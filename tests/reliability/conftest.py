@@ -54,6 +54,7 @@ async def estate() -> AsyncIterator[Estate]:
         secret_key="test-secret-key-of-at-least-32-bytes",
         meterhttp_rate_limit=False,
         push3_gateway_delay_s=0.2,
+        registrations_per_hour=100_000,  # every damaged registration reaches validation
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

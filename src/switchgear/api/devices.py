@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -23,7 +24,9 @@ from switchgear.api.schemas import (
 from switchgear.core.engine import raise_for_state
 from switchgear.core.model import Action, Configure, Device, Family, SettingsPatch, Switch
 from switchgear.dialects.meterhttp.wire import DEFAULT_VERSION
-from switchgear.errors import InvalidInput
+from switchgear.errors import Conflict, InvalidInput
+from switchgear.registration import admit
+from switchgear.runtime import Runtime
 
 router = APIRouter(tags=["devices"])
 
@@ -75,14 +78,44 @@ async def patch_settings(
     return device_out(d, rt.reading(d.id))
 
 
+DEVID = re.compile(r"^[0-9]{10}$")
+# one answer for a malformed devid and for one already registered (to anyone)
+DEVID_REFUSED = "devid: not a 10-digit device id that can be added"
+
+
 @router.post("/meters", response_model=DeviceOut, status_code=201)
 async def add_meter(rt: RuntimeDep, cred: CredentialDep, body: MeterRequest) -> DeviceOut:
-    """Add a real smart-MAIC meter: switchgear polls it within its rate limit."""
+    """Add a real smart-MAIC meter: switchgear polls it within its rate limit.
+
+    Its URL must resolve into the server's allowed networks; an account polls at most
+    `meter_max_per_account` meters and registers at most `registrations_per_hour` devices.
+    """
+    admit(rt, cred.account_id)
+    if not DEVID.match(body.devid):
+        raise InvalidInput(DEVID_REFUSED, field="devid")
+    await rt.poller.guard.check(body.url)
+    async with rt.poller.adding:
+        if rt.engine.serial_taken(body.devid):
+            raise InvalidInput(DEVID_REFUSED, field="devid")
+        if rt.poller.count(cred.account_id) >= rt.settings.meter_max_per_account:
+            raise Conflict(
+                f"the account polls {rt.poller.count(cred.account_id)} meters, the most"
+                " this server allows",
+                field="url",
+            )
+        try:
+            device = await _add_meter(rt, cred.account_id, body)
+        except Conflict as err:  # a registration that raced this one
+            raise InvalidInput(DEVID_REFUSED, field="devid") from err
+    return device_out(device, rt.engine.shadow(device.id))
+
+
+async def _add_meter(rt: Runtime, account_id: int, body: MeterRequest) -> Device:
     version = body.version or DEFAULT_VERSION[body.model]
-    device = await rt.add_device(
+    return await rt.add_device(
         Device(
             id=0,
-            account_id=cred.account_id,
+            account_id=account_id,
             serial=body.devid,
             model=body.model,
             name=body.name or f"meter {body.devid}",
@@ -92,7 +125,6 @@ async def add_meter(rt: RuntimeDep, cred: CredentialDep, body: MeterRequest) -> 
             simulated=False,
         )
     )
-    return device_out(device, rt.engine.shadow(device.id))
 
 
 @router.get("/commands/{command_id}", response_model=CommandOut)

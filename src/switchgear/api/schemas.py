@@ -69,8 +69,13 @@ class TokenRequest(Strict):
 class MeterRequest(Strict):
     """A real smart-MAIC meter to poll: its address, device id and PIN."""
 
-    url: str = Field(pattern=r"^https?://[^\s]+$", max_length=500)
-    devid: str = Field(pattern=r"^\d{10}$")
+    url: str = Field(
+        pattern=r"^https?://[^\s]+$",
+        max_length=500,
+        description="the meter's address; it must resolve into the server's allowed networks",
+    )
+    # checked in the route: a malformed devid and a taken one get the same answer
+    devid: str = Field(max_length=100, description="the meter's 10-digit device id")
     devpass: str = Field(pattern=r"^\d{6}$")
     model: Literal["D101", "D103"] = "D101"
     version: Literal["standard", "extended"] | None = None

@@ -86,6 +86,7 @@ class Engine:
         self.command_timeout_s = command_timeout_s
         self._devices: dict[int, Device] = {}
         self._by_serial: dict[tuple[int, str], Device] = {}
+        self._serials: dict[str, set[str]] = {}  # serial -> models registered with it
         self._shadows: dict[int, DeviceState] = {}
         # commands in flight; a finished one is read from the store, where it is durable
         # before its id reaches anyone (the caller learns it once `command` returns)
@@ -104,6 +105,7 @@ class Engine:
     def _register(self, device: Device) -> None:
         self._devices[device.id] = device
         self._by_serial[(device.account_id, device.serial)] = device
+        self._serials.setdefault(device.serial, set()).add(device.model)
 
     async def add_device(self, device: Device) -> Device:
         """Register a new device (the store assigns its id)."""
@@ -116,6 +118,11 @@ class Engine:
         await self.store.update_device(device)
         self._register(device)
         return device
+
+    def serial_taken(self, serial: str, model: str | None = None) -> bool:
+        """Whether any account has a device with this serial (of this model, if given)."""
+        models = self._serials.get(serial, set())
+        return bool(models) and (model is None or model in models)
 
     def __len__(self) -> int:
         return len(self._devices)

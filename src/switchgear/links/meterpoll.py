@@ -3,7 +3,9 @@
 Each polled meter has one timer on the process scheduler; a poll is an HTTP GET of
 `?page=getdata`, its answer becomes the device's reported state and an `update` status.
 Commands (`pout`) wait for the meter's next allowed request slot. A 429 doubles the
-interval (up to 8x) until a request succeeds.
+interval (up to 8x) until a request succeeds. Before every request the meter's URL is
+checked again (links/netguard.py: DNS may have changed) and the request goes to the
+checked address; redirects are never followed.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from switchgear.core.model import (
 )
 from switchgear.core.ports import EventSink, SimAction
 from switchgear.core.scheduler import Scheduler, Timer
-from switchgear.errors import DeviceOffline, InvalidCommand
+from switchgear.errors import DeviceOffline, InvalidCommand, InvalidInput
+from switchgear.links.netguard import DEFAULT_NETWORKS, NetGuard
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class PolledMeter:
     last_request: float | None = None
     online: bool = False
     last_on: bool = False  # the relay as last reported
+    refused: bool = False  # its address was outside the allowed networks at the last poll
     timer: Timer | None = None
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -101,11 +105,18 @@ class MeterPoller:
     """A DeviceLink for meters switchgear reaches over HTTP instead of simulating."""
 
     def __init__(
-        self, clock: Clock, scheduler: Scheduler, client: httpx.AsyncClient | None = None
+        self,
+        clock: Clock,
+        scheduler: Scheduler,
+        client: httpx.AsyncClient | None = None,
+        guard: NetGuard | None = None,
     ) -> None:
         self.clock = clock
         self.scheduler = scheduler
-        self._client = client
+        self.client = client
+        self.guard = guard or NetGuard(DEFAULT_NETWORKS)
+        self.adding = asyncio.Lock()  # registrations, one at a time (the per-account cap)
+        self._per_account: dict[int, int] = {}
         self._sinks: list[EventSink] = []
         self._meters: dict[int, PolledMeter] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -119,12 +130,23 @@ class MeterPoller:
     def meter(self, device_id: int) -> PolledMeter:
         return self._meters[device_id]
 
+    def count(self, account_id: int) -> int:
+        """How many meters the account has polled."""
+        return self._per_account.get(account_id, 0)
+
     def add(self, device: Device) -> None:
         """Start polling a meter (registry attrs: url, devpass, version)."""
         version = device.attrs.get("version", "standard")
         m = PolledMeter(device, device.attrs["url"], INTERVAL_S.get(version, 60.0))
+        if device.id not in self._meters:
+            self._per_account[device.account_id] = self.count(device.account_id) + 1
         self._meters[device.id] = m
         self._schedule(m, self.clock.now())
+
+    async def settled(self) -> None:
+        """Wait for the polls in flight (a test on a manual clock, after advancing it)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
         for m in self._meters.values():
@@ -134,8 +156,8 @@ class MeterPoller:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._client is not None:
-            await self._client.aclose()
+        if self.client is not None:
+            await self.client.aclose()
 
     # --- polling ------------------------------------------------------------
 
@@ -168,7 +190,24 @@ class MeterPoller:
         now = self.clock.now()
         m.last_request = now
         try:
-            r = await self._http().get(m.url, params=params)
+            target = await self.guard.check(m.url)
+        except InvalidInput:
+            # said once when it happens, not at every refused poll
+            level = logging.DEBUG if m.refused else logging.WARNING
+            log.log(level, "meter %s: its address is not allowed now; not polled", m.device.id)
+            m.refused = True
+            self._went_offline(m)
+            self._schedule(m, now + m.interval_s * m.backoff)
+            return None
+        m.refused = False
+        try:
+            r = await self._http().get(
+                target.url,
+                params=params,
+                headers={"Host": target.host},
+                extensions=target.extensions,
+                follow_redirects=False,
+            )
         except httpx.HTTPError as err:
             log.info("meter %s unreachable: %s", m.device.id, type(err).__name__)
             self._went_offline(m)
@@ -212,9 +251,12 @@ class MeterPoller:
             sink(event)
 
     def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S)
-        return self._client
+        if self.client is None:
+            # no proxy from the environment: the request must go to the checked address
+            self.client = httpx.AsyncClient(
+                timeout=HTTP_TIMEOUT_S, follow_redirects=False, trust_env=False
+            )
+        return self.client
 
     # --- commands -----------------------------------------------------------
 

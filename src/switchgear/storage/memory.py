@@ -21,6 +21,7 @@ class MemoryStore:
         self._accounts: dict[int, tuple[Account, str]] = {}
         self._creds: dict[str, Credential] = {}
         self._devices: dict[int, Device] = {}
+        self._serial_models: set[tuple[str, str]] = set()  # the unique (serial, model)
         self._nvram: dict[int, Json] = {}
         self._statuses: list[tuple[float, int, StatusRecord]] = []  # sorted by (ts, seq)
         self._commands: dict[str, CommandRecord] = {}
@@ -65,12 +66,11 @@ class MemoryStore:
             self._creds[cred_id] = replace(self._creds[cred_id], revoked_at=at)
 
     async def add_device(self, device: Device) -> Device:
-        if any(
-            d.serial == device.serial and d.model == device.model for d in self._devices.values()
-        ):
+        if (device.serial, device.model) in self._serial_models:
             raise Conflict(f"a device with serial {device.serial!r} exists", field="serial")
         stored = replace(device, id=len(self._devices) + 1)
         self._devices[stored.id] = stored
+        self._serial_models.add((device.serial, device.model))
         return stored
 
     async def devices(self) -> list[Device]:

@@ -17,6 +17,7 @@ from switchgear.core.engine import raise_for_state
 from switchgear.core.model import Action, Device, DeviceState, Family, Switch
 from switchgear.dialects.meterhttp.errors import mapped
 from switchgear.dialects.meterhttp.home import home
+from switchgear.dialects.meterhttp.pins import PinGuard
 from switchgear.dialects.meterhttp.wire import (
     DEFAULT_VERSION,
     INTERVAL_S,
@@ -51,6 +52,13 @@ def _meters(rt: Runtime) -> dict[str, Device]:
     return meters
 
 
+def _pins(rt: Runtime) -> PinGuard:
+    guard = rt.extensions.get("meterhttp.pins")
+    if not isinstance(guard, PinGuard):
+        guard = rt.extensions["meterhttp.pins"] = PinGuard(rt.clock)
+    return guard
+
+
 def _allowed(rt: Runtime, devid: str, interval: float) -> bool:
     """One request per interval per meter, on the server's clock."""
     if not rt.settings.meterhttp_rate_limit:
@@ -78,13 +86,19 @@ async def index(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     devid, devpass = params.get("devid", ""), params.get("devpass", "")
     device = _meters(rt).get(devid) if devid else None
-    interval = INTERVAL_S[version(device)] if device else INTERVAL_S["standard"]
-    if devid and not _allowed(rt, devid, interval):
+    # a cautious device: an unknown devid and a wrong PIN get the same answer, no data;
+    # failed PINs count per client address, never against the meter's request slot
+    address = request.client.host if request.client else ""
+    guard = _pins(rt)
+    if guard.refused(address, devid):
         return reply(429, {"error": "too many requests"})
-    # a cautious device: an unknown devid and a wrong PIN get the same answer, no data
     expected = device.attrs.get("devpass", "") if device else ""
     if device is None or not hmac.compare_digest(devpass.encode(), expected.encode()):
+        guard.failed(address, devid)
         return reply(403, {"error": "access denied"})
+    guard.succeeded(address, devid)
+    if not _allowed(rt, devid, INTERVAL_S[version(device)]):
+        return reply(429, {"error": "too many requests"})
     pout = params.get("pout")
     if pout is not None:
         if pout not in ("0", "1"):

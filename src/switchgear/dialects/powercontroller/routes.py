@@ -38,12 +38,14 @@ from switchgear.errors import (
     InvalidInput,
     TooLarge,
 )
+from switchgear.registration import admit
 from switchgear.runtime import Runtime
 
 TOKEN_TTL_S = 14 * 86_400.0  # `expires` defaults to two weeks
 TOKEN_TTL_MAX_S = 10 * 365 * 86_400.0
 ACTIVATION_S = 5.0  # a new controller's SIM activates and it connects this long after adding
 SERIAL = re.compile(r"^PC-[A-Z0-9]{6,20}-\d{3}$")
+SERIAL_REFUSED = "Invalid serial number"
 MODEL = "power-controller-v10"
 DAY = 86_400.0
 MAX_RANGE_S = 10 * DAY
@@ -140,14 +142,23 @@ def _controller(call: Call, request: Request) -> Device:
 async def add_device(request: Request) -> Response:
     call = await authenticated(request)
     rt = call.rt
+    admit(rt, call.cred.account_id)
     sn, country = text_field(call.body, "sn").strip(), text_field(call.body, "country").upper()
-    if not SERIAL.match(sn):
-        raise InvalidInput("Invalid serial number", field="sn")
+    # a serial registered to anyone (the caller included) gets a malformed serial's answer:
+    # it never tells whose the controller is
+    if not SERIAL.match(sn) or rt.engine.serial_taken(sn):
+        raise InvalidInput(SERIAL_REFUSED, field="sn")
     if country not in COUNTRIES:
         raise InvalidInput("Invalid country code", field="country")
-    if any(d.serial == sn for d in rt.engine.all_devices()):
-        raise Conflict("Device already registered", field="sn")
-    device = await rt.add_device(
+    try:
+        device = await _register(rt, call, sn, country)
+    except Conflict as err:  # a registration that raced this one
+        raise InvalidInput(SERIAL_REFUSED, field="sn") from err
+    return JsonResponse({"device": wire.device_body(device, rt.engine.shadow(device.id))})
+
+
+async def _register(rt: Runtime, call: Call, sn: str, country: str) -> Device:
+    return await rt.add_device(
         Device(
             id=0,
             account_id=call.cred.account_id,
@@ -160,7 +171,6 @@ async def add_device(request: Request) -> Response:
         ),
         connect_after_s=ACTIVATION_S,
     )
-    return JsonResponse({"device": wire.device_body(device, rt.engine.shadow(device.id))})
 
 
 @mapped
