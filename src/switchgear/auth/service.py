@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -56,6 +56,8 @@ class Auth:
         self._creds: dict[str, Credential] = {}
         self._by_address = SlidingWindow(SIGNIN_FAILURES, SIGNIN_WINDOW_S, clock)
         self._by_account = SlidingWindow(SIGNIN_FAILURES * 4, SIGNIN_WINDOW_S, clock)
+        # told of each revoked credential (open streams close with it)
+        self.listeners: list[Callable[[Credential], None]] = []
 
     async def load(self) -> None:
         self._creds = {c.id: c for c in await self._store.credentials()}
@@ -201,6 +203,8 @@ class Auth:
         revoked = replace(cred, revoked_at=now)
         self._creds[cred_id] = revoked
         log.info("credential %s revoked", cred_id)
+        for listener in self.listeners:
+            listener(revoked)
         return revoked
 
     def list(self, account_id: int, kind: str | None = None) -> list[Credential]:
