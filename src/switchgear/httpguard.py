@@ -8,8 +8,9 @@ connections that never finish their headers are never counted against it. `guard
 subclasses uvicorn's own protocol class (httptools or h11, as uvicorn would pick) and
 adds, per connection:
 
-- a cap on open HTTP connections: one past `max_connections` is answered 503 at once
-  and closed (upgraded websockets leave the count; their cap is per credential);
+- a cap on open HTTP connections, in all and per client address: one past
+  `max_connections` (or `max_connections_per_client` from one address) is answered 503
+  at once and closed (upgraded websockets leave the count; their cap is per credential);
 - a header deadline: from the first byte of a request (or the connection's opening) to
   its last header, at most `header_timeout_s` and `max_header_bytes` (408 / 431);
 - a body deadline: a request's body must arrive whole within `body_timeout_s` of its
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +35,15 @@ REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large",
            503: b"Service Unavailable"}  # fmt: skip
 
 
+WARN_EVERY_S = 10.0
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one connection may take: see the Settings of the same names."""
 
     max_connections: int = 1000
+    max_connections_per_client: int = 100
     header_timeout_s: float = 10.0
     body_timeout_s: float = 30.0
     max_header_bytes: int = 64 * 1024
@@ -62,6 +68,8 @@ class _Guard:
     """Mixed in before a uvicorn HTTP protocol class (see `guarded`)."""
 
     limits: Limits = Limits()
+    per_client: dict[str, int]  # open connections by client address, one dict per server
+    warned: list[float]  # when a refusal was last logged
     # attributes of the uvicorn protocol this mixin reads
     transport: asyncio.Transport
     connections: set[Any]
@@ -69,13 +77,22 @@ class _Guard:
     loop: asyncio.AbstractEventLoop
 
     def connection_made(self, transport: asyncio.Transport) -> None:
-        if len(self.connections) >= self.limits.max_connections:
-            log.warning("connection refused: %d connections open", len(self.connections))
+        peer = transport.get_extra_info("peername")
+        self._address: str | None = str(peer[0]) if isinstance(peer, tuple) else ""
+        mine = self.per_client.get(self._address or "", 0)
+        self._refused = (
+            len(self.connections) >= self.limits.max_connections
+            or mine >= self.limits.max_connections_per_client
+        )
+        if self._refused:
+            if time.monotonic() - self.warned[0] > WARN_EVERY_S:  # not a line per attacker
+                self.warned[0] = time.monotonic()
+                log.warning("connections refused (e.g. from %s): %d open, %d from it",
+                            self._address, len(self.connections), mine)  # fmt: skip
             transport.write(refusal(503, "too many open connections", retry_after=1))
             transport.close()
-            self._refused = True
             return
-        self._refused = False
+        self.per_client[self._address or ""] = mine + 1
         self._deadline: asyncio.TimerHandle | None = None
         self._seen: Any = None  # the request whose headers arrived last
         self._header_bytes = 0
@@ -86,6 +103,7 @@ class _Guard:
         if self._refused:
             return
         self._disarm()
+        self._leave()
         super().connection_lost(exc)  # type: ignore[misc]
 
     def data_received(self, data: bytes) -> None:
@@ -99,6 +117,7 @@ class _Guard:
         if self.transport.get_protocol() is not self:  # type: ignore[comparison-overlap]
             # upgraded to a websocket
             self._disarm()
+            self._leave()
         elif self.cycle is not self._seen:  # a request's headers are complete
             self._started()
         elif idle:
@@ -122,6 +141,17 @@ class _Guard:
         self._disarm()
         if self.cycle.more_body and not self.cycle.response_complete:
             self._arm(self.limits.body_timeout_s, "request body")
+
+    def _leave(self) -> None:
+        """This connection no longer counts against its address (closed or upgraded)."""
+        if self._address is None:
+            return
+        left = self.per_client.get(self._address, 1) - 1
+        if left > 0:
+            self.per_client[self._address] = left
+        else:
+            self.per_client.pop(self._address, None)
+        self._address = None
 
     def _await_headers(self) -> None:
         self._header_bytes = 0
@@ -164,4 +194,8 @@ def guarded(limits: Limits) -> type[asyncio.Protocol]:
         from uvicorn.protocols.http.h11_impl import H11Protocol
 
         base = H11Protocol
-    return type("GuardedHTTPProtocol", (_Guard, base), {"limits": limits})
+    return type(
+        "GuardedHTTPProtocol",
+        (_Guard, base),
+        {"limits": limits, "per_client": {}, "warned": [-WARN_EVERY_S]},
+    )

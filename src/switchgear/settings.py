@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     tls_keyfile: str | None = None
     # transport limits (serve/demo under uvicorn): open HTTP connections (one more: 503)
     max_connections: int = Field(default=1000, ge=1)
+    max_connections_per_client: int = Field(default=100, ge=1)  # per client address
     # a request's headers must arrive within this many seconds and bytes (408 / 431) ...
     header_timeout_s: float = Field(default=10.0, gt=0)
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)

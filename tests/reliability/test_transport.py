@@ -88,6 +88,7 @@ async def running(**limits: Any) -> AsyncIterator[Server]:
 async def server() -> AsyncIterator[Server]:
     async with running(header_timeout_s=HEADER_S, body_timeout_s=BODY_S,
                        max_connections=MAX_CONNECTIONS,
+                       max_connections_per_client=MAX_CONNECTIONS,
                        streams_per_credential=PER_CREDENTIAL) as s:  # fmt: skip
         yield s
 
@@ -187,31 +188,54 @@ async def test_a_keep_alive_connection_serves_requests_within_the_deadlines(
         assert r.status_code in (400, 401, 422)  # an answer, not a 408
 
 
+async def _hold(port: int, count: int, source: str = "127.0.0.1") -> list[asyncio.StreamWriter]:
+    """`count` connections that start a request and never finish it."""
+    held = []
+    for _ in range(count):
+        _, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+        w.write(b"GET /healthz HTTP/1.1\r\n")
+        held.append(w)
+    await asyncio.sleep(0.05)
+    return held
+
+
+async def _healthz(port: int, source: str = "127.0.0.1") -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    try:
+        return await _read_all(reader, 5)
+    finally:
+        writer.close()
+
+
 async def test_connections_past_the_cap_are_refused_with_503() -> None:
     async with running(max_connections=CAP, header_timeout_s=30) as server:
-        await _past_the_cap(server)
+        held = await _hold(server.port, CAP // 2)
+        held += await _hold(server.port, CAP - CAP // 2, source="127.0.0.2")
+        try:
+            answer = await _healthz(server.port, source="127.0.0.3")
+            assert answer.startswith(b"HTTP/1.1 503 "), answer
+            assert b"retry-after" in answer.lower()
+        finally:
+            for w in held:
+                w.close()
+        await asyncio.sleep(0.2)
+        answer = await _healthz(server.port)  # room again once they are gone
+        assert answer.startswith(b"HTTP/1.1 200 ")
 
 
-async def _past_the_cap(server: Server) -> None:
-    held: list[asyncio.StreamWriter] = []
-    try:
-        for _ in range(CAP):
-            _, w = await asyncio.open_connection("127.0.0.1", server.port)
-            w.write(b"GET /healthz HTTP/1.1\r\n")  # and never more
-            held.append(w)
-        await asyncio.sleep(0.05)
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        answer = await _read_all(reader, 2)
-        writer.close()
-        assert answer.startswith(b"HTTP/1.1 503 "), answer
-        assert b"retry-after" in answer.lower()
-    finally:
-        for w in held:
-            w.close()
-    await asyncio.sleep(0.2)
-    async with server.client() as c:  # room again once they are gone
-        assert (await c.get("/healthz")).status_code == 200
+async def test_one_address_cannot_take_every_connection() -> None:
+    async with running(max_connections_per_client=CAP, header_timeout_s=30) as server:
+        held = await _hold(server.port, CAP)
+        try:
+            assert (await _healthz(server.port)).startswith(b"HTTP/1.1 503 ")
+            other = await _healthz(server.port, source="127.0.0.2")
+            assert other.startswith(b"HTTP/1.1 200 ")  # another client is served
+        finally:
+            for w in held:
+                w.close()
+        await asyncio.sleep(0.2)
+        assert (await _healthz(server.port)).startswith(b"HTTP/1.1 200 ")
 
 
 async def _sse(c: httpx.AsyncClient, token: str) -> tuple[httpx.Response, Any]:

@@ -73,6 +73,7 @@ def transport_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's options for TLS, keep-alive and the connection guard (httpguard)."""
     limits = Limits(
         max_connections=settings.max_connections,
+        max_connections_per_client=settings.max_connections_per_client,
         header_timeout_s=settings.header_timeout_s,
         body_timeout_s=settings.body_timeout_s,
         max_header_bytes=settings.max_header_bytes,
