@@ -242,29 +242,29 @@ async def websocket(ws: WebSocket) -> None:
     except SwitchgearError:
         await ws.close(code=4404)
         return
-    await ws.accept()
-    q = channels.listen(ch)
-    backlog = list(ch.backlog)[-replay:] if replay else []
-    receiver = asyncio.ensure_future(_until_closed(ws))
-    try:
-        for message in backlog:
-            await ws.send_text(json.dumps(message))
-        while True:
-            getter = asyncio.ensure_future(q.get())
-            stop = asyncio.ensure_future(lease.ended.wait())
-            waits = {getter, receiver, stop}
-            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-            stop.cancel()
-            if getter not in done:
-                getter.cancel()
-                if receiver not in done:  # the key was revoked or expired
-                    await ws.close(code=WS_ENDED, reason=lease.reason)
-                break
-            await ws.send_text(json.dumps(getter.result()))
-    finally:
-        receiver.cancel()
-        lease.release()
-        channels.unlisten(ch, q)
+    with lease:  # given back however the socket ends
+        await ws.accept()
+        q = channels.listen(ch)
+        backlog = list(ch.backlog)[-replay:] if replay else []
+        receiver = asyncio.ensure_future(_until_closed(ws))
+        try:
+            for message in backlog:
+                await ws.send_text(json.dumps(message))
+            while True:
+                getter = asyncio.ensure_future(q.get())
+                stop = asyncio.ensure_future(lease.ended.wait())
+                waits = {getter, receiver, stop}
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                if getter not in done:
+                    getter.cancel()
+                    if receiver not in done:  # the key was revoked or expired
+                        await ws.close(code=WS_ENDED, reason=lease.reason)
+                    break
+                await ws.send_text(json.dumps(getter.result()))
+        finally:
+            receiver.cancel()
+            channels.unlisten(ch, q)
 
 
 async def _until_closed(ws: WebSocket) -> None:
