@@ -54,6 +54,20 @@ class Settings(BaseSettings):
     # device registrations (every face) per account per hour, refused or not
     registrations_per_hour: int = Field(default=30, ge=1)
 
+    # transport limits (serve/demo under uvicorn): open HTTP connections (one more: 503)
+    max_connections: int = Field(default=1000, ge=1)
+    max_connections_per_client: int = Field(default=100, ge=1)  # per client address
+    # a request's headers must arrive within this many seconds and bytes (408 / 431) ...
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    # ... and its body within this many seconds after them (408)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    # an idle keep-alive connection is closed after this many seconds
+    keep_alive_s: float = Field(default=5.0, gt=0)
+    # open streams (SSE, Push3 /sub and /ws) per credential, and in all (one more: 429)
+    streams_per_credential: int = Field(default=16, ge=1)
+    max_streams: int = Field(default=1000, ge=1)
+
     @field_validator("trusted_proxies", "meter_networks")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:

@@ -65,8 +65,16 @@ class Demo:
         return log
 
 
-def start_demo(tmp: Path, db: Path, extra: Sequence[str] = (), port: int | None = None) -> Demo:
-    """Start the demo and wait until it has written its credentials file (it answers HTTP)."""
+def start_demo(
+    tmp: Path,
+    db: Path,
+    extra: Sequence[str] = (),
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Demo:
+    """Start the demo and wait until it has written its credentials file (it answers HTTP).
+
+    `env` adds environment variables (SWITCHGEAR_* settings) for the demo process."""
     creds = tmp / "credentials.json"
     creds.unlink(missing_ok=True)
     log_path = tmp / f"demo-{time.monotonic_ns()}.log"
@@ -80,7 +88,9 @@ def start_demo(tmp: Path, db: Path, extra: Sequence[str] = (), port: int | None 
         *extra,
     ]  # fmt: skip
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
     demo = Demo(proc, creds, log_path)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not creds.exists():

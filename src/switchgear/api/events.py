@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from switchgear.api.deps import CredentialDep, RuntimeDep
 from switchgear.core.model import Json
+from switchgear.streams import Lease, LeasedStream, StreamEnded, gate
 
 router = APIRouter(tags=["events"])
 
@@ -20,38 +22,58 @@ KEEPALIVE_S = 15.0
 @router.get(
     "/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        429: {"description": "The credential already holds its most open streams"},
+    },
 )
 async def events(
     rt: RuntimeDep, cred: CredentialDep, device: int | None = None
 ) -> StreamingResponse:
-    """Relay changes, triggers and updates of the account's devices as they happen."""
+    """Relay changes, triggers and updates of the account's devices as they happen.
+
+    The stream ends (with an `end` event naming the reason) when the token it was opened
+    with is revoked or expires.
+    """
     if device is not None:
         rt.engine.device(cred.account_id, device)  # 404 if not the account's
         prefix = f"device/{cred.account_id}/{device}"
     else:
         prefix = f"device/{cred.account_id}/"
-    return StreamingResponse(
-        _stream(rt.bus.subscribe(prefix), exact=prefix if device is not None else None),
+    lease = gate(rt).acquire(cred)  # 429 past the credential's cap
+    exact = prefix if device is not None else None
+    return LeasedStream(
+        lease,
+        _stream(rt.bus.subscribe(prefix), exact, lease),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def _stream(
-    messages: AsyncIterator[tuple[str, Json]], exact: str | None
+    messages: AsyncIterator[tuple[str, Json]], exact: str | None, lease: Lease
 ) -> AsyncIterator[str]:
-    yield ": connected\n\n"
     it = aiter(messages)
+    nxt: asyncio.Future[Any] | None = None
     try:
+        yield ": connected\n\n"
         while True:
+            if nxt is None:  # one pending read, kept across keep-alives
+                nxt = asyncio.ensure_future(anext(it))
             try:
-                topic, msg = await asyncio.wait_for(anext(it), timeout=KEEPALIVE_S)
+                topic, msg = await lease.wait(nxt, KEEPALIVE_S)
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue
+            except StreamEnded as end:
+                yield f"event: end\ndata: {json.dumps({'reason': str(end)})}\n\n"
+                return
+            nxt = None
             if exact is not None and topic != exact:
                 continue
             yield f"event: {msg['kind']}\nid: {msg['id'] or ''}\ndata: {json.dumps(msg)}\n\n"
     finally:
-        await it.aclose()  # type: ignore[attr-defined]
+        if nxt is not None and not nxt.done():
+            nxt.cancel()  # ends the subscription (the generator is running: no aclose)
+        else:
+            await it.aclose()  # type: ignore[attr-defined]

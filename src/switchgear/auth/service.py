@@ -74,6 +74,8 @@ class Auth:
         self._throttle = SignInThrottle(wall or SystemClock())  # security windows: wall time
         self._hashes = hashes or passwords.HashPool()
         self._sleep = sleep
+        # told of each revoked credential (open streams close with it)
+        self.listeners: list[Callable[[Credential], None]] = []
 
     async def load(self) -> None:
         """(Re)load accounts and credentials; a revocation seen on either side stands."""
@@ -298,6 +300,8 @@ class Auth:
                 await self._store.revoke_credential(victim, now)
                 self._creds[victim] = replace(gone, revoked_at=now)
                 log.info("credential %s revoked", victim)
+                for listener in self.listeners:
+                    listener(self._creds[victim])
         return revoked
 
     def _descendants(self, cred_id: str) -> list[str]:

@@ -26,6 +26,17 @@ Speed = Annotated[
     typer.Option(help="Virtual clock speed: 1 = real time, 60 = an hour a minute, 0 = manual."),
 ]
 DatabaseUrl = Annotated[str, typer.Option(help="sqlite:///path.db or postgresql://...")]
+CertFile = Annotated[
+    str | None,
+    typer.Option(help="Serve HTTPS/WSS with this PEM certificate (chain); needs --keyfile."),
+]
+KeyFile = Annotated[str | None, typer.Option(help="The PEM private key of --certfile.")]
+
+
+def _tls(certfile: str | None, keyfile: str | None) -> dict[str, str]:
+    if bool(certfile) != bool(keyfile):
+        raise typer.BadParameter("--certfile and --keyfile go together")
+    return {"tls_certfile": certfile, "tls_keyfile": keyfile} if certfile and keyfile else {}
 
 
 @app.command("serve")
@@ -38,9 +49,12 @@ def serve_cmd(
         typer.Option(help="Default: $SWITCHGEAR_DATABASE_URL or sqlite:///./switchgear.db"),
     ] = None,
     log_level: str = "info",
+    certfile: CertFile = None,
+    keyfile: KeyFile = None,
 ) -> None:
     """Run the server on its database (the embedded default: SQLite, in-process devices)."""
     overrides = {"host": host, "port": port, "speed": speed, "log_level": log_level}
+    overrides.update(_tls(certfile, keyfile))
     if database_url:
         overrides["database_url"] = database_url
     settings = Settings(**overrides)  # type: ignore[arg-type]
@@ -58,9 +72,12 @@ def demo_cmd(
         "./switchgear-demo.json"
     ),
     log_level: str = "info",
+    certfile: CertFile = None,
+    keyfile: KeyFile = None,
 ) -> None:
     """Start the demo: two accounts with a simulated fleet each, every API ready to try."""
     settings = Settings(
+        **_tls(certfile, keyfile),  # type: ignore[arg-type]
         host=host,
         port=port,
         speed=speed,

@@ -15,6 +15,7 @@ from switchgear.app import create_app
 from switchgear.cli.banner import banner
 from switchgear.core.model import Json
 from switchgear.demo import credentials, seed, write_credentials
+from switchgear.httpguard import Limits, guarded
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
 
@@ -49,6 +50,7 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
         lifespan="on",
         # open response streams (/sub, /ws, /api/v1/events) never end by themselves
         timeout_graceful_shutdown=3,
+        **transport_options(settings),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -58,7 +60,8 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
             raise SystemExit(1)
         await asyncio.sleep(0.05)
     port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.port
-    base_url = settings.public_url or f"http://{settings.host}:{port}"
+    settings.port = port  # `--port 0`: links the faces write (Settings.base_url) name the real one
+    base_url = settings.base_url
     console = Console(stderr=False)
     console.print(f"switchgear listening on {base_url}", highlight=False)
     if demo:
@@ -66,10 +69,30 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
     await task
 
 
+def transport_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for TLS, keep-alive and the connection guard (httpguard)."""
+    limits = Limits(
+        max_connections=settings.max_connections,
+        max_connections_per_client=settings.max_connections_per_client,
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_header_bytes=settings.max_header_bytes,
+    )
+    options: dict[str, Any] = {
+        "http": guarded(limits),
+        "timeout_keep_alive": settings.keep_alive_s,
+    }
+    if settings.tls_certfile:
+        options["ssl_certfile"] = settings.tls_certfile
+        options["ssl_keyfile"] = settings.tls_keyfile
+    return options
+
+
 async def _announce(
     console: Console, rt: Runtime, demo: dict[str, Json], base_url: str, settings: Settings
 ) -> None:
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+    # the announcement checks the server answers; a self-signed certificate is fine here
+    async with httpx.AsyncClient(base_url=base_url, timeout=10, verify=False) as client:
         (await client.get("/healthz")).raise_for_status()
     content = await credentials(rt, demo, base_url)
     path = settings.credentials_file or "./switchgear-demo.json"

@@ -35,6 +35,7 @@ from switchgear.errors import Conflict
 from switchgear.storage import bulk
 from switchgear.storage import cursor as cursors
 from switchgear.storage import tables as t
+from switchgear.storage.private import private_sqlite
 from switchgear.storage.sqlitewriter import SqliteWriter, pragmas
 from switchgear.storage.url import async_url
 
@@ -81,6 +82,9 @@ class SqlStore:
         return self._engine
 
     async def open(self) -> None:
+        path = sa.engine.make_url(self.url).database
+        if self.url.startswith("sqlite") and path and path != ":memory:":
+            private_sqlite(path)  # before SQLite creates it (and its WAL/SHM) 0644
         engine = create_async_engine(  # JSON columns read and written by the hot-path codec
             self.url, json_serializer=jsontext.dumps_text, json_deserializer=jsontext.loads
         )

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -26,9 +26,16 @@ from switchgear.core.catalog import model as catalog_model
 from switchgear.core.model import CommandState, Device, Family, FirmwareCommand, Json
 from switchgear.dialects.http import JsonResponse, bearer, json_object
 from switchgear.dialects.push3.channels import BACKLOG, Channel, Hub, hub
-from switchgear.dialects.push3.errors import mapped
-from switchgear.errors import AuthError, InvalidInput, NotAuthenticated, SwitchgearError
+from switchgear.dialects.push3.errors import mapped, to_response
+from switchgear.errors import (
+    AuthError,
+    InvalidInput,
+    NotAuthenticated,
+    RateLimited,
+    SwitchgearError,
+)
 from switchgear.runtime import Runtime
+from switchgear.streams import Lease, LeasedStream, StreamEnded, gate
 
 METER_COMMANDS = (
     "SetMeterPassword", "SetCTRatio", "SetTime", "SetMaxDemandResetInterval",
@@ -39,6 +46,8 @@ METER_COMMANDS = (
 ADDRESS = re.compile(r"^[0-9A-Za-z]{1,12}$")
 CHANNEL = re.compile(r"^(?P<id>[A-Za-z0-9_-]{1,128})(?:\.b(?P<n>\d{1,4}))?$")
 CLIENT_MAX = 64
+WS_TOO_MANY = 4429  # close codes: too many open streams for the key or channel ...
+WS_ENDED = 4401  # ... and the key the socket was opened with was revoked or expired
 
 
 def _rt(request: Request | WebSocket) -> Runtime:
@@ -180,10 +189,21 @@ def _line(message: dict[str, Json]) -> bytes:
     return json.dumps(message).encode() + b"\r\n"
 
 
+def _lease(rt: Runtime, ch: Channel, key: str | None) -> Lease:
+    """The stream's admission: under its key's credential, or (read without a key) under
+    the channel id, the capability; it ends when that credential is revoked or expires."""
+    cred = None
+    if key:
+        cred = rt.auth.authenticate(key, (KIND_PUSH3_KEY, KIND_PUSH3_GATEWAY_KEY))
+    return gate(rt).acquire(cred, key=f"push3:{ch.id}")
+
+
 @mapped
 async def subscribe(request: Request) -> Response:
-    channels, ch, replay = _open(_rt(request), request.path_params["channel"],
-                                 request.query_params.get("key"))  # fmt: skip
+    rt = _rt(request)
+    key = request.query_params.get("key")
+    channels, ch, replay = _open(rt, request.path_params["channel"], key)
+    lease = _lease(rt, ch, key)  # 429 past the cap
     q = channels.listen(ch)  # listening before the replay: nothing falls in between
     backlog = list(ch.backlog)[-replay:] if replay else []
 
@@ -192,38 +212,59 @@ async def subscribe(request: Request) -> Response:
             for message in backlog:
                 yield _line(message)
             while True:
-                yield _line(await q.get())
+                getter = asyncio.ensure_future(q.get())
+                try:
+                    message = await lease.wait(getter)
+                except StreamEnded:
+                    return  # the key was revoked or expired: the stream ends
+                finally:
+                    getter.cancel()
+                yield _line(message)
         finally:
             channels.unlisten(ch, q)
 
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream(), media_type="application/json", headers=headers)
+    return LeasedStream(lease, stream(), media_type="application/json", headers=headers)
 
 
 async def websocket(ws: WebSocket) -> None:
     rt = _rt(ws)
+    key = ws.query_params.get("key")
     try:
-        channels, ch, replay = _open(rt, ws.path_params["channel"], ws.query_params.get("key"))
+        channels, ch, replay = _open(rt, ws.path_params["channel"], key)
+        lease = _lease(rt, ch, key)
+    except RateLimited as err:  # refused with the API's own 429 {"error"} where possible
+        if "websocket.http.response" in ws.scope.get("extensions", {}):
+            await ws.send_denial_response(to_response(err))
+        else:
+            await ws.close(code=WS_TOO_MANY, reason=err.message)
+        return
     except SwitchgearError:
         await ws.close(code=4404)
         return
-    await ws.accept()
-    q = channels.listen(ch)
-    backlog = list(ch.backlog)[-replay:] if replay else []
-    receiver = asyncio.ensure_future(_until_closed(ws))
-    try:
-        for message in backlog:
-            await ws.send_text(json.dumps(message))
-        while True:
-            getter = asyncio.ensure_future(q.get())
-            done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                break
-            await ws.send_text(json.dumps(getter.result()))
-    finally:
-        receiver.cancel()
-        channels.unlisten(ch, q)
+    with lease:  # given back however the socket ends
+        await ws.accept()
+        q = channels.listen(ch)
+        backlog = list(ch.backlog)[-replay:] if replay else []
+        receiver = asyncio.ensure_future(_until_closed(ws))
+        try:
+            for message in backlog:
+                await ws.send_text(json.dumps(message))
+            while True:
+                getter = asyncio.ensure_future(q.get())
+                stop = asyncio.ensure_future(lease.ended.wait())
+                waits = {getter, receiver, stop}
+                done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                if getter not in done:
+                    getter.cancel()
+                    if receiver not in done:  # the key was revoked or expired
+                        await ws.close(code=WS_ENDED, reason=lease.reason)
+                    break
+                await ws.send_text(json.dumps(getter.result()))
+        finally:
+            receiver.cancel()
+            channels.unlisten(ch, q)
 
 
 async def _until_closed(ws: WebSocket) -> None:
