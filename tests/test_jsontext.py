@@ -25,7 +25,8 @@ def test_what_orjson_refuses_but_is_json_reads_as_json_reads_it() -> None:
     "text",
     [b'{"time": 1e999}', b'{"time": NaN}', '{"time": -Infinity}', b"[Infinity]",
      b"[" * 1100 + b"]" * 1100, b'\xef\xbb\xbf' + b"[" * 1100 + b"]" * 1100,
-     b'{"a": ' * 65 + b"1" + b"}" * 65],
+     b'{"a": ' * 65 + b"1" + b"}" * 65, b"9" * 400, b"[-" + b"9" * 400 + b"]",
+     b'["\\ud800"]', b'\xef\xbb\xbf{"\\udc00": 1}'],
 )  # fmt: skip
 def test_non_numbers_overflow_and_deep_nesting_are_not_json(text: bytes | str) -> None:
     with pytest.raises(json.JSONDecodeError):

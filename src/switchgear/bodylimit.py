@@ -44,7 +44,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking(message: Message) -> None:
@@ -54,14 +54,19 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited, tracking)
-        except _TooLarge:
+        except BodyTooLarge:
             if not started:
                 await self._refuse(scope, receive, send, limit)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = edges.answer(scope, 413, f"request body larger than {limit} bytes")
-        await response(scope, receive, send)
+        await edges.answer(scope, 413, BodyTooLarge(limit).message)(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    """The streamed body passed the limit."""
+class BodyTooLarge(Exception):
+    """The streamed body passed the limit: raised by `receive`, answered 413 here unless
+    an app in between answers it first (one that reads the body before its own error
+    handling must, or its server-error layer answers 500)."""
+
+    def __init__(self, limit: int) -> None:
+        self.message = f"request body larger than {limit} bytes"
+        super().__init__(self.message)

@@ -5,7 +5,8 @@ encoded); orjson does the same in about 1. What orjson refuses to parse (a UTF-8
 byte-order mark, say) gets `json`'s verdict instead, under the same rules. Every face
 reads bodies here, so what counts as JSON is decided once, at parse level: `NaN`,
 `Infinity` and `-Infinity` are not JSON (RFC 8259), nor is a number that overflows a
-double (`1e999`); a value nesting deeper than `MAX_DEPTH` is refused (no request of any
+double (`1e999`, or 400 nines), nor a string with an unpaired surrogate escape (it has
+no UTF-8 form); a value nesting deeper than `MAX_DEPTH` is refused (no request of any
 face nests past a handful, and orjson writes no deeper than 254 levels, so a deeper
 value could be read but never stored). Each refusal is a `json.JSONDecodeError`, a
 ValueError, so a face answers it as any body that is not JSON. An integer beyond 64 bits
@@ -38,10 +39,13 @@ def loads(data: bytes | str) -> Any:
 def _fallback(data: bytes | str) -> Any:
     """json's reading of what orjson refused, refusing what orjson refuses on purpose."""
     try:
-        return json.loads(data, parse_constant=_constant, parse_float=_finite)
+        value = json.loads(data, parse_constant=_constant, parse_float=_finite, parse_int=_int)
     except RecursionError:
         too_deep = f"nested deeper than {MAX_DEPTH} levels"
         raise json.JSONDecodeError(too_deep, _head(data), 0) from None
+    if _has_surrogate(value):
+        raise json.JSONDecodeError("a string holds a lone surrogate", _head(data), 0)
+    return value
 
 
 def _constant(name: str) -> Any:
@@ -53,6 +57,37 @@ def _finite(text: str) -> float:
     if not math.isfinite(value):
         raise json.JSONDecodeError("number out of range", text, 0)
     return value
+
+
+def _int(text: str) -> int | float:
+    """Like orjson: beyond 64 bits an integer is a float, and one a double cannot hold
+    is out of range."""
+    value = int(text)
+    if -(2**63) <= value < 2**64:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        raise json.JSONDecodeError("number out of range", text[:20], 0) from None
+
+
+def _has_surrogate(value: Any) -> bool:
+    """Whether a string (key or value) holds an unpaired surrogate escape (`"\\ud800"`):
+    text that has no UTF-8 form, so could never be stored or sent back."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            try:
+                node.encode()
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
 
 
 def _opens(data: bytes | str) -> int:

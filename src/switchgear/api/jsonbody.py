@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchgear import jsontext
 from switchgear.api.problems import problem
+from switchgear.bodylimit import BodyTooLarge
 
 _BODYLESS = {"GET", "HEAD", "OPTIONS", "DELETE"}
 
@@ -38,11 +39,15 @@ class JsonBodies:
             await self.app(scope, receive, send)
             return
         messages: list[Message] = []
-        while True:
-            message = await receive()
-            messages.append(message)
-            if message["type"] != "http.request" or not message.get("more_body", False):
-                break
+        try:
+            while True:
+                message = await receive()
+                messages.append(message)
+                if message["type"] != "http.request" or not message.get("more_body", False):
+                    break
+        except BodyTooLarge as err:  # answered here: outside is FastAPI's 500 layer
+            await problem(413, "Payload Too Large", err.message)(scope, receive, send)
+            return
         body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
         if body and messages[-1]["type"] == "http.request":
             try:
