@@ -173,3 +173,43 @@ def _push3_relay(e: Estate) -> dict[str, Any]:
     return {"command": "SetRelay", "target": "meter",
             "target_id": e.section("push3")["meters"][0],
             "params": {"relay": "Relay_1", "status": "close", "duration": 5}}  # fmt: skip
+
+
+async def test_huge_numbers_in_cursors_and_limits_get_400_on_every_store(estate: Estate) -> None:
+    from switchgear.storage.cursor import encode
+
+    pc = {"Authorization": f"Bearer {estate.section('powercontroller')['token']}"}
+    history = f"/api/v1/devices/{plug_id(estate)}/history"
+    for seq in (2**63, 10**30):
+        cursor = encode(1.0, seq)
+        r = await estate.client.get(f"{history}?cursor={cursor}", headers=native(estate))
+        assert r.status_code == 400 and SHAPES["native"](r), r.text
+        r = await estate.client.get(f"/v1/statuses?cursor={cursor}", headers=pc)
+        assert r.status_code == 400 and SHAPES["powercontroller"](r), r.text
+    r = await estate.client.get(f"{history}?limit={'9' * 30}", headers=native(estate))
+    assert r.status_code == 400 and SHAPES["native"](r), r.text
+    r = await estate.client.get(f"/v1/statuses?limit={'9' * 30}", headers=pc)
+    assert r.status_code == 400 and SHAPES["powercontroller"](r), r.text
+
+
+BAD_MODELS = [
+    {"type": "cycling", "watts": 100, "on_s": 60, "off_s": 60, "anchor": "noon"},
+    {"type": "cycling", "watts": 100, "on_s": 1e-9, "off_s": 1e-9},  # a step per ns
+    {"type": "thermostat", "rated_watts": 3000, "voltage_v": "230"},
+    {"type": "thermostat", "rated_watts": 3000, "tank_litres": 1e-300},
+]
+
+
+async def test_a_bad_load_model_is_refused_and_the_device_keeps_working(estate: Estate) -> None:
+    url = f"/api/v1/sim/devices/{plug_id(estate)}/load"
+    for model in BAD_MODELS:
+        r = await estate.client.put(
+            url, json={"channel": 0, "model": model}, headers=native(estate)
+        )
+        assert r.status_code == 400 and SHAPES["native"](r), (model, r.text)
+    await estate.rt.advance(3600)
+    r = await estate.client.put(url, json={"channel": 0, "watts": 500}, headers=native(estate))
+    assert r.status_code == 200, r.text
+    await estate.rt.advance(60)
+    r = await estate.client.get(f"/api/v1/devices/{plug_id(estate)}", headers=native(estate))
+    assert r.status_code == 200, r.text
