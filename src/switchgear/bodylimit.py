@@ -21,7 +21,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = min(self.max_bytes, edges.face_of(scope).max_body)
+        # every face takes at least FLOOR bytes: which face a path is, is asked only of a
+        # body larger than that (most requests have none)
+        floor = min(self.max_bytes, edges.FLOOR)
         declared, chunked = None, False
         for key, value in scope["headers"]:
             if key == b"content-length":
@@ -29,7 +31,7 @@ class BodyLimit:
             elif key == b"transfer-encoding":
                 chunked = True
         if declared is not None and declared.isdigit():
-            if int(declared) > limit:
+            if int(declared) > floor and int(declared) > (limit := self._limit(scope)):
                 await self._refuse(scope, receive, send, limit)
                 return
             if not chunked:  # the server reads no more than the declared length
@@ -37,13 +39,14 @@ class BodyLimit:
                 return
         seen = 0
         started = False
+        limit = 0
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, limit
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > limit:
+                if seen > floor and seen > (limit := limit or self._limit(scope)):
                     raise BodyTooLarge(limit)
             return message
 
@@ -57,6 +60,9 @@ class BodyLimit:
         except BodyTooLarge:
             if not started:
                 await self._refuse(scope, receive, send, limit)
+
+    def _limit(self, scope: Scope) -> int:
+        return min(self.max_bytes, edges.face_of(scope).max_body)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         await edges.answer(scope, 413, BodyTooLarge(limit).message)(scope, receive, send)

@@ -63,6 +63,9 @@ PUSH3 = Face(
 )
 METERHTTP = Face("meterhttp", lambda s, text: meter_reply(s, {"error": text}), DIALECT_MAX_BODY)
 
+FLOOR = min(face.max_body for face in (NATIVE, SMARTPLUG, MULTISOCKET, POWERCONTROLLER, PUSH3,
+                                       METERHTTP))  # fmt: skip
+
 # path prefix (a whole segment or more) -> face
 PREFIXES: dict[str, Face] = {
     "/api": NATIVE,
@@ -86,7 +89,9 @@ def face_of(scope: Scope) -> Face:
     path: str = scope.get("path", "/")
     if path == "/":
         query = scope.get("query_string", b"").decode("latin-1")
-        if any(name == "page" for name, _ in parse_qsl(query, keep_blank_values=True)):
+        if "page" in query and any(
+            name == "page" for name, _ in parse_qsl(query, keep_blank_values=True)
+        ):
             return METERHTTP
         return NATIVE
     segments = path.split("/")
