@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from switchgear import __version__, gctune, logsafe
+from switchgear import __version__, edges, gctune, logsafe
 from switchgear.api import problems
+from switchgear.api.jsonbody import JsonBodies
 from switchgear.api.routes import router as native_router
 from switchgear.bodylimit import BodyLimit
 from switchgear.core.ports import Store
@@ -57,7 +59,16 @@ def create_app(
             await rt.stop()
 
     routes = [route for dialect in dialects() for route in dialect.routes()]
-    root = Root(routes, default=api, lifespan=lifespan, middleware=[Middleware(BodyLimit)])
+    # No slash redirects: a vendor client follows no 307 to a path its API does not have;
+    # what no route takes gets its face's 404 (405 with every allowed method) instead.
+    root = Root(
+        routes,
+        default=edges.Fallback(api),
+        lifespan=lifespan,
+        middleware=[Middleware(BodyLimit)],
+        exception_handlers={HTTPException: edges.http_error},
+        redirect_slashes=False,
+    )
     root.state.api = api
     return root
 
@@ -71,8 +82,10 @@ def native_api() -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        redirect_slashes=False,
     )
     problems.install(api)
+    api.add_middleware(JsonBodies)
     api.include_router(native_router)
 
     @api.get("/healthz", include_in_schema=False)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MAX_BODY = 1024 * 1024  # each face has its own, smaller limit; this one protects memory
+from switchgear import edges
+
+MAX_BODY = 1024 * 1024  # the cap for every path; each face's own may be smaller
 
 
 class BodyLimit:
-    """Answers 413 (problem+json) when a body exceeds `max_bytes`, declared or streamed."""
+    """Answers 413, in the shape of the path's face, when a body exceeds that face's limit
+    (`max_bytes` at most), declared or streamed."""
 
     def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY) -> None:
         self.app = app
@@ -20,6 +21,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # every face takes at least FLOOR bytes: which face a path is, is asked only of a
+        # body larger than that (most requests have none)
+        floor = min(self.max_bytes, edges.FLOOR)
         declared, chunked = None, False
         for key, value in scope["headers"]:
             if key == b"content-length":
@@ -27,22 +31,23 @@ class BodyLimit:
             elif key == b"transfer-encoding":
                 chunked = True
         if declared is not None and declared.isdigit():
-            if int(declared) > self.max_bytes:
-                await self._refuse(send)
+            if int(declared) > floor and int(declared) > (limit := self._limit(scope)):
+                await self._refuse(scope, receive, send, limit)
                 return
             if not chunked:  # the server reads no more than the declared length
                 await self.app(scope, receive, send)
                 return
         seen = 0
         started = False
+        limit = 0
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, limit
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
+                if seen > floor and seen > (limit := limit or self._limit(scope)):
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking(message: Message) -> None:
@@ -52,31 +57,22 @@ class BodyLimit:
 
         try:
             await self.app(scope, limited, tracking)
-        except _TooLarge:
+        except BodyTooLarge:
             if not started:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "type": "about:blank",
-                "title": "Payload Too Large",
-                "status": 413,
-                "detail": f"request body larger than {self.max_bytes} bytes",
-            }
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body.encode()})
+    def _limit(self, scope: Scope) -> int:
+        return min(self.max_bytes, edges.face_of(scope).max_body)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        await edges.answer(scope, 413, BodyTooLarge(limit).message)(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    """The streamed body passed the limit."""
+class BodyTooLarge(Exception):
+    """The streamed body passed the limit: raised by `receive`, answered 413 here unless
+    an app in between answers it first (one that reads the body before its own error
+    handling must, or its server-error layer answers 500)."""
+
+    def __init__(self, limit: int) -> None:
+        self.message = f"request body larger than {limit} bytes"
+        super().__init__(self.message)

@@ -84,10 +84,12 @@ class Root(Starlette):
 
     def __init__(
         self, routes: list[BaseRoute], *, default: ASGIApp | None = None,
-        lifespan: Lifespan[Any] | None = None, **kwargs: Any,
+        lifespan: Lifespan[Any] | None = None, redirect_slashes: bool = True, **kwargs: Any,
     ) -> None:  # fmt: skip
         super().__init__(**kwargs)
-        self.router = self._indexed = IndexedRouter(routes, default=default, lifespan=lifespan)
+        self.router = self._indexed = IndexedRouter(
+            routes, default=default, lifespan=lifespan, redirect_slashes=redirect_slashes
+        )
         self._direct: dict[tuple[str, str], tuple[Route, ASGIApp]] | None = None
 
     def _build_direct(self) -> dict[tuple[str, str], tuple[Route, ASGIApp]]:

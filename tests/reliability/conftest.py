@@ -1,8 +1,10 @@
 """The estate every reliability test runs against: the demo's two accounts and fleets.
 
 Seeded exactly as `switchgear demo` seeds them (every family, every dialect's credentials
-for both accounts), in memory, on a manual clock, with the meters' rate limit off so that
-fuzzed requests reach the parsers.
+for both accounts), on a manual clock, with the meters' rate limit off so that fuzzed
+requests reach the parsers. In memory by default; a module that marks its tests with
+`ON_EVERY_STORE` runs each on the in-memory store and on a SQLite file, the store users
+get (what SQLite refuses, a 65-bit integer say, memory takes).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -46,10 +49,20 @@ class Estate:
         return json.dumps([state, creds, len(self.rt.engine)], default=str, sort_keys=True)
 
 
+STORES = ("memory", "sqlite")
+
+
+def database_url(store: str, folder: Path) -> str:
+    return "memory://" if store == "memory" else f"sqlite:///{folder / 'estate.db'}"
+
+
+ON_EVERY_STORE = pytest.mark.parametrize("estate", STORES, indirect=True)
+
+
 @pytest.fixture
-async def estate() -> AsyncIterator[Estate]:
+async def estate(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Estate]:
     settings = Settings(
-        database_url="memory://",
+        database_url=database_url(getattr(request, "param", "memory"), tmp_path),
         speed=0,
         secret_key="test-secret-key-of-at-least-32-bytes",
         meterhttp_rate_limit=False,

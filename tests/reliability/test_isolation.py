@@ -18,8 +18,10 @@ import httpx
 import pytest
 
 from switchgear.auth import tokens
-from tests.reliability.conftest import Estate
+from tests.reliability.conftest import ON_EVERY_STORE, Estate
 from tests.reliability.faces import PLANT
+
+pytestmark = ON_EVERY_STORE
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from switchgear.app import create_app
 from switchgear.demo import credentials, seed
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
+from tests.reliability.conftest import STORES, database_url
 
 # The event stream never ends; meters would be polled at generated addresses; a generated
 # clock jump of up to ten years runs every timer of the fleet on the way (minutes of work).
@@ -40,9 +41,11 @@ class Live:
         return {"Authorization": f"Bearer {self.creds['account']['token']}"}
 
 
-@pytest.fixture(scope="module")
-def live() -> Iterator[Live]:
-    """The app under uvicorn in a thread of its own, seeded like the demo."""
+@pytest.fixture(scope="module", params=STORES)
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Live]:
+    """The app under uvicorn in a thread of its own, seeded like the demo, on each store."""
     found = Live()
 
     async def on_start(rt: Runtime) -> None:
@@ -50,7 +53,7 @@ def live() -> Iterator[Live]:
         found.creds = await credentials(rt, demo, "")
 
     settings_ = Settings(
-        database_url="memory://",
+        database_url=database_url(request.param, tmp_path_factory.mktemp("openapi")),
         speed=0,
         meterhttp_rate_limit=False,
         secret_key="test-secret-key-of-at-least-32-bytes",

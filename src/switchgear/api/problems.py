@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
@@ -68,7 +69,34 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+    response = problem(exc.status_code, _title(exc.status_code), str(exc.detail))
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    if exc.status_code == 405:  # every method of the path, not only the first route's
+        methods = _documented(request.app, request.url.path)
+        if methods:
+            response.headers["Allow"] = ", ".join(methods)
+    return response
+
+
+_OPERATIONS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def _documented(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI document gives for a path (FastAPI's own 405 names only
+    the first matching route's)."""
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "allow", None)
+    if table is None:
+        table = app.state.allow = [
+            (re.compile(re.sub(r"\\\{[^/]*?\\\}", "[^/]+", re.escape(template))),
+             {m.upper() for m in operations if m in _OPERATIONS})
+            for template, operations in app.openapi().get("paths", {}).items()
+        ]  # fmt: skip
+    methods: set[str] = set()
+    for pattern, ops in table:
+        if pattern.fullmatch(path):
+            methods |= ops
+    return sorted(methods)
 
 
 def _title(status: int) -> str:

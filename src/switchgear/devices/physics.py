@@ -372,11 +372,40 @@ def check_draws(draws: Any) -> tuple[tuple[float, float, float], ...]:
     return tuple(sorted(out))
 
 
+# A load description's numbers and the ranges they may take: what a real appliance and
+# tank can be, and nothing that would make the simulation step faster than a second
+# (a cycling load of 1e-9 s phases, a 1 ml tank) or overflow.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "watts": (-1_000_000, 1_000_000),
+    "rated_watts": (0, 1_000_000),
+    "power_factor": (0, 1),
+    "on_s": (1, 31_536_000),
+    "off_s": (0, 31_536_000),
+    "anchor": (-1e12, 1e12),
+    "tank_litres": (1, 100_000),
+    "setpoint_c": (0, 100),
+    "hysteresis_c": (0.5, 50),
+    "ambient_c": (-60, 60),
+    "loss_w_per_k": (0.01, 1_000),
+    "temperature_c": (-60, 150),
+    "nominal_v": (1, 1_000),
+    "voltage_v": (0, 1_000),
+    "inlet_c": (0, 100),
+}
+
+
 def _num(d: Mapping[str, Any], key: str, default: float | None = None) -> float:
     value = d.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise InvalidInput(f"load {key} must be a finite number", field=key)
+    lo, hi = BOUNDS.get(key, (-math.inf, math.inf))
+    if not lo <= value <= hi:
+        raise InvalidInput(f"load {key} must be within {lo:g}..{hi:g}", field=key)
     return float(value)
+
+
+def _optional(d: Mapping[str, Any], key: str) -> float | None:
+    return None if d.get(key) is None else _num(d, key)
 
 
 def load_from_json(d: Mapping[str, Any], t: float, nominal_v: float = 230.0) -> Load:
@@ -394,13 +423,13 @@ def load_from_json(d: Mapping[str, Any], t: float, nominal_v: float = 230.0) -> 
         load = GenerationLoad(t, _num(d, "watts"), pf)
     elif kind == "cycling":
         load = CyclingLoad(t, _num(d, "watts"), _num(d, "on_s"), _num(d, "off_s"), pf,
-                           anchor=d.get("anchor"))  # fmt: skip
+                           anchor=_optional(d, "anchor"))  # fmt: skip
     elif kind == "thermostat":
         load = ThermostatLoad(
             t, _num(d, "rated_watts"), _num(d, "tank_litres", 190.0),
             _num(d, "setpoint_c", 60.0), _num(d, "hysteresis_c", 5.0),
             _num(d, "ambient_c", 20.0), _num(d, "loss_w_per_k", 2.5),
-            nominal_v=_num(d, "nominal_v", nominal_v), voltage_v=d.get("voltage_v"),
+            nominal_v=_num(d, "nominal_v", nominal_v), voltage_v=_optional(d, "voltage_v"),
             draws=d.get("draws", ()), inlet_c=_num(d, "inlet_c", 12.0),
         )  # fmt: skip
     else:

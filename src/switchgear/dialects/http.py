@@ -49,7 +49,9 @@ async def json_object(request: Request) -> dict[str, Any]:
 
 
 def is_form(request: Request) -> bool:
-    return request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+    """A URL-encoded body? (Media types are case-insensitive, RFC 9110 §8.3.1.)"""
+    media_type = request.headers.get("content-type", "").partition(";")[0]
+    return media_type.strip().lower() == "application/x-www-form-urlencoded"
 
 
 async def form_pairs(request: Request) -> list[tuple[str, str]]:

@@ -8,6 +8,8 @@ import math
 
 from switchgear.errors import InvalidInput
 
+SEQ_LIMIT = 2**63  # a stored sequence number is a signed 64-bit integer
+
 
 def encode(ts: float, seq: int) -> str:
     return base64.urlsafe_b64encode(f"{ts!r}:{seq}".encode()).decode().rstrip("=")
@@ -20,6 +22,6 @@ def decode(cursor: str) -> tuple[float, int]:
         ts, seq = float(ts_text), int(seq_text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise InvalidInput("malformed cursor", field="cursor") from None
-    if not math.isfinite(ts) or seq < 0:
+    if not math.isfinite(ts) or not 0 <= seq < SEQ_LIMIT:
         raise InvalidInput("malformed cursor", field="cursor")
     return ts, seq

@@ -23,7 +23,10 @@ STATUS: dict[type[errors.SwitchgearError], tuple[int, str]] = {
 
 def problem(status: int, title: str, detail: str) -> JsonResponse:
     body = {"type": PROBLEM_TYPE, "title": title, "status": status, "detail": detail}
-    return JsonResponse(body, status_code=status, media_type="application/problem+json")
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None  # RFC 6750 §3
+    return JsonResponse(
+        body, status_code=status, media_type="application/problem+json", headers=headers
+    )
 
 
 def to_response(err: errors.SwitchgearError) -> JsonResponse:
