@@ -73,6 +73,7 @@ async def push3() -> AsyncIterator[Push3]:
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
+    settings.port = port  # the port links name: the one it listens on
     rt: Runtime = app.state.runtime
     a = await rt.auth.create_account("a@example.com", "A", "correct horse A")
     b = await rt.auth.create_account("b@example.com", "B", "correct horse B")
@@ -268,3 +269,30 @@ async def test_an_offline_gateway_answers_success_false(push3: Push3) -> None:
     [message] = await read_stream(p, f"{body['response_channel_id']}.b1", 1)
     assert message["msg_id"] == body["msg_id"] and message["success"] is False
     assert "gateway" in message["error"]
+
+
+async def test_links_come_from_the_configured_base_url_not_the_host_header(
+    push3: Push3,
+) -> None:
+    p = push3
+    r = await p.send(SEED, headers={"Host": "evil.example"})
+    assert r.status_code == 200
+    host = r.json()["response_channel_host"]
+    assert host == p.base.removeprefix("http://")
+    assert p.key not in r.text
+    p.rt.settings.public_url = "https://push.example.org/switchgear/"
+    r = await p.send(SEED, headers={"Host": "evil.example"})
+    assert r.json()["response_channel_host"] == "push.example.org/switchgear"
+
+
+async def test_an_unknown_websocket_channel_is_the_404_of_sub(push3: Push3) -> None:
+    p = push3
+    sub = await p.client.get("/sub/response_doesnotexist")
+    assert (sub.status_code, sub.json()) == (404, {"error": "channel not found"})
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        async with websockets.connect(
+            f"ws://{p.base.removeprefix('http://')}/ws/response_doesnotexist"
+        ):
+            pass
+    assert refused.value.response.status_code == 404
+    assert json.loads(refused.value.response.body or b"") == {"error": "channel not found"}

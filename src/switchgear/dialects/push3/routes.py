@@ -26,7 +26,7 @@ from switchgear.core.catalog import model as catalog_model
 from switchgear.core.model import CommandState, Device, Family, FirmwareCommand, Json
 from switchgear.dialects.http import JsonResponse, bearer, json_object
 from switchgear.dialects.push3.channels import BACKLOG, Channel, Hub, hub
-from switchgear.dialects.push3.errors import mapped
+from switchgear.dialects.push3.errors import mapped, to_response
 from switchgear.errors import AuthError, InvalidInput, NotAuthenticated, SwitchgearError
 from switchgear.runtime import Runtime
 
@@ -99,10 +99,11 @@ def _gateway_of(rt: Runtime, account_id: int, device: Device) -> Device:
     raise InvalidInput(f"meter {device.serial} has no gateway", field="target_id")
 
 
-def _host(rt: Runtime, request: Request) -> str:
-    if rt.settings.public_url:
-        return urlsplit(rt.settings.public_url).netloc
-    return request.headers.get("host") or f"{rt.settings.host}:{rt.settings.port}"
+def _host(rt: Runtime) -> str:
+    """The configured public base URL without its scheme (never the client's `Host`):
+    `<scheme>://<host>/sub/<channel>` is then the stream, as the document builds it."""
+    base = urlsplit(rt.settings.base_url)
+    return base.netloc + base.path.rstrip("/")
 
 
 @mapped
@@ -151,7 +152,7 @@ async def send_command(request: Request) -> Response:
         {
             "msg_id": msg_id,
             "response_channel_id": channel.id,
-            "response_channel_host": _host(rt, request),
+            "response_channel_host": _host(rt),
         }
     )
 
@@ -204,8 +205,8 @@ async def websocket(ws: WebSocket) -> None:
     rt = _rt(ws)
     try:
         channels, ch, replay = _open(rt, ws.path_params["channel"], ws.query_params.get("key"))
-    except SwitchgearError:
-        await ws.close(code=4404)
+    except SwitchgearError as err:  # the same status and body as `/sub` gives
+        await _refuse(ws, to_response(err))
         return
     await ws.accept()
     q = channels.listen(ch)
@@ -224,6 +225,14 @@ async def websocket(ws: WebSocket) -> None:
     finally:
         receiver.cancel()
         channels.unlisten(ch, q)
+
+
+async def _refuse(ws: WebSocket, response: Response) -> None:
+    """Refuse the handshake with an HTTP answer, where the server can send one."""
+    if "websocket.http.response" in ws.scope.get("extensions", {}):
+        await ws.send_denial_response(response)
+    else:  # a server without the denial extension: a close code in the 4xxx range
+        await ws.close(code=4000 + response.status_code, reason=bytes(response.body).decode())
 
 
 async def _until_closed(ws: WebSocket) -> None:
