@@ -266,3 +266,23 @@ async def test_queued_commands_survive_a_reboot_and_wait_while_offline() -> None
     await b.advance(0)
     assert meter.channels[1].on is True
     assert [e.data["msg_id"] for e in b.events if e.reason == "push3"] == ["q1"]
+
+
+async def test_a_meter_off_the_network_did_not_respond() -> None:
+    b = make_bench()
+    gw, meter = rig(b)
+    meter.set_online(False)
+    gw.handle(FirmwareCommand("push3.command", {"msg_id": "m", "command": "SetRelay",
+              "target": "meter", "target_id": ADDRESS,
+              "params": {"relay": "Relay_1", "status": "close"}, "channel": "c"}))  # fmt: skip
+    await b.advance(2)
+    [answer] = [e.data for e in b.events if e.reason == "push3"]
+    assert (answer["success"], answer["error"]) == (False, f"meter {ADDRESS} did not respond")
+
+
+@pytest.mark.parametrize("duration", [float("nan"), float("inf"), -float("inf"), "1e3"])
+async def test_a_non_finite_or_non_integer_duration_is_refused(duration: Any) -> None:
+    _, meter = rig(make_bench())
+    with pytest.raises(InvalidCommand, match="duration"):
+        relay(meter, "Relay_1", "close", duration=duration)
+    assert meter.channels[0].on is False

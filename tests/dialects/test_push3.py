@@ -296,3 +296,37 @@ async def test_an_unknown_websocket_channel_is_the_404_of_sub(push3: Push3) -> N
             pass
     assert refused.value.response.status_code == 404
     assert json.loads(refused.value.response.body or b"") == {"error": "channel not found"}
+
+
+FEB_30 = {"year": "2024", "month": "02", "day": "30"}
+
+
+async def test_invalid_command_parameters_are_400_before_anything_is_sent(push3: Push3) -> None:
+    p = push3
+    relay = SEED["params"]
+    cases = [
+        ("SetRelay", {**relay, "relay": "Relay_3"}, "relay"),
+        ("SetRelay", {**relay, "status": "ajar"}, "status"),
+        ("SetRelay", {**relay, "duration": 10000}, "duration"),
+        ("SetRelay", {**relay, "duration": 1.5}, "duration"),
+        ("SetRelay", {**relay, "meter_password": "short"}, "meter_password"),
+        ("SetCTRatio", {"ct_ratio": "250"}, "ct_ratio"),
+        ("SetMaxDemandPeriod", {"max_demand_period": 4}, "max_demand_period"),
+        ("SetTime", {**FEB_30, "hour": "00", "minutes": "00", "seconds": "00"}, "date"),
+        ("SetLCD", {"display_fields": ["kWh_Tot", "Nonsense"]}, "display field"),
+        ("SetSchedule", {"schedule": 7, "periods": []}, "schedule"),
+    ]
+    for command, params, word in cases:
+        r = await p.send({**SEED, "command": command, "params": params})
+        assert r.status_code == 400, (command, params, r.text)
+        assert set(r.json()) == {"error"} and word in r.json()["error"], r.json()
+    for raw in (b"NaN", b"Infinity", b"-Infinity", b"1e999"):
+        body = json.dumps(SEED).replace('"duration": 1', '"duration": ' + raw.decode())
+        r = await p.client.post(f"/sendCommand?key={p.key}", content=body.encode(),
+                                headers={"Content-Type": "application/json"})  # fmt: skip
+        assert r.status_code == 400 and set(r.json()) == {"error"}, (raw, r.text)
+    # nothing reached the gateway: its queue is empty and no answer ever comes
+    gateway = next(d for d in p.rt.engine.devices(p.meter.account_id) if d.serial == GATEWAY)
+    assert p.rt.link.fleet.get(gateway.id).queue == {}  # type: ignore[attr-defined, union-attr]
+    ok = await p.send({**SEED, "params": {**relay, "relay": "relay_2", "duration": "9999"}})
+    assert ok.status_code == 200, ok.text

@@ -9,6 +9,7 @@ them; while the gateway is off the network they wait.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from switchgear.core.scheduler import Timer
 from switchgear.devices.twin import Twin
 from switchgear.errors import InvalidCommand, SwitchgearError
 
+log = logging.getLogger(__name__)
 MeterLookup = Callable[[str, str], Twin | None]  # (gateway serial, meter address) -> twin
 DEFAULT_MAX_DELAY_S = 1.5
 
@@ -84,13 +86,16 @@ class GatewayTwin(Twin):
             return False, f"unsupported gateway command {command}", None
         address = str(msg.get("target_id"))
         meter = self._meters(self.device.serial, address)
-        if meter is None:
+        if meter is None or not meter.online:  # nothing answers on the RS-485 bus
             return False, f"meter {address} did not respond", None
         params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
         try:
             result = meter.handle(FirmwareCommand(f"ekm.{command}", params or {}))
         except SwitchgearError as err:
             return False, err.message, None
+        except Exception:  # a fault in the meter must not swallow the answer
+            log.exception("meter %s failed on %s", address, command)
+            return False, f"meter {address} failed to run {command}", None
         return True, None, result.data.get("data")
 
     # --- lifecycle ----------------------------------------------------------------------

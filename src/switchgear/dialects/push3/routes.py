@@ -24,18 +24,13 @@ from switchgear.auth.scopes import KIND_PUSH3_GATEWAY_KEY, KIND_PUSH3_KEY
 from switchgear.core.accounts import Credential
 from switchgear.core.catalog import model as catalog_model
 from switchgear.core.model import CommandState, Device, Family, FirmwareCommand, Json
+from switchgear.devices import ekm_rules as rules
 from switchgear.dialects.http import JsonResponse, bearer, json_object
 from switchgear.dialects.push3.channels import BACKLOG, Channel, Hub, hub
 from switchgear.dialects.push3.errors import mapped, to_response
 from switchgear.errors import AuthError, InvalidInput, NotAuthenticated, SwitchgearError
 from switchgear.runtime import Runtime
 
-METER_COMMANDS = (
-    "SetMeterPassword", "SetCTRatio", "SetTime", "SetMaxDemandResetInterval",
-    "SetMaxDemandResetNow", "SetMaxDemandPeriod", "SetLCD", "SetPulseInputRatio",
-    "SetPulseOutputRatio", "SetZeroResettableKWH", "SetRelay", "SetHolidayDates",
-    "SetSchedule", "SetWeekendHolidaySchedules", "GetSchedules", "GetTariffData",
-)  # fmt: skip
 ADDRESS = re.compile(r"^[0-9A-Za-z]{1,12}$")
 CHANNEL = re.compile(r"^(?P<id>[A-Za-z0-9_-]{1,128})(?:\.b(?P<n>\d{1,4}))?$")
 CLIENT_MAX = 64
@@ -112,7 +107,7 @@ async def send_command(request: Request) -> Response:
     body = await json_object(request)
     cred = _key(rt, request, body)
     command = _text(body, "command")
-    if command not in METER_COMMANDS:
+    if command not in rules.COMMANDS:
         raise InvalidInput(f"unknown command {command!r}", field="command")
     params = body.get("params", {})
     if params is None:
@@ -124,6 +119,8 @@ async def send_command(request: Request) -> Response:
         raise InvalidInput(f"client must be at most {CLIENT_MAX} characters", field="client")
     gateway = request.query_params.get("gateway") or _text(body, "gateway", required=False)
     target = _target(rt, cred, body, gateway)
+    if body["target"] == "meter":  # what the meter would refuse is refused now, with a 400
+        rules.check(command, params)
     channels = hub(rt)
     wanted = _text(body, "response_channel_id", required=False)
     try:
