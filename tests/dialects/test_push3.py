@@ -186,7 +186,8 @@ async def test_bad_parameters_are_400_with_an_error(push3: Push3) -> None:
         {k: v for k, v in SEED.items() if k != "command"},
         {**SEED, "target_id": "000000000001"},  # no such meter
         {**SEED, "target_id": p.meter_b.serial},  # another account's meter: the same answer
-        {**SEED, "response_channel_id": "response_made_up"},
+        {**SEED, "response_channel_id": "response_made_up"},  # not issued: unknown
+        {**SEED, "response_channel_id": "made_up"},  # too short to be a capability
     ]
     answers = [await p.send(body) for body in cases]
     assert [r.status_code for r in answers] == [400] * len(cases)
@@ -330,3 +331,58 @@ async def test_invalid_command_parameters_are_400_before_anything_is_sent(push3:
     assert p.rt.link.fleet.get(gateway.id).queue == {}  # type: ignore[attr-defined, union-attr]
     ok = await p.send({**SEED, "params": {**relay, "relay": "relay_2", "duration": "9999"}})
     assert ok.status_code == 200, ok.text
+
+
+async def test_a_plain_sub_after_the_answer_still_gets_it_for_a_minute(push3: Push3) -> None:
+    p = push3
+    body = (await p.send(SEED)).json()
+    await p.advance(2)  # answered before anyone reads
+    [message] = await read_stream(p, body["response_channel_id"], 1)
+    assert message["msg_id"] == body["msg_id"] and message["success"] is True
+    await p.advance(61)  # past the minute: a new plain reader starts with new answers only
+    later = (await p.send({**SEED, "params": {**SEED["params"], "status": "open"}})).json()
+    reader = asyncio.create_task(read_stream(p, body["response_channel_id"], 1))
+    await asyncio.sleep(0.05)
+    await p.advance(2)
+    assert [m["msg_id"] for m in await reader] == [later["msg_id"]]
+    # .b0 asks for no replay at all, .b2 for the last two whatever their age
+    two = await read_stream(p, f"{body['response_channel_id']}.b2", 2)
+    assert [m["msg_id"] for m in two] == [body["msg_id"], later["msg_id"]]
+
+
+async def test_an_idle_stream_gets_keep_alives(push3: Push3) -> None:
+    p = push3
+    p.rt.settings.push3_keepalive_s = 0.1
+    channel = (await p.send(SEED)).json()["response_channel_id"]
+    got = b""
+    async with p.client.stream("GET", f"/sub/{channel}.b0") as r:
+        async with asyncio.timeout(5):
+            async for chunk in r.aiter_raw():
+                got += chunk
+                if got.count(b"\r\n") >= 2:
+                    break
+    assert got == b"\r\n\r\n"  # blank lines: no answer has arrived, the stream is alive
+
+
+async def test_a_client_may_name_its_own_response_channel(push3: Push3) -> None:
+    p = push3
+    mine = "my-app-channel-0001"
+    body = (await p.send({**SEED, "response_channel_id": mine})).json()
+    assert body["response_channel_id"] == mine
+    reader = asyncio.create_task(read_stream(p, mine, 1))
+    await asyncio.sleep(0.05)
+    await p.advance(2)
+    [message] = await reader
+    assert message["msg_id"] == body["msg_id"] and message["success"] is True
+    again = await p.send({**SEED, "response_channel_id": mine})
+    assert again.status_code == 200 and again.json()["response_channel_id"] == mine
+    # another account cannot take it, nor read it with its key
+    theirs = {**SEED, "target_id": p.meter_b.serial, "response_channel_id": mine}
+    taken = await p.send(theirs, key=p.key_b)
+    assert taken.status_code == 400 and "taken" in taken.json()["error"]
+    assert (await p.client.get(f"/sub/{mine}?key={p.key_b}")).status_code == 404
+    bad_names = ("short", "has spaces in it here", "x" * 129, "dotted.b20.channel.id",
+                 "response_is_reserved_for_issued_ids")  # fmt: skip
+    for bad in bad_names:
+        r = await p.send({**SEED, "response_channel_id": bad})
+        assert r.status_code == 400 and "response_channel_id" in r.json()["error"], bad

@@ -123,14 +123,11 @@ async def send_command(request: Request) -> Response:
         rules.check(command, params)
     channels = hub(rt)
     wanted = _text(body, "response_channel_id", required=False)
-    try:
-        channel = (
-            channels.get(wanted, cred.account_id)
-            if wanted
-            else channels.channel_for(cred.account_id, client)
-        )
-    except SwitchgearError:
-        raise InvalidInput("unknown response_channel_id", field="response_channel_id") from None
+    channel = (
+        channels.named(cred.account_id, wanted)
+        if wanted
+        else channels.channel_for(cred.account_id, client)
+    )
     gw = _gateway_of(rt, cred.account_id, target)
     msg_id = uuid.uuid4().hex
     forward = FirmwareCommand(
@@ -154,8 +151,8 @@ async def send_command(request: Request) -> Response:
     )
 
 
-def _open(rt: Runtime, raw: str, key: str | None) -> tuple[Hub, Channel, int]:
-    """The channel named by a path segment (with its `.b<N>` replay count).
+def _open(rt: Runtime, raw: str, key: str | None) -> tuple[Hub, Channel, int | None]:
+    """The channel named by a path segment (with its `.b<N>` replay count, None without).
 
     Reading needs no key (the unguessable id is the capability, as in the document); a
     key given must belong to the channel's account.
@@ -171,7 +168,7 @@ def _open(rt: Runtime, raw: str, key: str | None) -> tuple[Hub, Channel, int]:
         except AuthError:
             account = -1  # matches no channel: the same 404 as a missing one
     ch = channels.get(m["id"], account)
-    return channels, ch, min(int(m["n"] or 0), BACKLOG)
+    return channels, ch, None if m["n"] is None else min(int(m["n"]), BACKLOG)
 
 
 def _line(message: dict[str, Json]) -> bytes:
@@ -183,14 +180,14 @@ async def subscribe(request: Request) -> Response:
     channels, ch, replay = _open(_rt(request), request.path_params["channel"],
                                  request.query_params.get("key"))  # fmt: skip
     q = channels.listen(ch)  # listening before the replay: nothing falls in between
-    backlog = list(ch.backlog)[-replay:] if replay else []
+    backlog = channels.replay(ch, replay)
 
     async def stream() -> AsyncIterator[bytes]:
         try:
             for message in backlog:
                 yield _line(message)
-            while True:
-                yield _line(await q.get())
+            async for new in channels.messages(q):
+                yield b"\r\n" if new is None else _line(new)  # None: a keep-alive
         finally:
             channels.unlisten(ch, q)
 
@@ -207,7 +204,7 @@ async def websocket(ws: WebSocket) -> None:
         return
     await ws.accept()
     q = channels.listen(ch)
-    backlog = list(ch.backlog)[-replay:] if replay else []
+    backlog = channels.replay(ch, replay)
     receiver = asyncio.ensure_future(_until_closed(ws))
     try:
         for message in backlog:
