@@ -262,14 +262,41 @@ async def test_another_account_cannot_read_or_use_these_channels(push3: Push3) -
             pass
 
 
-async def test_an_offline_gateway_answers_success_false(push3: Push3) -> None:
-    p = push3
+async def _gateway_online(p: Push3, online: bool) -> None:
     gateway = next(d for d in p.rt.engine.devices(p.meter.account_id) if d.serial == GATEWAY)
-    await p.rt.simulate(p.meter.account_id, gateway.id, SimAction("online", online=False))
+    await p.rt.simulate(p.meter.account_id, gateway.id, SimAction("online", online=online))
+
+
+async def test_commands_wait_for_an_offline_gateway_and_run_when_it_returns(push3: Push3) -> None:
+    p = push3
+    await _gateway_online(p, False)
+    hold = {**SEED, "params": {**SEED["params"], "duration": 0}}
+    body = (await p.send(hold)).json()
+    channel = body["response_channel_id"]
+    reader = asyncio.create_task(read_stream(p, channel, 1))
+    await p.advance(600)  # ten minutes away: nothing runs, nothing fails
+    assert not reader.done() and p.relay(0) is False
+    await _gateway_online(p, True)
+    await p.advance(3)  # it polls its stream on return, then runs the command
+    [message] = await reader
+    assert (message["msg_id"], message["success"]) == (body["msg_id"], True)
+    assert p.relay(0) is True
+
+
+async def test_a_command_waits_an_hour_for_its_gateway_then_fails(push3: Push3) -> None:
+    p = push3
+    await _gateway_online(p, False)
     body = (await p.send(SEED)).json()
+    await p.advance(3602)
     [message] = await read_stream(p, f"{body['response_channel_id']}.b1", 1)
     assert message["msg_id"] == body["msg_id"] and message["success"] is False
-    assert "gateway" in message["error"]
+    assert message["error"] == (
+        f"gateway {GATEWAY} is off the network: it did not come back within 3600 s; "
+        "command dropped"
+    )
+    await _gateway_online(p, True)
+    await p.advance(3)
+    assert p.relay(0) is False  # a dropped command never runs
 
 
 async def test_links_come_from_the_configured_base_url_not_the_host_header(

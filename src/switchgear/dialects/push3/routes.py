@@ -28,6 +28,7 @@ from switchgear.devices import ekm_rules as rules
 from switchgear.dialects.http import JsonResponse, bearer, json_object
 from switchgear.dialects.push3.channels import BACKLOG, Channel, Hub, hub
 from switchgear.dialects.push3.errors import mapped, to_response
+from switchgear.dialects.push3.outbox import outbox, unreachable
 from switchgear.errors import AuthError, InvalidInput, NotAuthenticated, SwitchgearError
 from switchgear.runtime import Runtime
 
@@ -136,11 +137,13 @@ async def send_command(request: Request) -> Response:
          "target_id": target.serial, "params": params, "channel": channel.id, "client": client},
     )  # fmt: skip
     rec = await rt.engine.command(cred.account_id, gw.id, forward)
-    if rec.state is not CommandState.DONE:  # the gateway is off the network or did not answer
+    if unreachable(rec):  # off the network: the command waits on its stream for the gateway
+        outbox(rt).put(cred.account_id, gw.id, gw.serial, dict(forward.params))
+        await rt.journal.flush()
+    elif rec.state is not CommandState.DONE:  # the gateway refused it
         channels.deliver(channel.id, {
             "msg_id": msg_id, "timestamp": rt.clock.now(), "success": False,
-            "error": f"gateway {gw.serial} did not take the command: {rec.error or 'offline'}",
-            "data": None,
+            "error": f"gateway {gw.serial} did not take the command: {rec.error}", "data": None,
         })  # fmt: skip
     return JsonResponse(
         {
