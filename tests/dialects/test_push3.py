@@ -291,8 +291,7 @@ async def test_a_command_waits_an_hour_for_its_gateway_then_fails(push3: Push3) 
     [message] = await read_stream(p, f"{body['response_channel_id']}.b1", 1)
     assert message["msg_id"] == body["msg_id"] and message["success"] is False
     assert message["error"] == (
-        f"gateway {GATEWAY} is off the network: it did not come back within 3600 s; "
-        "command dropped"
+        f"gateway {GATEWAY} is off the network: it did not come back within 3600 s; command dropped"
     )
     await _gateway_online(p, True)
     await p.advance(3)
