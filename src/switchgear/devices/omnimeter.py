@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from switchgear.core.model import CommandResult, FirmwareCommand, Json, StatusKind
+from switchgear.core.scheduler import Timer
 from switchgear.devices import ekm
 from switchgear.devices import ekm_rules as rules
 from switchgear.devices.meter import MeterTwin
@@ -40,9 +41,10 @@ class OmnimeterTwin(MeterTwin):
             "schedules": [[] for _ in range(ekm.SCHEDULES)],
             "weekend_schedule": 1,
             "holiday_schedule": 1,
-            "tariff_wh": [[0.0, 0.0] for _ in range(ekm.TARIFFS)],
-            "tariff_mark": None,  # (t, import_wh, export_wh) attributed so far
+            "tariff_wh": [[0.0, 0.0] for _ in range(ekm.TARIFFS)],  # [import, export] each
+            "demand_block": None,  # [start, import_wh]: the demand interval in progress
         }
+        self._demand: Timer | None = None
 
     # --- the meter's clock and registers ------------------------------------------------
 
@@ -79,32 +81,62 @@ class OmnimeterTwin(MeterTwin):
         return int(current["tariff"])
 
     def _attribute(self) -> None:
-        """Book the energy since the last mark to the tariff in force."""
+        """Book the energy not yet booked to the tariff in force: the tariff registers
+        always add up to the totals."""
         imp, exp = self.registers()
-        mark = self.ekm["tariff_mark"]
-        if mark is not None:
-            slot = self.ekm["tariff_wh"][self.tariff_now() - 1]
-            slot[0] += max(imp - mark[1], 0.0)
-            slot[1] += max(exp - mark[2], 0.0)
-        self.ekm["tariff_mark"] = [self.clock.now(), imp, exp]
+        booked = self.ekm["tariff_wh"]
+        slot = booked[self.tariff_now() - 1]
+        slot[0] += max(imp - sum(b[0] for b in booked), 0.0)
+        slot[1] += max(exp - sum(b[1] for b in booked), 0.0)
 
     def update(self, reason: str) -> None:
         self._attribute()
-        self._max_demand()
         super().update(reason)
 
-    def _max_demand(self) -> None:
-        """Track the highest average power over a demand period (checked each sample)."""
-        t0, e0 = self._last_update
-        now = self.clock.now()
+    # --- max demand: the highest average power over a demand interval ---------------------
+
+    def _period_s(self) -> float:
+        return ekm.MAX_DEMAND_PERIODS[self.ekm["max_demand_period"]] * 60.0
+
+    def _arm_demand(self, restart: bool) -> None:
+        """Time the demand interval in progress; `restart` begins a new one now."""
+        if self._demand is not None:
+            self._demand.cancel()
+        now, period = self.clock.now(), self._period_s()
+        block = self.ekm["demand_block"]
+        if restart or block is None or now >= self._block_end(block[0], period):
+            block = self.ekm["demand_block"] = [now, self.energy_wh()]  # a partial one
+        self._demand = self.scheduler.call_at(self._block_end(block[0], period), self._on_block)
+
+    def _block_end(self, start: float, period: float) -> float:
+        """Intervals end on the meter clock's quarter, half or whole hours."""
+        offset = self.ekm["time_offset_s"]
+        return float((math.floor((start + offset) / period + 1e-9) + 1) * period - offset)
+
+    def _on_block(self, _: object = None) -> None:
+        self._demand = None
+        now, (start, e0) = self.clock.now(), self.ekm["demand_block"]
         interval = self.ekm["max_demand_reset_interval"]
         if interval and _boundary_passed(self.ekm["max_demand_at"], now, interval):
             self.ekm["max_demand_w"] = 0.0
             self.ekm["max_demand_at"] = now
-        if now > t0:
-            avg = (self.energy_wh() - e0) * 3600 / (now - t0)
-            if avg > self.ekm["max_demand_w"]:
-                self.ekm["max_demand_w"] = avg
+        period = self._period_s()
+        if now - start >= period - 1e-6:  # only whole intervals count
+            avg = (self.energy_wh() - e0) * 3600 / period
+            self.ekm["max_demand_w"] = max(self.ekm["max_demand_w"], avg)
+        self.ekm["demand_block"] = [now, self.energy_wh()]
+        self._demand = self.scheduler.call_at(now + period, self._on_block)
+        self.save()
+
+    def boot(self) -> None:
+        super().boot()
+        self._arm_demand(restart=False)  # an interval cut by a power loss starts over
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if self._demand is not None:
+            self._demand.cancel()
+            self._demand = None
 
     def extra(self) -> dict[str, Json]:
         settings = {k: copy.deepcopy(v) for k, v in self.ekm.items() if k != "password"}
@@ -120,6 +152,7 @@ class OmnimeterTwin(MeterTwin):
         super().restore(blob)
         if isinstance(blob.get("ekm"), dict):
             self.ekm.update(blob["ekm"])
+            self.ekm.pop("tariff_mark", None)  # older NVRAM; the registers now add up by rule
 
     # --- commands ---------------------------------------------------------------------------
 
@@ -171,6 +204,7 @@ class OmnimeterTwin(MeterTwin):
 
     def _set_time(self, p: dict[str, Any]) -> Json:
         self.ekm["time_offset_s"] = p["when"] - self.clock.now()
+        self._arm_demand(restart=True)
         return None
 
     def _set_reset_interval(self, p: dict[str, Any]) -> Json:
@@ -184,6 +218,7 @@ class OmnimeterTwin(MeterTwin):
 
     def _set_demand_period(self, p: dict[str, Any]) -> Json:
         self.ekm["max_demand_period"] = p["period"]
+        self._arm_demand(restart=True)
         return None
 
     def _set_lcd(self, p: dict[str, Any]) -> Json:
@@ -233,11 +268,12 @@ class OmnimeterTwin(MeterTwin):
     def _get_tariffs(self, p: dict[str, Any]) -> Json:
         imp, exp = self.registers()
         base = self.ekm["kwh_rst_base"]
+        booked = self.ekm["tariff_wh"]
+        fwd, rev = _split_kwh([b[0] for b in booked]), _split_kwh([b[1] for b in booked])
         return {
             "current_tariff": self.tariff_now(),
             "tariffs": [
-                {"tariff": i + 1, "kWh": round(w[0] / 1000, 3), "rev_kWh": round(w[1] / 1000, 3)}
-                for i, w in enumerate(self.ekm["tariff_wh"])
+                {"tariff": i + 1, "kWh": fwd[i], "rev_kWh": rev[i]} for i in range(len(booked))
             ],
             "kWh_Tot": round(imp / 1000, 3),
             "Rev_kWh_Tot": round(exp / 1000, 3),
@@ -246,6 +282,17 @@ class OmnimeterTwin(MeterTwin):
             "Max_Demand": round(self.ekm["max_demand_w"], 1),
             "meter_time": self.meter_time().strftime("%Y-%m-%d %H:%M:%S"),
         }
+
+
+def _split_kwh(wh: list[float]) -> list[float]:
+    """Registers in kWh to the Wh, rounded so that they add up to the rounded total."""
+    out, before, total = [], 0, 0.0
+    for w in wh:
+        total += w
+        upto = round(total)
+        out.append((upto - before) / 1000)
+        before = upto
+    return out
 
 
 def _boundary_passed(since: float, now: float, interval: int) -> bool:
