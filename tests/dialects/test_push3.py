@@ -352,6 +352,8 @@ async def test_invalid_command_parameters_are_400_before_anything_is_sent(push3:
         r = await p.client.post(f"/sendCommand?key={p.key}", content=body.encode(),
                                 headers={"Content-Type": "application/json"})  # fmt: skip
         assert r.status_code == 400 and set(r.json()) == {"error"}, (raw, r.text)
+    to_gateway = await p.send({**SEED, "target": "gateway", "target_id": GATEWAY})
+    assert to_gateway.status_code == 400 and "gateway takes no command" in to_gateway.text
     # nothing reached the gateway: its queue is empty and no answer ever comes
     gateway = next(d for d in p.rt.engine.devices(p.meter.account_id) if d.serial == GATEWAY)
     assert p.rt.link.fleet.get(gateway.id).queue == {}  # type: ignore[attr-defined, union-attr]

@@ -120,8 +120,10 @@ async def send_command(request: Request) -> Response:
         raise InvalidInput(f"client must be at most {CLIENT_MAX} characters", field="client")
     gateway = request.query_params.get("gateway") or _text(body, "gateway", required=False)
     target = _target(rt, cred, body, gateway)
-    if body["target"] == "meter":  # what the meter would refuse is refused now, with a 400
-        rules.check(command, params)
+    if body["target"] == "gateway":  # the document lists no gateway command: it would fail
+        raise InvalidInput(f"the gateway takes no command {command}: target a meter",
+                           field="target")  # fmt: skip
+    rules.check(command, params)  # what the meter would refuse is refused now, with a 400
     channels = hub(rt)
     wanted = _text(body, "response_channel_id", required=False)
     channel = (
