@@ -102,6 +102,8 @@ class GatewayTwin(Twin):
 
     def boot(self) -> None:
         super().boot()
+        # no relay to report a reboot with: say so, or the cloud would think it still away
+        self.emit(StatusKind.CONNECTION, "online", {"online": True})
         for msg_id in list(self.queue):
             self._arm(msg_id)  # overdue ones run on the next tick
 
