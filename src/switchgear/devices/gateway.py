@@ -43,8 +43,10 @@ class GatewayTwin(Twin):
             raise InvalidCommand(f"unknown gateway command {cmd.name!r}", field="command")
         p = dict(cmd.params)
         msg_id = p.get("msg_id")
-        if not isinstance(msg_id, str) or not msg_id or msg_id in self.queue:
-            raise InvalidCommand("each command needs a new msg_id", field="msg_id")
+        if not isinstance(msg_id, str) or not msg_id:
+            raise InvalidCommand("each command needs a msg_id", field="msg_id")
+        if msg_id in self.queue:  # the cloud sent it again (it missed the first answer)
+            return CommandResult(ok=True, data={"timestamp": self.queue[msg_id]["timestamp"]})
         now = self.clock.now()
         spread = random.Random(msg_id).random()
         due = now + self.max_delay_s * (0.05 + 0.95 * spread) if self.max_delay_s > 0 else now
