@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     simulate_new_devices: bool = True
     # a Push3 gateway runs each command after 5-100% of this many seconds (0: at once)
     push3_gateway_delay_s: float = Field(default=1.5, ge=0, le=60)
+    # an idle Push3 /sub stream gets a keep-alive (a blank line) this often, in wall seconds
+    push3_keepalive_s: float = Field(default=20.0, gt=0, le=3600)
     multisocket_daily_quota: int | None = Field(default=None, ge=1)
     # TLS: serve HTTPS (and WSS) with this certificate chain and private key (PEM files)
     tls_certfile: str | None = None

@@ -173,7 +173,6 @@ async def test_each_rule_rejects_a_bad_value_with_a_message_and_changes_nothing(
         run(meter, command, **params)
     assert message in err.value.message
     after = meter.nvram()
-    before["ekm"].pop("tariff_mark"), after["ekm"].pop("tariff_mark")
     assert after == before
 
 
@@ -266,3 +265,60 @@ async def test_queued_commands_survive_a_reboot_and_wait_while_offline() -> None
     await b.advance(0)
     assert meter.channels[1].on is True
     assert [e.data["msg_id"] for e in b.events if e.reason == "push3"] == ["q1"]
+
+
+async def test_a_meter_off_the_network_did_not_respond() -> None:
+    b = make_bench()
+    gw, meter = rig(b)
+    meter.set_online(False)
+    gw.handle(FirmwareCommand("push3.command", {"msg_id": "m", "command": "SetRelay",
+              "target": "meter", "target_id": ADDRESS,
+              "params": {"relay": "Relay_1", "status": "close"}, "channel": "c"}))  # fmt: skip
+    await b.advance(2)
+    [answer] = [e.data for e in b.events if e.reason == "push3"]
+    assert (answer["success"], answer["error"]) == (False, f"meter {ADDRESS} did not respond")
+
+
+@pytest.mark.parametrize("duration", [float("nan"), float("inf"), -float("inf"), "1e3"])
+async def test_a_non_finite_or_non_integer_duration_is_refused(duration: Any) -> None:
+    _, meter = rig(make_bench())
+    with pytest.raises(InvalidCommand, match="duration"):
+        relay(meter, "Relay_1", "close", duration=duration)
+    assert meter.channels[0].on is False
+
+
+def load(b: Bench, line: int, watts: float) -> None:
+    b.fleet.apply(2, SimAction("load", channel=line, load={"type": "constant", "watts": watts}))
+
+
+async def test_the_tariff_registers_add_up_to_the_totals() -> None:
+    b = make_bench()
+    _, meter = rig(b)
+    await b.advance(1234)  # energy metered before any command or update
+    periods = [{"hour": h, "minute": 0, "tariff": t} for h, t in ((0, 2), (6, 3), (12, 4), (18, 1))]
+    run(meter, "SetSchedule", schedule=1, periods=periods)
+    for _ in range(24):
+        await b.advance(3600)
+        relay(meter, "Relay_1", "open" if meter.channels[0].on else "close")
+    data = run(meter, "GetTariffData")
+    kwh = [t["kWh"] for t in data["tariffs"]]
+    assert all(k > 0 for k in kwh)
+    assert round(sum(kwh), 3) == data["kWh_Tot"]
+    assert round(sum(t["rev_kWh"] for t in data["tariffs"]), 3) == data["Rev_kWh_Tot"]
+
+
+@pytest.mark.parametrize(("period", "expected_w"), [(1, 6000.0), (2, 3000.0), (3, 1500.0)])
+async def test_max_demand_is_averaged_over_the_demand_period(
+    period: int, expected_w: float
+) -> None:
+    b = make_bench()
+    _, meter = rig(b)
+    for line in range(3):
+        load(b, line, 0.0)
+    run(meter, "SetMaxDemandPeriod", max_demand_period=period)
+    await b.advance(3600 - b.clock.now() % 3600)  # on the hour: a demand interval begins
+    load(b, 2, 6000.0)  # line 3 (never switched): 6 kW for a quarter of an hour
+    await b.advance(900)
+    load(b, 2, 0.0)
+    await b.advance(2700 + 1)
+    assert run(meter, "GetTariffData")["Max_Demand"] == pytest.approx(expected_w, rel=0.01)

@@ -73,6 +73,7 @@ async def push3() -> AsyncIterator[Push3]:
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
+    settings.port = port  # the port links name: the one it listens on
     rt: Runtime = app.state.runtime
     a = await rt.auth.create_account("a@example.com", "A", "correct horse A")
     b = await rt.auth.create_account("b@example.com", "B", "correct horse B")
@@ -185,7 +186,8 @@ async def test_bad_parameters_are_400_with_an_error(push3: Push3) -> None:
         {k: v for k, v in SEED.items() if k != "command"},
         {**SEED, "target_id": "000000000001"},  # no such meter
         {**SEED, "target_id": p.meter_b.serial},  # another account's meter: the same answer
-        {**SEED, "response_channel_id": "response_made_up"},
+        {**SEED, "response_channel_id": "response_made_up"},  # not issued: unknown
+        {**SEED, "response_channel_id": "made_up"},  # too short to be a capability
     ]
     answers = [await p.send(body) for body in cases]
     assert [r.status_code for r in answers] == [400] * len(cases)
@@ -260,11 +262,155 @@ async def test_another_account_cannot_read_or_use_these_channels(push3: Push3) -
             pass
 
 
-async def test_an_offline_gateway_answers_success_false(push3: Push3) -> None:
-    p = push3
+async def _gateway_online(p: Push3, online: bool) -> None:
     gateway = next(d for d in p.rt.engine.devices(p.meter.account_id) if d.serial == GATEWAY)
-    await p.rt.simulate(p.meter.account_id, gateway.id, SimAction("online", online=False))
+    await p.rt.simulate(p.meter.account_id, gateway.id, SimAction("online", online=online))
+
+
+async def test_commands_wait_for_an_offline_gateway_and_run_when_it_returns(push3: Push3) -> None:
+    p = push3
+    await _gateway_online(p, False)
+    hold = {**SEED, "params": {**SEED["params"], "duration": 0}}
+    body = (await p.send(hold)).json()
+    channel = body["response_channel_id"]
+    reader = asyncio.create_task(read_stream(p, channel, 1))
+    await p.advance(600)  # ten minutes away: nothing runs, nothing fails
+    assert not reader.done() and p.relay(0) is False
+    await _gateway_online(p, True)
+    await p.advance(3)  # it polls its stream on return, then runs the command
+    [message] = await reader
+    assert (message["msg_id"], message["success"]) == (body["msg_id"], True)
+    assert p.relay(0) is True
+
+
+async def test_a_command_waits_an_hour_for_its_gateway_then_fails(push3: Push3) -> None:
+    p = push3
+    await _gateway_online(p, False)
     body = (await p.send(SEED)).json()
+    await p.advance(3602)
     [message] = await read_stream(p, f"{body['response_channel_id']}.b1", 1)
     assert message["msg_id"] == body["msg_id"] and message["success"] is False
-    assert "gateway" in message["error"]
+    assert message["error"] == (
+        f"gateway {GATEWAY} is off the network: it did not come back within 3600 s; command dropped"
+    )
+    await _gateway_online(p, True)
+    await p.advance(3)
+    assert p.relay(0) is False  # a dropped command never runs
+
+
+async def test_links_come_from_the_configured_base_url_not_the_host_header(
+    push3: Push3,
+) -> None:
+    p = push3
+    r = await p.send(SEED, headers={"Host": "evil.example"})
+    assert r.status_code == 200
+    host = r.json()["response_channel_host"]
+    assert host == p.base.removeprefix("http://")
+    assert p.key not in r.text
+    p.rt.settings.public_url = "https://push.example.org/switchgear/"
+    r = await p.send(SEED, headers={"Host": "evil.example"})
+    assert r.json()["response_channel_host"] == "push.example.org/switchgear"
+
+
+async def test_an_unknown_websocket_channel_is_the_404_of_sub(push3: Push3) -> None:
+    p = push3
+    sub = await p.client.get("/sub/response_doesnotexist")
+    assert (sub.status_code, sub.json()) == (404, {"error": "channel not found"})
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+        async with websockets.connect(
+            f"ws://{p.base.removeprefix('http://')}/ws/response_doesnotexist"
+        ):
+            pass
+    assert refused.value.response.status_code == 404
+    assert json.loads(refused.value.response.body or b"") == {"error": "channel not found"}
+
+
+FEB_30 = {"year": "2024", "month": "02", "day": "30"}
+
+
+async def test_invalid_command_parameters_are_400_before_anything_is_sent(push3: Push3) -> None:
+    p = push3
+    relay = SEED["params"]
+    cases = [
+        ("SetRelay", {**relay, "relay": "Relay_3"}, "relay"),
+        ("SetRelay", {**relay, "status": "ajar"}, "status"),
+        ("SetRelay", {**relay, "duration": 10000}, "duration"),
+        ("SetRelay", {**relay, "duration": 1.5}, "duration"),
+        ("SetRelay", {**relay, "meter_password": "short"}, "meter_password"),
+        ("SetCTRatio", {"ct_ratio": "250"}, "ct_ratio"),
+        ("SetMaxDemandPeriod", {"max_demand_period": 4}, "max_demand_period"),
+        ("SetTime", {**FEB_30, "hour": "00", "minutes": "00", "seconds": "00"}, "date"),
+        ("SetLCD", {"display_fields": ["kWh_Tot", "Nonsense"]}, "display field"),
+        ("SetSchedule", {"schedule": 7, "periods": []}, "schedule"),
+    ]
+    for command, params, word in cases:
+        r = await p.send({**SEED, "command": command, "params": params})
+        assert r.status_code == 400, (command, params, r.text)
+        assert set(r.json()) == {"error"} and word in r.json()["error"], r.json()
+    for raw in (b"NaN", b"Infinity", b"-Infinity", b"1e999"):
+        body = json.dumps(SEED).replace('"duration": 1', '"duration": ' + raw.decode())
+        r = await p.client.post(f"/sendCommand?key={p.key}", content=body.encode(),
+                                headers={"Content-Type": "application/json"})  # fmt: skip
+        assert r.status_code == 400 and set(r.json()) == {"error"}, (raw, r.text)
+    to_gateway = await p.send({**SEED, "target": "gateway", "target_id": GATEWAY})
+    assert to_gateway.status_code == 400 and "gateway takes no command" in to_gateway.text
+    # nothing reached the gateway: its queue is empty and no answer ever comes
+    gateway = next(d for d in p.rt.engine.devices(p.meter.account_id) if d.serial == GATEWAY)
+    assert p.rt.link.fleet.get(gateway.id).queue == {}  # type: ignore[attr-defined, union-attr]
+    ok = await p.send({**SEED, "params": {**relay, "relay": "relay_2", "duration": "9999"}})
+    assert ok.status_code == 200, ok.text
+
+
+async def test_a_plain_sub_after_the_answer_still_gets_it_for_a_minute(push3: Push3) -> None:
+    p = push3
+    body = (await p.send(SEED)).json()
+    await p.advance(2)  # answered before anyone reads
+    [message] = await read_stream(p, body["response_channel_id"], 1)
+    assert message["msg_id"] == body["msg_id"] and message["success"] is True
+    await p.advance(61)  # past the minute: a new plain reader starts with new answers only
+    later = (await p.send({**SEED, "params": {**SEED["params"], "status": "open"}})).json()
+    reader = asyncio.create_task(read_stream(p, body["response_channel_id"], 1))
+    await asyncio.sleep(0.05)
+    await p.advance(2)
+    assert [m["msg_id"] for m in await reader] == [later["msg_id"]]
+    # .b0 asks for no replay at all, .b2 for the last two whatever their age
+    two = await read_stream(p, f"{body['response_channel_id']}.b2", 2)
+    assert [m["msg_id"] for m in two] == [body["msg_id"], later["msg_id"]]
+
+
+async def test_an_idle_stream_gets_keep_alives(push3: Push3) -> None:
+    p = push3
+    p.rt.settings.push3_keepalive_s = 0.1
+    channel = (await p.send(SEED)).json()["response_channel_id"]
+    got = b""
+    async with p.client.stream("GET", f"/sub/{channel}.b0") as r:
+        async with asyncio.timeout(5):
+            async for chunk in r.aiter_raw():
+                got += chunk
+                if got.count(b"\r\n") >= 2:
+                    break
+    assert got == b"\r\n\r\n"  # blank lines: no answer has arrived, the stream is alive
+
+
+async def test_a_client_may_name_its_own_response_channel(push3: Push3) -> None:
+    p = push3
+    mine = "my-app-channel-0001"
+    body = (await p.send({**SEED, "response_channel_id": mine})).json()
+    assert body["response_channel_id"] == mine
+    reader = asyncio.create_task(read_stream(p, mine, 1))
+    await asyncio.sleep(0.05)
+    await p.advance(2)
+    [message] = await reader
+    assert message["msg_id"] == body["msg_id"] and message["success"] is True
+    again = await p.send({**SEED, "response_channel_id": mine})
+    assert again.status_code == 200 and again.json()["response_channel_id"] == mine
+    # another account cannot take it, nor read it with its key
+    theirs = {**SEED, "target_id": p.meter_b.serial, "response_channel_id": mine}
+    taken = await p.send(theirs, key=p.key_b)
+    assert taken.status_code == 400 and "taken" in taken.json()["error"]
+    assert (await p.client.get(f"/sub/{mine}?key={p.key_b}")).status_code == 404
+    bad_names = ("short", "has spaces in it here", "x" * 129, "dotted.b20.channel.id",
+                 "response_is_reserved_for_issued_ids")  # fmt: skip
+    for bad in bad_names:
+        r = await p.send({**SEED, "response_channel_id": bad})
+        assert r.status_code == 400 and "response_channel_id" in r.json()["error"], bad

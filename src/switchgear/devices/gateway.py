@@ -9,6 +9,7 @@ them; while the gateway is off the network they wait.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from switchgear.core.scheduler import Timer
 from switchgear.devices.twin import Twin
 from switchgear.errors import InvalidCommand, SwitchgearError
 
+log = logging.getLogger(__name__)
 MeterLookup = Callable[[str, str], Twin | None]  # (gateway serial, meter address) -> twin
 DEFAULT_MAX_DELAY_S = 1.5
 
@@ -41,8 +43,10 @@ class GatewayTwin(Twin):
             raise InvalidCommand(f"unknown gateway command {cmd.name!r}", field="command")
         p = dict(cmd.params)
         msg_id = p.get("msg_id")
-        if not isinstance(msg_id, str) or not msg_id or msg_id in self.queue:
-            raise InvalidCommand("each command needs a new msg_id", field="msg_id")
+        if not isinstance(msg_id, str) or not msg_id:
+            raise InvalidCommand("each command needs a msg_id", field="msg_id")
+        if msg_id in self.queue:  # the cloud sent it again (it missed the first answer)
+            return CommandResult(ok=True, data={"timestamp": self.queue[msg_id]["timestamp"]})
         now = self.clock.now()
         spread = random.Random(msg_id).random()
         due = now + self.max_delay_s * (0.05 + 0.95 * spread) if self.max_delay_s > 0 else now
@@ -84,19 +88,24 @@ class GatewayTwin(Twin):
             return False, f"unsupported gateway command {command}", None
         address = str(msg.get("target_id"))
         meter = self._meters(self.device.serial, address)
-        if meter is None:
+        if meter is None or not meter.online:  # nothing answers on the RS-485 bus
             return False, f"meter {address} did not respond", None
         params = msg.get("params") if isinstance(msg.get("params"), dict) else {}
         try:
             result = meter.handle(FirmwareCommand(f"ekm.{command}", params or {}))
         except SwitchgearError as err:
             return False, err.message, None
+        except Exception:  # a fault in the meter must not swallow the answer
+            log.exception("meter %s failed on %s", address, command)
+            return False, f"meter {address} failed to run {command}", None
         return True, None, result.data.get("data")
 
     # --- lifecycle ----------------------------------------------------------------------
 
     def boot(self) -> None:
         super().boot()
+        # no relay to report a reboot with: say so, or the cloud would think it still away
+        self.emit(StatusKind.CONNECTION, "online", {"online": True})
         for msg_id in list(self.queue):
             self._arm(msg_id)  # overdue ones run on the next tick
 

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from switchgear.auth.scopes import KIND_PUSH3_GATEWAY_KEY, KIND_PUSH3_KEY
 from switchgear.dialects import Dialect
-from switchgear.dialects.push3.channels import start
+from switchgear.dialects.push3 import channels, outbox
 from switchgear.dialects.push3.demo import demo_section, example, issue_gateway_key, issue_key
 from switchgear.dialects.push3.routes import routes
+from switchgear.runtime import Runtime
+
+
+async def start(rt: Runtime) -> None:
+    """The response channels, and the commands that wait for their gateways."""
+    await channels.start(rt)
+    await outbox.start(rt)
+
 
 DIALECT = Dialect(
     name="push3",

@@ -1,27 +1,33 @@
 """Response channels: unguessable ids, owned by one account, each with a bounded backlog.
 
 Gateway answers reach the hub through the bus (topic `push3/<channel>`); every open
-`/sub` stream and `/ws` socket of a channel gets each message, and `.b<N>` replays the
-last N. The registry of channel ids is kept in the store's meta table (a restart keeps
-them valid); backlogs live in memory.
+`/sub` stream and `/ws` socket of a channel gets each message. A reader first gets a
+replay: `.b<N>` the last N answers, a plain id the answers of the last RECENT_S seconds
+(so a reader that connects after its command was answered still sees the answer). Idle
+streams get a keep-alive. The registry of channel ids is kept in the store's meta table
+(a restart keeps them valid); backlogs live in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from switchgear.core.model import Json
-from switchgear.errors import NotFound
+from switchgear.errors import InvalidInput, NotFound
 from switchgear.runtime import Runtime
 
 META_KEY = "push3.channels"
 BACKLOG = 100  # messages kept per channel (the most a `.b<N>` replay returns)
 CHANNELS_PER_ACCOUNT = 100  # least recently used idle channels beyond this are dropped
 LISTENER_QUEUE = 1000
+RECENT_S = 60.0  # a reader without `.b<N>` first gets the answers of this many seconds
+NAMED = re.compile(r"^[A-Za-z0-9_-]{16,128}$")  # a channel id a client names itself
+ISSUED = "response_"  # the prefix of the ids switchgear issues; not for clients' own names
 TOPIC = "push3/"
 
 
@@ -34,7 +40,9 @@ class Channel:
     id: str
     account_id: int
     client: str
+    named: bool = False  # named by the client (response_channel_id), not issued
     backlog: deque[dict[str, Json]] = field(default_factory=lambda: deque(maxlen=BACKLOG))
+    arrived: deque[float] = field(default_factory=lambda: deque(maxlen=BACKLOG))  # backlog's
     listeners: set[asyncio.Queue[dict[str, Json]]] = field(default_factory=set)
 
 
@@ -46,12 +54,13 @@ class Hub:
         self.channels: OrderedDict[str, Channel] = OrderedDict()
         self._by_client: dict[tuple[int, str], str] = {}
         if isinstance(stored, dict):
-            for cid, (account_id, client) in stored.items():
-                self._add(Channel(cid, int(account_id), str(client)))
+            for cid, (account_id, client, *named) in stored.items():
+                self._add(Channel(cid, int(account_id), str(client), bool(named and named[0])))
 
     def _add(self, ch: Channel) -> None:
         self.channels[ch.id] = ch
-        self._by_client[(ch.account_id, ch.client)] = ch.id
+        if not ch.named:
+            self._by_client[(ch.account_id, ch.client)] = ch.id
 
     def channel_for(self, account_id: int, client: str) -> Channel:
         """The account's channel for this client name, made on first use."""
@@ -59,7 +68,33 @@ class Hub:
         if found is not None and found in self.channels:
             self.channels.move_to_end(found)
             return self.channels[found]
-        ch = Channel("response_" + secrets.token_urlsafe(24), account_id, client)
+        ch = Channel(ISSUED + secrets.token_urlsafe(24), account_id, client)
+        self._add(ch)
+        self._evict(account_id)
+        self._save()
+        return ch
+
+    def named(self, account_id: int, channel_id: str) -> Channel:
+        """The channel a client names itself: the account's own, or a new one.
+
+        An issued id (`response_...`) of another account is as unknown as a missing one.
+        """
+        found = self.channels.get(channel_id)
+        if found is not None and found.account_id == account_id:
+            self.channels.move_to_end(channel_id)
+            return found
+        if channel_id.startswith(ISSUED):
+            raise InvalidInput("unknown response_channel_id", field="response_channel_id")
+        if found is not None:
+            raise InvalidInput("response_channel_id is taken: name another",
+                               field="response_channel_id")  # fmt: skip
+        if not NAMED.match(channel_id):
+            raise InvalidInput(
+                "response_channel_id must be 16-128 letters, digits, '_' or '-', not starting "
+                f"with {ISSUED!r} (reading a channel needs only its id: make it hard to guess)",
+                field="response_channel_id",
+            )
+        ch = Channel(channel_id, account_id, "", named=True)
         self._add(ch)
         self._evict(account_id)
         self._save()
@@ -70,10 +105,11 @@ class Hub:
         for ch in mine[: max(0, len(mine) - CHANNELS_PER_ACCOUNT)]:
             if not ch.listeners:
                 del self.channels[ch.id]
-                self._by_client.pop((ch.account_id, ch.client), None)
+                if self._by_client.get((ch.account_id, ch.client)) == ch.id:
+                    del self._by_client[(ch.account_id, ch.client)]
 
     def _save(self) -> None:
-        registry = {c.id: [c.account_id, c.client] for c in self.channels.values()}
+        registry = {c.id: [c.account_id, c.client, c.named] for c in self.channels.values()}
         self.rt.journal.put_meta(META_KEY, registry)
 
     def get(self, channel_id: str, account_id: int | None = None) -> Channel:
@@ -88,6 +124,7 @@ class Hub:
         if ch is None:
             return
         ch.backlog.append(message)
+        ch.arrived.append(self.rt.clock.now())
         for q in ch.listeners:
             if q.full():  # a reader that stopped reading loses the oldest
                 q.get_nowait()
@@ -97,6 +134,13 @@ class Hub:
         q: asyncio.Queue[dict[str, Json]] = asyncio.Queue(LISTENER_QUEUE)
         ch.listeners.add(q)
         return q
+
+    def replay(self, ch: Channel, last: int | None) -> list[dict[str, Json]]:
+        """What a new reader gets first: the last `last` answers, or (None) the recent ones."""
+        if last is not None:
+            return list(ch.backlog)[-last:] if last else []
+        since = self.rt.clock.now() - RECENT_S
+        return [m for t, m in zip(ch.arrived, ch.backlog, strict=True) if t >= since]
 
     @staticmethod
     def unlisten(ch: Channel, q: asyncio.Queue[dict[str, Json]]) -> None:

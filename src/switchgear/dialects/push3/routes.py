@@ -24,30 +24,19 @@ from switchgear.auth.scopes import KIND_PUSH3_GATEWAY_KEY, KIND_PUSH3_KEY
 from switchgear.core.accounts import Credential
 from switchgear.core.catalog import model as catalog_model
 from switchgear.core.model import CommandState, Device, Family, FirmwareCommand, Json
+from switchgear.devices import ekm_rules as rules
 from switchgear.dialects.http import JsonResponse, bearer, json_object
 from switchgear.dialects.push3.channels import BACKLOG, Channel, Hub, hub
 from switchgear.dialects.push3.errors import mapped, to_response
-from switchgear.errors import (
-    AuthError,
-    InvalidInput,
-    NotAuthenticated,
-    RateLimited,
-    SwitchgearError,
-)
+from switchgear.dialects.push3.outbox import outbox, unreachable
+from switchgear.errors import AuthError, InvalidInput, NotAuthenticated, SwitchgearError
 from switchgear.runtime import Runtime
 from switchgear.streams import Lease, LeasedStream, StreamEnded, gate
 
-METER_COMMANDS = (
-    "SetMeterPassword", "SetCTRatio", "SetTime", "SetMaxDemandResetInterval",
-    "SetMaxDemandResetNow", "SetMaxDemandPeriod", "SetLCD", "SetPulseInputRatio",
-    "SetPulseOutputRatio", "SetZeroResettableKWH", "SetRelay", "SetHolidayDates",
-    "SetSchedule", "SetWeekendHolidaySchedules", "GetSchedules", "GetTariffData",
-)  # fmt: skip
 ADDRESS = re.compile(r"^[0-9A-Za-z]{1,12}$")
 CHANNEL = re.compile(r"^(?P<id>[A-Za-z0-9_-]{1,128})(?:\.b(?P<n>\d{1,4}))?$")
 CLIENT_MAX = 64
-WS_TOO_MANY = 4429  # close codes: too many open streams for the key or channel ...
-WS_ENDED = 4401  # ... and the key the socket was opened with was revoked or expired
+WS_ENDED = 4401  # close code: the key the socket was opened with was revoked or expired
 
 
 def _rt(request: Request | WebSocket) -> Runtime:
@@ -108,10 +97,11 @@ def _gateway_of(rt: Runtime, account_id: int, device: Device) -> Device:
     raise InvalidInput(f"meter {device.serial} has no gateway", field="target_id")
 
 
-def _host(rt: Runtime, request: Request) -> str:
-    if rt.settings.public_url:
-        return urlsplit(rt.settings.public_url).netloc
-    return request.headers.get("host") or f"{rt.settings.host}:{rt.settings.port}"
+def _host(rt: Runtime) -> str:
+    """The configured public base URL without its scheme (never the client's `Host`):
+    `<scheme>://<host>/sub/<channel>` is then the stream, as the document builds it."""
+    base = urlsplit(rt.settings.base_url)
+    return base.netloc + base.path.rstrip("/")
 
 
 @mapped
@@ -120,7 +110,7 @@ async def send_command(request: Request) -> Response:
     body = await json_object(request)
     cred = _key(rt, request, body)
     command = _text(body, "command")
-    if command not in METER_COMMANDS:
+    if command not in rules.COMMANDS:
         raise InvalidInput(f"unknown command {command!r}", field="command")
     params = body.get("params", {})
     if params is None:
@@ -132,16 +122,17 @@ async def send_command(request: Request) -> Response:
         raise InvalidInput(f"client must be at most {CLIENT_MAX} characters", field="client")
     gateway = request.query_params.get("gateway") or _text(body, "gateway", required=False)
     target = _target(rt, cred, body, gateway)
+    if body["target"] == "gateway":  # the document lists no gateway command: it would fail
+        raise InvalidInput(f"the gateway takes no command {command}: target a meter",
+                           field="target")  # fmt: skip
+    rules.check(command, params)  # what the meter would refuse is refused now, with a 400
     channels = hub(rt)
     wanted = _text(body, "response_channel_id", required=False)
-    try:
-        channel = (
-            channels.get(wanted, cred.account_id)
-            if wanted
-            else channels.channel_for(cred.account_id, client)
-        )
-    except SwitchgearError:
-        raise InvalidInput("unknown response_channel_id", field="response_channel_id") from None
+    channel = (
+        channels.named(cred.account_id, wanted)
+        if wanted
+        else channels.channel_for(cred.account_id, client)
+    )
     gw = _gateway_of(rt, cred.account_id, target)
     msg_id = uuid.uuid4().hex
     forward = FirmwareCommand(
@@ -150,23 +141,25 @@ async def send_command(request: Request) -> Response:
          "target_id": target.serial, "params": params, "channel": channel.id, "client": client},
     )  # fmt: skip
     rec = await rt.engine.command(cred.account_id, gw.id, forward)
-    if rec.state is not CommandState.DONE:  # the gateway is off the network or did not answer
+    if unreachable(rec):  # off the network: the command waits on its stream for the gateway
+        outbox(rt).put(cred.account_id, gw.id, gw.serial, dict(forward.params))
+        await rt.journal.flush()
+    elif rec.state is not CommandState.DONE:  # the gateway refused it
         channels.deliver(channel.id, {
             "msg_id": msg_id, "timestamp": rt.clock.now(), "success": False,
-            "error": f"gateway {gw.serial} did not take the command: {rec.error or 'offline'}",
-            "data": None,
+            "error": f"gateway {gw.serial} did not take the command: {rec.error}", "data": None,
         })  # fmt: skip
     return JsonResponse(
         {
             "msg_id": msg_id,
             "response_channel_id": channel.id,
-            "response_channel_host": _host(rt, request),
+            "response_channel_host": _host(rt),
         }
     )
 
 
-def _open(rt: Runtime, raw: str, key: str | None) -> tuple[Hub, Channel, int]:
-    """The channel named by a path segment (with its `.b<N>` replay count).
+def _open(rt: Runtime, raw: str, key: str | None) -> tuple[Hub, Channel, int | None]:
+    """The channel named by a path segment (with its `.b<N>` replay count, None without).
 
     Reading needs no key (the unguessable id is the capability, as in the document); a
     key given must belong to the channel's account.
@@ -182,7 +175,7 @@ def _open(rt: Runtime, raw: str, key: str | None) -> tuple[Hub, Channel, int]:
         except AuthError:
             account = -1  # matches no channel: the same 404 as a missing one
     ch = channels.get(m["id"], account)
-    return channels, ch, min(int(m["n"] or 0), BACKLOG)
+    return channels, ch, None if m["n"] is None else min(int(m["n"]), BACKLOG)
 
 
 def _line(message: dict[str, Json]) -> bytes:
@@ -205,21 +198,28 @@ async def subscribe(request: Request) -> Response:
     channels, ch, replay = _open(rt, request.path_params["channel"], key)
     lease = _lease(rt, ch, key)  # 429 past the cap
     q = channels.listen(ch)  # listening before the replay: nothing falls in between
-    backlog = list(ch.backlog)[-replay:] if replay else []
+    backlog = channels.replay(ch, replay)
 
     async def stream() -> AsyncIterator[bytes]:
         try:
             for message in backlog:
                 yield _line(message)
-            while True:
-                getter = asyncio.ensure_future(q.get())
-                try:
-                    message = await lease.wait(getter)
-                except StreamEnded:
-                    return  # the key was revoked or expired: the stream ends
-                finally:
+            getter: asyncio.Future[dict[str, Json]] | None = None
+            try:
+                while True:
+                    getter = getter or asyncio.ensure_future(q.get())
+                    try:
+                        message = await lease.wait(getter, within=rt.settings.push3_keepalive_s)
+                    except TimeoutError:
+                        yield b"\r\n"  # a keep-alive on an idle stream
+                        continue
+                    except StreamEnded:
+                        return  # the key was revoked or expired: the stream ends
+                    getter = None
+                    yield _line(message)
+            finally:
+                if getter is not None:
                     getter.cancel()
-                yield _line(message)
         finally:
             channels.unlisten(ch, q)
 
@@ -232,20 +232,14 @@ async def websocket(ws: WebSocket) -> None:
     key = ws.query_params.get("key")
     try:
         channels, ch, replay = _open(rt, ws.path_params["channel"], key)
-        lease = _lease(rt, ch, key)
-    except RateLimited as err:  # refused with the API's own 429 {"error"} where possible
-        if "websocket.http.response" in ws.scope.get("extensions", {}):
-            await ws.send_denial_response(to_response(err))
-        else:
-            await ws.close(code=WS_TOO_MANY, reason=err.message)
-        return
-    except SwitchgearError:
-        await ws.close(code=4404)
+        lease = _lease(rt, ch, key)  # 429 past the cap
+    except SwitchgearError as err:  # the same status and body as `/sub` gives
+        await _refuse(ws, to_response(err))
         return
     with lease:  # given back however the socket ends
         await ws.accept()
         q = channels.listen(ch)
-        backlog = list(ch.backlog)[-replay:] if replay else []
+        backlog = channels.replay(ch, replay)
         receiver = asyncio.ensure_future(_until_closed(ws))
         try:
             for message in backlog:
@@ -265,6 +259,14 @@ async def websocket(ws: WebSocket) -> None:
         finally:
             receiver.cancel()
             channels.unlisten(ch, q)
+
+
+async def _refuse(ws: WebSocket, response: Response) -> None:
+    """Refuse the handshake with an HTTP answer, where the server can send one."""
+    if "websocket.http.response" in ws.scope.get("extensions", {}):
+        await ws.send_denial_response(response)
+    else:  # a server without the denial extension: a close code in the 4xxx range
+        await ws.close(code=4000 + response.status_code, reason=bytes(response.body).decode())
 
 
 async def _until_closed(ws: WebSocket) -> None:
