@@ -223,15 +223,18 @@ class MqttLink:
             self._emit(a, StatusKind.UPDATE, "device", self._summary(a), record=record)
 
     def _relay(self, a: Adopted, on: bool, overpower: bool, by: str | None = None) -> None:
+        """The relay as reported; `by`: the command that switched it (else: the waiter
+        this report answers, or "device": switched at the plug or by its own timers)."""
         changed = on != a.on or overpower != a.overpower
-        # `by`: the command that switched it; "device": switched at the plug (or its timers)
-        reason = by or "device"
         for w in list(a.waiters):
             if w.on == on:
                 a.waiters.remove(w)
                 if not w.fut.done():
                     w.fut.set_result(None)
-                reason = w.reason
+                by = by or w.reason
+        if by is not None:
+            self._cancel_pending(a)  # a newer command, carried out, replaces a pending flip
+        reason = by or "device"
         a.on, a.overpower = on, overpower
         if overpower:
             a.power_w = 0.0
@@ -271,8 +274,8 @@ class MqttLink:
                 "its settings are set on the device itself", field="command",
             )  # fmt: skip
         on = command.action is Action.ON or (command.action is Action.TOGGLE and not a.on)
-        self._cancel_pending(a)  # a newer command replaces a pending flip
         if command.delay:
+            self._cancel_pending(a)  # a newer command replaces a pending flip
             p = Pending(self.clock.now() + command.delay, on, "timer", command.duration)
             self._arm(a, p)
             self._save(a.device.id, a.nvram)
