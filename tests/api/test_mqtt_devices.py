@@ -146,8 +146,9 @@ class Gen2(FakeShelly):
         else:
             reply["error"] = {"code": 404, "message": f"No handler for {req['method']}"}
         await self.client.publish(f"{req['src']}/rpc", json.dumps(reply).encode(), qos=1)
+        params = {"ts": 1.0, "switch:0": self.status()}
         await self.say("events/rpc", {"src": self.mqtt_id, "dst": req["src"],
-                       "method": "NotifyStatus", "params": {"ts": 1.0, "switch:0": self.status()}})  # fmt: skip
+                                      "method": "NotifyStatus", "params": params})  # fmt: skip
 
 
 @dataclass
