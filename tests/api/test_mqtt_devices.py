@@ -55,13 +55,15 @@ async def until(check: Callable[[], Awaitable[bool] | bool], seconds: float = 5.
 class FakeShelly:
     """A device on the broker: its own client, last will, and the firmware's answers."""
 
-    def __init__(self, mqtt_id: str, prefix: str, will_topic: str) -> None:
+    def __init__(
+        self, mqtt_id: str, prefix: str, will_topic: str, broker: tuple[str, int] = BROKER
+    ) -> None:
         self.mqtt_id, self.prefix = mqtt_id, prefix
         self.on = False
         self.power = "42.5"
         self.received: list[tuple[str, bytes]] = []
         will = aiomqtt.Will(will_topic, b"false", qos=1)
-        self.client = aiomqtt.Client(*BROKER, identifier=mqtt_id, will=will)
+        self.client = aiomqtt.Client(*broker, identifier=mqtt_id, will=will)
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> FakeShelly:
@@ -98,9 +100,9 @@ class FakeShelly:
 class Gen1(FakeShelly):
     """A Shelly Plug (SHPLG-1), firmware 1.x."""
 
-    def __init__(self) -> None:
-        mqtt_id = f"shellyplug-{secrets.token_hex(3).upper()}"
-        super().__init__(mqtt_id, f"shellies/{mqtt_id}", f"shellies/{mqtt_id}/online")
+    def __init__(self, mqtt_id: str | None = None, broker: tuple[str, int] = BROKER) -> None:
+        mqtt_id = mqtt_id or f"shellyplug-{secrets.token_hex(3).upper()}"
+        super().__init__(mqtt_id, f"shellies/{mqtt_id}", f"shellies/{mqtt_id}/online", broker)
 
     def topics(self) -> list[str]:
         return [f"{self.prefix}/relay/0/command", f"{self.prefix}/command", "shellies/command"]
