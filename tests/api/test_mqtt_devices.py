@@ -323,8 +323,16 @@ async def test_a_gen2_plug_is_switched_by_rpc_and_reports_its_power(server: Serv
         assert made["model"] == "SNPL-00112EU" and made["serial"] == plug.mqtt_id
         dev = made["id"]
         await until(lambda: _online(server, dev))
+        events: list[dict[str, Any]] = []  # what /api/v1/events streams: the engine's bus
+        stream = server.rt.bus.subscribe("device/")
+        first = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(0)  # (the subscription starts with the first read)
         r = await server.switch(dev, action="on", duration=30)
         assert r.status_code == 200 and r.json()["state"] == "done", r.text
+        events.append((await first)[1])
+        assert events[0]["device_id"] == dev and events[0]["kind"] == "relay"
+        assert events[0]["reason"] == "api" and events[0]["state"]["channels"][0]["on"]
+        await stream.aclose()
         sets = [json.loads(p) for t, p in plug.received if b"Switch.Set" in p]
         assert sets[-1]["params"] == {"id": 0, "on": True, "toggle_after": 30}
         assert plug.on
