@@ -213,3 +213,16 @@ async def test_losing_the_broker_takes_devices_offline_and_reconnect_resyncs() -
     await settle()
     assert got.count(f"shellies/{GEN1}/command update") == 2
     assert rig.events[-1].state.online
+
+
+async def test_an_overpower_report_is_one_trigger_however_often_it_repeats() -> None:
+    rig = Rig()
+    await rig.link.start()
+    await rig.link.add(device("shelly-gen1", GEN1), None)
+    rig.publish(f"shellies/{GEN1}/relay/0", "on")
+    for _ in range(3):  # the plug republishes its state every update period
+        rig.publish(f"shellies/{GEN1}/relay/0", "overpower")
+    triggers = [e for e in rig.events if e.kind == "trigger"]
+    assert len(triggers) == 1 and triggers[0].reason == "overpower"
+    assert rig.relays() == [("device", True), ("overpower", False)]
+    assert rig.events[-1].state.channels[0].overpower

@@ -236,7 +236,7 @@ class MqttLink:
             self._cancel_pending(a)  # a newer command, carried out, replaces a pending flip
         reason = by or "device"
         a.on, a.overpower = on, overpower
-        if overpower:
+        if overpower and changed:  # (a Gen1 repeats `overpower` every update period)
             a.power_w = 0.0
             self._emit(a, StatusKind.TRIGGER, "overpower", {"power": None, "limit": None}, 0)
         if changed:
