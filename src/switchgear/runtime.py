@@ -23,8 +23,11 @@ from switchgear.core.scheduler import Scheduler
 from switchgear.errors import Conflict, InvalidInput
 from switchgear.links.memory import MemoryLink
 from switchgear.links.meterpoll import MeterPoller
+from switchgear.links.mqtt import MqttLink
+from switchgear.links.mqttclient import AiomqttTransport, MqttTransport, broker_address
 from switchgear.links.netguard import NetGuard
 from switchgear.links.router import LinkRouter
+from switchgear.links.shelly import PROTOCOLS
 from switchgear.settings import Settings
 from switchgear.storage import open_store
 
@@ -49,12 +52,21 @@ class Runtime:
     auth: Auth
     extensions: dict[str, Any] = field(default_factory=dict)  # per-face state (quotas, ...)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)  # background work of faces
+    mqtt: MqttLink | None = None  # real devices on a broker (`--link mqtt://...`)
 
     @classmethod
-    async def start(cls, settings: Settings, store: Store | None = None) -> Runtime:
-        """Open the store, resume the clock, load the registry and boot the fleet."""
-        if settings.link != "memory":
-            raise InvalidInput(f"link {settings.link!r} is not available yet", field="link")
+    async def start(
+        cls, settings: Settings, store: Store | None = None, mqtt: MqttTransport | None = None
+    ) -> Runtime:
+        """Open the store, resume the clock, load the registry and boot the fleet.
+
+        `settings.link` `mqtt://host:port` (or a transport given as `mqtt`) also connects
+        the server to a broker for real devices; simulated ones stay in-process.
+        """
+        if mqtt is None and settings.link != "memory":
+            if not settings.link.startswith("mqtt://"):
+                raise InvalidInput(f"link {settings.link!r} is not available", field="link")
+            mqtt = AiomqttTransport(*broker_address(settings.link))
         store = store or open_store(settings.database_url)
         await store.open()
         stored_clock = await store.meta("clock")
@@ -67,14 +79,18 @@ class Runtime:
         bus = MemoryBus()
         link = MemoryLink(clock, scheduler, journal.put_nvram, settings.push3_gateway_delay_s)
         poller = MeterPoller(clock, scheduler, guard=NetGuard(settings.meter_networks))
+        remote = None if mqtt is None else MqttLink(clock, scheduler, journal.put_nvram, mqtt)
         engine = Engine(
-            store, LinkRouter(link, poller), bus, clock, journal, settings.command_timeout_s
+            store, LinkRouter(link, poller, remote), bus, clock, journal, settings.command_timeout_s
         )
         key = await secret_key(store, settings.secret_key)
         auth = Auth(store, clock, key, hashes=HashPool(settings.password_workers))
         await auth.load()
         rt = cls(settings, store, clock, scheduler, journal, bus, link, poller, engine, auth)
         rt.spawn(auth.follow(settings.credentials_refresh_s), "auth-follow")
+        rt.mqtt = remote
+        if remote is not None:
+            await remote.start()
         devices = await engine.load()
         nvram = await store.nvram()
         for device in devices:
@@ -82,6 +98,8 @@ class Runtime:
                 link.fleet.add(device, nvram.get(device.id))  # boots: a restart is a power cycle
             elif "url" in device.attrs:
                 poller.add(device)
+            elif remote is not None and "mqtt_id" in device.attrs:
+                await remote.add(device, nvram.get(device.id))
         journal.start()
         scheduler.start()
         await journal.flush()
@@ -102,6 +120,8 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.poller.close()
+        if self.mqtt is not None:
+            await self.mqtt.close()
         await self.scheduler.stop()
         await self.journal.stop()
         self.auth.close()
@@ -124,8 +144,29 @@ class Runtime:
             self.link.fleet.add(stored, None)
         elif "url" in stored.attrs:
             self.poller.add(stored)
+        elif self.mqtt is not None and "mqtt_id" in stored.attrs:
+            await self.mqtt.add(stored, None)
         await self.journal.flush()
         return stored
+
+    async def adopt(
+        self, account_id: int, protocol: str, mqtt_id: str, name: str, serial: str | None
+    ) -> Device:
+        """Add a real device that talks to the broker to the account (Conflict without a
+        broker, or when anyone adopted that MQTT id already)."""
+        if self.mqtt is None:
+            raise Conflict(
+                "this server has no MQTT link: start it with --link mqtt://host:port",
+                field="protocol",
+            )
+        self.mqtt.check_free(mqtt_id)
+        device = Device(
+            id=0, account_id=account_id, serial=serial or mqtt_id,
+            model=PROTOCOLS[protocol].model, name=name or mqtt_id,
+            created_at=self.clock.now(), tags=("mqtt",),
+            attrs={"protocol": protocol, "mqtt_id": mqtt_id}, simulated=False,
+        )  # fmt: skip
+        return await self.add_device(device)
 
     def _connect(self, device: Device) -> None:
         if self.link.fleet.get(device.id) is None:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from switchgear.api.deps import CredentialDep, RuntimeDep, json_response
 from switchgear.api.schemas import (
+    AdoptRequest,
     CommandOut,
     DeviceOut,
     HistoryOut,
@@ -43,6 +44,13 @@ async def list_devices(
     """The account's devices with their current state."""
     eng = rt.engine
     return [device_out(d, rt.reading(d.id)) for d in eng.devices(cred.account_id, family, tag)]
+
+
+@router.post("/devices", response_model=DeviceOut, status_code=201)
+async def adopt(rt: RuntimeDep, cred: CredentialDep, body: AdoptRequest) -> DeviceOut:
+    """Adopt a real Shelly that talks to the server's MQTT broker (409 without one)."""
+    d = await rt.adopt(cred.account_id, body.protocol, body.mqtt_id, body.name, body.serial)
+    return device_out(d, rt.engine.shadow(d.id))
 
 
 @router.get("/devices/{device_id}", response_model=DeviceOut)

@@ -82,6 +82,18 @@ class MeterRequest(Strict):
     name: str = Field(default="", max_length=200)
 
 
+MQTT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"  # one topic level: no `/`, `+`, `#`
+
+
+class AdoptRequest(Strict):
+    """A real Shelly that already talks to the server's broker, by its MQTT id."""
+
+    protocol: Literal["shelly-gen1", "shelly-gen2"]
+    mqtt_id: str = Field(pattern=MQTT_ID, examples=["shellyplug-A1B2C3"])
+    name: str = Field(default="", max_length=200)
+    serial: str | None = Field(default=None, pattern=MQTT_ID)
+
+
 class OnlineRequest(Strict):
     online: bool
 

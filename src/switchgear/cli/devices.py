@@ -169,3 +169,28 @@ def add_meter(
             print_json(made)
         else:
             console.print(f"meter added as device {made['id']}", highlight=False)
+
+
+@app.command("adopt")
+def adopt(
+    protocol: Annotated[str, typer.Argument(help="shelly-gen1 or shelly-gen2")],
+    mqtt_id: Annotated[str, typer.Argument(help="The device's MQTT id, e.g. shellyplug-A1B2C3")],
+    name: str = "",
+    serial: Annotated[
+        str | None, typer.Option(help="Its serial on the smart-plug API (default: the MQTT id).")
+    ] = None,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+    as_json: JsonOpt = False,
+) -> None:
+    """Adopt a real Shelly that talks to the server's MQTT broker."""
+    with handled():
+        body: dict[str, Any] = {"protocol": protocol, "mqtt_id": mqtt_id, "name": name}
+        if serial:
+            body["serial"] = serial
+        made = call(resolve(url, credentials_file, account), "POST", "/api/v1/devices", body)
+        if as_json:
+            print_json(made)
+        else:
+            console.print(f"{mqtt_id} adopted as device {made['id']}", highlight=False)

@@ -51,12 +51,18 @@ def serve_cmd(
     log_level: str = "info",
     certfile: CertFile = None,
     keyfile: KeyFile = None,
+    link: Annotated[
+        str | None,
+        typer.Option(help="mqtt://host:port: also reach real devices on that broker."),
+    ] = None,
 ) -> None:
     """Run the server on its database (the embedded default: SQLite, in-process devices)."""
     overrides = {"host": host, "port": port, "speed": speed, "log_level": log_level}
     overrides.update(_tls(certfile, keyfile))
     if database_url:
         overrides["database_url"] = database_url
+    if link:
+        overrides["link"] = link
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level)
     asyncio.run(serve(settings))

@@ -75,6 +75,14 @@ MODELS: tuple[DeviceModel, ...] = (
         serial_prefix="SPG",
     ),
     DeviceModel(
+        code="SNPL-00112EU",
+        family=Family.PLUG,
+        vendor="Shelly",
+        description="Shelly Plus Plug S (Gen2), one relay, power metering; real devices only",
+        channels=(ChannelSpec("relay"),),
+        max_power_w=2500.0,
+    ),
+    DeviceModel(
         code="LG-MULTI-4",
         family=Family.STRIP,
         vendor="Legrand",

@@ -1,0 +1,418 @@
+"""Southbound over MQTT: real Shelly devices on a broker, adopted into accounts.
+
+A command is published QoS 1 and answered when the device says so: a Gen2 device by
+the RPC answer carrying the request's id, a Gen1 device by publishing its relay's new
+state. What a device's protocol cannot do, the server does on its behalf: a delayed
+switch, and a Gen1 timed switch's flip-back, are timers here on the process clock, kept
+in the device's NVRAM row so a restart re-arms them at their due times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from switchgear.core.clock import Clock
+from switchgear.core.model import (
+    Action,
+    ChannelState,
+    Command,
+    CommandResult,
+    Device,
+    DeviceEvent,
+    DeviceState,
+    Json,
+    MeterReading,
+    Refresh,
+    StatusKind,
+    Switch,
+)
+from switchgear.core.ports import EventSink, SimAction
+from switchgear.core.scheduler import Scheduler, Timer
+from switchgear.devices.twin import NvramSink
+from switchgear.errors import Conflict, DeviceOffline, InvalidCommand
+from switchgear.links.mqttclient import MqttTransport
+from switchgear.links.shelly import PROTOCOLS, Report, ShellyProtocol, rpc_answer
+
+log = logging.getLogger(__name__)
+
+UPDATE_PERIOD_S = 900.0  # an unchanged power reading is recorded at most this often
+
+
+@dataclass
+class Pending:
+    """A switch the server runs for the device: due time, target, status reason."""
+
+    due: float
+    on: bool
+    reason: str  # "timer" (a delayed switch) or "auto" (a flip-back)
+    then_s: float | None = None  # a delayed timed switch: flip back this long after
+    timer: Timer | None = None
+
+    def to_json(self) -> dict[str, Json]:
+        return {"due": self.due, "on": self.on, "reason": self.reason, "then_s": self.then_s}
+
+
+@dataclass(eq=False)
+class Waiter:
+    """A command waiting for the device to report the relay it asked for."""
+
+    on: bool
+    reason: str
+    fut: asyncio.Future[None]
+
+
+@dataclass
+class Adopted:
+    """What the server keeps for one MQTT device: its reports, energy sum and timers."""
+
+    device: Device
+    proto: ShellyProtocol
+    online: bool = False
+    on: bool = False
+    overpower: bool = False
+    power_w: float = 0.0
+    voltage_v: float = 0.0
+    current_a: float = 0.0
+    energy_base_wh: float = 0.0  # counted before the device's last reboot
+    counter_wh: float = 0.0  # the device's own counter, as last reported
+    pending: Pending | None = None
+    recorded_power: float | None = None
+    recorded_at: float = 0.0
+    waiters: list[Waiter] = field(default_factory=list)
+
+    @property
+    def mqtt_id(self) -> str:
+        return self.device.attrs["mqtt_id"]
+
+    def nvram(self) -> dict[str, Json]:
+        return {"on": self.on, "energy_base_wh": self.energy_base_wh,
+                "counter_wh": self.counter_wh,
+                "pending": self.pending.to_json() if self.pending else None}  # fmt: skip
+
+
+class MqttLink:
+    """A DeviceLink for devices that talk to the broker themselves."""
+
+    def __init__(
+        self, clock: Clock, scheduler: Scheduler, nvram_sink: NvramSink, transport: MqttTransport
+    ) -> None:
+        self.clock = clock
+        self.scheduler = scheduler
+        self.transport = transport
+        self._save = nvram_sink
+        self._sinks: list[EventSink] = []
+        self._devices: dict[int, Adopted] = {}
+        self._by_topic: dict[str, Adopted] = {}  # a filter's fixed prefix -> device
+        self._rpc: dict[int, asyncio.Future[CommandResult]] = {}
+        self._rpc_ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._src = transport.client_id  # Gen2 answers come to `<src>/rpc`
+
+    # --- registry -----------------------------------------------------------
+
+    def attach(self, sink: EventSink) -> None:
+        self._sinks.append(sink)
+
+    def manages(self, device_id: int) -> bool:
+        return device_id in self._devices
+
+    def check_free(self, mqtt_id: str) -> None:
+        """Conflict when a device with this MQTT id is adopted already (by anyone)."""
+        if any(a.mqtt_id == mqtt_id for a in self._devices.values()):
+            raise Conflict("this device is adopted already", field="mqtt_id")
+
+    async def start(self) -> None:
+        self.transport.start(self._on_message, self._on_connection)
+        await self.transport.subscribe(f"{self._src}/rpc")
+
+    async def add(self, device: Device, blob: Json | None) -> None:
+        """Take a device on: listen to its topics, restore what the server kept for it."""
+        a = Adopted(device, PROTOCOLS[device.attrs["protocol"]])
+        if isinstance(blob, dict):
+            a.on = bool(blob.get("on"))
+            a.energy_base_wh = float(blob.get("energy_base_wh") or 0.0)
+            a.counter_wh = float(blob.get("counter_wh") or 0.0)
+            p = blob.get("pending")
+            if isinstance(p, dict):
+                a.pending = Pending(float(p["due"]), bool(p["on"]), str(p["reason"]), p["then_s"])
+        self._devices[device.id] = a
+        for f in a.proto.filters(a.mqtt_id):
+            self._by_topic[f.split("/#")[0]] = a
+            await self.transport.subscribe(f)
+        if a.pending is not None:
+            self._arm(a, a.pending)  # an overdue one fires once the device is back
+        self._ask_state(a)
+
+    async def close(self) -> None:
+        for a in self._devices.values():
+            if a.pending and a.pending.timer:
+                a.pending.timer.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.transport.close()
+
+    # --- messages from the broker ------------------------------------------
+
+    def _on_connection(self, up: bool) -> None:
+        if up:  # (re)connected: ask every device for its state; answers mark them online
+            for a in self._devices.values():
+                self._ask_state(a)
+        else:
+            for a in self._devices.values():
+                self._went_offline(a, "the server lost the MQTT broker")
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic == f"{self._src}/rpc":
+            answer = rpc_answer(payload)
+            fut = self._rpc.pop(answer.id, None) if answer else None
+            if answer is not None and fut is not None and not fut.done():  # duplicates: gone
+                ok = answer.error is None
+                fut.set_result(CommandResult(ok=ok, data={"result": answer.result},
+                                             error=answer.error))  # fmt: skip
+            return
+        a = self._device_for(topic)
+        if a is None:
+            return
+        report = a.proto.parse(a.mqtt_id, topic, payload)
+        if report is not None:
+            self._apply(a, report)
+
+    def _device_for(self, topic: str) -> Adopted | None:
+        for prefix in (topic, topic.rsplit("/", 1)[0], topic.rsplit("/", 2)[0]):
+            a = self._by_topic.get(prefix)
+            if a is not None:
+                return a
+        return None
+
+    def _apply(self, a: Adopted, r: Report) -> None:
+        now = self.clock.now()
+        if r.online is False:
+            self._went_offline(a, "the device left the broker")
+            return
+        if not a.online:
+            a.online = True
+            self._emit(a, StatusKind.CONNECTION, "online", {"online": True})
+            if r.online:  # it says hello: ask for its state (it may have changed meanwhile)
+                self._ask_state(a)
+            if a.pending is not None and a.pending.due <= now:
+                self._fire(a)  # fell due while it was away
+        if r.energy_wh is not None:
+            if r.energy_wh + 1e-9 < a.counter_wh:  # the device rebooted: its counter restarted
+                a.energy_base_wh += a.counter_wh
+            a.counter_wh = r.energy_wh
+            self._save(a.device.id, a.nvram)
+        for name in ("power_w", "voltage_v", "current_a"):
+            value = getattr(r, name)
+            if value is not None:
+                setattr(a, name, value)
+        if r.on is not None:
+            self._relay(a, r.on, r.overpower)
+        if r.power_w is not None or r.energy_wh is not None:
+            due = now - a.recorded_at >= UPDATE_PERIOD_S
+            changed = a.recorded_power is None or abs(a.power_w - a.recorded_power) >= 0.5
+            record = due or changed
+            if record:
+                a.recorded_power, a.recorded_at = a.power_w, now
+            self._emit(a, StatusKind.UPDATE, "device", self._summary(a), record=record)
+
+    def _relay(self, a: Adopted, on: bool, overpower: bool, by: str | None = None) -> None:
+        """The relay as reported; `by`: the command that switched it (else: the waiter
+        this report answers, or "device": switched at the plug or by its own timers)."""
+        changed = on != a.on or overpower != a.overpower
+        for w in list(a.waiters):
+            if w.on == on:
+                a.waiters.remove(w)
+                if not w.fut.done():
+                    w.fut.set_result(None)
+                by = by or w.reason
+        if by is not None:
+            self._cancel_pending(a)  # a newer command, carried out, replaces a pending flip
+        reason = by or "device"
+        a.on, a.overpower = on, overpower
+        if overpower and changed:  # (a Gen1 repeats `overpower` every update period)
+            a.power_w = 0.0
+            self._emit(a, StatusKind.TRIGGER, "overpower", {"power": None, "limit": None}, 0)
+        if changed:
+            if reason == "device" and a.pending is not None:
+                if a.pending.on == on:  # the flip the device ran itself (toggle_after)
+                    reason = a.pending.reason
+                self._cancel_pending(a)  # done, or void after a switch by hand
+            self._save(a.device.id, a.nvram)
+            self._emit(a, StatusKind.RELAY, "overpower" if overpower else reason,
+                       {"on": on, "toggleIn": self._toggle_in(a)}, 0)  # fmt: skip
+        else:
+            self._emit(a, StatusKind.RELAY, reason, {"on": on}, 0, record=False)
+
+    def _went_offline(self, a: Adopted, why: str) -> None:
+        for w in a.waiters:
+            if not w.fut.done():
+                w.fut.set_exception(DeviceOffline(why))
+        a.waiters.clear()
+        if a.online:
+            a.online = False
+            self._emit(a, StatusKind.CONNECTION, "offline", {"online": False})
+
+    # --- commands -----------------------------------------------------------
+
+    async def send(self, device_id: int, command: Command) -> CommandResult:
+        a = self._devices.get(device_id)
+        if a is None or not a.online or not self.transport.connected:
+            raise DeviceOffline("device is offline")
+        if isinstance(command, Refresh):
+            await self._publish(a.proto.refresh(a.mqtt_id, next(self._rpc_ids), self._src))
+            return CommandResult(ok=True)
+        if not isinstance(command, Switch) or command.channel not in (0, None):
+            raise InvalidCommand(
+                "a device on MQTT takes switch commands for channel 0 only; "
+                "its settings are set on the device itself", field="command",
+            )  # fmt: skip
+        on = command.action is Action.ON or (command.action is Action.TOGGLE and not a.on)
+        if command.delay:
+            self._cancel_pending(a)  # a newer command replaces a pending flip
+            p = Pending(self.clock.now() + command.delay, on, "timer", command.duration)
+            self._arm(a, p)
+            self._save(a.device.id, a.nvram)
+            self._emit(a, StatusKind.FUNCTION, "timer", {"on": on, "delay": command.delay}, 0)
+            return CommandResult(ok=True, data={"on": [a.on], "toggle_at": p.due})
+        result = await self._switch(a, on, command.duration)
+        if result.ok and command.duration and not a.proto.flips_back_itself:
+            self._arm(a, Pending(self.clock.now() + command.duration, not on, "auto"))
+            self._save(a.device.id, a.nvram)
+            self._emit(a, StatusKind.RELAY, "api", {"on": a.on, "toggleIn": self._toggle_in(a)},
+                       0, record=False)  # fmt: skip
+        return result
+
+    async def _switch(
+        self, a: Adopted, on: bool, duration: float | None, reason: str = "api"
+    ) -> CommandResult:
+        """Publish a switch and wait for the device's answer (the engine bounds the wait)."""
+        flip_back = duration if a.proto.flips_back_itself else None
+        rpc_id = next(self._rpc_ids)
+        msgs = a.proto.switch(a.mqtt_id, on, flip_back, rpc_id, self._src)
+        if a.proto.acks_by_rpc:
+            fut: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+            self._rpc[rpc_id] = fut
+            try:
+                await self._publish(msgs)
+                result = await fut
+            finally:
+                self._rpc.pop(rpc_id, None)
+            if result.ok:
+                self._relay(a, on, False, reason)  # the answer is the device's word: it switched
+                if flip_back:
+                    a.pending = Pending(self.clock.now() + flip_back, not on, "auto")
+                    self._emit(a, StatusKind.RELAY, "api", {"on": on, "toggleIn": flip_back}, 0,
+                               record=False)  # fmt: skip
+            return result
+        waiter = Waiter(on, reason, asyncio.get_running_loop().create_future())
+        a.waiters.append(waiter)
+        try:
+            if a.on == on:  # no change to announce: ask the device to say its state again
+                msgs += a.proto.refresh(a.mqtt_id, rpc_id, self._src)
+            await self._publish(msgs)
+            await waiter.fut
+        finally:
+            if waiter in a.waiters:
+                a.waiters.remove(waiter)
+        return CommandResult(ok=True, data={"on": [on]})
+
+    async def _publish(self, msgs: list[tuple[str, bytes]]) -> None:
+        for topic, payload in msgs:
+            await self.transport.publish(topic, payload)
+
+    def _ask_state(self, a: Adopted) -> None:
+        msgs = a.proto.refresh(a.mqtt_id, next(self._rpc_ids), self._src)
+        self._spawn(self._quietly(msgs))
+
+    async def _quietly(self, msgs: list[tuple[str, bytes]]) -> None:
+        with contextlib.suppress(DeviceOffline):  # not connected: the reconnect asks again
+            await self._publish(msgs)
+
+    def _spawn(self, coro: Any) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(coro)
+        except RuntimeError:  # no loop (a synchronous test): nothing to ask
+            coro.close()
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- the server's timers for the device ------------------------------------
+
+    def _arm(self, a: Adopted, p: Pending) -> None:
+        a.pending = p
+        p.timer = self.scheduler.call_at(p.due, lambda _: self._fire(a))
+
+    def _cancel_pending(self, a: Adopted) -> None:
+        if a.pending is not None:
+            if a.pending.timer is not None:
+                a.pending.timer.cancel()
+            a.pending = None
+
+    def _fire(self, a: Adopted) -> None:
+        p = a.pending
+        if p is None or not a.online:
+            return  # kept: it fires when the device is back
+        self._spawn(self._run_pending(a, p))
+
+    async def _run_pending(self, a: Adopted, p: Pending) -> None:
+        if a.pending is not p:
+            return
+        a.pending = None
+        try:
+            flip_back = p.then_s if a.proto.flips_back_itself else None
+            await asyncio.wait_for(self._switch(a, p.on, flip_back, p.reason), timeout=30)
+        except (DeviceOffline, TimeoutError):
+            log.warning("device %s missed its %s switch", a.device.id, p.reason)
+            return
+        if p.then_s and not a.proto.flips_back_itself:
+            self._arm(a, Pending(self.clock.now() + p.then_s, not p.on, "auto"))
+        self._save(a.device.id, a.nvram)
+
+    # --- reports to the engine ---------------------------------------------
+
+    def _toggle_in(self, a: Adopted) -> float | None:
+        return None if a.pending is None else max(0.0, a.pending.due - self.clock.now())
+
+    def _state(self, a: Adopted) -> DeviceState:
+        channel = ChannelState(0, a.on, toggle_at=a.pending.due if a.pending else None,
+                               overpower=a.overpower)  # fmt: skip
+        meters: tuple[MeterReading, ...] = ()
+        if a.online:
+            power = a.power_w if a.on else 0.0
+            meters = (MeterReading(0, a.voltage_v, a.current_a, power, 0.0, 1.0, 0.0,
+                                   round(a.energy_base_wh + a.counter_wh, 3), 0.0),)  # fmt: skip
+        return DeviceState(a.device.id, self.clock.now(), a.online, (channel,), meters,
+                           extra={"mqtt_id": a.mqtt_id, "protocol": a.proto.name})  # fmt: skip
+
+    def _summary(self, a: Adopted) -> dict[str, Json]:
+        energy = round(a.energy_base_wh + a.counter_wh, 3)
+        return {"power": round(a.power_w, 2), "energy_wh": energy,
+                "voltage": a.voltage_v or None, "on": a.on}  # fmt: skip
+
+    def _emit(
+        self, a: Adopted, kind: StatusKind, reason: str, data: dict[str, Json],
+        channel: int | None = None, *, record: bool = True,
+    ) -> None:  # fmt: skip
+        event = DeviceEvent(a.device.id, self.clock.now(), kind, reason, data, self._state(a),
+                            channel, record)  # fmt: skip
+        for sink in self._sinks:
+            sink(event)
+
+    # --- the rest of the DeviceLink protocol ----------------------------------
+
+    def send_now(self, device_id: int, command: Command) -> CommandResult | None:
+        return None  # the device answers over the broker
+
+    async def simulate(self, device_id: int, action: SimAction) -> None:
+        raise InvalidCommand("a real device cannot be simulated", field="device")
+
+    def timeout_for(self, device_id: int) -> float | None:
+        return None
