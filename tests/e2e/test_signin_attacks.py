@@ -28,6 +28,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SWITCHGEAR_TRUSTED_PROXIES", '["127.0.0.1"]')
         mp.setenv("SWITCHGEAR_CREDENTIALS_REFRESH_S", "0.2")
+        mp.setenv("SWITCHGEAR_MAX_CONNECTIONS_PER_CLIENT", "1000")  # one test client, 121 at once
         d = start_demo(tmp, tmp / "demo.db")
     try:
         yield d

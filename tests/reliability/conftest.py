@@ -68,6 +68,7 @@ async def estate(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         meterhttp_rate_limit=False,
         push3_gateway_delay_s=0.2,
         registrations_per_hour=100_000,  # every damaged registration reaches validation
+        meter_networks=["192.0.2.0/24"],  # the documentation network the meter cases use
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

@@ -30,7 +30,7 @@ WRONG_METHOD = [
     ("native", "PUT", lambda e: "/api/v1/tokens", native, {"GET", "POST"}),
     ("smartplug", "GET", lambda e: "/provider/send", sp, {"POST"}),
     ("smartplug", "POST", lambda e: "/v1/controllers", sp, {"GET", "HEAD"}),
-    ("multisocket", "PUT", plant, ms, {"GET", "HEAD", "POST"}),
+    ("multisocket", "PUT", plant, ms, {"GET", "HEAD", "OPTIONS", "POST"}),
     ("powercontroller", "DELETE", lambda e: f"/v1/devices/{pc_device(e)}", pc,
      {"GET", "HEAD", "PUT"}),
     ("powercontroller", "PATCH", lambda e: "/v1/devices", pc, {"GET", "HEAD", "POST"}),
