@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -17,23 +18,35 @@ def print_json(data: Any) -> None:
 
 
 def devices_table(devices: list[dict[str, Any]]) -> Table:
-    t = Table("id")
-    t.add_column("serial", no_wrap=True)
-    for name in ("family", "model", "name", "online", "relays", "power W"):
-        t.add_column(name)
-    for d in devices:
-        relays = " ".join("on" if c["on"] else "off" for c in d["channels"]) or "-"
-        power = sum(m["power_w"] for m in d["meters"])
-        t.add_row(
+    """Ids, serials, models and numbers keep their full width at any terminal width (a
+    number cut to `4500…` is a wrong number); names and relays wrap instead."""
+    rows = [
+        (
             str(d["id"]),
             d["serial"],
             d["family"],
             d["model"],
             d["name"],
             "yes" if d["online"] else "no",
-            relays,
-            f"{power:.1f}",
+            " ".join("on" if c["on"] else "off" for c in d["channels"]) or "-",
+            f"{sum(m['power_w'] for m in d['meters']):.1f}",
         )
+        for d in devices
+    ]
+    t = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
+    whole = {"id", "serial", "power W"}
+    names = ("id", "serial", "family", "model", "name", "online", "relays", "power W")
+    for i, name in enumerate(names):
+        if name in whole:
+            width = max([len(name), *(len(r[i]) for r in rows)])
+            if name in ("id", "power W"):
+                t.add_column(name, no_wrap=True, min_width=width, justify="right")
+            else:
+                t.add_column(name, no_wrap=True, min_width=width)
+        else:
+            t.add_column(name, overflow="fold", min_width=min(6, len(name)))
+    for row in rows:
+        t.add_row(*row)
     return t
 
 
