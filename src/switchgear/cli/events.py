@@ -19,6 +19,8 @@ Follow = Annotated[
     bool, typer.Option("--follow", "-f", help="Then print live events as they happen.")
 ]
 Last = Annotated[int, typer.Option(help="How many recent events to print first.")]
+RECENT_S = 3600.0  # how far back the recent events reach
+
 Count = Annotated[int | None, typer.Option(help="With --follow: exit after this many live events.")]
 
 
@@ -49,18 +51,26 @@ def events(
 
 
 def recent(target: Target, device: int | None, last: int) -> list[dict[str, Any]]:
-    """The last `last` status records of the device, or of each of the account's devices,
-    oldest first."""
+    """The last `last` status records of the past hour (server time) of the device, or of
+    each of the account's devices, oldest first."""
     if last <= 0:
         return []
     ids = [device] if device is not None else [
         d["id"] for d in call(target, "GET", "/api/v1/devices")
     ]  # fmt: skip
+    now = call(target, "GET", "/api/v1/sim/clock")["epoch"]
+    since = datetime.fromtimestamp(now - RECENT_S, UTC).isoformat()
     found: list[dict[str, Any]] = []
     for device_id in ids:
-        path = f"/api/v1/devices/{device_id}/history"
-        page = call(target, "GET", path, params={"limit": 5000})
-        found += page["statuses"][-last:]
+        params: dict[str, Any] = {"start": since, "limit": 5000}
+        tail: list[dict[str, Any]] = []
+        while True:
+            page = call(target, "GET", f"/api/v1/devices/{device_id}/history", params=params)
+            tail = (tail + page["statuses"])[-last:]
+            if not page["next_cursor"]:
+                break
+            params["cursor"] = page["next_cursor"]
+        found += tail
     found.sort(key=lambda s: str(s.get("ts") or ""))
     return found[-last:]
 
