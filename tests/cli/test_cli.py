@@ -163,6 +163,14 @@ def test_devices_list_never_cuts_a_number_at_80_columns(demo: Demo) -> None:
         row = next(line for line in table.splitlines() if d["serial"] in line)
         power = sum(m["power_w"] for m in d["meters"])
         assert row.split()[0] == str(d["id"]) and row.endswith(f"{power:.1f}"), row
+    metered = max(devices, key=lambda d: len(d["meters"]))
+    code, out, _ = sg(demo, "devices", "show", str(metered["id"]), "--json")
+    shown = json.loads(out)
+    code, table, _ = sg(demo, "devices", "show", str(metered["id"]))
+    assert code == 0 and "…" not in table
+    assert max(len(line) for line in table.splitlines()) <= 80
+    for m in shown["meters"]:
+        assert f"{m['energy_wh']:.1f}" in table and f"{m['voltage_v']:.1f}" in table
 
 
 def test_every_listing_has_json_for_scripts(demo: Demo) -> None:
