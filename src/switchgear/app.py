@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from switchgear import __version__, edges, gctune, logsafe
-from switchgear.api import problems
+from switchgear.api import docspage, openapi, problems
 from switchgear.api.jsonbody import JsonBodies
 from switchgear.api.routes import router as native_router
 from switchgear.bodylimit import BodyLimit
@@ -80,13 +80,15 @@ def native_api() -> FastAPI:
         version=__version__,
         summary="Native, vendor-neutral API of the switchgear control plane",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # docspage: the same page, assets served locally
         redoc_url=None,
         redirect_slashes=False,
     )
     problems.install(api)
+    docspage.install(api, "/api/openapi.json")
     api.add_middleware(JsonBodies)
     api.include_router(native_router)
+    openapi.install(api)
 
     @api.get("/healthz", include_in_schema=False)
     async def healthz(request: Request) -> Response:

@@ -205,7 +205,7 @@ async def _seed_fleet(rt: Runtime, account_id: int, index: int) -> None:
 
 
 async def credentials(rt: Runtime, demo: dict[str, Json], base_url: str) -> dict[str, Json]:
-    """The credentials file's content (../shared/CONTRACTS.md section 2).
+    """The credentials file's content (layout in docs/demo.md).
 
     Each dialect refreshes its own section (an access token that expired since the last
     start is replaced); the sections are kept in the demo row for the next start.

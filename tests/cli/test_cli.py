@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -149,3 +151,75 @@ def test_sim_frequency_event_trips_an_ffr_controller_and_it_returns(demo: Demo) 
         assert sg(demo, "sim", "advance", "40")[0] == 0
         status = client.get(f"/v1/devices/{device}").json()["device"]["status"]["info"]
         assert status["on"] is True
+
+
+def test_devices_list_never_cuts_a_number_at_80_columns(demo: Demo) -> None:
+    code, out, _ = sg(demo, "devices", "list", "--json")
+    devices = json.loads(out)
+    code, table, _ = sg(demo, "devices", "list")
+    assert code == 0 and "…" not in table
+    assert max(len(line) for line in table.splitlines()) <= 80
+    for d in devices:
+        row = next(line for line in table.splitlines() if d["serial"] in line)
+        power = sum(m["power_w"] for m in d["meters"])
+        assert row.split()[0] == str(d["id"]) and row.endswith(f"{power:.1f}"), row
+    metered = max(devices, key=lambda d: len(d["meters"]))
+    code, out, _ = sg(demo, "devices", "show", str(metered["id"]), "--json")
+    shown = json.loads(out)
+    code, table, _ = sg(demo, "devices", "show", str(metered["id"]))
+    assert code == 0 and "…" not in table
+    assert max(len(line) for line in table.splitlines()) <= 80
+    for m in shown["meters"]:
+        assert f"{m['energy_wh']:.1f}" in table and f"{m['voltage_v']:.1f}" in table
+
+
+def test_every_listing_has_json_for_scripts(demo: Demo) -> None:
+    pid = plug_id(demo)
+    for args in (("devices", "list"), ("tokens", "list"), ("credentials", "list"),
+                 ("history", str(pid)), ("events", "--device", str(pid))):  # fmt: skip
+        code, out, err = sg(demo, *args, "--json")
+        assert code == 0, (args, err)
+        if args[0] == "events":
+            [json.loads(line) for line in out.splitlines()]
+        else:
+            assert isinstance(json.loads(out), list), args
+
+
+def test_shared_options_are_the_same_on_every_server_command() -> None:
+    for args in (("devices", "list"), ("devices", "on"), ("sim", "advance"), ("tokens", "list"),
+                 ("credentials", "revoke"), ("history",), ("events",)):  # fmt: skip
+        out = runner.invoke(app, [*args, "--help"], env={"COLUMNS": "200"}).stdout
+        for option in ("--url", "--credentials-file", "--account"):
+            assert option in out, (args, option)
+
+
+def test_events_prints_recent_then_follows_live_events(demo: Demo) -> None:
+    pid = plug_id(demo)
+    assert sg(demo, "devices", "off", str(pid))[0] == 0
+    code, out, _ = sg(demo, "events", "--device", str(pid), "--last", "1")
+    assert code == 0 and f"device {pid} ch 0  relay/" in out and len(out.splitlines()) == 1
+
+    result: list[tuple[int, str, str]] = []
+    follow = threading.Thread(target=lambda: result.append(sg(
+        demo, "events", "--device", str(pid), "--last", "0", "--follow", "--count", "1",
+        "--json")))  # fmt: skip
+    follow.start()
+    token = demo.credentials["account"]["token"]
+    path = f"{demo.base_url}/api/v1/devices/{pid}/channels/0/switch"
+    deadline = time.monotonic() + 30
+    action = "on"
+    while follow.is_alive() and time.monotonic() < deadline:  # until the stream has one
+        r = httpx.post(path, json={"action": action}, headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+        action = "off" if action == "on" else "on"
+        follow.join(0.2)
+    assert not follow.is_alive(), "events --follow --count 1 did not end"
+    code, out, err = result[0]
+    assert code == 0, err
+    event = json.loads(out.splitlines()[-1])
+    assert event["device_id"] == pid and event["kind"] == "relay"
+
+
+def test_events_of_a_device_of_another_account_is_not_found(demo: Demo) -> None:
+    code, _, err = sg(demo, "events", "--device", "999999", "--follow")
+    assert code == 1 and "not found (HTTP 404)" in err

@@ -1,24 +1,31 @@
 """schemathesis against the native API's own OpenAPI document, over real HTTP.
 
 Every operation is called with generated requests (valid and invalid) and the demo
-account's token: no answer may be a server error, and successful answers must match
-their documented schema.
+account's token: no answer may be a server error, every answer's status must be one the
+operation declares (so a generated client knows it), and answers must match their
+documented schema. The interactive page at /api/docs loads nothing from elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error, response_schema_conformance
+from schemathesis.checks import (
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from switchgear.app import create_app
 from switchgear.demo import credentials, seed
@@ -96,4 +103,38 @@ schema = schemathesis.openapi.from_dict(_DOC).exclude(path_regex="|".join(SKIP))
 )
 def test_native_api_never_fails_on_generated_requests(case: Any, live: Live) -> None:
     response = case.call(base_url=live.base, headers=live.auth)
-    case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+    case.validate_response(
+        response, checks=[not_a_server_error, status_code_conformance, response_schema_conformance]
+    )
+
+
+def test_no_operation_advertises_an_answer_the_server_never_sends() -> None:
+    for path, operations in _DOC["paths"].items():
+        for method, op in operations.items():
+            declared = set(op["responses"])
+            assert "422" not in declared or "/switch" in path or "/settings" in path, (
+                method, path)  # fmt: skip
+            if op.get("security"):
+                assert "401" in declared, (method, path)
+            if "{" in path:
+                assert "404" in declared, (method, path)
+            for status in declared - {"200", "201", "204"}:
+                content = op["responses"][status]["content"]
+                assert content["application/problem+json"]["schema"] == {
+                    "$ref": "#/components/schemas/Problem"
+                }, (method, path, status)
+
+
+def test_api_docs_page_works_with_no_internet(live: Live) -> None:
+    with httpx.Client(base_url=live.base) as client:
+        page = client.get("/docs", follow_redirects=True)
+        assert page.status_code == 200 and page.url.path == "/api/docs"
+        assert "text/html" in page.headers["content-type"]
+        assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+        assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+        assert "//" not in " ".join(assets), assets  # nothing from another host
+        for asset in assets:
+            answer = client.get(asset)
+            assert answer.status_code == 200 and len(answer.content) > 100, asset
+        assert "/api/openapi.json" in page.text
+        assert client.get("/api/openapi.json").json()["info"]["title"] == "switchgear"

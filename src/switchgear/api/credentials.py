@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from pydantic import Field
 
 from switchgear.api.deps import CredentialDep, RuntimeDep
+from switchgear.api.openapi import answers
 from switchgear.api.schemas import Strict, iso
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.dialects import dialects
@@ -56,7 +57,7 @@ async def list_credentials(
     ]
 
 
-@router.delete("/credentials/{credential_id}", status_code=204)
+@router.delete("/credentials/{credential_id}", status_code=204, responses=answers(404))
 async def revoke_credential(rt: RuntimeDep, cred: CredentialDep, credential_id: str) -> Response:
     """Revoke one of the account's credentials; it is refused from then on."""
     await rt.auth.revoke(cred.account_id, credential_id)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from switchgear.api.deps import CredentialDep, RuntimeDep, json_response
+from switchgear.api.openapi import answers
 from switchgear.api.schemas import (
     AdoptRequest,
     CommandOut,
@@ -46,21 +47,25 @@ async def list_devices(
     return [device_out(d, rt.reading(d.id)) for d in eng.devices(cred.account_id, family, tag)]
 
 
-@router.post("/devices", response_model=DeviceOut, status_code=201)
+@router.post("/devices", response_model=DeviceOut, status_code=201, responses=answers(409, 429))
 async def adopt(rt: RuntimeDep, cred: CredentialDep, body: AdoptRequest) -> DeviceOut:
     """Adopt a real Shelly that talks to the server's MQTT broker (409 without one)."""
     d = await rt.adopt(cred.account_id, body.protocol, body.mqtt_id, body.name, body.serial)
     return device_out(d, rt.engine.shadow(d.id))
 
 
-@router.get("/devices/{device_id}", response_model=DeviceOut)
+@router.get("/devices/{device_id}", response_model=DeviceOut, responses=answers(404))
 async def get_device(rt: RuntimeDep, cred: CredentialDep, device_id: int) -> Response:
     """One device: model, channels, state, settings, readings."""
     d = rt.engine.device(cred.account_id, device_id)
     return json_response(device_out(d, rt.reading(d.id)))
 
 
-@router.post("/devices/{device_id}/channels/{channel}/switch", response_model=CommandOut)
+@router.post(
+    "/devices/{device_id}/channels/{channel}/switch",
+    response_model=CommandOut,
+    responses=answers(404, 422, 503, 504),
+)
 async def switch(
     rt: RuntimeDep, cred: CredentialDep, device_id: int, channel: int, body: SwitchRequest
 ) -> CommandOut:
@@ -71,7 +76,9 @@ async def switch(
     return command_out(rec)
 
 
-@router.patch("/devices/{device_id}/settings", response_model=DeviceOut)
+@router.patch(
+    "/devices/{device_id}/settings", response_model=DeviceOut, responses=answers(404, 422, 503, 504)
+)
 async def patch_settings(
     rt: RuntimeDep, cred: CredentialDep, device_id: int, body: SettingsRequest
 ) -> DeviceOut:
@@ -91,7 +98,7 @@ DEVID = re.compile(r"^[0-9]{10}$")
 DEVID_REFUSED = "devid: not a 10-digit device id that can be added"
 
 
-@router.post("/meters", response_model=DeviceOut, status_code=201)
+@router.post("/meters", response_model=DeviceOut, status_code=201, responses=answers(409, 429))
 async def add_meter(rt: RuntimeDep, cred: CredentialDep, body: MeterRequest) -> DeviceOut:
     """Add a real smart-MAIC meter: switchgear polls it within its rate limit.
 
@@ -135,13 +142,13 @@ async def _add_meter(rt: Runtime, account_id: int, body: MeterRequest) -> Device
     )
 
 
-@router.get("/commands/{command_id}", response_model=CommandOut)
+@router.get("/commands/{command_id}", response_model=CommandOut, responses=answers(404))
 async def get_command(rt: RuntimeDep, cred: CredentialDep, command_id: str) -> CommandOut:
     """A command's lifecycle."""
     return command_out(await rt.engine.get_command(cred.account_id, command_id))
 
 
-@router.get("/devices/{device_id}/history", response_model=HistoryOut)
+@router.get("/devices/{device_id}/history", response_model=HistoryOut, responses=answers(404))
 async def history(
     rt: RuntimeDep,
     cred: CredentialDep,

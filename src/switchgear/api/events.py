@@ -11,6 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from switchgear.api.deps import CredentialDep, RuntimeDep
+from switchgear.api.openapi import answers
 from switchgear.core.model import Json
 from switchgear.streams import Lease, LeasedStream, StreamEnded, gate
 
@@ -22,10 +23,7 @@ KEEPALIVE_S = 15.0
 @router.get(
     "/events",
     response_class=StreamingResponse,
-    responses={
-        200: {"content": {"text/event-stream": {}}},
-        429: {"description": "The credential already holds its most open streams"},
-    },
+    responses={200: {"content": {"text/event-stream": {}}}, **answers(404, 429)},
 )
 async def events(
     rt: RuntimeDep, cred: CredentialDep, device: int | None = None

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from switchgear.api.deps import CredentialDep, OperatorDep, RuntimeDep
+from switchgear.api.openapi import answers
 from switchgear.api.schemas import (
     AdvanceRequest,
     DeviceOut,
@@ -28,14 +29,16 @@ def _device(rt: Runtime, account_id: int, device_id: int) -> DeviceOut:
     return device_out(d, rt.reading(d.id))
 
 
-@router.post("/devices/{device_id}/power-cycle", response_model=DeviceOut)
+@router.post(
+    "/devices/{device_id}/power-cycle", response_model=DeviceOut, responses=answers(404, 503)
+)
 async def power_cycle(rt: RuntimeDep, cred: CredentialDep, device_id: int) -> DeviceOut:
     """Mains off and on: the twin reboots and applies its power-on state."""
     await rt.simulate(cred.account_id, device_id, SimAction("power_cycle"))
     return _device(rt, cred.account_id, device_id)
 
 
-@router.post("/devices/{device_id}/online", response_model=DeviceOut)
+@router.post("/devices/{device_id}/online", response_model=DeviceOut, responses=answers(404))
 async def set_online(
     rt: RuntimeDep, cred: CredentialDep, device_id: int, body: OnlineRequest
 ) -> DeviceOut:
@@ -44,7 +47,7 @@ async def set_online(
     return _device(rt, cred.account_id, device_id)
 
 
-@router.put("/devices/{device_id}/load", response_model=DeviceOut)
+@router.put("/devices/{device_id}/load", response_model=DeviceOut, responses=answers(404))
 async def set_load(
     rt: RuntimeDep, cred: CredentialDep, device_id: int, body: LoadRequest
 ) -> DeviceOut:
@@ -76,7 +79,7 @@ async def set_grid(rt: RuntimeDep, cred: CredentialDep, body: GridRequest) -> di
     }
 
 
-@router.post("/clock/advance")
+@router.post("/clock/advance", responses=answers(403, 409))
 async def advance(rt: RuntimeDep, cred: OperatorDep, body: AdvanceRequest) -> dict[str, Any]:
     """Jump the manual virtual clock forward, firing every timer due on the way.
 

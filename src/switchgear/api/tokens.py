@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request, Response, Security
 
-from switchgear.api.deps import CredentialDep, RuntimeDep, bearer_token
+from switchgear.api.deps import CredentialDep, RuntimeDep, bearer_scheme, bearer_token
+from switchgear.api.openapi import answers
 from switchgear.api.schemas import AccountOut, TokenOut, TokenRequest, iso
 from switchgear.auth.clientaddr import client_address
 from switchgear.auth.scopes import KIND_NATIVE
@@ -14,6 +15,8 @@ from switchgear.errors import AccountNotFound, InvalidInput
 router = APIRouter(tags=["tokens"])
 
 DEFAULT_TTL_S = 30 * 86_400.0
+# For the OpenAPI document: these routes take a token (create_token takes either).
+secured = [Security(bearer_scheme)]
 
 
 def token_out(c: Credential, token: str | None = None) -> TokenOut:
@@ -27,7 +30,7 @@ def token_out(c: Credential, token: str | None = None) -> TokenOut:
     )
 
 
-@router.post("/tokens", response_model=TokenOut, status_code=201)
+@router.post("/tokens", response_model=TokenOut, status_code=201, responses=answers(401, 429))
 async def create_token(
     rt: RuntimeDep,
     body: TokenRequest,
@@ -50,20 +53,20 @@ async def create_token(
     return token_out(cred, token)
 
 
-@router.get("/tokens", response_model=list[TokenOut])
+@router.get("/tokens", response_model=list[TokenOut], dependencies=secured)
 async def list_tokens(rt: RuntimeDep, cred: CredentialDep) -> list[TokenOut]:
     """The account's native tokens (never their secrets)."""
     return [token_out(c) for c in rt.auth.list(cred.account_id, KIND_NATIVE)]
 
 
-@router.delete("/tokens/{token_id}", status_code=204)
+@router.delete("/tokens/{token_id}", status_code=204, responses=answers(404), dependencies=secured)
 async def revoke_token(rt: RuntimeDep, cred: CredentialDep, token_id: str) -> Response:
     """Revoke one of the account's tokens, and every token minted with it."""
     await rt.auth.revoke(cred.account_id, token_id)
     return Response(status_code=204)
 
 
-@router.get("/account", response_model=AccountOut)
+@router.get("/account", response_model=AccountOut, responses=answers(404), dependencies=secured)
 async def account(rt: RuntimeDep, cred: CredentialDep) -> AccountOut:
     """The caller's account and its role: `operator` or `tenant`."""
     found = rt.auth.account(cred.account_id)

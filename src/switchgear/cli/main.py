@@ -7,13 +7,14 @@ from typing import Annotated
 
 import typer
 
-from switchgear.cli import credentials, devices, sim, tokens, users
+from switchgear.cli import credentials, devices, events, sim, tokens, users
 from switchgear.cli.server import configure_logging, serve
 from switchgear.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="switchgear: control plane for switched loads.")
 app.add_typer(devices.app, name="devices")
 app.command("history")(devices.history)
+app.command("events")(events.events)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(sim.app, name="sim")
 app.add_typer(credentials.app, name="credentials")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
-from rich.console import Console
+from rich import box
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 console = Console()
@@ -16,48 +18,65 @@ def print_json(data: Any) -> None:
     console.print_json(json.dumps(data))
 
 
+def table(
+    names: tuple[str, ...],
+    rows: Sequence[Sequence[str]],
+    whole: set[str],
+    title: str | None = None,
+    right: frozenset[str] = frozenset(),
+) -> Table:
+    """A table that cuts nothing at any terminal width (80 columns included): the columns
+    in `whole` (ids, serials, numbers: a number cut to `4500…` is a wrong number) keep
+    their full width, the others fold onto more lines."""
+    t = Table(
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        show_edge=False,
+        title=title,
+    )
+    for i, name in enumerate(names):
+        justify: JustifyMethod = "right" if name in right else "left"
+        if name in whole:
+            width = max([len(name), *(len(r[i]) for r in rows)])
+            t.add_column(name, no_wrap=True, min_width=width, justify=justify)
+        else:
+            t.add_column(name, overflow="fold", min_width=min(6, len(name)), justify=justify)
+    for row in rows:
+        t.add_row(*row)
+    return t
+
+
 def devices_table(devices: list[dict[str, Any]]) -> Table:
-    t = Table("id")
-    t.add_column("serial", no_wrap=True)
-    for name in ("family", "model", "name", "online", "relays", "power W"):
-        t.add_column(name)
-    for d in devices:
-        relays = " ".join("on" if c["on"] else "off" for c in d["channels"]) or "-"
-        power = sum(m["power_w"] for m in d["meters"])
-        t.add_row(
+    """One line per device (more where a name wraps)."""
+    rows = [
+        (
             str(d["id"]),
             d["serial"],
             d["family"],
             d["model"],
             d["name"],
             "yes" if d["online"] else "no",
-            relays,
-            f"{power:.1f}",
+            " ".join("on" if c["on"] else "off" for c in d["channels"]) or "-",
+            f"{sum(m['power_w'] for m in d['meters']):.1f}",
         )
-    return t
+        for d in devices
+    ]
+    names = ("id", "serial", "family", "model", "name", "online", "relays", "power W")
+    return table(names, rows, {"id", "serial", "power W"}, right=frozenset({"id", "power W"}))
 
 
 def device_tables(d: dict[str, Any]) -> list[Table]:
-    head = Table("field", "value", title=f"device {d['id']}: {d['name']}")
-    for key in ("serial", "family", "model", "online", "reported_at", "temperature_c"):
-        head.add_row(key, str(d[key]))
-    out = [head]
+    head = [(key, str(d[key])) for key in
+            ("serial", "family", "model", "online", "reported_at", "temperature_c")]  # fmt: skip
+    out = [table(("field", "value"), head, {"field", "value"}, f"device {d['id']}: {d['name']}")]
     if d["channels"]:
-        ch = Table(
-            "ch",
-            "name",
-            "on",
-            "toggle at",
-            "overpower",
-            "power-on",
-            "auto-off s",
-            "auto-on s",
-            "max W",
-            title="channels",
-        )
+        names = ("ch", "name", "on", "toggle at", "overpower", "power-on", "auto-off s",
+                 "auto-on s", "max W")  # fmt: skip
+        rows = []
         for c in d["channels"]:
             s = c["settings"]
-            ch.add_row(
+            rows.append((
                 str(c["index"]),
                 c["name"],
                 "on" if c["on"] else "off",
@@ -67,12 +86,13 @@ def device_tables(d: dict[str, Any]) -> list[Table]:
                 str(s["auto_off_s"]),
                 str(s["auto_on_s"]),
                 str(s["max_power_w"] or "-"),
-            )
-        out.append(ch)
+            ))  # fmt: skip
+        numbers = {"ch", "on", "auto-off s", "auto-on s", "max W"}
+        out.append(table(names, rows, numbers, "channels"))
     if d["meters"]:
-        m = Table("pt", "V", "A", "W", "rev W", "PF", "Hz", "Wh", "rev Wh", title="meters")
-        for r in d["meters"]:
-            m.add_row(
+        names = ("pt", "V", "A", "W", "rev W", "PF", "Hz", "Wh", "rev Wh")
+        rows = [
+            (
                 str(r["index"]),
                 f"{r['voltage_v']:.1f}",
                 f"{r['current_a']:.2f}",
@@ -83,13 +103,16 @@ def device_tables(d: dict[str, Any]) -> list[Table]:
                 f"{r['energy_wh']:.1f}",
                 f"{r['reverse_energy_wh']:.1f}",
             )
-        out.append(m)
+            for r in d["meters"]
+        ]
+        out.append(table(names, rows, set(names), "meters", right=frozenset(names) - {"pt"}))
     return out
 
 
 def statuses_table(statuses: list[dict[str, Any]]) -> Table:
-    t = Table("time", "kind", "reason", "ch", "data")
-    for s in statuses:
-        ch = "" if s["channel"] is None else str(s["channel"])
-        t.add_row(s["ts"], s["kind"], s["reason"], ch, json.dumps(s["data"]))
-    return t
+    rows = [
+        (s["ts"] or "-", s["kind"], s["reason"],
+         "" if s["channel"] is None else str(s["channel"]), json.dumps(s["data"]))
+        for s in statuses
+    ]  # fmt: skip
+    return table(("time", "kind", "reason", "ch", "data"), rows, {"time", "ch"})

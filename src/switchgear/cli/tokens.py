@@ -7,24 +7,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from switchgear.cli.client import (
-    DEFAULT_CREDENTIALS,
-    AccountOpt,
-    CliError,
-    CredsOpt,
-    JsonOpt,
-    UrlOpt,
-    call,
-    resolve,
-)
-from switchgear.cli.errors import handled
+from switchgear.cli.client import CliError, JsonOpt, Target, call
 from switchgear.cli.output import console, print_json
+from switchgear.cli.remote import remote
 
 app = typer.Typer(no_args_is_help=True, help="Create, list and revoke native API tokens.")
 
 
 @app.command("create")
+@remote
 def create(
+    target: Target,
     email: Annotated[
         str | None, typer.Option(help="Sign in with this email (else use the current token).")
     ] = None,
@@ -35,68 +28,59 @@ def create(
         float | None, typer.Option(help="Seconds until it expires (default 30 days).")
     ] = None,
     desc: str = "",
-    url: UrlOpt = None,
-    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
-    account: AccountOpt = "account",
     as_json: JsonOpt = False,
 ) -> None:
     """A new token, printed once."""
-    with handled():
-        target = resolve(url, credentials_file, account)
-        body: dict[str, Any] = {"desc": desc}
-        if expires_in is not None:
-            body["expires_in"] = expires_in
-        if email:
-            body["email"] = email
-            body["password"] = password or typer.prompt("password", hide_input=True)
-        elif not target.token:
-            raise CliError("give --email, or a token via SWITCHGEAR_TOKEN or --credentials-file")
-        tok = call(target, "POST", "/api/v1/tokens", body, auth=not email)
-        if as_json:
-            print_json(tok)
-        else:
-            console.print(f"token {tok['id']} (expires {tok['expires_at']}):", highlight=False)
-            console.print(tok["token"], highlight=False, soft_wrap=True)
+    body: dict[str, Any] = {"desc": desc}
+    if expires_in is not None:
+        body["expires_in"] = expires_in
+    if email:
+        body["email"] = email
+        body["password"] = password or typer.prompt("password", hide_input=True)
+    elif not target.token:
+        raise CliError("give --email, or a token via SWITCHGEAR_TOKEN or --credentials-file")
+    tok = call(target, "POST", "/api/v1/tokens", body, auth=not email)
+    if as_json:
+        print_json(tok)
+    else:
+        console.print(f"token {tok['id']} (expires {tok['expires_at']}):", highlight=False)
+        console.print(tok["token"], highlight=False, soft_wrap=True)
 
 
 @app.command("list")
+@remote
 def list_tokens(
-    url: UrlOpt = None,
-    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
-    account: AccountOpt = "account",
+    target: Target,
     as_json: JsonOpt = False,
 ) -> None:
     """The account's tokens (never their secrets)."""
-    with handled():
-        data = call(resolve(url, credentials_file, account), "GET", "/api/v1/tokens")
-        if as_json:
-            print_json(data)
-            return
-        t = Table()
-        t.add_column("id", no_wrap=True)
-        t.add_column("desc")
-        t.add_column("created")
-        t.add_column("expires")
-        t.add_column("revoked")
-        for tok in data:
-            t.add_row(
-                tok["id"],
-                tok["desc"],
-                tok["created_at"],
-                tok["expires_at"] or "-",
-                "yes" if tok["revoked"] else "no",
-            )
-        console.print(t)
+    data = call(target, "GET", "/api/v1/tokens")
+    if as_json:
+        print_json(data)
+        return
+    t = Table()
+    t.add_column("id", no_wrap=True)
+    t.add_column("desc")
+    t.add_column("created")
+    t.add_column("expires")
+    t.add_column("revoked")
+    for tok in data:
+        t.add_row(
+            tok["id"],
+            tok["desc"],
+            tok["created_at"],
+            tok["expires_at"] or "-",
+            "yes" if tok["revoked"] else "no",
+        )
+    console.print(t)
 
 
 @app.command("revoke")
+@remote
 def revoke(
+    target: Target,
     token_id: str,
-    url: UrlOpt = None,
-    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
-    account: AccountOpt = "account",
 ) -> None:
     """Revoke a token: it is refused from now on."""
-    with handled():
-        call(resolve(url, credentials_file, account), "DELETE", f"/api/v1/tokens/{token_id}")
-        console.print(f"token {token_id} revoked", highlight=False)
+    call(target, "DELETE", f"/api/v1/tokens/{token_id}")
+    console.print(f"token {token_id} revoked", highlight=False)

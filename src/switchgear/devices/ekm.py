@@ -1,4 +1,4 @@
-"""EKM Omnimeter v4 settings constants (seeds README, section 003), as data."""
+"""EKM Omnimeter v4 settings constants (as EKM documents them), as data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The smart-MAIC Wi-Fi energy meter's local HTTP API (seed 004), served by the meter twins."""
+"""The smart-MAIC Wi-Fi energy meter's local HTTP API, served by the meter twins."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Legrand multisocket API (seed 001): plug status by plant, behind an API gateway."""
+"""The Legrand multisocket API: plug status by plant, behind an API gateway."""
 
 from __future__ import annotations
 

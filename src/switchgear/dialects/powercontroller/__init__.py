@@ -1,4 +1,4 @@
-"""The Automate Green power controller API (seed 002): JWT tokens, devices, FFR, statuses."""
+"""The Automate Green power controller API: JWT tokens, devices, FFR, statuses."""
 
 from __future__ import annotations
 

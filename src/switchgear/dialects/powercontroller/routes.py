@@ -1,4 +1,4 @@
-"""The Automate Green power controller API (seed 002): sign-in, tokens, devices, commands,
+"""The Automate Green power controller API: sign-in, tokens, devices, commands,
 configuration and statuses, as plain Starlette routes."""
 
 from __future__ import annotations

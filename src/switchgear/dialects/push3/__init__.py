@@ -1,4 +1,4 @@
-"""The EKM Push3 Device Settings API (seed 003): commands to meters, answers on streams."""
+"""The EKM Push3 Device Settings API: commands to meters, answers on streams."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The EKM Push3 Device Settings API (seed 003): sendCommand, and the response streams.
+"""The EKM Push3 Device Settings API: sendCommand, and the response streams.
 
 `POST /sendCommand` hands a command to the target meter's gateway and answers at once;
 the gateway's answer arrives later on the response channel: `GET /sub/<channel>[.b<N>]`

@@ -1,4 +1,4 @@
-"""The smart-plug provider API (seed 000): MClimate's provider API over a Shelly plug."""
+"""The smart-plug provider API: MClimate's provider API over a Shelly plug."""
 
 from __future__ import annotations
 
