@@ -53,7 +53,9 @@ class FleetLink:
         self._devices: dict[int, Served] = {}
         self._by_events: dict[str, Served] = {}
         self._by_online: dict[str, Served] = {}
-        self._rpc: dict[int, tuple[int, asyncio.Future[Any]]] = {}
+        # rpc id -> device id, answer, whether the device leaving the broker fails it (a
+        # simulation step is carried out by its fleet process whatever the network)
+        self._rpc: dict[int, tuple[int, asyncio.Future[Any], bool]] = {}
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._src = transport.client_id
@@ -125,8 +127,8 @@ class FleetLink:
                 self._offline(s, "the device left the broker", record=s.online is True)
 
     def _offline(self, s: Served, why: str, *, record: bool) -> None:
-        for rpc_id, (device_id, fut) in list(self._rpc.items()):
-            if device_id == s.device.id and not fut.done():
+        for rpc_id, (device_id, fut, network) in list(self._rpc.items()):
+            if device_id == s.device.id and network and not fut.done():
                 del self._rpc[rpc_id]
                 fut.set_exception(DeviceOffline(why))
         if s.online is not False:
@@ -158,11 +160,13 @@ class FleetLink:
 
     # --- requests ---------------------------------------------------------------
 
-    async def _call(self, s: Served, method: str, params: dict[str, Any]) -> Any:
+    async def _call(
+        self, s: Served, method: str, params: dict[str, Any], network: bool = True
+    ) -> Any:
         """One RPC: the device's `result`, or its `error` raised as the error it names."""
         rpc_id = next(self._ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._rpc[rpc_id] = (s.device.id, fut)
+        self._rpc[rpc_id] = (s.device.id, fut, network)
         try:
             frame = tw.request(rpc_id, self._src, method, params)
             await self.transport.publish(tw.rpc_topic(s.device), frame)
@@ -190,7 +194,7 @@ class FleetLink:
         method, params = tw.encode_sim(action)
         try:
             async with asyncio.timeout(self.answer_timeout_s):
-                await self._call(s, method, params)
+                await self._call(s, method, params, network=False)
         except TimeoutError:
             raise DeviceOffline("the fleet process serving this device did not answer") from None
 
