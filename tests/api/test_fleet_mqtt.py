@@ -28,9 +28,9 @@ from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.cli.main import app as cli
 from switchgear.core.model import Device
-from switchgear.devices.fleetnode import FleetNode
 from switchgear.errors import InvalidInput
 from switchgear.links import twinwire
+from switchgear.links.fleetnode import FleetNode
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
 from switchgear.storage import open_store

@@ -125,8 +125,8 @@ def fleet_cmd(
 ) -> None:
     """Run the database's simulated devices (of one shard) as MQTT clients, for a server
     started with --fleet external."""
-    from switchgear.devices.fleetnode import parse_shard, run
     from switchgear.errors import InvalidInput
+    from switchgear.links.fleetnode import parse_shard, run
     from switchgear.links.mqttclient import broker_address
     from switchgear.storage import open_store
 
