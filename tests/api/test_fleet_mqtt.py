@@ -8,6 +8,7 @@ and the native API; a raw MQTT client checks what a plug says in Shelly Gen1 top
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
@@ -251,6 +252,45 @@ async def test_a_power_cycle_and_the_network_through_the_native_sim_routes(
             pc = await add(s.rt, s.account_id, f"PC-{secrets.token_hex(5).upper()}-002",
                            "power-controller-v10")  # fmt: skip
             await until(lambda: s.online(pc.id))
+
+
+@pytest.mark.mqtt
+async def test_a_strip_takes_rpc_requests_once_however_often_they_arrive(tmp_path: Path) -> None:
+    require_broker()
+    url = database(tmp_path)
+    async with server(url) as s:
+        strip = await add(s.rt, s.account_id, f"LGM{secrets.token_hex(5).upper()}", "LG-MULTI-4")
+        async with fleet(url) as node:
+            await until(lambda: s.online(strip.id))
+            r = await s.client.post(f"/api/v1/devices/{strip.id}/channels/2/switch",
+                                    json={"action": "on"}, headers=s.h())  # fmt: skip
+            assert r.status_code == 200 and r.json()["state"] == "done", r.text
+            assert (await s.device(strip.id))["channels"][2]["on"] is True
+
+            me = f"dup-{secrets.token_hex(4)}"
+            request = {"id": 1, "src": me, "method": "Strip.Set",
+                       "params": {"action": "toggle", "channel": 0}}  # fmt: skip
+            async with aiomqtt.Client(*BROKER, identifier=me) as raw:
+                await raw.subscribe(f"{me}/rpc", qos=1)
+                for _ in range(2):  # QoS 1 may deliver a request twice
+                    await raw.publish(twinwire.rpc_topic(strip), json.dumps(request), qos=1)
+                bad = {**request, "id": 2, "method": "Strip.Explode"}
+                await raw.publish(twinwire.rpc_topic(strip), json.dumps(bad), qos=1)
+                answers: list[dict[str, Any]] = []
+                async with asyncio.timeout(5):
+                    async for m in raw.messages:
+                        answers.append(json.loads(m.payload))  # type: ignore[arg-type]
+                        if len(answers) == 3:
+                            break
+            assert answers[0] == answers[1] and answers[0]["result"]["ok"] is True
+            assert answers[2]["error"]["type"] == "InvalidCommand"
+            twin = node.fleet.get(strip.id)
+            assert twin is not None and twin.snapshot().channels[0].on is True  # toggled once
+            await until(lambda: _channel_on(s, strip.id, 0))
+
+
+async def _channel_on(s: Server, device_id: int, channel: int) -> bool:
+    return bool((await s.device(device_id))["channels"][channel]["on"])
 
 
 async def test_a_manual_clock_is_refused_for_an_external_fleet(tmp_path: Path) -> None:
