@@ -37,6 +37,7 @@ from switchgear.settings import Settings
 from switchgear.storage import open_store
 from tests.api.test_mqtt_devices import BROKER, SECRET, require_broker, until
 from tests.conftest import add
+from tests.storage.conftest import empty_schema, pg_database  # noqa: F401 (a fixture)
 
 LINK = f"mqtt://{BROKER[0]}:{BROKER[1]}"
 
@@ -75,6 +76,16 @@ class Server:
 
 def database(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'fleet.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The database the server and its fleet share: a SQLite file, or PostgreSQL."""
+    if request.param == "sqlite":
+        return database(tmp_path)
+    pg: str = request.getfixturevalue("pg_database")
+    await empty_schema(pg)
+    return pg
 
 
 @asynccontextmanager
@@ -128,10 +139,9 @@ async def pc_id(s: Server, serial: str) -> str:
 
 @pytest.mark.mqtt
 async def test_a_plug_and_a_power_controller_in_a_fleet_process_through_their_faces(
-    tmp_path: Path,
+    url: str,
 ) -> None:
     require_broker()
-    url = database(tmp_path)
     async with server(url) as s:
         plug, pc = await devices(s)
         gen1 = twinwire.mqtt_id(plug)
@@ -187,16 +197,15 @@ async def test_a_plug_and_a_power_controller_in_a_fleet_process_through_their_fa
 
 @pytest.mark.mqtt
 async def test_kill_9_of_the_fleet_process_takes_its_devices_offline_and_a_restart_brings_them_back(
-    tmp_path: Path,
+    url: str,
 ) -> None:
     require_broker()
-    url = database(tmp_path)
     async with server(url) as s:
         plug, pc = await devices(s)
         proc = _fleet_process(url)
         try:
-            await until(lambda: s.online(plug.id), 20)
-            await until(lambda: s.online(pc.id), 20)
+            await until(lambda: s.online(plug.id), 90)  # a cold start on a busy machine
+            await until(lambda: s.online(pc.id), 10)
             r = await s.client.patch(f"/api/v1/devices/{plug.id}/settings",
                                      json={"power_on": "last"}, headers=s.h())  # fmt: skip
             assert r.status_code == 200, r.text
@@ -214,7 +223,7 @@ async def test_kill_9_of_the_fleet_process_takes_its_devices_offline_and_a_resta
             assert any(h["kind"] == "connection" and h["reason"] == "offline" for h in history)
 
             proc = _fleet_process(url)  # restart: the NVRAM it persisted brings the relay back
-            await until(lambda: s.online(plug.id), 20)
+            await until(lambda: s.online(plug.id), 90)  # a cold start on a busy machine
             await until(lambda: s.on(plug.id), 10)
             assert (await s.switch(pc.id, "off")).json()["state"] == "done"
         finally:
