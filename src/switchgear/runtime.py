@@ -237,10 +237,8 @@ class Runtime:
     ) -> None:
         """Set the account's grid; with `duration_s`, it returns to nominal after that long."""
         if self.fleet_link is not None:
-            raise Conflict(
-                "an account-wide grid event is not served to fleet processes yet: "
-                "use the device's sim grid step", field="grid",
-            )  # fmt: skip
+            await self._set_external_grid(account_id, frequency_hz, voltage_v, duration_s)
+            return
         fleet = self.link.fleet
         fleet.set_grid(account_id, frequency_hz=frequency_hz, voltage_v=voltage_v)
         if duration_s is not None:
@@ -254,6 +252,32 @@ class Runtime:
                 ),
             )
         await self.scheduler.drained()  # every device's report of the step
+        await self.journal.flush()
+
+    async def _set_external_grid(
+        self,
+        account_id: int,
+        frequency_hz: float | None,
+        voltage_v: float | None,
+        duration_s: float | None,
+    ) -> None:
+        """The grid step for every fleet process serving the account's devices; the return
+        to nominal is a timer here."""
+        link = self.fleet_link
+        assert link is not None
+        await link.set_grid(account_id, frequency_hz, voltage_v)
+        if duration_s is not None:
+            timer = self.extensions.pop(f"grid_event:{account_id}", None)
+            if timer is not None:
+                timer.cancel()
+            frequency, voltage = frequency_hz is not None, voltage_v is not None
+
+            def reset(_: object) -> None:
+                self.spawn(link.reset_grid(account_id, frequency, voltage), "grid-reset")
+
+            self.extensions[f"grid_event:{account_id}"] = self.scheduler.call_later(
+                duration_s, reset
+            )
         await self.journal.flush()
 
     async def advance(self, seconds: float) -> float:

@@ -257,6 +257,13 @@ async def test_a_power_cycle_and_the_network_through_the_native_sim_routes(
             assert r.json()["online"] is True
             assert (await s.switch(plug.id, "on")).json()["state"] == "done"
 
+            # the account's grid: a step the fleet's devices follow, and its end
+            r = await s.client.put("/api/v1/sim/grid", headers=s.h(),
+                                   json={"frequency_hz": 49.5, "duration_s": 2})  # fmt: skip
+            assert r.status_code == 200, r.text
+            await until(lambda: _frequency(s, plug.id, 49.5))
+            await until(lambda: _frequency(s, plug.id, 50.0), 10)
+
             # a server registering a simulated device: the running fleet takes it on
             pc = await add(s.rt, s.account_id, f"PC-{secrets.token_hex(5).upper()}-002",
                            "power-controller-v10")  # fmt: skip
@@ -296,6 +303,11 @@ async def test_a_strip_takes_rpc_requests_once_however_often_they_arrive(tmp_pat
             twin = node.fleet.get(strip.id)
             assert twin is not None and twin.snapshot().channels[0].on is True  # toggled once
             await until(lambda: _channel_on(s, strip.id, 0))
+
+
+def _frequency(s: Server, device_id: int, hz: float) -> bool:
+    meters = s.rt.engine.shadow(device_id).meters
+    return bool(meters) and abs(meters[0].frequency_hz - hz) < 0.05
 
 
 async def _channel_on(s: Server, device_id: int, channel: int) -> bool:

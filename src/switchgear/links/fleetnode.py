@@ -230,9 +230,12 @@ class FleetNode:
         assert twin is not None
         args = params if isinstance(params, dict) else {}
         try:
-            if method in SIM_KINDS:
-                self.fleet.apply(tc.device.id, tw.decode_sim({**args, "kind": SIM_KINDS[method]}))
+            if method in ("Sim.SetGrid", "Sim.ResetGrid"):
+                self._grid(tc.device.account_id, method, args)
                 result: Json = {}
+            elif method in SIM_KINDS:
+                self.fleet.apply(tc.device.id, tw.decode_sim({**args, "kind": SIM_KINDS[method]}))
+                result = {}
             else:
                 cmd = tw.decode_command(tc.device, method, args)
                 if cmd is None:
@@ -245,6 +248,22 @@ class FleetNode:
             bad = InvalidInput(f"bad parameters for {method}: {err}", field="params")
             return tw.error_answer(rpc_id, tc.mqtt_id, src, bad)
         return tw.answer(rpc_id, tc.mqtt_id, src, result)
+
+    def _grid(self, account_id: int, method: str, args: dict[str, Any]) -> None:
+        """An account's grid step (or its end), once: the server sends it to every device
+        of the account, and this process may run many of them."""
+        g = self.fleet.grid(account_id)
+        if method == "Sim.ResetGrid":
+            frequency = bool(args.get("frequency")) and g.frequency_hz is not None
+            voltage = bool(args.get("voltage")) and g.voltage_v is not None
+            if frequency or voltage:
+                self.fleet.reset_grid(account_id, frequency=frequency, voltage=voltage)
+            return
+        f, v = args.get("frequency_hz"), args.get("voltage_v")
+        f = None if f is None else float(f)
+        v = None if v is None else float(v)
+        if (f is not None and f != g.frequency_hz) or (v is not None and v != g.voltage_v):
+            self.fleet.set_grid(account_id, frequency_hz=f, voltage_v=v)
 
     def _gen1_command(self, tc: TwinClient, topic: str, text: str) -> None:
         """Gen1's own commands, for any client that speaks them (Home Assistant, Node-RED)."""
