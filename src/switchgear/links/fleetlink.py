@@ -117,12 +117,8 @@ class FleetLink:
         if s is not None:
             text = payload.decode(errors="replace").strip().lower()
             if text == "true":
-                if s.online is not True:
-                    was, s.online = s.online, True
-                    state = replace(self.shadow(s.device.id), online=True)
-                    self._event(s, StatusKind.CONNECTION, "online", {"online": True}, state,
-                                record=was is False)  # fmt: skip
-                self._spawn(self._ask_status(s))
+                was, s.online = s.online, True  # commands may go from now on
+                self._spawn(self._ask_status(s, was))
             elif text == "false":
                 self._offline(s, "the device left the broker", record=s.online is True)
 
@@ -137,15 +133,23 @@ class FleetLink:
             self._event(s, StatusKind.CONNECTION, "offline", {"online": False}, state,
                         record=record)  # fmt: skip
 
-    async def _ask_status(self, s: Served) -> None:
+    async def _ask_status(self, s: Served, was: bool | None) -> None:
+        """The device is on the broker: its whole state, and (if it was not online) the
+        connection event carrying it; history records a return, not a server start."""
         method = f"{tw.wire(s.device).methods}.GetStatus"
+        state: DeviceState | None = None
         try:
             async with asyncio.timeout(self.answer_timeout_s):
                 result = await self._call(s, method, {})
             state = DeviceState.from_json({**result, "device_id": s.device.id})
         except (DeviceOffline, TimeoutError, KeyError, TypeError, ValueError):
-            return  # it says `online` again when it is back
-        self._event(s, StatusKind.UPDATE, "device", {}, state, record=False)
+            pass
+        if was is not True and s.online:
+            state = state or replace(self.shadow(s.device.id), online=True)
+            self._event(s, StatusKind.CONNECTION, "online", {"online": True}, state,
+                        record=was is False)  # fmt: skip
+        elif state is not None:
+            self._event(s, StatusKind.UPDATE, "device", {}, state, record=False)
 
     def _event(
         self, s: Served, kind: StatusKind, reason: str, data: dict[str, Any],
