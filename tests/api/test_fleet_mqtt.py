@@ -314,6 +314,32 @@ async def _channel_on(s: Server, device_id: int, channel: int) -> bool:
     return bool((await s.device(device_id))["channels"][channel]["on"])
 
 
+@pytest.mark.mqtt
+async def test_a_server_restarted_beside_a_running_fleet_finds_its_devices_as_they_are(
+    tmp_path: Path,
+) -> None:
+    require_broker()
+    url = database(tmp_path)
+    async with server(url) as s:
+        plug, _ = await devices(s)
+        meter = await add(s.rt, s.account_id, f"{secrets.randbelow(10**9):09d}1", "D101")
+        anchor = await s.rt.store.meta("clock_anchor")
+    async with fleet(url):
+        async with server(url, first=False) as s:
+            assert await s.rt.store.meta("clock_anchor") == anchor  # the same shared clock
+            await until(lambda: s.online(plug.id))
+            assert (await s.switch(plug.id, "on")).json()["state"] == "done"
+            await until(lambda: s.online(meter.id))
+            shown = await s.device(meter.id)
+            assert shown["meters"] and shown["meters"][0]["voltage_v"] > 100
+        async with server(url, first=False) as s:
+            await until(lambda: s.on(plug.id))  # as the device says, not as the server left it
+            history = await s.history(plug.id)
+            assert not [
+                h for h in history if h["kind"] == "connection" and h["reason"] == "offline"
+            ]
+
+
 async def test_a_manual_clock_is_refused_for_an_external_fleet(tmp_path: Path) -> None:
     settings = Settings(database_url=database(tmp_path), speed=0, secret_key=SECRET,
                         link=LINK, fleet="external")  # fmt: skip
