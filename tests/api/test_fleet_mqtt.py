@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.cli.main import app as cli
-from switchgear.core.model import Device
+from switchgear.core.model import Device, FirmwareCommand
 from switchgear.errors import InvalidInput
 from switchgear.links import twinwire
 from switchgear.links.fleetnode import FleetNode
@@ -338,6 +338,38 @@ async def test_a_server_restarted_beside_a_running_fleet_finds_its_devices_as_th
             assert not [
                 h for h in history if h["kind"] == "connection" and h["reason"] == "offline"
             ]
+
+
+@pytest.mark.mqtt
+async def test_a_push3_gateway_runs_a_command_on_its_meter_inside_the_fleet(
+    tmp_path: Path,
+) -> None:
+    require_broker()
+    url = database(tmp_path)
+    async with server(url) as s:
+        gateway = f"4016{secrets.token_hex(4).upper()}"
+        address = f"{secrets.randbelow(10**12):012d}"
+        gw = await add_with(s.rt, s.account_id, gateway, "PUSH3")
+        meter = await add_with(s.rt, s.account_id, address, "OMNIMETER-V4", gateway=gateway)
+        async with fleet(url):
+            await until(lambda: s.online(gw.id))
+            await until(lambda: s.online(meter.id))
+            assert s.rt.engine.shadow(meter.id).channels[0].on is False
+            params = {"relay": "Relay_1", "status": "close", "duration": 0,
+                      "meter_password": "00000000"}  # fmt: skip
+            forward = FirmwareCommand("push3.command", {
+                "msg_id": secrets.token_hex(8), "command": "SetRelay", "target": "meter",
+                "target_id": address, "params": params, "channel": "c1", "client": "t",
+            })  # fmt: skip
+            rec = await s.rt.engine.command(s.account_id, gw.id, forward)
+            assert rec.state.value == "done", rec
+            # the gateway runs it on its meter later, device to device, in the fleet process
+            await until(lambda: s.rt.engine.shadow(meter.id).channels[0].on, 10)
+
+
+async def add_with(rt: Runtime, account_id: int, serial: str, model: str, **attrs: str) -> Device:
+    device = Device(0, account_id, serial, model, serial, rt.clock.now(), attrs=attrs)
+    return await rt.add_device(device)
 
 
 async def test_a_manual_clock_is_refused_for_an_external_fleet(tmp_path: Path) -> None:
