@@ -380,6 +380,8 @@ async def test_a_manual_clock_is_refused_for_an_external_fleet(tmp_path: Path) -
     result = CliRunner().invoke(cli, ["serve", "--fleet", "external", "--speed", "0",
                                       "--link", LINK])  # fmt: skip
     assert result.exit_code != 0 and "manual clock" in result.output
+    result = CliRunner().invoke(cli, ["serve", "--fleet", "external"])
+    assert result.exit_code != 0 and "--link mqtt://" in result.output
 
 
 def test_the_fleet_command_refuses_a_bad_shard() -> None:

@@ -68,8 +68,6 @@ def serve_cmd(
     """Run the server on its database (the embedded default: SQLite, in-process devices)."""
     if fleet is not None and fleet not in ("in-process", "external"):
         raise typer.BadParameter("--fleet is in-process or external")
-    if fleet == "external" and speed <= 0:
-        raise typer.BadParameter(MANUAL_REFUSED, param_hint="--speed")
     overrides = {"host": host, "port": port, "speed": speed, "log_level": log_level}
     if fleet:
         overrides["fleet"] = fleet
@@ -79,6 +77,10 @@ def serve_cmd(
     if link:
         overrides["link"] = link
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.fleet == "external" and settings.speed <= 0:
+        raise typer.BadParameter(MANUAL_REFUSED, param_hint="--speed")
+    if settings.fleet == "external" and not settings.link.startswith("mqtt://"):
+        raise typer.BadParameter("an external fleet needs --link mqtt://host:port")
     configure_logging(settings.log_level)
     asyncio.run(serve(settings))
 
