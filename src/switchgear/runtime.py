@@ -12,6 +12,7 @@ from typing import Any
 
 from switchgear.auth.passwords import HashPool
 from switchgear.auth.service import Auth, secret_key
+from switchgear.core.anchor import MANUAL_REFUSED, server_clock
 from switchgear.core.bus import MemoryBus
 from switchgear.core.clock import VirtualClock
 from switchgear.core.engine import Engine
@@ -21,6 +22,7 @@ from switchgear.core.ports import SimAction, Store
 from switchgear.core.readings import project, with_readings
 from switchgear.core.scheduler import Scheduler
 from switchgear.errors import Conflict, InvalidInput
+from switchgear.links.fleetlink import FleetLink
 from switchgear.links.memory import MemoryLink
 from switchgear.links.meterpoll import MeterPoller
 from switchgear.links.mqtt import MqttLink
@@ -53,6 +55,7 @@ class Runtime:
     extensions: dict[str, Any] = field(default_factory=dict)  # per-face state (quotas, ...)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)  # background work of faces
     mqtt: MqttLink | None = None  # real devices on a broker (`--link mqtt://...`)
+    fleet_link: FleetLink | None = None  # simulated devices in `switchgear fleet` processes
 
     @classmethod
     async def start(
@@ -63,6 +66,14 @@ class Runtime:
         `settings.link` `mqtt://host:port` (or a transport given as `mqtt`) also connects
         the server to a broker for real devices; simulated ones stay in-process.
         """
+        external = settings.fleet == "external"
+        if external and not settings.link.startswith("mqtt://"):
+            raise InvalidInput(
+                "SWITCHGEAR_FLEET=external needs a broker: start with --link mqtt://host:port",
+                field="fleet",
+            )
+        if external and settings.speed <= 0:
+            raise InvalidInput(MANUAL_REFUSED, field="speed")
         if mqtt is None and settings.link != "memory":
             if not settings.link.startswith("mqtt://"):
                 raise InvalidInput(f"link {settings.link!r} is not available", field="link")
@@ -73,16 +84,22 @@ class Runtime:
         # The virtual clock starts at wall-clock time; a database whose clock already ran
         # ahead (a fast demo) resumes from there so history never goes backwards.
         start = max(time.time(), float(stored_clock or 0.0))
-        clock = VirtualClock(start=start, speed=settings.speed)
+        if external:  # one anchor in the database, read by the fleet processes too
+            clock = await server_clock(store, start, settings.speed)
+        else:
+            clock = VirtualClock(start=start, speed=settings.speed)
         scheduler = Scheduler(clock)
         journal = Journal(store, clock)
         bus = MemoryBus()
         link = MemoryLink(clock, scheduler, journal.put_nvram, settings.push3_gateway_delay_s)
         poller = MeterPoller(clock, scheduler, guard=NetGuard(settings.meter_networks))
         remote = None if mqtt is None else MqttLink(clock, scheduler, journal.put_nvram, mqtt)
-        engine = Engine(
-            store, LinkRouter(link, poller, remote), bus, clock, journal, settings.command_timeout_s
-        )
+        fleet_link = None
+        if external:
+            fleet_transport = AiomqttTransport(*broker_address(settings.link))
+            fleet_link = FleetLink(clock, fleet_transport, settings.command_timeout_s)
+        router = LinkRouter(link, poller, remote, fleet_link)
+        engine = Engine(store, router, bus, clock, journal, settings.command_timeout_s)
         key = await secret_key(store, settings.secret_key)
         auth = Auth(store, clock, key, hashes=HashPool(settings.password_workers))
         await auth.load()
@@ -91,10 +108,16 @@ class Runtime:
         rt.mqtt = remote
         if remote is not None:
             await remote.start()
+        rt.fleet_link = fleet_link
+        if fleet_link is not None:
+            fleet_link.shadow = engine.shadow
+            await fleet_link.start()
         devices = await engine.load()
         nvram = await store.nvram()
         for device in devices:
-            if device.simulated:
+            if device.simulated and fleet_link is not None:
+                await fleet_link.add(device)
+            elif device.simulated:
                 link.fleet.add(device, nvram.get(device.id))  # boots: a restart is a power cycle
             elif "url" in device.attrs:
                 poller.add(device)
@@ -122,6 +145,8 @@ class Runtime:
         await self.poller.close()
         if self.mqtt is not None:
             await self.mqtt.close()
+        if self.fleet_link is not None:
+            await self.fleet_link.close()
         await self.scheduler.stop()
         await self.journal.stop()
         self.auth.close()
@@ -140,6 +165,9 @@ class Runtime:
         stored = await self.engine.add_device(device)
         if stored.simulated and connect_after_s > 0:
             self.scheduler.call_later(connect_after_s, self._connect, stored)
+        elif stored.simulated and self.fleet_link is not None:
+            await self.fleet_link.add(stored)
+            await self.fleet_link.announce(stored)
         elif stored.simulated:
             self.link.fleet.add(stored, None)
         elif "url" in stored.attrs:
@@ -169,8 +197,16 @@ class Runtime:
         return await self.add_device(device)
 
     def _connect(self, device: Device) -> None:
-        if self.link.fleet.get(device.id) is None:
+        if self.fleet_link is not None:
+            if not self.fleet_link.manages(device.id):
+                self.spawn(self._connect_external(device), "fleet-add")
+        elif self.link.fleet.get(device.id) is None:
             self.link.fleet.add(device, None)
+
+    async def _connect_external(self, device: Device) -> None:
+        assert self.fleet_link is not None
+        await self.fleet_link.add(device)
+        await self.fleet_link.announce(device)
 
     def reading(self, device_id: int) -> DeviceState:
         """The device's state for a face to show: the shadow, its meters read this instant
@@ -185,7 +221,10 @@ class Runtime:
     async def simulate(self, account_id: int, device_id: int, action: SimAction) -> None:
         """A physical-world change to one of the account's simulated devices."""
         device = self.engine.device(account_id, device_id)
-        await self.link.simulate(device.id, action)
+        if self.fleet_link is not None and self.fleet_link.manages(device.id):
+            await self.fleet_link.simulate(device.id, action)
+        else:
+            await self.link.simulate(device.id, action)
         await self.scheduler.drained()  # the devices' reports of it, too
         await self.journal.flush()
 
@@ -197,6 +236,9 @@ class Runtime:
         duration_s: float | None = None,
     ) -> None:
         """Set the account's grid; with `duration_s`, it returns to nominal after that long."""
+        if self.fleet_link is not None:
+            await self._set_external_grid(account_id, frequency_hz, voltage_v, duration_s)
+            return
         fleet = self.link.fleet
         fleet.set_grid(account_id, frequency_hz=frequency_hz, voltage_v=voltage_v)
         if duration_s is not None:
@@ -210,6 +252,32 @@ class Runtime:
                 ),
             )
         await self.scheduler.drained()  # every device's report of the step
+        await self.journal.flush()
+
+    async def _set_external_grid(
+        self,
+        account_id: int,
+        frequency_hz: float | None,
+        voltage_v: float | None,
+        duration_s: float | None,
+    ) -> None:
+        """The grid step for every fleet process serving the account's devices; the return
+        to nominal is a timer here."""
+        link = self.fleet_link
+        assert link is not None
+        await link.set_grid(account_id, frequency_hz, voltage_v)
+        if duration_s is not None:
+            timer = self.extensions.pop(f"grid_event:{account_id}", None)
+            if timer is not None:
+                timer.cancel()
+            frequency, voltage = frequency_hz is not None, voltage_v is not None
+
+            def reset(_: object) -> None:
+                self.spawn(link.reset_grid(account_id, frequency, voltage), "grid-reset")
+
+            self.extensions[f"grid_event:{account_id}"] = self.scheduler.call_later(
+                duration_s, reset
+            )
         await self.journal.flush()
 
     async def advance(self, seconds: float) -> float:

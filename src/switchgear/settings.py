@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,9 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     speed: float = Field(default=1.0, ge=0.0, le=100_000.0)
     link: str = "memory"
+    # where simulated devices run: "in-process", or "external" (`switchgear fleet`
+    # processes on the --link broker, sharing the clock through the database)
+    fleet: Literal["in-process", "external"] = "in-process"
     secret_key: str | None = Field(default=None, min_length=32)
     command_timeout_s: float = Field(default=10.0, gt=0)
     public_url: str | None = None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Annotated
 
 import typer
 
 from switchgear.cli import credentials, devices, events, sim, tokens, users
 from switchgear.cli.server import configure_logging, serve
+from switchgear.core.anchor import MANUAL_REFUSED
 from switchgear.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="switchgear: control plane for switched loads.")
@@ -56,15 +58,30 @@ def serve_cmd(
         str | None,
         typer.Option(help="mqtt://host:port: also reach real devices on that broker."),
     ] = None,
+    fleet: Annotated[
+        str | None,
+        typer.Option(
+            help="in-process (default) or external: simulated devices run in "
+            "`switchgear fleet` processes on the --link broker."
+        ),
+    ] = None,
 ) -> None:
     """Run the server on its database (the embedded default: SQLite, in-process devices)."""
+    if fleet is not None and fleet not in ("in-process", "external"):
+        raise typer.BadParameter("--fleet is in-process or external")
     overrides = {"host": host, "port": port, "speed": speed, "log_level": log_level}
+    if fleet:
+        overrides["fleet"] = fleet
     overrides.update(_tls(certfile, keyfile))
     if database_url:
         overrides["database_url"] = database_url
     if link:
         overrides["link"] = link
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.fleet == "external" and settings.speed <= 0:
+        raise typer.BadParameter(MANUAL_REFUSED, param_hint="--speed")
+    if settings.fleet == "external" and not settings.link.startswith("mqtt://"):
+        raise typer.BadParameter("an external fleet needs --link mqtt://host:port")
     configure_logging(settings.log_level)
     asyncio.run(serve(settings))
 
@@ -95,6 +112,40 @@ def demo_cmd(
     )
     configure_logging(settings.log_level)
     asyncio.run(serve(settings, demo=True))
+
+
+@app.command("fleet")
+def fleet_cmd(
+    link: Annotated[str, typer.Option(help="mqtt://host:port: the broker the server uses.")],
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="The server's database. Default: $SWITCHGEAR_DATABASE_URL."),
+    ] = None,
+    shard: Annotated[
+        str, typer.Option(help="i/n: serve the i-th of n shards of the simulated devices.")
+    ] = "0/1",
+    log_level: str = "info",
+) -> None:
+    """Run the database's simulated devices (of one shard) as MQTT clients, for a server
+    started with --fleet external."""
+    from switchgear.errors import InvalidInput
+    from switchgear.links.fleetnode import parse_shard, run
+    from switchgear.links.mqttclient import broker_address
+    from switchgear.storage import open_store
+
+    overrides: dict[str, str] = {"link": link, "log_level": log_level}
+    if database_url:
+        overrides["database_url"] = database_url
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        broker_address(link)
+        parts = parse_shard(shard)
+    except InvalidInput as err:
+        raise typer.BadParameter(err.message) from None
+    configure_logging(settings.log_level)
+    store = open_store(settings.database_url)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(store, link, parts, settings.push3_gateway_delay_s))
 
 
 def main() -> None:

@@ -65,9 +65,21 @@ class MqttTransport(Protocol):
 class AiomqttTransport:
     """The real client: connects, subscribes, dispatches, and reconnects by itself."""
 
-    def __init__(self, host: str, port: int, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        client_id: str | None = None,
+        *,
+        will: tuple[str, bytes] | None = None,
+        birth: tuple[str, bytes] | None = None,
+    ) -> None:
+        """`will`: a retained last will (topic, payload) the broker publishes when the
+        connection dies; `birth`: retained, published after every (re)connect."""
         self.host, self.port = host, port
         self.client_id = client_id or f"switchgear-{secrets.token_hex(6)}"
+        self._will = will
+        self._birth = birth
         self._filters: set[str] = set()
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
@@ -85,11 +97,17 @@ class AiomqttTransport:
         backoff = 0.5
         while True:
             try:
+                will = None
+                if self._will is not None:
+                    will = aiomqtt.Will(self._will[0], self._will[1], qos=1, retain=True)
                 async with aiomqtt.Client(
-                    self.host, self.port, identifier=self.client_id, keepalive=KEEPALIVE_S
-                ) as client:
+                    self.host, self.port, identifier=self.client_id, keepalive=KEEPALIVE_S,
+                    will=will,
+                ) as client:  # fmt: skip
                     for f in sorted(self._filters):
                         await client.subscribe(f, qos=1)
+                    if self._birth is not None:
+                        await client.publish(*self._birth, qos=1, retain=True)
                     self._client, backoff = client, 0.5
                     log.info("connected to MQTT broker %s:%s", self.host, self.port)
                     on_state(True)
@@ -115,12 +133,12 @@ class AiomqttTransport:
             with contextlib.suppress(aiomqtt.MqttError):  # the reconnect subscribes it
                 await self._client.subscribe(topic_filter, qos=1)
 
-    async def publish(self, topic: str, payload: bytes) -> None:
+    async def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         client = self._client
         if client is None:
             raise DeviceOffline("the server is not connected to the MQTT broker")
         try:
-            await client.publish(topic, payload, qos=1)
+            await client.publish(topic, payload, qos=1, retain=retain)
         except aiomqtt.MqttError as err:
             raise DeviceOffline("the MQTT broker did not take the message") from err
 

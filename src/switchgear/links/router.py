@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from switchgear.core.model import Command, CommandResult
 from switchgear.core.ports import EventSink, SimAction
+from switchgear.links.fleetlink import FleetLink
 from switchgear.links.memory import MemoryLink
 from switchgear.links.meterpoll import MeterPoller
 from switchgear.links.mqtt import MqttLink
@@ -13,16 +14,25 @@ from switchgear.links.mqtt import MqttLink
 class LinkRouter:
     """Routes each device's traffic to the link that reaches it."""
 
-    def __init__(self, memory: MemoryLink, poller: MeterPoller, mqtt: MqttLink | None = None):
+    def __init__(
+        self,
+        memory: MemoryLink,
+        poller: MeterPoller,
+        mqtt: MqttLink | None = None,
+        fleet: FleetLink | None = None,
+    ):
         self.memory = memory
         self.poller = poller
         self.mqtt = mqtt
+        self.fleet = fleet  # simulated devices served by fleet processes
 
-    def _remote(self, device_id: int) -> MeterPoller | MqttLink | None:
+    def _remote(self, device_id: int) -> MeterPoller | MqttLink | FleetLink | None:
         if self.poller.manages(device_id):
             return self.poller
         if self.mqtt is not None and self.mqtt.manages(device_id):
             return self.mqtt
+        if self.fleet is not None and self.fleet.manages(device_id):
+            return self.fleet
         return None
 
     def attach(self, sink: EventSink) -> None:
@@ -30,6 +40,8 @@ class LinkRouter:
         self.poller.attach(sink)
         if self.mqtt is not None:
             self.mqtt.attach(sink)
+        if self.fleet is not None:
+            self.fleet.attach(sink)
 
     async def send(self, device_id: int, command: Command) -> CommandResult:
         remote = self._remote(device_id)

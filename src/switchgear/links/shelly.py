@@ -98,6 +98,22 @@ class Gen1:
     def refresh(self, mqtt_id: str, rpc_id: int, src: str) -> list[Publish]:
         return [(f"shellies/{mqtt_id}/command", b"update")]
 
+    # the device's side (a simulated plug speaking Gen1)
+
+    def report(
+        self, mqtt_id: str, on: bool, overpower: bool, power_w: float, energy_wh: float
+    ) -> list[Publish]:
+        """What a Gen1 plug publishes about its relay and meter."""
+        base = f"shellies/{mqtt_id}/relay/0"
+        relay = b"overpower" if overpower else (b"on" if on else b"off")
+        return [(base, relay), (f"{base}/power", f"{power_w:.2f}".encode()),
+                (f"{base}/energy", str(round(energy_wh * 60)).encode())]  # fmt: skip
+
+    def command_filters(self, mqtt_id: str) -> list[str]:
+        """What a Gen1 plug listens to: its relay command and the update/announce asks."""
+        return [f"shellies/{mqtt_id}/relay/0/command", f"shellies/{mqtt_id}/command",
+                "shellies/command"]  # fmt: skip
+
 
 class Gen2:
     """Shelly Gen2 (Plus/Pro): JSON-RPC on `<id>/rpc`, notifications on `<id>/events/rpc`."""

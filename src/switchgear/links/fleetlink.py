@@ -1,0 +1,235 @@
+"""Southbound to simulated devices served by `switchgear fleet` processes over MQTT.
+
+Commands and simulation steps are JSON-RPC requests on the device's `<prefix>/rpc`; the
+device's reports (`NotifyEvent` on `<prefix>/events/rpc`, each with its whole state) keep
+the shadow; its retained `<prefix>/online` (a last will when its process dies) says
+whether it is on the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from switchgear.core.clock import Clock
+from switchgear.core.model import (
+    Command,
+    CommandResult,
+    Device,
+    DeviceEvent,
+    DeviceState,
+    StatusKind,
+)
+from switchgear.core.ports import EventSink, SimAction
+from switchgear.errors import DeviceOffline
+from switchgear.links import twinwire as tw
+from switchgear.links.mqttclient import MqttTransport
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Served:
+    """What the server knows of one externally served twin."""
+
+    device: Device
+    online: bool | None = None  # None: not heard of since the server started
+
+
+class FleetLink:
+    """A DeviceLink for simulated devices living in fleet processes."""
+
+    def __init__(self, clock: Clock, transport: MqttTransport, answer_timeout_s: float) -> None:
+        self.clock = clock
+        self.transport = transport
+        self.answer_timeout_s = answer_timeout_s  # for simulation steps and status asks
+        self.shadow: Callable[[int], DeviceState] = lambda i: DeviceState(i, 0.0, False)
+        self._sinks: list[EventSink] = []
+        self._devices: dict[int, Served] = {}
+        self._by_events: dict[str, Served] = {}
+        self._by_online: dict[str, Served] = {}
+        # rpc id -> device id, answer, whether the device leaving the broker fails it (a
+        # simulation step is carried out by its fleet process whatever the network)
+        self._rpc: dict[int, tuple[int, asyncio.Future[Any], bool]] = {}
+        self._ids = itertools.count(1)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._src = transport.client_id
+
+    def attach(self, sink: EventSink) -> None:
+        self._sinks.append(sink)
+
+    def manages(self, device_id: int) -> bool:
+        return device_id in self._devices
+
+    async def start(self) -> None:
+        self.transport.start(self._on_message, self._on_connection)
+        await self.transport.subscribe(f"{self._src}/rpc")
+
+    async def add(self, device: Device) -> None:
+        s = Served(device)
+        self._devices[device.id] = s
+        self._by_events[tw.events_topic(device)] = s
+        self._by_online[tw.online_topic(device)] = s
+        await self.transport.subscribe(tw.events_topic(device))
+        await self.transport.subscribe(tw.online_topic(device))  # retained: the answer now
+
+    async def announce(self, device: Device) -> None:
+        """Tell the fleet processes a simulated device was registered."""
+        with contextlib.suppress(DeviceOffline):
+            await self.transport.publish(tw.CONTROL_ADDED, tw.dumps({"device_id": device.id}))
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.transport.close()
+
+    # --- from the broker ------------------------------------------------------
+
+    def _on_connection(self, up: bool) -> None:
+        if not up:  # nothing is known until the retained `online` comes again
+            for s in self._devices.values():
+                self._offline(s, "the server lost the MQTT broker", record=False)
+                s.online = None
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic == f"{self._src}/rpc":
+            body = tw.loads(payload)
+            waiting = self._rpc.pop(body.get("id"), None) if body else None  # type: ignore[arg-type]
+            if body is not None and waiting is not None and not waiting[1].done():
+                waiting[1].set_result(body)  # a duplicate answer finds nothing: dropped
+            return
+        s = self._by_events.get(topic)
+        if s is not None:
+            ev = tw.parse_event(s.device.id, payload)
+            if ev is not None:
+                if ev.kind is StatusKind.CONNECTION:
+                    s.online = ev.state.online
+                self._emit(ev)
+            return
+        s = self._by_online.get(topic)
+        if s is not None:
+            text = payload.decode(errors="replace").strip().lower()
+            if text == "true":
+                was, s.online = s.online, True  # commands may go from now on
+                self._spawn(self._ask_status(s, was))
+            elif text == "false":
+                self._offline(s, "the device left the broker", record=s.online is True)
+
+    def _offline(self, s: Served, why: str, *, record: bool) -> None:
+        for rpc_id, (device_id, fut, network) in list(self._rpc.items()):
+            if device_id == s.device.id and network and not fut.done():
+                del self._rpc[rpc_id]
+                fut.set_exception(DeviceOffline(why))
+        if s.online is not False:
+            s.online = False
+            state = replace(self.shadow(s.device.id), online=False)
+            self._event(s, StatusKind.CONNECTION, "offline", {"online": False}, state,
+                        record=record)  # fmt: skip
+
+    async def _ask_status(self, s: Served, was: bool | None) -> None:
+        """The device is on the broker: its whole state, and (if it was not online) the
+        connection event carrying it; history records a return, not a server start."""
+        method = f"{tw.wire(s.device).methods}.GetStatus"
+        state: DeviceState | None = None
+        try:
+            async with asyncio.timeout(self.answer_timeout_s):
+                result = await self._call(s, method, {})
+            state = DeviceState.from_json({**result, "device_id": s.device.id})
+        except (DeviceOffline, TimeoutError, KeyError, TypeError, ValueError):
+            pass
+        if was is not True and s.online:
+            state = state or replace(self.shadow(s.device.id), online=True)
+            self._event(s, StatusKind.CONNECTION, "online", {"online": True}, state,
+                        record=was is False)  # fmt: skip
+        elif state is not None:
+            self._event(s, StatusKind.UPDATE, "device", {}, state, record=False)
+
+    def _event(
+        self, s: Served, kind: StatusKind, reason: str, data: dict[str, Any],
+        state: DeviceState, *, record: bool,
+    ) -> None:  # fmt: skip
+        self._emit(DeviceEvent(s.device.id, self.clock.now(), kind, reason, data, state,
+                               None, record))  # fmt: skip
+
+    def _emit(self, ev: DeviceEvent) -> None:
+        for sink in self._sinks:
+            sink(ev)
+
+    # --- requests ---------------------------------------------------------------
+
+    async def _call(
+        self, s: Served, method: str, params: dict[str, Any], network: bool = True
+    ) -> Any:
+        """One RPC: the device's `result`, or its `error` raised as the error it names."""
+        rpc_id = next(self._ids)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._rpc[rpc_id] = (s.device.id, fut, network)
+        try:
+            frame = tw.request(rpc_id, self._src, method, params)
+            await self.transport.publish(tw.rpc_topic(s.device), frame)
+            body = await fut
+        finally:
+            self._rpc.pop(rpc_id, None)
+        if "error" in body:
+            tw.raise_error(body["error"])
+        return body.get("result")
+
+    async def send(self, device_id: int, command: Command) -> CommandResult:
+        s = self._devices.get(device_id)
+        if s is None or s.online is not True or not self.transport.connected:
+            raise DeviceOffline("device is offline")
+        method, params = tw.encode_command(s.device, command)
+        return tw.decode_result(await self._call(s, method, params))
+
+    def send_now(self, device_id: int, command: Command) -> CommandResult | None:
+        return None  # the device answers over the broker
+
+    async def simulate(self, device_id: int, action: SimAction) -> None:
+        """A physical-world step, carried out by the process that runs the twin (also
+        while the twin is off the network, but not while its process is down)."""
+        s = self._devices[device_id]
+        method, params = tw.encode_sim(action)
+        try:
+            async with asyncio.timeout(self.answer_timeout_s):
+                await self._call(s, method, params, network=False)
+        except TimeoutError:
+            raise DeviceOffline("the fleet process serving this device did not answer") from None
+
+    async def set_grid(
+        self, account_id: int, frequency_hz: float | None, voltage_v: float | None
+    ) -> None:
+        """The account's grid steps: every fleet process serving one of its devices takes
+        it (each once: it ignores a step its grid has taken already)."""
+        params = {"frequency_hz": frequency_hz, "voltage_v": voltage_v}
+        await self._each_of(account_id, "Sim.SetGrid", params)
+
+    async def reset_grid(self, account_id: int, frequency: bool, voltage: bool) -> None:
+        """The end of a grid event: back to nominal frequency and/or voltage."""
+        await self._each_of(account_id, "Sim.ResetGrid",
+                            {"frequency": frequency, "voltage": voltage})  # fmt: skip
+
+    async def _each_of(self, account_id: int, method: str, params: dict[str, Any]) -> None:
+        async def one(s: Served) -> None:
+            try:
+                async with asyncio.timeout(self.answer_timeout_s):
+                    await self._call(s, method, params, network=False)
+            except (TimeoutError, DeviceOffline):
+                log.warning("device %s missed %s: its fleet process is away", s.device.id, method)
+
+        mine = [s for s in self._devices.values() if s.device.account_id == account_id]
+        await asyncio.gather(*(one(s) for s in mine))
+
+    def timeout_for(self, device_id: int) -> float | None:
+        return None
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,297 @@
+"""A fleet process: the database's simulated devices of one shard, each its own MQTT client.
+
+The process owns its twins' NVRAM as a device owns its flash: every report and every RPC
+answer is published only after the NVRAM saved before it is committed to the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from switchgear.core.anchor import fleet_clock
+from switchgear.core.journal import Journal
+from switchgear.core.model import Action, Device, DeviceEvent, Json, StatusKind, Switch
+from switchgear.core.ports import Store
+from switchgear.core.scheduler import Scheduler
+from switchgear.devices.fleet import Fleet
+from switchgear.devices.gateway import DEFAULT_MAX_DELAY_S
+from switchgear.devices.twin import Twin
+from switchgear.errors import DeviceOffline, InvalidInput, SwitchgearError
+from switchgear.links import twinwire as tw
+from switchgear.links.mqttclient import AiomqttTransport
+from switchgear.links.shelly import Gen1
+
+log = logging.getLogger(__name__)
+
+SEEN_PER_DEVICE = 64  # RPC ids a device remembers, to answer a duplicate without rerunning
+GEN1 = Gen1()
+SIM_KINDS = {method: kind for kind, method in tw.SIM_METHODS.items()}
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`i/n` (0 <= i < n) as (i, n)."""
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise InvalidInput(f"shard {text!r} is not i/n, e.g. 0/2", field="shard") from None
+    if not 0 <= i < n:
+        raise InvalidInput(f"shard {text!r}: i must be 0 to n-1", field="shard")
+    return i, n
+
+
+@dataclass(eq=False)
+class TwinClient:
+    """One simulated device on the broker: its session and the answers it remembers."""
+
+    device: Device
+    transport: AiomqttTransport
+    up: asyncio.Event = field(default_factory=asyncio.Event)
+    twin: Twin | None = None
+    seen: OrderedDict[tuple[str, Any], bytes] = field(default_factory=OrderedDict)
+
+    @property
+    def mqtt_id(self) -> str:
+        return tw.mqtt_id(self.device)
+
+    def on_state(self, up: bool) -> None:
+        if up:
+            self.up.set()
+        else:
+            self.up.clear()
+
+    async def send(self, topic: str, payload: bytes, retain: bool) -> None:
+        while True:  # QoS 1 once connected; a lost connection waits for the reconnect
+            await self.up.wait()
+            try:
+                await self.transport.publish(topic, payload, retain=retain)
+                return
+            except DeviceOffline:
+                self.up.clear()
+
+
+Outgoing = tuple[TwinClient, str, bytes, bool]  # client, topic, payload, retain
+
+
+class FleetNode:
+    """Runs the twins of one shard against a broker and the database."""
+
+    def __init__(
+        self,
+        store: Store,
+        host: str,
+        port: int,
+        shard: tuple[int, int] = (0, 1),
+        gateway_delay_s: float = DEFAULT_MAX_DELAY_S,
+    ) -> None:
+        self.store = store
+        self.host, self.port = host, port
+        self.shard = shard
+        self.gateway_delay_s = gateway_delay_s
+        self.clients: dict[int, TwinClient] = {}
+        self._outbox: list[Outgoing] = []
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._load_lock = asyncio.Lock()
+        self.control = AiomqttTransport(host, port, f"switchgear-fleet-{secrets.token_hex(6)}")
+
+    async def start(self) -> None:
+        await self.store.open()
+        self.clock = await fleet_clock(self.store)
+        self.scheduler = Scheduler(self.clock)
+        self.journal = Journal(self.store, self.clock)
+        self.fleet = Fleet(self.clock, self.scheduler, self._on_event, self.journal.put_nvram,
+                           self.gateway_delay_s)  # fmt: skip
+        self.journal.start()
+        self.scheduler.start()
+        self._spawn(self._pump())
+        await self.control.subscribe(tw.CONTROL_ADDED)
+        self.control.start(lambda _t, _p: self._spawn(self.load()), lambda _up: None)
+        await self.load()
+        log.info("fleet shard %d/%d: %d devices", *self.shard, len(self.clients))
+
+    async def load(self) -> None:
+        """Take on the shard's simulated devices not running yet (at start, and when the
+        server says it registered one)."""
+        async with self._load_lock:
+            devices = await self.store.devices()
+            nvram = await self.store.nvram()
+            i, n = self.shard
+            for d in devices:
+                if d.simulated and d.id not in self.clients and tw.shard_of(d, n) == i:
+                    await self._add(d, nvram.get(d.id))
+
+    async def _add(self, device: Device, blob: Json | None) -> None:
+        online = tw.online_topic(device)
+        transport = AiomqttTransport(
+            self.host, self.port, tw.mqtt_id(device),
+            will=(online, b"false"), birth=(online, b"true"),
+        )  # fmt: skip
+        tc = TwinClient(device, transport)
+        self.clients[device.id] = tc  # before the boot: its reports need the client
+        tc.twin = self.fleet.add(device, blob)
+        await transport.subscribe(tw.rpc_topic(device))
+        if tw.wire(device).gen1:
+            for f in GEN1.command_filters(tc.mqtt_id):
+                await transport.subscribe(f)
+        transport.start(lambda topic, payload: self._on_message(tc, topic, payload), tc.on_state)
+
+    async def stop(self) -> None:
+        """Leave the broker saying so (a clean disconnect sends no last will)."""
+        await self.journal.flush()
+        for tc in self.clients.values():
+            with contextlib.suppress(DeviceOffline):
+                await tc.transport.publish(tw.online_topic(tc.device), b"false", retain=True)
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.scheduler.stop()
+        await self.journal.stop()
+        for tc in self.clients.values():
+            await tc.transport.close()
+        await self.control.close()
+        await self.store.close()
+
+    # --- reports ------------------------------------------------------------------
+
+    def _on_event(self, ev: DeviceEvent) -> None:
+        tc = self.clients.get(ev.device_id)
+        if tc is None:
+            return
+        self._queue(tc, tw.events_topic(tc.device), tw.notify_event(tc.mqtt_id, ev))
+        if ev.kind is StatusKind.CONNECTION:  # the simulated network: on or off the broker
+            self._queue(tc, tw.online_topic(tc.device),
+                        b"true" if ev.state.online else b"false", retain=True)  # fmt: skip
+        elif tw.wire(tc.device).gen1 and ev.kind in (StatusKind.RELAY, StatusKind.UPDATE):
+            self._gen1_state(tc)
+
+    def _gen1_state(self, tc: TwinClient) -> None:
+        if tc.twin is None:
+            return
+        s = tc.twin.snapshot()
+        c = s.channels[0]
+        m = s.meters[0] if s.meters else None
+        for topic, payload in GEN1.report(
+            tc.mqtt_id, c.on, c.overpower, m.power_w if m else 0.0, m.energy_wh if m else 0.0
+        ):
+            self._queue(tc, topic, payload)  # fmt: skip
+
+    def _queue(self, tc: TwinClient, topic: str, payload: bytes, retain: bool = False) -> None:
+        self._outbox.append((tc, topic, payload, retain))
+        self._wake.set()
+
+    async def _pump(self) -> None:
+        """Publish in order, each batch after the NVRAM saved before it is durable."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._outbox = self._outbox, []
+            try:
+                await self.journal.flush()
+            except Exception:
+                log.exception("NVRAM not committed; the reports wait")
+                self._outbox[:0] = batch
+                await asyncio.sleep(0.2)
+                self._wake.set()
+                continue
+            for tc, topic, payload, retain in batch:
+                await tc.send(topic, payload, retain)
+
+    # --- requests -----------------------------------------------------------------
+
+    def _on_message(self, tc: TwinClient, topic: str, payload: bytes) -> None:
+        if topic == tw.rpc_topic(tc.device):
+            self._rpc(tc, payload)
+        elif tc.twin is not None and tw.wire(tc.device).gen1:
+            self._gen1_command(tc, topic, payload.decode(errors="replace").strip().lower())
+
+    def _rpc(self, tc: TwinClient, payload: bytes) -> None:
+        frame = tw.loads(payload)
+        if frame is None or "id" not in frame or not isinstance(frame.get("src"), str):
+            return
+        src, rpc_id = frame["src"], frame["id"]
+        key = (src, rpc_id if isinstance(rpc_id, (int, str)) else str(rpc_id))
+        body = tc.seen.get(key)
+        if body is None:  # a duplicate (QoS 1 may deliver twice) gets the same answer
+            body = self._run(tc, src, rpc_id, str(frame.get("method")), frame.get("params"))
+            tc.seen[key] = body
+            if len(tc.seen) > SEEN_PER_DEVICE:
+                tc.seen.popitem(last=False)
+        self._queue(tc, f"{src}/rpc", body)
+
+    def _run(self, tc: TwinClient, src: str, rpc_id: Any, method: str, params: Any) -> bytes:
+        twin = tc.twin
+        assert twin is not None
+        args = params if isinstance(params, dict) else {}
+        try:
+            if method in ("Sim.SetGrid", "Sim.ResetGrid"):
+                self._grid(tc.device.account_id, method, args)
+                result: Json = {}
+            elif method in SIM_KINDS:
+                self.fleet.apply(tc.device.id, tw.decode_sim({**args, "kind": SIM_KINDS[method]}))
+                result = {}
+            else:
+                cmd = tw.decode_command(tc.device, method, args)
+                if cmd is None:
+                    result = twin.snapshot().to_json()
+                else:
+                    result = tw.encode_result(twin.handle(cmd))
+        except SwitchgearError as err:
+            return tw.error_answer(rpc_id, tc.mqtt_id, src, err)
+        except (KeyError, TypeError, ValueError) as err:
+            bad = InvalidInput(f"bad parameters for {method}: {err}", field="params")
+            return tw.error_answer(rpc_id, tc.mqtt_id, src, bad)
+        return tw.answer(rpc_id, tc.mqtt_id, src, result)
+
+    def _grid(self, account_id: int, method: str, args: dict[str, Any]) -> None:
+        """An account's grid step (or its end), once: the server sends it to every device
+        of the account, and this process may run many of them."""
+        g = self.fleet.grid(account_id)
+        if method == "Sim.ResetGrid":
+            frequency = bool(args.get("frequency")) and g.frequency_hz is not None
+            voltage = bool(args.get("voltage")) and g.voltage_v is not None
+            if frequency or voltage:
+                self.fleet.reset_grid(account_id, frequency=frequency, voltage=voltage)
+            return
+        f, v = args.get("frequency_hz"), args.get("voltage_v")
+        f = None if f is None else float(f)
+        v = None if v is None else float(v)
+        if (f is not None and f != g.frequency_hz) or (v is not None and v != g.voltage_v):
+            self.fleet.set_grid(account_id, frequency_hz=f, voltage_v=v)
+
+    def _gen1_command(self, tc: TwinClient, topic: str, text: str) -> None:
+        """Gen1's own commands, for any client that speaks them (Home Assistant, Node-RED)."""
+        assert tc.twin is not None
+        if topic.endswith("/relay/0/command") and text in ("on", "off", "toggle"):
+            with contextlib.suppress(SwitchgearError):  # offline: a Gen1 plug just ignores it
+                tc.twin.handle(Switch(Action(text), 0))
+        elif text == "update" and tc.twin.online:
+            self._gen1_state(tc)
+        elif text == "announce" and tc.twin.online:
+            info = {"id": tc.mqtt_id, "model": GEN1.model, "mac": tc.mqtt_id[-6:],
+                    "ip": None, "new_fw": False, "fw_ver": "switchgear-twin"}  # fmt: skip
+            self._queue(tc, f"shellies/{tc.mqtt_id}/announce", tw.dumps(info))
+            self._queue(tc, "shellies/announce", tw.dumps(info))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def run(store: Store, link: str, shard: tuple[int, int], gateway_delay_s: float) -> None:
+    """`switchgear fleet`: serve until interrupted."""
+    from switchgear.links.mqttclient import broker_address
+
+    node = FleetNode(store, *broker_address(link), shard=shard, gateway_delay_s=gateway_delay_s)
+    await node.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await node.stop()

@@ -1,0 +1,238 @@
+"""The wire protocol of simulated devices on MQTT: topics, RPC methods and payloads per family.
+
+Every simulated device in a `switchgear fleet` process is its own MQTT client. A plug
+(SHPLG-1) lives under Shelly Gen1's `shellies/<id>/` prefix and also speaks Gen1's topics;
+every family takes JSON-RPC frames in Shelly Gen2's framing on `<prefix>/rpc` with its own
+methods, and reports each event as a `NotifyEvent` on `<prefix>/events/rpc`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from switchgear import errors
+from switchgear.core.catalog import model as catalog_model
+from switchgear.core.model import (
+    Action,
+    Command,
+    CommandResult,
+    Configure,
+    Device,
+    DeviceEvent,
+    DeviceState,
+    Family,
+    FirmwareCommand,
+    Json,
+    PowerOn,
+    Refresh,
+    SettingsPatch,
+    StatusKind,
+    Switch,
+    plain,
+)
+from switchgear.core.ports import SimAction
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One family's place on the broker: its MQTT id, topic prefix and method namespace."""
+
+    methods: str  # `<methods>.Set`, `<methods>.SetConfig`, ...
+    id_prefix: str  # the MQTT id is this plus digits of the device's serial hash
+    id_digits: int
+    upper: bool  # hex digits upper case (as a Gen1 device's MAC)
+    topic_root: str  # "shellies/" for Gen1 topics, "" for Gen2-style ones
+    gen1: bool  # also publishes/takes Shelly Gen1 relay topics
+
+
+WIRES: dict[Family, Wire] = {
+    Family.PLUG: Wire("Switch", "shellyplug-", 6, True, "shellies/", True),
+    Family.STRIP: Wire("Strip", "sgstrip-", 12, False, "", False),
+    Family.LOAD_CONTROLLER: Wire("PowerController", "sgpowerctl-", 12, False, "", False),
+    Family.METER: Wire("Meter", "sgmeter-", 12, False, "", False),
+    Family.GATEWAY: Wire("Gateway", "sggateway-", 12, False, "", False),
+}
+
+CONTROL_ADDED = "switchgear/fleet/added"  # the server: a simulated device was registered
+SIM_METHODS: dict[str, str] = {  # SimAction.kind <-> method
+    "power_cycle": "Sim.PowerCycle",
+    "online": "Sim.SetOnline",
+    "load": "Sim.SetLoad",
+    "grid": "Sim.SetGrid",
+}
+STANDARD = ("Set", "SetConfig", "Refresh", "GetStatus")
+ERRORS: dict[str, type[errors.SwitchgearError]] = {
+    cls.__name__: cls
+    for cls in (
+        errors.InvalidInput, errors.InvalidCommand, errors.Conflict, errors.DeviceNotFound,
+        errors.DeviceOffline, errors.CommandRejected, errors.DeviceError,
+    )
+}  # fmt: skip
+
+
+def wire(device: Device) -> Wire:
+    return WIRES[catalog_model(device.model).family]
+
+
+def mqtt_id(device: Device) -> str:
+    w = wire(device)
+    digest = hashlib.sha256(f"{device.model}/{device.serial}".encode()).hexdigest()
+    digits = digest[: w.id_digits]
+    return w.id_prefix + (digits.upper() if w.upper else digits)
+
+
+def prefix(device: Device) -> str:
+    """The device's topic prefix: `shellies/<id>` (plugs) or `<id>`."""
+    return wire(device).topic_root + mqtt_id(device)
+
+
+def online_topic(device: Device) -> str:
+    return f"{prefix(device)}/online"
+
+
+def rpc_topic(device: Device) -> str:
+    return f"{prefix(device)}/rpc"
+
+
+def events_topic(device: Device) -> str:
+    return f"{prefix(device)}/events/rpc"
+
+
+def shard_of(device: Device, shards: int) -> int:
+    """The fleet shard serving the device: a gateway's meters go with their gateway."""
+    key = device.attrs.get("gateway") or device.serial
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % shards
+
+
+# --- frames -----------------------------------------------------------------
+
+
+def dumps(body: Any) -> bytes:
+    return json.dumps(body, default=str, separators=(",", ":")).encode()
+
+
+def loads(payload: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def request(rpc_id: int, src: str, method: str, params: dict[str, Json]) -> bytes:
+    return dumps({"id": rpc_id, "src": src, "method": method, "params": params})
+
+
+def answer(rpc_id: Any, src: str, dst: str, result: Json) -> bytes:
+    return dumps({"id": rpc_id, "src": src, "dst": dst, "result": result})
+
+
+def error_answer(rpc_id: Any, src: str, dst: str, err: errors.SwitchgearError) -> bytes:
+    kind = type(err).__name__ if type(err).__name__ in ERRORS else "InvalidInput"
+    body = {"code": 400, "message": err.message, "type": kind, "field": err.field}
+    return dumps({"id": rpc_id, "src": src, "dst": dst, "error": body})
+
+
+def raise_error(body: Any) -> None:
+    """An RPC `error` as the error it stands for."""
+    info = body if isinstance(body, dict) else {}
+    cls = ERRORS.get(str(info.get("type")), errors.CommandRejected)
+    message = str(info.get("message") or "the device refused the request")
+    if issubclass(cls, errors.DeviceError):
+        raise cls(message)
+    raise cls(message, field=info.get("field"))
+
+
+# --- commands -----------------------------------------------------------------
+
+
+def encode_command(device: Device, cmd: Command) -> tuple[str, dict[str, Json]]:
+    ns = wire(device).methods
+    if isinstance(cmd, Switch):
+        return f"{ns}.Set", plain(cmd)
+    if isinstance(cmd, Configure):
+        return f"{ns}.SetConfig", {"channel": cmd.channel, "patch": plain(cmd.patch)}
+    if isinstance(cmd, Refresh):
+        return f"{ns}.Refresh", {}
+    return f"{ns}.{cmd.name}", dict(cmd.params)
+
+
+def decode_command(device: Device, method: str, params: dict[str, Any]) -> Command | None:
+    """The command a request stands for; None for GetStatus; InvalidInput if unknown."""
+    ns, _, name = method.partition(".")
+    if ns != wire(device).methods or not name:
+        raise errors.InvalidCommand(f"unknown method {method!r}", field="method")
+    if name == "Set":
+        return Switch(Action(params["action"]), params.get("channel"),
+                      float(params.get("delay") or 0.0), params.get("duration"))  # fmt: skip
+    if name == "SetConfig":
+        p = dict(params.get("patch") or {})
+        if p.get("power_on") is not None:
+            p["power_on"] = PowerOn(p["power_on"])
+        return Configure(SettingsPatch(**p), params.get("channel"))
+    if name == "Refresh":
+        return Refresh()
+    if name == "GetStatus":
+        return None
+    return FirmwareCommand(name, params)
+
+
+def encode_result(result: CommandResult) -> dict[str, Json]:
+    return {"ok": result.ok, "codes": list(result.codes), "data": plain(dict(result.data)),
+            "error": result.error}  # fmt: skip
+
+
+def decode_result(body: Any) -> CommandResult:
+    r = body if isinstance(body, dict) else {}
+    return CommandResult(bool(r.get("ok")), tuple(r.get("codes") or ()),
+                         dict(r.get("data") or {}), r.get("error"))  # fmt: skip
+
+
+# --- simulation -------------------------------------------------------------------
+
+
+def encode_sim(action: SimAction) -> tuple[str, dict[str, Json]]:
+    method = SIM_METHODS.get(action.kind)
+    if method is None:
+        raise errors.InvalidInput(f"unknown simulation {action.kind!r}", field="kind")
+    return method, plain(action)
+
+
+def decode_sim(params: dict[str, Any]) -> SimAction:
+    return SimAction(
+        str(params.get("kind")), params.get("online"), params.get("channel"),
+        params.get("load"), params.get("frequency_hz"), params.get("voltage_v"),
+    )  # fmt: skip
+
+
+# --- events ------------------------------------------------------------------
+
+
+def notify_event(src: str, ev: DeviceEvent) -> bytes:
+    event = {"kind": ev.kind.value, "reason": ev.reason, "data": plain(dict(ev.data)),
+             "channel": ev.channel, "record": ev.record, "topic": ev.topic,
+             "state": ev.state.to_json()}  # fmt: skip
+    return dumps({"src": src, "dst": "switchgear", "method": "NotifyEvent",
+                  "params": {"ts": ev.ts, "event": event}})  # fmt: skip
+
+
+def parse_event(device_id: int, payload: bytes) -> DeviceEvent | None:
+    body = loads(payload)
+    if body is None or body.get("method") != "NotifyEvent":
+        return None
+    params = body.get("params") or {}
+    e = params.get("event") if isinstance(params, dict) else None
+    if not isinstance(e, dict):
+        return None
+    try:
+        state = DeviceState.from_json({**e["state"], "device_id": device_id})
+        return DeviceEvent(
+            device_id, float(params["ts"]), StatusKind(e["kind"]), str(e["reason"]),
+            dict(e.get("data") or {}), state, e.get("channel"), bool(e.get("record", True)),
+            e.get("topic"),
+        )  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        return None

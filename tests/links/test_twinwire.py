@@ -1,0 +1,91 @@
+"""The simulated devices' wire: stable MQTT ids, shards that keep a gateway with its meters,
+and commands, results and reports that cross it unchanged."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchgear.core.model import (
+    Action,
+    ChannelState,
+    CommandResult,
+    Configure,
+    Device,
+    DeviceEvent,
+    DeviceState,
+    FirmwareCommand,
+    PowerOn,
+    SettingsPatch,
+    StatusKind,
+    Switch,
+)
+from switchgear.errors import DeviceOffline, InvalidCommand, InvalidInput
+from switchgear.links import twinwire as tw
+from switchgear.links.fleetnode import parse_shard
+
+
+def device(model: str, serial: str, **attrs: str) -> Device:
+    return Device(7, 1, serial, model, serial, 0.0, attrs=attrs)
+
+
+def test_a_plug_has_a_gen1_id_and_prefix_the_same_in_every_process() -> None:
+    plug = device("SHPLG-1", "SPG123")
+    mqtt_id = tw.mqtt_id(plug)
+    digits = mqtt_id.removeprefix("shellyplug-")
+    assert len(digits) == 6 and digits == digits.upper() and int(digits, 16) >= 0
+    assert tw.mqtt_id(device("SHPLG-1", "SPG123")) == mqtt_id
+    assert tw.online_topic(plug) == f"shellies/{mqtt_id}/online"
+    pc = device("power-controller-v10", "PC-1")
+    assert tw.rpc_topic(pc) == f"{tw.mqtt_id(pc)}/rpc" and tw.mqtt_id(pc).startswith("sgpowerctl-")
+    assert tw.mqtt_id(device("SHPLG-1", "SPG124")) != mqtt_id
+
+
+def test_a_gateways_meters_live_in_its_shard() -> None:
+    for n in (2, 3, 5):
+        for k in range(30):
+            gw = device("PUSH3", f"GW{k}")
+            meter = device("OMNIMETER-V4", f"3000{k:04d}", gateway=f"GW{k}")
+            assert tw.shard_of(gw, n) == tw.shard_of(meter, n)
+    shards = {tw.shard_of(device("SHPLG-1", f"S{k}"), 3) for k in range(60)}
+    assert shards == {0, 1, 2}
+
+
+@pytest.mark.parametrize("text", ["1", "2/2", "-1/2", "a/b", "1/2/3"])
+def test_a_bad_shard_is_refused(text: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_shard(text)
+    assert parse_shard("1/2") == (1, 2)
+
+
+def test_commands_cross_the_wire_unchanged() -> None:
+    pc = device("power-controller-v10", "PC-1")
+    commands = [
+        Switch(Action.TOGGLE, None, 5.0, 60.0),
+        Configure(SettingsPatch(power_on=PowerOn.LAST, max_power_w=1000.0), 0),
+        FirmwareCommand("pc.command", {"name": "off"}),
+    ]
+    for cmd in commands:
+        method, params = tw.encode_command(pc, cmd)
+        frame = tw.loads(tw.request(1, "me", method, params))
+        assert frame is not None
+        assert tw.decode_command(pc, frame["method"], frame["params"]) == cmd
+    assert tw.encode_command(pc, commands[2])[0] == "PowerController.pc.command"
+    assert tw.decode_command(pc, "PowerController.GetStatus", {}) is None
+    with pytest.raises(InvalidCommand):
+        tw.decode_command(pc, "Switch.Set", {"action": "on"})  # another family's method
+
+
+def test_results_errors_and_reports_cross_the_wire() -> None:
+    result = CommandResult(True, (103,), {"update": {"on": False}})
+    body = tw.loads(tw.answer(3, "dev", "me", tw.encode_result(result)))
+    assert body is not None and tw.decode_result(body["result"]) == result
+    err = tw.loads(tw.error_answer(4, "dev", "me", DeviceOffline("device is offline")))
+    assert err is not None
+    with pytest.raises(DeviceOffline, match="device is offline"):
+        tw.raise_error(err["error"])
+    state = DeviceState(99, 5.0, True, (ChannelState(0, True, toggle_at=65.0),))
+    ev = DeviceEvent(99, 5.0, StatusKind.RELAY, "api", {"on": True}, state, 0, True)
+    back = tw.parse_event(7, tw.notify_event("dev", ev))
+    assert back is not None and back.device_id == 7 and back.state.device_id == 7
+    assert back.state.channels == state.channels and back.reason == "api"
+    assert tw.parse_event(7, b"not json") is None
