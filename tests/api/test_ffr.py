@@ -302,3 +302,23 @@ async def test_bad_group_requests_are_problems(world: World, body: dict[str, Any
     r = await group(world, body)
     assert r.status_code in (400, 422), r.text
     assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_prequalification_steps_the_simulated_grid_and_reports(world: World) -> None:
+    w = world
+    ids = await controllers(w, 2)
+    gid = (await group(w, {"name": "g", "programme": "ercot-ffr", "contracted_kw": 9,
+                           "device_ids": ids})).json()["id"]  # fmt: skip
+    r = await w.client.post(f"/api/v1/ffr/groups/{gid}/prequalification", headers=w.auth())
+    assert r.status_code == 202, r.text
+    test = r.json()
+    assert test["frequency_hz"] == 59.75
+    again = await w.client.post(f"/api/v1/ffr/groups/{gid}/prequalification", headers=w.auth())
+    assert again.status_code == 409
+    await advance(w, 900)
+    ev = await only_event(w, gid)
+    assert ev["id"] == test["event_id"]
+    assert (ev["compliant"], ev["delivered_kw"], ev["frequency_min_hz"]) == (True, 9.0, 59.75)
+    assert [d["support_s"] for d in ev["devices"]] == [round(30 - 10 / 60, 6)] * 2
+    r = await w.client.post(f"/api/v1/ffr/groups/{gid}/prequalification", headers=w.auth(w.token_b))
+    assert r.status_code == 404

@@ -77,6 +77,30 @@ async def get_group(rt: RuntimeDep, cred: CredentialDep, group_id: int) -> dict[
     }
 
 
+class PrequalifyRequest(Strict):
+    frequency_hz: float | None = Field(default=None, ge=40, le=70, allow_inf_nan=False)
+    hold_s: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
+
+
+@router.post("/groups/{group_id}/prequalification", status_code=202)
+async def prequalify(
+    rt: RuntimeDep, cred: CredentialDep, group_id: int, body: PrequalifyRequest | None = None
+) -> dict[str, Json]:
+    """Run the programme's test on the simulated grid of the account: step below the
+    threshold, hold, restore. The event's report is ready when its logging window ends."""
+    body = body or PrequalifyRequest()
+    ev = await FfrService.of(rt).prequalify(
+        cred.account_id, group_id, body.frequency_hz, body.hold_s
+    )
+    p = ev.group.programme
+    return {
+        "event_id": ev.id,
+        "frequency_hz": ev.steps[-1][1],
+        "started_at": iso(ev.crossed_at),
+        "report_at": iso(ev.crossed_at + p.log_after_s),
+    }
+
+
 @router.get("/events")
 async def list_events(
     rt: RuntimeDep, cred: CredentialDep, group: Annotated[int | None, Query()] = None

@@ -24,7 +24,7 @@ from switchgear.core.model import (
 )
 from switchgear.core.scheduler import Timer
 from switchgear.devices.physics import GridOverride
-from switchgear.errors import InvalidInput, NotFound, SwitchgearError
+from switchgear.errors import Conflict, InvalidInput, NotFound, SwitchgearError
 from switchgear.ffr.enrol import plan
 from switchgear.runtime import Runtime
 
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 GROUPS_KEY = "ffr:groups"
 EVENTS_KEY = "ffr:events"
 EXTENSION = "ffr"
+PREQUALIFY_HOLD_S = 30.0  # the test's hold: twice the support duration, at least this
 
 
 class GroupNotFound(NotFound):
@@ -241,6 +242,30 @@ class FfrService:
 
     def available_kw(self, g: Group) -> float:
         return round(sum(self.power_w(i) for i in g.device_ids) / 1000, 3)
+
+    # --- prequalification -----------------------------------------------------
+
+    async def prequalify(
+        self, account_id: int, group_id: int, frequency_hz: float | None, hold_s: float | None
+    ) -> OpenEvent:
+        """The programme's test on the simulated grid: a step below the threshold, held,
+        then back to nominal. The event it makes is reported as any other."""
+        g = self.group(account_id, group_id)
+        if g.id in self.open:
+            raise Conflict("the group has an event running: wait for its report", field="group")
+        p = g.programme
+        f = round(p.threshold_hz - 0.1, 3) if frequency_hz is None else frequency_hz
+        if not p.nominal_hz - 5 <= f < p.threshold_hz:
+            raise InvalidInput(
+                f"frequency_hz must be below the threshold {p.threshold_hz:g} Hz",
+                field="frequency_hz",
+            )
+        hold = max(2 * p.min_support_s, PREQUALIFY_HOLD_S) if hold_s is None else hold_s
+        await self.rt.set_grid(account_id, f, None, duration_s=hold)
+        ev = self.open.get(g.id)
+        if ev is None:  # (only a step from above the threshold opens one)
+            raise Conflict("the grid was already below the threshold", field="frequency_hz")
+        return ev
 
     # --- events ---------------------------------------------------------------
 
