@@ -55,7 +55,9 @@ async def main() -> None:
         g = await svc.create_group(account.id, "fleet", BY_ID["ercot-ffr"], 40_000.0, ids)
         enrol_s = time.perf_counter() - t0
         for i in ids[::100]:  # a tenant's own setting: too many grid cycles
-            await rt.engine.command(account.id, i, FirmwareCommand("pc.config", {"ffr": {"periods": 30}}))
+            await rt.engine.command(
+                account.id, i, FirmwareCommand("pc.config", {"ffr": {"periods": 30}})
+            )
         t0 = time.perf_counter()
         await rt.set_grid(account.id, 59.8, None, duration_s=60)
         step_s = time.perf_counter() - t0
