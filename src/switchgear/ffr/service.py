@@ -235,6 +235,9 @@ class FfrService:
 
     def power_w(self, device_id: int) -> float:
         """What the device draws now through its relay (the power an FFR trip would shed)."""
+        twin = self.rt.link.fleet.get(device_id)
+        if twin is not None and twin.online:  # asked of the twin's load: exact, and cheap
+            return max(twin.points[0].load.power(self.rt.clock.now()), 0.0)
         state = self.rt.reading(device_id)
         if not state.online or not state.channels or not state.channels[0].on:
             return 0.0
