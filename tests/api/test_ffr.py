@@ -96,16 +96,22 @@ async def test_enrolment_configures_what_can_serve_and_refuses_the_rest(world: W
         {"device_id": w.plug_a.id, "reason": "no FFR firmware (model SHPLG-1)"},
         {"device_id": w.plug_b.id, "reason": "device not found"},
     ]
-    # the engine set each controller's FFR: 10 cycles + an instant relay fit 0.25 s
-    r = await w.client.get(f"/api/v1/devices/{a}", headers=w.auth())
-    ffr = w.rt.reading(a).extra["config"]["ffr"]  # type: ignore[index, call-overload]
-    assert r.status_code == 200
-    assert ffr == {
+    # the engine set each controller's FFR: 10 cycles + an instant relay fit 0.25 s, and
+    # the power controller's own API shows it
+    r = await w.client.post(
+        "/v1/signin", json={"user": {"email": "a@example.com", "password": "correct horse A"}}
+    )
+    pc = {"Authorization": f"Bearer {r.json()['token']}"}
+    listed = (await w.client.get("/v1/devices", headers=pc)).json()["devices"]
+    [vendor_id] = [d["device"]["id"] for d in listed if d["device"]["sn"] == "PC-FFRTEST0000-001"]
+    r = await w.client.get(f"/v1/devices/{vendor_id}", headers=pc)
+    assert r.status_code == 200, r.text
+    assert r.json()["device"]["info"]["ffr"] == {
         "enabled": True,
         "tripThreshold": 59.85,
         "returnThreshold": 59.95,
         "periods": 10,
-        "delay": 0.0,
+        "delay": 0,
         "maxBackOff": 0,
     }
     r = await group(

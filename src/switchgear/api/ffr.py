@@ -137,6 +137,6 @@ async def get_evidence(rt: RuntimeDep, cred: CredentialDep, event_id: int) -> Re
         headers={
             "Content-Disposition": f'attachment; filename="ffr-event-{event_id}.csv"',
             "X-Resolution-S": f"{ev.programme.resolution_s:g}",
-            "X-Source": "simulated twins (power exact at every instant)",
+            "X-Source": "simulated twins: power at the crossing and at each relay change",
         },
     )
