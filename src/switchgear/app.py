@@ -20,6 +20,7 @@ from switchgear.api.routes import router as native_router
 from switchgear.bodylimit import BodyLimit
 from switchgear.core.ports import Store
 from switchgear.dialects import dialects
+from switchgear.ffr.service import FfrService
 from switchgear.routing import Root
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
@@ -51,6 +52,7 @@ def create_app(
             for dialect in dialects():
                 if dialect.start is not None:
                     await dialect.start(rt)
+            await FfrService.start(rt)
             if on_start is not None:
                 await on_start(rt)
             with gctune.tuned():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Security
 
-from switchgear.api import credentials, devices, events, sim, tokens
+from switchgear.api import credentials, devices, events, ffr, sim, tokens
 from switchgear.api.deps import bearer_scheme
 
 # The bearer scheme is declared for the OpenAPI document; get_credential checks the token.
@@ -15,3 +15,4 @@ router.include_router(tokens.router)
 router.include_router(credentials.router, dependencies=secured)
 router.include_router(events.router, dependencies=secured)
 router.include_router(sim.router, dependencies=secured)
+router.include_router(ffr.router, dependencies=secured)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from switchgear.cli import credentials, devices, events, sim, tokens, users
+from switchgear.cli import credentials, devices, events, ffr, sim, tokens, users
 from switchgear.cli.server import configure_logging, serve
 from switchgear.core.anchor import MANUAL_REFUSED
 from switchgear.settings import Settings
@@ -21,6 +21,7 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(sim.app, name="sim")
 app.add_typer(credentials.app, name="credentials")
 app.add_typer(users.app, name="users")
+app.add_typer(ffr.app, name="ffr")
 
 Host = Annotated[str, typer.Option(help="Address to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on (0 = any free port).")]

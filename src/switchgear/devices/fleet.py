@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from switchgear.core.catalog import model as catalog_model
@@ -47,6 +48,8 @@ class Fleet:
         self._save = save
         self._twins: dict[int, Twin] = {}
         self._grids: dict[int, GridOverride] = {}
+        # told of every grid change (account id, its grid) before the devices see it
+        self.grid_observers: list[Callable[[int, GridOverride], None]] = []
 
     def __len__(self) -> int:
         return len(self._twins)
@@ -95,6 +98,8 @@ class Fleet:
             g.frequency_hz = frequency_hz
         if voltage_v is not None:
             g.voltage_v = voltage_v
+        for observe in self.grid_observers:
+            observe(account_id, g)
         for twin in self._twins.values():
             if twin.device.account_id == account_id:
                 twin.grid_changed()
@@ -107,6 +112,8 @@ class Fleet:
             g.frequency_hz = None
         if voltage:
             g.voltage_v = None
+        for observe in self.grid_observers:
+            observe(account_id, g)
         for twin in self._twins.values():
             if twin.device.account_id == account_id:
                 twin.grid_changed()

@@ -429,6 +429,7 @@ def load_from_json(d: Mapping[str, Any], t: float, nominal_v: float = 230.0) -> 
             t, _num(d, "rated_watts"), _num(d, "tank_litres", 190.0),
             _num(d, "setpoint_c", 60.0), _num(d, "hysteresis_c", 5.0),
             _num(d, "ambient_c", 20.0), _num(d, "loss_w_per_k", 2.5),
+            temperature_c=_optional(d, "temperature_c"),  # the tank now (default: mid-band)
             nominal_v=_num(d, "nominal_v", nominal_v), voltage_v=_optional(d, "voltage_v"),
             draws=d.get("draws", ()), inlet_c=_num(d, "inlet_c", 12.0),
         )  # fmt: skip

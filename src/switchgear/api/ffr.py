@@ -1,0 +1,142 @@
+"""FFR aggregation routes: programmes, groups, events and their evidence."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+from starlette.responses import Response
+
+from switchgear.api.deps import CredentialDep, RuntimeDep
+from switchgear.api.schemas import Strict, iso
+from switchgear.core.ffr import PROGRAMMES, programme
+from switchgear.core.model import Json
+from switchgear.errors import InvalidInput
+from switchgear.ffr.forecast import forecast
+from switchgear.ffr.service import ClosedEvent, FfrService, Group, devices_of
+
+router = APIRouter(prefix="/ffr", tags=["ffr"])
+TIMES = ("started_at", "crossed_at", "opened_at", "closed_at")
+
+
+class GroupRequest(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    programme: str | dict[str, Any]
+    device_ids: list[int] | None = Field(default=None, max_length=100_000)
+    tag: str | None = Field(default=None, min_length=1, max_length=100)
+    contracted_kw: float = Field(gt=0, lt=1e9, allow_inf_nan=False)
+
+
+def _times(d: dict[str, Json]) -> dict[str, Json]:
+    return {k: iso(v) if k in TIMES and isinstance(v, float | int) else v for k, v in d.items()}
+
+
+def _group(g: Group) -> dict[str, Json]:
+    out = g.to_json()
+    del out["account_id"]
+    out["created_at"] = iso(g.created_at)
+    return out
+
+
+@router.get("/programmes")
+async def programmes(cred: CredentialDep) -> list[dict[str, Json]]:
+    """The preset programmes (a group may also bring its own: `programme` as an object)."""
+    return [p.to_json() for p in PROGRAMMES]
+
+
+@router.post("/groups", status_code=201)
+async def create_group(rt: RuntimeDep, cred: CredentialDep, body: GroupRequest) -> dict[str, Json]:
+    """Enrol controllers (by ids or by tag) in a programme with a contracted capacity."""
+    if (body.device_ids is None) == (body.tag is None):
+        raise InvalidInput("give exactly one of device_ids or tag", field="device_ids")
+    p = programme(body.programme)
+    ids = devices_of(rt, cred.account_id, body.device_ids, body.tag)
+    svc = FfrService.of(rt)
+    g = await svc.create_group(cred.account_id, body.name, p, body.contracted_kw, ids)
+    return {**_group(g), "available_kw": svc.available_kw(g)}
+
+
+@router.get("/groups")
+async def list_groups(rt: RuntimeDep, cred: CredentialDep) -> list[dict[str, Json]]:
+    svc = FfrService.of(rt)
+    return [_group(g) for g in svc.account_groups(cred.account_id)]
+
+
+@router.get("/groups/{group_id}")
+async def get_group(rt: RuntimeDep, cred: CredentialDep, group_id: int) -> dict[str, Json]:
+    """The group with its capacity now and a 24-hour hourly forecast (what to bid)."""
+    svc = FfrService.of(rt)
+    g = svc.group(cred.account_id, group_id)
+    now_w = {i: svc.power_w(i) for i in g.device_ids}
+    rows = await forecast(rt, cred.account_id, now_w)
+    return {
+        **_group(g),
+        "available_kw": round(sum(now_w.values()) / 1000, 3),
+        "forecast": [{**r, "hour": iso(r["hour"])} for r in rows],
+    }
+
+
+class PrequalifyRequest(Strict):
+    frequency_hz: float | None = Field(default=None, ge=40, le=70, allow_inf_nan=False)
+    hold_s: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
+
+
+@router.post("/groups/{group_id}/prequalification", status_code=202)
+async def prequalify(
+    rt: RuntimeDep, cred: CredentialDep, group_id: int, body: PrequalifyRequest | None = None
+) -> dict[str, Json]:
+    """Run the programme's test on the simulated grid of the account: step below the
+    threshold, hold, restore. The event's report is ready when its logging window ends."""
+    body = body or PrequalifyRequest()
+    ev = await FfrService.of(rt).prequalify(
+        cred.account_id, group_id, body.frequency_hz, body.hold_s
+    )
+    p = ev.group.programme
+    return {
+        "event_id": ev.id,
+        "frequency_hz": ev.steps[-1][1],
+        "started_at": iso(ev.crossed_at),
+        "report_at": iso(ev.crossed_at + p.log_after_s),
+    }
+
+
+@router.get("/events")
+async def list_events(
+    rt: RuntimeDep, cred: CredentialDep, group: Annotated[int | None, Query()] = None
+) -> list[dict[str, Json]]:
+    """The account's events (of one group), newest first."""
+    svc = FfrService.of(rt)
+    if group is not None:
+        svc.group(cred.account_id, group)
+    return [_times(e) for e in svc.events(cred.account_id, group)]
+
+
+async def _event(rt: RuntimeDep, account_id: int, event_id: int) -> ClosedEvent:
+    return await FfrService.of(rt).event(account_id, event_id)
+
+
+@router.get("/events/{event_id}")
+async def get_event(rt: RuntimeDep, cred: CredentialDep, event_id: int) -> dict[str, Json]:
+    """The event's report: per device and for the group, with the compliance verdict."""
+    ev = await _event(rt, cred.account_id, event_id)
+    report = _times(dict(ev.report))
+    report["devices"] = [_times(d) for d in ev.report["devices"]]
+    return report
+
+
+@router.get("/events/{event_id}/evidence.csv", response_class=Response)
+async def get_evidence(rt: RuntimeDep, cred: CredentialDep, event_id: int) -> Response:
+    """Frequency and the group's active power at the programme's logging resolution."""
+    ev = await _event(rt, cred.account_id, event_id)
+    lines = ["time,frequency_hz,active_power_kw"]
+    lines += [f"{iso(t)},{f:.3f},{kw:.3f}" for t, f, kw in FfrService.evidence(ev)]
+    return Response(
+        "\n".join(lines) + "\n",
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="ffr-event-{event_id}.csv"',
+            "X-Resolution-S": f"{ev.programme.resolution_s:g}",
+            "X-Source": "simulated twins: power at the crossing and at each relay change",
+        },
+    )

@@ -1,0 +1,140 @@
+"""`switchgear ffr ...`: FFR programmes, groups, events and evidence of a running server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from switchgear.cli.client import DEFAULT_CREDENTIALS, AccountOpt, CredsOpt, UrlOpt, call, resolve
+from switchgear.cli.errors import handled
+from switchgear.cli.output import console
+
+app = typer.Typer(no_args_is_help=True, help="FFR aggregation: programmes, groups, events.")
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
+
+
+def _call(
+    method: str,
+    path: str,
+    url: str | None,
+    creds: str,
+    account: str,
+    body: object = None,
+    params: dict[str, Any] | None = None,
+) -> Any:
+    with handled():
+        return call(resolve(url, creds, account), method, path, body, params)
+
+
+def _print(data: Any) -> None:
+    console.print_json(json.dumps(data))
+
+
+@app.command("programmes")
+def programmes(
+    as_json: JsonOpt = False,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+) -> None:
+    """The preset programmes with their timing."""
+    rows = _call("GET", "/api/v1/ffr/programmes", url, credentials_file, account)
+    if as_json:
+        _print(rows)
+        return
+    for p in rows:
+        console.print(
+            f"{p['id']:<22} {p['nominal_hz']:g} Hz  below {p['threshold_hz']:g} Hz "
+            f"within {p['full_activation_s']:g} s, hold {p['min_support_s']:g} s",
+            highlight=False,
+        )
+
+
+@app.command("create")
+def create(
+    name: str,
+    programme: Annotated[str, typer.Option(help="A preset id (see `ffr programmes`).")],
+    contracted_kw: Annotated[float, typer.Option("--kw", help="Contracted capacity (kW).")],
+    devices: Annotated[str | None, typer.Option(help="Device ids, comma separated.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Enrol the devices with this tag.")] = None,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+) -> None:
+    """Enrol controllers in a programme; print the group with what was refused and why."""
+    body: dict[str, Any] = {"name": name, "programme": programme, "contracted_kw": contracted_kw}
+    if devices is not None:
+        body["device_ids"] = [int(i) for i in devices.split(",") if i.strip()]
+    if tag is not None:
+        body["tag"] = tag
+    _print(_call("POST", "/api/v1/ffr/groups", url, credentials_file, account, body))
+
+
+@app.command("group")
+def group(
+    group_id: int,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+) -> None:
+    """A group with its capacity now and its 24-hour forecast."""
+    _print(_call("GET", f"/api/v1/ffr/groups/{group_id}", url, credentials_file, account))
+
+
+@app.command("prequalify")
+def prequalify(
+    group_id: int,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+) -> None:
+    """Run the programme's test on the simulated grid (report when its window ends)."""
+    path = f"/api/v1/ffr/groups/{group_id}/prequalification"
+    _print(_call("POST", path, url, credentials_file, account))
+
+
+@app.command("events")
+def events(
+    group_id: Annotated[int | None, typer.Option("--group")] = None,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+) -> None:
+    """Events, newest first."""
+    params = {} if group_id is None else {"group": group_id}
+    _print(_call("GET", "/api/v1/ffr/events", url, credentials_file, account, params=params))
+
+
+@app.command("event")
+def event(
+    event_id: int,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+) -> None:
+    """An event's report: per device, and the verdict with its reasons."""
+    _print(_call("GET", f"/api/v1/ffr/events/{event_id}", url, credentials_file, account))
+
+
+@app.command("evidence")
+def evidence(
+    event_id: int,
+    output: Annotated[Path, typer.Option("-o", "--output", help="CSV file to write.")],
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+) -> None:
+    """Write the event's evidence CSV (time, frequency, active power at 100 ms)."""
+    target = resolve(url, credentials_file, account)
+    _call("GET", f"/api/v1/ffr/events/{event_id}", url, credentials_file, account)  # 404s
+    headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}
+    with handled():
+        r = httpx.get(
+            f"{target.url}/api/v1/ffr/events/{event_id}/evidence.csv", headers=headers, timeout=60
+        )
+    output.write_text(r.text)
+    console.print(f"{r.text.count(chr(10)) - 1} rows written to {output}", highlight=False)

@@ -1,0 +1,72 @@
+"""`switchgear ffr` against a real demo server: enrol, prequalify, report, evidence."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from switchgear.cli.main import app
+from tests.e2e.proc import Demo, start_demo
+
+pytestmark = pytest.mark.e2e
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    tmp = tmp_path_factory.mktemp("ffrcli")
+    d = start_demo(tmp, tmp / "demo.db")
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def sg(demo: Demo, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, [*args, "--credentials-file", str(demo.credentials_path)])
+    return result.exit_code, result.stdout + result.stderr
+
+
+def test_an_aggregator_enrols_tests_and_files_the_evidence(demo: Demo, tmp_path: Path) -> None:
+    code, out = sg(demo, "ffr", "programmes")
+    assert code == 0 and "ercot-ffr" in out and "nordic-ffr-49.5" in out
+    code, out = sg(demo, "devices", "list", "--family", "load_controller", "--json")
+    assert code == 0, out
+    ids = [d["id"] for d in json.loads(out)]
+    code, out = sg(
+        demo,
+        "ffr",
+        "create",
+        "heaters",
+        "--programme",
+        "ercot-ffr",
+        "--kw",
+        "1",
+        "--devices",
+        ",".join(map(str, ids)),
+    )
+    assert code == 0, out
+    group = json.loads(out)
+    assert group["devices"] == ids and group["refused"] == []
+    code, out = sg(demo, "ffr", "prequalify", str(group["id"]))
+    assert code == 0, out
+    event_id = json.loads(out)["event_id"]
+    code, out = sg(demo, "sim", "advance", "900")
+    assert code == 0, out
+    code, out = sg(demo, "ffr", "event", str(event_id))
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["frequency_min_hz"] == 59.75
+    assert [d["device_id"] for d in report["devices"]] == ids
+    csv = tmp_path / "evidence.csv"
+    code, out = sg(demo, "ffr", "evidence", str(event_id), "-o", str(csv))
+    assert code == 0, out
+    lines = csv.read_text().splitlines()
+    assert lines[0] == "time,frequency_hz,active_power_kw" and len(lines) == 9102
+    code, out = sg(demo, "ffr", "event", str(event_id), "--account", "other")
+    assert code != 0 and "not found" in out
