@@ -9,6 +9,7 @@ from pydantic import Field
 from starlette.responses import Response
 
 from switchgear.api.deps import CredentialDep, RuntimeDep
+from switchgear.api.openapi import answers
 from switchgear.api.schemas import Strict, iso
 from switchgear.core.ffr import PROGRAMMES, programme
 from switchgear.core.model import Json
@@ -45,7 +46,7 @@ async def programmes(cred: CredentialDep) -> list[dict[str, Json]]:
     return [p.to_json() for p in PROGRAMMES]
 
 
-@router.post("/groups", status_code=201)
+@router.post("/groups", status_code=201, responses=answers(404, 409))
 async def create_group(rt: RuntimeDep, cred: CredentialDep, body: GroupRequest) -> dict[str, Json]:
     """Enrol controllers (by ids or by tag) in a programme with a contracted capacity."""
     if (body.device_ids is None) == (body.tag is None):
@@ -63,7 +64,7 @@ async def list_groups(rt: RuntimeDep, cred: CredentialDep) -> list[dict[str, Jso
     return [_group(g) for g in svc.account_groups(cred.account_id)]
 
 
-@router.get("/groups/{group_id}")
+@router.get("/groups/{group_id}", responses=answers(404))
 async def get_group(rt: RuntimeDep, cred: CredentialDep, group_id: int) -> dict[str, Json]:
     """The group with its capacity now and a 24-hour hourly forecast (what to bid)."""
     svc = FfrService.of(rt)
@@ -82,7 +83,7 @@ class PrequalifyRequest(Strict):
     hold_s: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
 
 
-@router.post("/groups/{group_id}/prequalification", status_code=202)
+@router.post("/groups/{group_id}/prequalification", status_code=202, responses=answers(404, 409))
 async def prequalify(
     rt: RuntimeDep, cred: CredentialDep, group_id: int, body: PrequalifyRequest | None = None
 ) -> dict[str, Json]:
@@ -101,7 +102,7 @@ async def prequalify(
     }
 
 
-@router.get("/events")
+@router.get("/events", responses=answers(404))
 async def list_events(
     rt: RuntimeDep, cred: CredentialDep, group: Annotated[int | None, Query()] = None
 ) -> list[dict[str, Json]]:
@@ -116,7 +117,7 @@ async def _event(rt: RuntimeDep, account_id: int, event_id: int) -> ClosedEvent:
     return await FfrService.of(rt).event(account_id, event_id)
 
 
-@router.get("/events/{event_id}")
+@router.get("/events/{event_id}", responses=answers(404))
 async def get_event(rt: RuntimeDep, cred: CredentialDep, event_id: int) -> dict[str, Json]:
     """The event's report: per device and for the group, with the compliance verdict."""
     ev = await _event(rt, cred.account_id, event_id)
@@ -125,7 +126,7 @@ async def get_event(rt: RuntimeDep, cred: CredentialDep, event_id: int) -> dict[
     return report
 
 
-@router.get("/events/{event_id}/evidence.csv", response_class=Response)
+@router.get("/events/{event_id}/evidence.csv", response_class=Response, responses=answers(404))
 async def get_evidence(rt: RuntimeDep, cred: CredentialDep, event_id: int) -> Response:
     """Frequency and the group's active power at the programme's logging resolution."""
     ev = await _event(rt, cred.account_id, event_id)
