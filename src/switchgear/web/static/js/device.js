@@ -91,6 +91,55 @@ async function history(id, start, end) {
   return out;
 }
 
+// Families whose `update` status reports `power` as the energy (Wh) of its period, as
+// the power controller's vendor does; the others report watts averaged over the period.
+const POWER_IS_PERIOD_WH = new Set(["load_controller"]);
+const MARKS = { relay: "#2e7d32", trigger: "#e65100" };
+
+function readings(d, records) {
+  const xs = [];
+  const ys = [];
+  const marks = [];
+  for (const r of records) {
+    const t = Date.parse(r.ts) / 1000;
+    if (r.kind === "relay" || r.kind === "trigger") {
+      marks.push({ t, kind: r.kind, on: r.data && r.data.on });
+      continue;
+    }
+    let w = r.data && r.data.power;
+    if (typeof w !== "number") continue;
+    if (POWER_IS_PERIOD_WH.has(d.family)) {
+      const dur = r.data.duration;
+      if (!dur) continue;
+      w = (w * 3600) / dur;
+    }
+    xs.push(t);
+    ys.push(Math.round(w * 10) / 10);
+  }
+  return { xs, ys, marks };
+}
+
+// Draws each relay change and trigger as a vertical line across the plot.
+function markers(marks) {
+  return (u) => {
+    const { ctx } = u;
+    const { top, height } = u.bbox;
+    ctx.save();
+    ctx.lineWidth = 1.5 * devicePixelRatio;
+    for (const m of marks) {
+      const x = Math.round(u.valToPos(m.t, "x", true));
+      if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+      ctx.strokeStyle = MARKS[m.kind];
+      ctx.setLineDash(m.kind === "relay" && m.on === false ? [4, 4] : []);
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + height);
+      ctx.stroke();
+    }
+    ctx.restore();
+  };
+}
+
 async function loadChart(id) {
   const mine = ++loading;
   const span = Number($("range").value);
@@ -101,24 +150,22 @@ async function loadChart(id) {
   const iso = (t) => new Date(t * 1000).toISOString();
   const records = await history(id, iso(end - span), iso(end + 1));
   if (mine !== loading || current !== id) return;
-  const xs = [];
-  const ys = [];
-  for (const r of records) {
-    const w = r.data && r.data.power;
-    if (typeof w !== "number") continue;
-    xs.push(Date.parse(r.ts) / 1000);
-    ys.push(w);
-  }
-  $("chart-status").textContent = xs.length
-    ? `${xs.length} readings over the ${label}`
-    : `No power readings over the ${label}.`;
-  $("chart").setAttribute("aria-label", `Power over the ${label}: ${xs.length} readings`);
+  const d = devices.get(id);
+  const { xs, ys, marks } = readings(d, records);
+  const relays = marks.filter((m) => m.kind === "relay").length;
+  const trips = marks.length - relays;
+  const parts = [xs.length ? `${xs.length} readings over the ${label}` : `No power readings over the ${label}`];
+  if (relays) parts.push(`${relays} relay change${relays === 1 ? "" : "s"} (green lines; dashed: off)`);
+  if (trips) parts.push(`${trips} trip${trips === 1 ? "" : "s"} (orange lines)`);
+  $("chart-status").textContent = parts.join("; ");
+  $("chart").setAttribute("aria-label", `Power over the ${label}: ${parts.join("; ")}`);
   if (plot) plot.destroy();
   const opts = {
     ...size(),
     scales: { x: { time: true, range: [end - span, end] } },
-    axes: [{}, { label: "W", values: (u, vals) => vals.map((v) => `${v}`) }],
+    axes: [{}, { label: "W" }],
     series: [{}, { label: "Power (W)", stroke: "#1565c0", fill: "rgba(21,101,192,0.12)", width: 1.5 }],
+    hooks: { draw: [markers(marks)] },
   };
   plot = new window.uPlot(opts, [xs, ys], $("chart"));
 }
