@@ -155,3 +155,22 @@ def test_a_device_page_plots_its_power_from_history(page: Page, demo: Demo) -> N
     expect(page.get_by_role("switch", name=meter["name"], exact=True)).to_be_visible()
     page.get_by_role("link", name="All devices").click()
     expect(page.get_by_role("heading", name="Devices")).to_be_visible()
+
+
+def test_a_channels_settings_are_edited_on_its_device_page(page: Page, demo: Demo) -> None:
+    strip = next(d for d in native_devices(demo) if d["family"] == "strip")
+    sign_in(page, demo)
+    page.get_by_role("link", name=strip["name"], exact=True).click()
+    page.get_by_label("Channel").select_option(label="Outlet 3")
+    expect(page.get_by_label("Power-on state")).to_have_value(
+        strip["channels"][2]["settings"]["power_on"]
+    )
+    page.get_by_label("Power-on state").select_option(label="On")
+    page.get_by_label("Auto off after (s)").fill("600")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text(f"{strip['name']}: settings saved.")).to_be_visible()
+    with api(demo) as c:
+        channels = c.get(f"/api/v1/devices/{strip['id']}").json()["channels"]
+    assert channels[2]["settings"]["power_on"] == "on"
+    assert channels[2]["settings"]["auto_off_s"] == 600
+    assert channels[0]["settings"] == strip["channels"][0]["settings"]  # only that channel

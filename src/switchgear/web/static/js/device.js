@@ -3,6 +3,7 @@
 import { request } from "./api.js";
 import { devices, clock, refresh, totalPower, watts } from "./model.js";
 import { relayControl, updateRelay, tick } from "./relays.js";
+import { setupSettings, showSettings } from "./settings.js";
 
 const MAX_PAGES = 20; // 20 × 5000 records: a 10-day window at the densest cadence
 const $ = (id) => document.getElementById(id);
@@ -11,6 +12,7 @@ let plot = null;
 let loading = 0;
 
 export function setupDevice() {
+  setupSettings();
   $("range").addEventListener("change", () => current !== null && loadChart(current));
   window.addEventListener("resize", () => plot && plot.setSize(size()));
 }
@@ -38,6 +40,7 @@ function render(d) {
     return li;
   }));
   if (!d.channels.length) ul.textContent = "This device has no relay.";
+  showSettings(d);
 }
 
 function facts(d) {
