@@ -7,10 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 from tests.e2e.proc import Demo, start_demo
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is a dev dependency")
 
 CHROMIUM = os.environ.get("SWITCHGEAR_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -14,14 +15,14 @@ from tests.e2e.proc import Demo
 pytestmark = pytest.mark.e2e
 
 
-def sign_in(page: Page, demo: Demo) -> None:
+def sign_in(page: Page, demo: Demo, timeout: float = 5000) -> None:
     account = demo.credentials["account"]
     page.goto("/")  # the server's root leads to the dashboard
     expect(page).to_have_url(re.compile(r"/ui/"))
     page.get_by_label("Email").fill(account["email"])
     page.get_by_label("Password").fill(account["password"])
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Devices")).to_be_visible()
+    expect(page.get_by_role("heading", name="Devices")).to_be_visible(timeout=timeout)
     expect(page.get_by_text("Live updates: on")).to_be_visible()
 
 
@@ -174,3 +175,29 @@ def test_a_channels_settings_are_edited_on_its_device_page(page: Page, demo: Dem
     assert channels[2]["settings"]["power_on"] == "on"
     assert channels[2]["settings"]["auto_off_s"] == 600
     assert channels[0]["settings"] == strip["channels"][0]["settings"]  # only that channel
+
+
+def test_a_fleet_of_ten_thousand_stays_usable(page: Page, demo: Demo) -> None:
+    plug = next(d for d in native_devices(demo) if d["family"] == "plug")
+    fleet = [
+        {**plug, "id": 100_000 + i, "serial": f"SPG{i:07d}", "name": f"Plug {i:05d}",
+         "tags": ["even" if i % 2 == 0 else "odd"]}
+        for i in range(10_000)
+    ]  # fmt: skip
+    body = json.dumps(fleet)
+    page.route(
+        re.compile(r"/api/v1/devices$"),
+        lambda route: route.fulfill(status=200, content_type="application/json", body=body),
+    )
+    sign_in(page, demo, timeout=30_000)  # Playwright's interception moves 6 MB slowly
+    rows = page.locator("#fleet tbody tr")
+    expect(page.get_by_text("10000 devices", exact=True)).to_be_visible()
+    expect(rows).to_have_count(50)  # a page at a time
+    expect(page.get_by_text("Page 1 of 200")).to_be_visible()
+    page.get_by_role("button", name="Next page").click()
+    expect(rows.first).to_contain_text("Plug 00050", timeout=1000)
+    page.get_by_label("Tag").select_option("odd")
+    expect(page.get_by_text("5000 of 10000 devices")).to_be_visible(timeout=1000)
+    page.get_by_label("Name contains").fill("Plug 09999")
+    expect(rows).to_have_count(1, timeout=1000)
+    expect(page.get_by_role("switch", name="Plug 09999", exact=True)).to_be_visible()
