@@ -151,6 +151,10 @@ def test_a_device_page_plots_its_power_from_history(page: Page, demo: Demo) -> N
     status = page.locator("#chart-status")
     # the seeding switched the meter's relay on: a relay change marked on the time axis
     expect(status).to_have_text(re.compile(r"^[1-9]\d* readings over the last day; \d+ relay ch"))
+    energy = page.get_by_role("table", name="Energy per day")
+    expect(
+        energy.get_by_role("cell", name=re.compile(r"^(?!0\.00)\d+\.\d\d kWh$")).first
+    ).to_be_visible()
     page.get_by_label("Range").select_option(label="Last hour")
     expect(status).to_have_text(re.compile(r"^[1-9]\d* readings over the last hour(;|$)"))
     expect(page.get_by_role("switch", name=meter["name"], exact=True)).to_be_visible()

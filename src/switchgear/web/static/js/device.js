@@ -143,6 +143,52 @@ function markers(marks) {
   };
 }
 
+// Energy per calendar day (the browser's time zone): the growth of the `energy_wh`
+// register between readings, or the sum of a power controller's per-period Wh.
+function energyPerDay(d, records) {
+  const days = new Map();
+  let last = null;
+  for (const r of records) {
+    if (r.kind !== "update" || !r.data) continue;
+    const day = new Date(Date.parse(r.ts)).toLocaleDateString(undefined,
+      { weekday: "short", year: "numeric", month: "short", day: "numeric" });
+    let wh = null;
+    if (POWER_IS_PERIOD_WH.has(d.family)) {
+      wh = typeof r.data.power === "number" ? r.data.power : null;
+    } else if (typeof r.data.energy_wh === "number") {
+      if (last !== null) wh = Math.max(0, r.data.energy_wh - last);
+      last = r.data.energy_wh;
+    }
+    if (wh !== null) days.set(day, (days.get(day) || 0) + wh);
+  }
+  return [...days];
+}
+
+function renderEnergy(days) {
+  const top = Math.max(1, ...days.map(([, wh]) => wh));
+  const body = $("energy").tBodies[0];
+  if (!days.length) {
+    const td = document.createElement("td");
+    td.colSpan = 3;
+    td.textContent = "No energy readings in this range.";
+    body.replaceChildren(document.createElement("tr"));
+    body.rows[0].append(td);
+    return;
+  }
+  body.replaceChildren(...days.map(([day, wh]) => {
+    const tr = document.createElement("tr");
+    const bar = document.createElement("div");
+    bar.className = "bar-fill";
+    bar.style.width = `${Math.round((wh / top) * 100)}%`;
+    for (const c of [day, `${(wh / 1000).toFixed(2)} kWh`, bar]) {
+      const td = document.createElement("td");
+      td.append(c);
+      tr.append(td);
+    }
+    return tr;
+  }));
+}
+
 async function loadChart(id) {
   const mine = ++loading;
   const span = Number($("range").value);
@@ -155,6 +201,7 @@ async function loadChart(id) {
   if (mine !== loading || current !== id) return;
   const d = devices.get(id);
   const { xs, ys, marks } = readings(d, records);
+  renderEnergy(energyPerDay(d, records));
   const relays = marks.filter((m) => m.kind === "relay").length;
   const trips = marks.length - relays;
   const parts = [xs.length ? `${xs.length} readings over the ${label}` : `No power readings over the ${label}`];
