@@ -205,3 +205,17 @@ def test_a_fleet_of_ten_thousand_stays_usable(page: Page, demo: Demo) -> None:
     page.get_by_label("Name contains").fill("Plug 09999")
     expect(rows).to_have_count(1, timeout=1000)
     expect(page.get_by_role("switch", name="Plug 09999", exact=True)).to_be_visible()
+
+
+def test_a_power_controllers_page_plots_its_temperature_beside_power(
+    page: Page, demo: Demo
+) -> None:
+    with api(demo) as c:  # at least one status at the heater's 15-minute cadence
+        assert c.post("/api/v1/sim/clock/advance", json={"seconds": 1800}).status_code == 200
+    heater = next(d for d in native_devices(demo) if d["family"] == "load_controller")
+    sign_in(page, demo)
+    page.get_by_role("link", name=heater["name"], exact=True).click()
+    expect(page.get_by_text(re.compile(r"^[1-9]\d* readings over the last day"))).to_be_visible()
+    legend = page.locator("#chart .u-legend")
+    expect(legend).to_contain_text("Power (W)")
+    expect(legend).to_contain_text("Temperature (°C)")  # the vendor's °F, in °C

@@ -102,6 +102,7 @@ const MARKS = { relay: "#2e7d32", trigger: "#e65100" };
 function readings(d, records) {
   const xs = [];
   const ys = [];
+  const temps = []; // the controller's temperature, °C (its vendor reports °F)
   const marks = [];
   for (const r of records) {
     const t = Date.parse(r.ts) / 1000;
@@ -118,8 +119,10 @@ function readings(d, records) {
     }
     xs.push(t);
     ys.push(Math.round(w * 10) / 10);
+    const f = r.data.temperature;
+    temps.push(typeof f === "number" ? Math.round(((f - 32) * 50) / 9) / 10 : null);
   }
-  return { xs, ys, marks };
+  return { xs, ys, temps, marks };
 }
 
 // Draws each relay change and trigger as a vertical line across the plot.
@@ -200,7 +203,7 @@ async function loadChart(id) {
   const records = await history(id, iso(end - span), iso(end + 1));
   if (mine !== loading || current !== id) return;
   const d = devices.get(id);
-  const { xs, ys, marks } = readings(d, records);
+  const { xs, ys, temps, marks } = readings(d, records);
   renderEnergy(energyPerDay(d, records));
   const relays = marks.filter((m) => m.kind === "relay").length;
   const trips = marks.length - relays;
@@ -217,5 +220,11 @@ async function loadChart(id) {
     series: [{}, { label: "Power (W)", stroke: "#1565c0", fill: "rgba(21,101,192,0.12)", width: 1.5 }],
     hooks: { draw: [markers(marks)] },
   };
-  plot = new window.uPlot(opts, [xs, ys], $("chart"));
+  const data = [xs, ys];
+  if (POWER_IS_PERIOD_WH.has(d.family)) { // a power controller: its reported temperature too
+    opts.series.push({ label: "Temperature (°C)", scale: "°C", stroke: "#c62828", width: 1.5 });
+    opts.axes.push({ scale: "°C", label: "°C", side: 1, grid: { show: false } });
+    data.push(temps);
+  }
+  plot = new window.uPlot(opts, data, $("chart"));
 }
