@@ -12,6 +12,7 @@ let stopStream = null;
 
 function show(view) {
   for (const v of ["signin-view", "fleet-view", "device-view"]) $(v).hidden = v !== view;
+  $("switch-options").hidden = view === "signin-view"; // they apply to every switch
 }
 
 function live(on) {
@@ -85,6 +86,7 @@ whenUnauthorized(() => {
   showSignIn();
 });
 
+$("switch-options").addEventListener("submit", (e) => e.preventDefault());
 setupFleet();
 setupDevice();
 onChange((id) => { fleetChanged(id); deviceChanged(id); });
