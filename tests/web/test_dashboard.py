@@ -219,3 +219,21 @@ def test_a_power_controllers_page_plots_its_temperature_beside_power(
     legend = page.locator("#chart .u-legend")
     expect(legend).to_contain_text("Power (W)")
     expect(legend).to_contain_text("Temperature (°C)")  # the vendor's °F, in °C
+
+
+def test_tokens_are_made_shown_once_and_revoked_on_the_account_page(page: Page, demo: Demo) -> None:
+    sign_in(page, demo)
+    page.get_by_role("link", name=demo.credentials["account"]["email"]).click()
+    expect(page.get_by_role("heading", name="API tokens")).to_be_visible()
+    expect(page.get_by_role("cell", name="this session")).to_be_visible()
+    page.get_by_label("Description").fill("backup script")
+    page.get_by_role("button", name="Create token").click()
+    secret = page.locator("#token-value")
+    expect(secret).to_have_text(re.compile(r"^sg_"))
+    token = secret.inner_text()
+    h = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{demo.base_url}/api/v1/account", headers=h).status_code == 200
+    page.get_by_role("button", name="Revoke backup script").click()
+    expect(page.get_by_text('Token "backup script" revoked.')).to_be_visible()
+    assert httpx.get(f"{demo.base_url}/api/v1/account", headers=h).status_code == 401
+    expect(page.get_by_role("heading", name="API tokens")).to_be_visible()  # still signed in

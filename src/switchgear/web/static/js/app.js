@@ -6,12 +6,13 @@ import { applyEvent, clock, loadDevices, onChange } from "./model.js";
 import { setupFleet, renderFleet, fleetChanged, fleetTick } from "./fleet.js";
 import { setupDevice, showDevice, leaveDevice, deviceChanged, deviceTick } from "./device.js";
 import { announce } from "./notice.js";
+import { setupAccount, showAccount } from "./account.js";
 
 const $ = (id) => document.getElementById(id);
 let stopStream = null;
 
 function show(view) {
-  for (const v of ["signin-view", "fleet-view", "device-view"]) $(v).hidden = v !== view;
+  for (const v of ["signin-view", "fleet-view", "device-view", "account-view"]) $(v).hidden = v !== view;
   $("switch-options").hidden = view === "signin-view"; // they apply to every switch
 }
 
@@ -23,7 +24,11 @@ function live(on) {
 async function route() {
   if (!session()) { showSignIn(); return; }
   const m = location.hash.match(/^#\/devices\/(\d+)$/);
-  if (m) {
+  if (location.hash === "#/account") {
+    leaveDevice();
+    show("account-view");
+    await showAccount(endSession).catch((err) => announce(err.message, true));
+  } else if (m) {
     show("device-view");
     try {
       await showDevice(Number(m[1]));
@@ -80,14 +85,17 @@ $("signout").addEventListener("click", async () => {
   showSignIn();
 });
 
-whenUnauthorized(() => {
+function endSession() {
   forget();
   announce("Your session has ended; please sign in again.", true);
   showSignIn();
-});
+}
+
+whenUnauthorized(endSession);
 
 $("switch-options").addEventListener("submit", (e) => e.preventDefault());
 setupFleet();
+setupAccount(endSession);
 setupDevice();
 onChange((id) => { fleetChanged(id); deviceChanged(id); });
 window.addEventListener("hashchange", route);
