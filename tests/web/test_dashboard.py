@@ -166,7 +166,7 @@ def test_a_channels_settings_are_edited_on_its_device_page(page: Page, demo: Dem
     strip = next(d for d in native_devices(demo) if d["family"] == "strip")
     sign_in(page, demo)
     page.get_by_role("link", name=strip["name"], exact=True).click()
-    page.get_by_label("Channel").select_option(label="Outlet 3")
+    page.get_by_label("Channel", exact=True).select_option(label="Outlet 3")
     expect(page.get_by_label("Power-on state")).to_have_value(
         strip["channels"][2]["settings"]["power_on"]
     )
@@ -237,3 +237,22 @@ def test_tokens_are_made_shown_once_and_revoked_on_the_account_page(page: Page, 
     expect(page.get_by_text('Token "backup script" revoked.')).to_be_visible()
     assert httpx.get(f"{demo.base_url}/api/v1/account", headers=h).status_code == 401
     expect(page.get_by_role("heading", name="API tokens")).to_be_visible()  # still signed in
+
+
+def test_the_simulation_panel_moves_a_twin(page: Page, demo: Demo) -> None:
+    meter = next(d for d in native_devices(demo) if d["model"] == "D101")
+    sign_in(page, demo)
+    page.get_by_role("link", name=meter["name"], exact=True).click()
+    facts = page.locator("#device-facts")
+    page.get_by_label("Load (W)").fill("321")
+    page.get_by_role("button", name="Set load").click()
+    expect(facts).to_contain_text("Power now321 W")
+    page.get_by_role("button", name="Take offline").click()
+    control = page.get_by_role("switch", name=f"{meter['name']} (offline)", exact=True)
+    expect(control).to_be_disabled()
+    expect(facts).to_contain_text("offline")
+    page.get_by_role("button", name="Bring online").click()
+    expect(page.get_by_role("switch", name=meter["name"], exact=True)).to_be_enabled()
+    with api(demo) as c:
+        d = c.get(f"/api/v1/devices/{meter['id']}").json()
+    assert d["online"] is True and d["meters"][0]["power_w"] == 321

@@ -4,6 +4,7 @@ import { request } from "./api.js";
 import { devices, clock, refresh, totalPower, watts } from "./model.js";
 import { relayControl, updateRelay, tick } from "./relays.js";
 import { setupSettings, showSettings } from "./settings.js";
+import { setupSim, showSim, simChanged } from "./sim.js";
 
 const MAX_PAGES = 20; // 20 × 5000 records: a 10-day window at the densest cadence
 const $ = (id) => document.getElementById(id);
@@ -13,6 +14,7 @@ let loading = 0;
 
 export function setupDevice() {
   setupSettings();
+  setupSim();
   $("range").addEventListener("change", () => current !== null && loadChart(current));
   window.addEventListener("resize", () => plot && plot.setSize(size()));
 }
@@ -41,6 +43,7 @@ function render(d) {
   }));
   if (!d.channels.length) ul.textContent = "This device has no relay.";
   showSettings(d);
+  showSim(d);
 }
 
 function facts(d) {
@@ -67,6 +70,7 @@ export function deviceChanged(id) {
   const d = devices.get(current);
   if (!d) return;
   facts(d);
+  simChanged(d);
   const wraps = $("device-relays").querySelectorAll(".relay");
   d.channels.forEach((ch, i) => wraps[i] && updateRelay(wraps[i], d, ch));
 }
