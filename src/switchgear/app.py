@@ -24,6 +24,7 @@ from switchgear.ffr.service import FfrService
 from switchgear.routing import Root
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
+from switchgear.web import routes as dashboard_routes
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ def create_app(
             await rt.stop()
 
     routes = [route for dialect in dialects() for route in dialect.routes()]
+    routes += dashboard_routes()  # the dashboard at /ui/
     # No slash redirects: a vendor client follows no 307 to a path its API does not have;
     # what no route takes gets its face's 404 (405 with every allowed method) instead.
     root = Root(

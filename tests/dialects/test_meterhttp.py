@@ -151,13 +151,13 @@ async def test_a_relay_the_meter_cannot_reach_is_503_in_the_meters_shape(meters:
     assert (await meters.get("1728053249", "012345")).json()["pout"] == "0"  # nothing applied
 
 
-async def test_root_without_page_is_the_servers_own_page(world: World) -> None:
-    r = await world.client.get("/")
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert 'href="/api/docs"' in r.text  # the API docs, one click away
-    assert "?page=getdata&amp;devid=" in r.text  # and how to ask a meter
-    head = await world.client.head("/")
-    assert head.status_code == 200 and head.content == b""
+async def test_root_without_page_leads_to_the_dashboard(world: World) -> None:
+    for method in ("GET", "HEAD"):
+        r = await world.client.request(method, "/")
+        assert (r.status_code, r.headers["location"]) == (307, "/ui/")
+    page = await world.client.get("/ui/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
 async def test_the_body_is_compact_json_with_raw_utf8_like_the_meters(meters: Meters) -> None:

@@ -1,0 +1,83 @@
+// What the page knows: the account's devices by id, kept current by the event stream,
+// and the server's (possibly virtual) clock.
+
+import { request } from "./api.js";
+
+export const devices = new Map();
+const listeners = new Set();
+
+export function onChange(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+function changed(id) {
+  for (const fn of listeners) fn(id);
+}
+
+export async function loadDevices() {
+  const list = await request("GET", "/devices");
+  devices.clear();
+  for (const d of list) devices.set(d.id, d);
+  changed(null);
+  return list;
+}
+
+export async function refresh(id) {
+  const d = await request("GET", `/devices/${id}`);
+  devices.set(d.id, d);
+  changed(d.id);
+  return d;
+}
+
+// An event's `state` carries the device's shadow: channels, meters, online.
+export function applyEvent(msg) {
+  if (typeof msg.ts === "number") clock.seen(msg.ts);
+  const d = devices.get(msg.device_id);
+  const st = msg.state;
+  if (!d || !st) return;
+  if (typeof st.online === "boolean") d.online = st.online;
+  if (Array.isArray(st.channels)) {
+    d.channels = st.channels.map((c, i) => ({ ...(d.channels[i] || {}), ...c }));
+  }
+  if (Array.isArray(st.meters)) d.meters = st.meters;
+  if ("temperature_c" in st) d.temperature_c = st.temperature_c;
+  changed(d.id);
+}
+
+// Server time in epoch seconds: a manual clock moves only when told, a scaled one runs
+// `speed` times as fast as the wall clock.
+export const clock = {
+  epoch: Date.now() / 1000, speed: 1, manual: false, wall: Date.now() / 1000,
+  async load() {
+    const c = await request("GET", "/sim/clock");
+    Object.assign(this, { epoch: c.epoch, speed: c.speed, manual: c.manual, wall: Date.now() / 1000 });
+  },
+  now() {
+    if (this.manual) return this.epoch;
+    return this.epoch + this.speed * (Date.now() / 1000 - this.wall);
+  },
+  seen(ts) {
+    if (ts > this.now()) { this.epoch = ts; this.wall = Date.now() / 1000; }
+  },
+};
+
+export function epochOf(t) {
+  if (t === null || t === undefined) return null;
+  return typeof t === "number" ? t : Date.parse(t) / 1000;
+}
+
+export function totalPower(d) {
+  return (d.meters || []).reduce((w, m) => w + (m.power_w || 0), 0);
+}
+
+// A channel's own power when the device meters each channel, else null.
+export function channelPower(d, i) {
+  const m = d.meters || [];
+  return m.length === d.channels.length && m.length > 1 ? m[i].power_w : null;
+}
+
+export function watts(w) {
+  if (w === null || w === undefined) return "—";
+  return Math.abs(w) >= 1000 ? `${(w / 1000).toFixed(2)} kW` : `${w.toFixed(0)} W`;
+}
