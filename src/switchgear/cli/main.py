@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from switchgear.cli import credentials, devices, sim, tokens, users
-from switchgear.cli.server import configure_logging, serve
+from switchgear.cli.server import serve
+from switchgear.logs import configure_logging
 from switchgear.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="switchgear: control plane for switched loads.")
@@ -30,6 +31,10 @@ CertFile = Annotated[
     str | None,
     typer.Option(help="Serve HTTPS/WSS with this PEM certificate (chain); needs --keyfile."),
 ]
+LogLevel = Annotated[
+    str, typer.Option(help="debug, info (start-up steps, one line a request), warning, error.")
+]
+LogFormat = Annotated[str, typer.Option(help="text, or json: one JSON object a line.")]
 KeyFile = Annotated[str | None, typer.Option(help="The PEM private key of --certfile.")]
 
 
@@ -48,7 +53,8 @@ def serve_cmd(
         str | None,
         typer.Option(help="Default: $SWITCHGEAR_DATABASE_URL or sqlite:///./switchgear.db"),
     ] = None,
-    log_level: str = "info",
+    log_level: LogLevel = "info",
+    log_format: LogFormat = "text",
     certfile: CertFile = None,
     keyfile: KeyFile = None,
     link: Annotated[
@@ -57,14 +63,17 @@ def serve_cmd(
     ] = None,
 ) -> None:
     """Run the server on its database (the embedded default: SQLite, in-process devices)."""
-    overrides = {"host": host, "port": port, "speed": speed, "log_level": log_level}
+    overrides = {
+        "host": host, "port": port, "speed": speed,
+        "log_level": log_level, "log_format": log_format,
+    }  # fmt: skip
     overrides.update(_tls(certfile, keyfile))
     if database_url:
         overrides["database_url"] = database_url
     if link:
         overrides["link"] = link
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     asyncio.run(serve(settings))
 
 
@@ -77,7 +86,8 @@ def demo_cmd(
     credentials_file: Annotated[str, typer.Option(help="Where to write the credentials.")] = (
         "./switchgear-demo.json"
     ),
-    log_level: str = "info",
+    log_level: LogLevel = "info",
+    log_format: LogFormat = "text",
     certfile: CertFile = None,
     keyfile: KeyFile = None,
 ) -> None:
@@ -91,8 +101,9 @@ def demo_cmd(
         credentials_file=credentials_file,
         demo=True,
         log_level=log_level,
+        log_format=log_format,
     )
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     asyncio.run(serve(settings, demo=True))
 
 
