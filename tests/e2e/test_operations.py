@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -145,3 +148,38 @@ def test_a_free_port_still_serves(tmp_path: Path) -> None:
         assert httpx.get(f"{d.base_url}/healthz", timeout=30).status_code == 200
     finally:
         d.stop()
+
+
+def test_the_push3_gateway_is_online_from_the_start(demo: Demo) -> None:
+    c = demo.credentials
+    h = _bearer(c["account"]["token"])
+    with httpx.Client(base_url=c["base_url"], timeout=30) as client:
+        gateways = client.get("/api/v1/devices", params={"family": "gateway"}, headers=h).json()
+    assert gateways and all(g["online"] for g in gateways)
+
+
+async def test_events_use_the_rest_apis_formats(demo: Demo) -> None:
+    c = demo.credentials
+    h = _bearer(c["account"]["token"])
+    async with httpx.AsyncClient(base_url=c["base_url"], headers=h, timeout=30) as client:
+        meter = (await client.get("/api/v1/devices", params={"family": "meter"})).json()[0]
+        did = meter["id"]
+        events: list[dict[str, Any]] = []
+        async with client.stream("GET", f"/api/v1/events?device={did}") as stream:
+            lines = stream.aiter_lines()
+            assert (await anext(lines)).startswith(": connected")
+            r = await client.post(
+                f"/api/v1/devices/{did}/channels/0/switch", json={"action": "toggle"}
+            )
+            assert r.status_code == 200
+            async for line in lines:
+                if line.startswith("data: "):
+                    events.append(json.loads(line[6:]))
+                    if events[-1]["kind"] == "relay":
+                        break
+        shown = (await client.get(f"/api/v1/devices/{did}")).json()
+    event = events[-1]
+    assert datetime.fromisoformat(event["ts"]) and event["ts"].endswith("Z")
+    assert event["ts"] == shown["reported_at"]
+    assert event["state"]["channels"] == shown["channels"]
+    assert event["state"]["meters"] == shown["meters"]  # the same rounding as the REST API
