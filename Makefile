@@ -3,16 +3,24 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime
 
 .PHONY: demo test lint typecheck bench bench-all crash soak clean
 
-$(STAMP): pyproject.toml
+# The demo needs the runtime alone; the dev tools (pytest, mypy, ruff, ...) come with `make test`.
+$(RUNTIME): pyproject.toml
+	@echo "Installing switchgear and its runtime dependencies into $(VENV) (first run only)..."
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --progress-bar on --upgrade pip
+	$(BIN)/pip install --progress-bar on -e .
+	touch $(RUNTIME)
+
+$(STAMP): $(RUNTIME)
+	@echo "Installing the development tools into $(VENV)..."
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/switchgear demo $(ARGS)
 
 lint: $(STAMP)

@@ -10,10 +10,9 @@ from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 
-from switchgear import __version__, edges, gctune, logsafe
+from switchgear import __version__, edges, gctune, health, logsafe, metrics
 from switchgear.api import docspage, openapi, problems
 from switchgear.api.jsonbody import JsonBodies
 from switchgear.api.routes import router as native_router
@@ -21,6 +20,7 @@ from switchgear.bodylimit import BodyLimit
 from switchgear.core.ports import Store
 from switchgear.dialects import dialects
 from switchgear.ffr.service import FfrService
+from switchgear.observe import Observe
 from switchgear.routing import Root
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
@@ -49,6 +49,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         rt = await Runtime.start(settings, store)
         app.state.runtime = api.state.runtime = rt
+        rt.journal.on_commit = metrics.observe_commit
         try:
             for dialect in dialects():
                 if dialect.start is not None:
@@ -61,7 +62,12 @@ def create_app(
         finally:
             await rt.stop()
 
-    routes = [route for dialect in dialects() for route in dialect.routes()]
+    routes: list[BaseRoute] = []
+    faces: dict[int, str] = {}  # id(route) -> its face (routes compare equal, hash not)
+    for dialect in dialects():
+        for route in dialect.routes():
+            routes.append(route)
+            faces[id(route)] = dialect.name
     routes += dashboard_routes()  # the dashboard at /ui/
     # No slash redirects: a vendor client follows no 307 to a path its API does not have;
     # what no route takes gets its face's 404 (405 with every allowed method) instead.
@@ -69,7 +75,7 @@ def create_app(
         routes,
         default=edges.Fallback(api),
         lifespan=lifespan,
-        middleware=[Middleware(BodyLimit)],
+        middleware=[Middleware(Observe, faces=faces), Middleware(BodyLimit)],
         exception_handlers={HTTPException: edges.http_error},
         redirect_slashes=False,
     )
@@ -93,10 +99,5 @@ def native_api() -> FastAPI:
     api.add_middleware(JsonBodies)
     api.include_router(native_router)
     openapi.install(api)
-
-    @api.get("/healthz", include_in_schema=False)
-    async def healthz(request: Request) -> Response:
-        rt: Runtime = request.app.state.runtime
-        return JSONResponse({"ok": True, "now": rt.clock.now(), "version": __version__})
-
+    api.include_router(health.router)
     return api

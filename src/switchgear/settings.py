@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     demo: bool = False
     credentials_file: str | None = None
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"  # stderr lines: text, or one JSON object each
     # smart-MAIC meters refuse requests faster than their version allows (off for benchmarks)
     meterhttp_rate_limit: bool = True
     # multisocket API gateway: calls per subscription key per day; None = no quota

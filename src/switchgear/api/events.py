@@ -12,7 +12,10 @@ from fastapi.responses import StreamingResponse
 
 from switchgear.api.deps import CredentialDep, RuntimeDep
 from switchgear.api.openapi import answers
-from switchgear.core.model import Json
+from switchgear.api.schemas import device_out, iso
+from switchgear.core.model import DeviceState, Json
+from switchgear.errors import DeviceNotFound
+from switchgear.runtime import Runtime
 from switchgear.streams import Lease, LeasedStream, StreamEnded, gate
 
 router = APIRouter(tags=["events"])
@@ -42,14 +45,39 @@ async def events(
     exact = prefix if device is not None else None
     return LeasedStream(
         lease,
-        _stream(rt.bus.subscribe(prefix), exact, lease),
+        _stream(rt, cred.account_id, rt.bus.subscribe(prefix), exact, lease),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
+def render(rt: Runtime, account_id: int, msg: dict[str, Json]) -> str | None:
+    """An event in the REST API's formats: ISO times, `state` as `GET /devices/{id}`
+    shows the device (None once the device is gone)."""
+    try:
+        device = rt.engine.device(account_id, int(msg["device_id"]))
+    except DeviceNotFound:
+        return None
+    state = DeviceState.from_json(msg["state"])
+    event = {
+        "id": msg["id"],
+        "device_id": device.id,
+        "ts": iso(float(msg["ts"])),
+        "kind": msg["kind"],
+        "reason": msg["reason"],
+        "channel": msg["channel"],
+        "data": msg["data"],
+        "state": device_out(device, state).model_dump(mode="json"),
+    }
+    return json.dumps(event)
+
+
 async def _stream(
-    messages: AsyncIterator[tuple[str, Json]], exact: str | None, lease: Lease
+    rt: Runtime,
+    account_id: int,
+    messages: AsyncIterator[tuple[str, Json]],
+    exact: str | None,
+    lease: Lease,
 ) -> AsyncIterator[str]:
     it = aiter(messages)
     nxt: asyncio.Future[Any] | None = None
@@ -69,7 +97,9 @@ async def _stream(
             nxt = None
             if exact is not None and topic != exact:
                 continue
-            yield f"event: {msg['kind']}\nid: {msg['id'] or ''}\ndata: {json.dumps(msg)}\n\n"
+            data = render(rt, account_id, msg)
+            if data is not None:
+                yield f"event: {msg['kind']}\nid: {msg['id'] or ''}\ndata: {data}\n\n"
     finally:
         if nxt is not None and not nxt.done():
             nxt.cancel()  # ends the subscription (the generator is running: no aclose)

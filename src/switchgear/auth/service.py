@@ -239,7 +239,7 @@ class Auth:
         )
         await self._store.add_credential(cred)
         self._creds[cred.id] = cred
-        log.info("credential %s (%s) issued to account %s", cred.id, kind, account_id)
+        log.debug("credential %s (%s) issued to account %s", cred.id, kind, account_id)
         return cred
 
     def authenticate(self, token: str | None, kind: str | tuple[str, ...]) -> Credential:

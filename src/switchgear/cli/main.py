@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 
 from switchgear.cli import credentials, devices, events, ffr, sim, tokens, users
-from switchgear.cli.server import configure_logging, serve
+from switchgear.cli.server import serve
 from switchgear.core.anchor import MANUAL_REFUSED
+from switchgear.logs import configure_logging
 from switchgear.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="switchgear: control plane for switched loads.")
@@ -34,6 +35,10 @@ CertFile = Annotated[
     str | None,
     typer.Option(help="Serve HTTPS/WSS with this PEM certificate (chain); needs --keyfile."),
 ]
+LogLevel = Annotated[
+    str, typer.Option(help="debug, info (start-up steps, one line a request), warning, error.")
+]
+LogFormat = Annotated[str, typer.Option(help="text, or json: one JSON object a line.")]
 KeyFile = Annotated[str | None, typer.Option(help="The PEM private key of --certfile.")]
 
 
@@ -52,7 +57,8 @@ def serve_cmd(
         str | None,
         typer.Option(help="Default: $SWITCHGEAR_DATABASE_URL or sqlite:///./switchgear.db"),
     ] = None,
-    log_level: str = "info",
+    log_level: LogLevel = "info",
+    log_format: LogFormat = "text",
     certfile: CertFile = None,
     keyfile: KeyFile = None,
     link: Annotated[
@@ -70,7 +76,10 @@ def serve_cmd(
     """Run the server on its database (the embedded default: SQLite, in-process devices)."""
     if fleet is not None and fleet not in ("in-process", "external"):
         raise typer.BadParameter("--fleet is in-process or external")
-    overrides = {"host": host, "port": port, "speed": speed, "log_level": log_level}
+    overrides = {
+        "host": host, "port": port, "speed": speed,
+        "log_level": log_level, "log_format": log_format,
+    }  # fmt: skip
     if fleet:
         overrides["fleet"] = fleet
     overrides.update(_tls(certfile, keyfile))
@@ -83,7 +92,7 @@ def serve_cmd(
         raise typer.BadParameter(MANUAL_REFUSED, param_hint="--speed")
     if settings.fleet == "external" and not settings.link.startswith("mqtt://"):
         raise typer.BadParameter("an external fleet needs --link mqtt://host:port")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     asyncio.run(serve(settings))
 
 
@@ -96,7 +105,8 @@ def demo_cmd(
     credentials_file: Annotated[str, typer.Option(help="Where to write the credentials.")] = (
         "./switchgear-demo.json"
     ),
-    log_level: str = "info",
+    log_level: LogLevel = "info",
+    log_format: LogFormat = "text",
     certfile: CertFile = None,
     keyfile: KeyFile = None,
 ) -> None:
@@ -110,8 +120,9 @@ def demo_cmd(
         credentials_file=credentials_file,
         demo=True,
         log_level=log_level,
+        log_format=log_format,
     )
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     asyncio.run(serve(settings, demo=True))
 
 

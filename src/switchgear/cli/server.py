@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
-import sys
+import socket
 from typing import Any
 
 import httpx
@@ -22,16 +23,32 @@ from switchgear.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+class PortInUse(SystemExit):
+    """The port is taken: one line for the operator, exit status 1, nothing else done."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before anything opens the database (PortInUse if taken)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise PortInUse(
+                f"switchgear: port {port} on {host} is already in use; "
+                "stop what holds it or choose another with --port"
+            ) from None
+        raise PortInUse(f"switchgear: cannot listen on {host}:{port}: {err.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 async def serve(settings: Settings, *, demo: bool = False) -> None:
     """Serve until interrupted; with `demo`, seed or resume the demo and write its file."""
+    sock = bind(settings.host, settings.port)
     state: dict[str, Any] = {}
 
     async def on_start(rt: Runtime) -> None:
@@ -44,8 +61,8 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
         app,
         host=settings.host,
         port=settings.port,
-        log_level=settings.log_level,
-        access_log=False,
+        log_config=None,  # logs.configure_logging set handlers and levels (text or JSON)
+        access_log=False,  # switchgear.access writes one line a request, with its id
         server_header=False,  # a face names its server itself (the meter: "smart-MAC")
         lifespan="on",
         # open response streams (/sub, /ws, /api/v1/events) never end by themselves
@@ -53,7 +70,7 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
         **transport_options(settings),
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             await task  # start-up failed: raise its error

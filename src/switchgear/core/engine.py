@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Iterable
 
 from switchgear.core.accounts import owned
@@ -91,6 +92,7 @@ class Engine:
         # commands in flight; a finished one is read from the store, where it is durable
         # before its id reaches anyone (the caller learns it once `command` returns)
         self._in_flight: dict[str, CommandRecord] = {}
+        self.outcomes: Counter[str] = Counter()  # finished commands by state, for metrics
         link.attach(self.on_event)
 
     # --- registry -----------------------------------------------------------
@@ -234,6 +236,7 @@ class Engine:
             command_id, device.id, account_id, command.name, params, state, created,
             self.clock.now(), result_json, error,
         )  # fmt: skip
+        self.outcomes[state] += 1
         self.journal.put_command(rec)
         if command_id not in self._in_flight:
             await self.journal.flush()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from switchgear.core.clock import Clock
@@ -31,6 +32,8 @@ class Journal:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # committed batches, for metrics and tests
+        # told of each committed batch: its size (records) and how long the commit took
+        self.on_commit: Callable[[int, float], None] | None = None
 
     def add_status(self, record: StatusRecord) -> None:
         self._pending.statuses.append(record)
@@ -81,12 +84,16 @@ class Journal:
             if callable(blob):
                 batch.nvram[device_id] = blob()
         batch.meta.setdefault("clock", self._clock.now())
+        started = time.perf_counter()
         try:
             await self._store.commit(batch)
         except BaseException:
             self._requeue(batch)
             raise
         self.batches += 1
+        if self.on_commit is not None:
+            size = len(batch.statuses) + len(batch.nvram) + len(batch.commands)
+            self.on_commit(size, time.perf_counter() - started)
 
     def _requeue(self, batch: Batch) -> None:
         """Put a failed batch back in front of what queued since, for the next try."""
