@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,6 +146,15 @@ class Runtime:
             self.poller.add(stored)
         elif self.mqtt is not None and "mqtt_id" in stored.attrs:
             await self.mqtt.add(stored, None)
+        await self.journal.flush()
+        return stored
+
+    async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
+        """Register many simulated devices in one store transaction (all or none: Conflict
+        on a taken serial); their twins boot, and their first reports are one group commit."""
+        stored = await self.engine.add_devices(devices)
+        for device in stored:
+            self.link.fleet.add(device, None)
         await self.journal.flush()
         return stored
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import math
@@ -215,6 +216,19 @@ class SqlStore:
                 f"a device with serial {device.serial!r} exists", field="serial"
             ) from None
         return Device(**{**_device_fields(device), "id": int(res.inserted_primary_key[0])})
+
+    async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
+        if not devices:
+            return []
+        # one executemany whose RETURNING ids follow the rows' order (insertmanyvalues)
+        stmt = t.devices.insert().returning(t.devices.c.id, sort_by_parameter_order=True)
+        try:
+            async with self._write, self.engine.begin() as conn:
+                res = await conn.execute(stmt, [_device_row(d) for d in devices])
+                ids = [int(r[0]) for r in res.all()]
+        except IntegrityError:
+            raise Conflict("a device with one of these serials exists", field="serial") from None
+        return [dataclasses.replace(d, id=i) for d, i in zip(devices, ids, strict=True)]
 
     async def devices(self) -> list[Device]:
         async with self.engine.connect() as conn:
