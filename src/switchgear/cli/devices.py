@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +17,7 @@ from switchgear.cli.client import (
     resolve,
 )
 from switchgear.cli.errors import handled
+from switchgear.cli.importing import send
 from switchgear.cli.output import console, device_tables, devices_table, print_json, statuses_table
 
 app = typer.Typer(no_args_is_help=True, help="List, show and switch devices.")
@@ -194,3 +196,33 @@ def adopt(
             print_json(made)
         else:
             console.print(f"{mqtt_id} adopted as device {made['id']}", highlight=False)
+
+
+@app.command("import")
+def import_devices(
+    file: Annotated[Path, typer.Argument(help="CSV with the header serial,model,name,tags.")],
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+    as_json: JsonOpt = False,
+) -> None:
+    """Add simulated devices from a CSV; exits 1 unless every row is imported.
+
+    Every row is checked; bad rows are listed with their line number and reason. Rows
+    whose device the account already has are left as they are, so a file can be
+    imported again.
+    """
+    with handled():
+        report = send(resolve(url, credentials_file, account), file, show_progress=not as_json)
+    if as_json:
+        print_json(report)
+    else:
+        for r in report["refused"]:
+            console.print(f"line {r['line']}: {r['reason']}", highlight=False, markup=False)
+        console.print(
+            f"{report['imported']} imported, {report['unchanged']} already there,"
+            f" {len(report['refused'])} refused (of {report['rows']} rows)",
+            highlight=False,
+        )
+    if report["refused"]:
+        raise typer.Exit(1)
