@@ -80,6 +80,12 @@ def demo_cmd(
     log_level: str = "info",
     certfile: CertFile = None,
     keyfile: KeyFile = None,
+    fleet_size: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Simulated devices in all, spread over the families (0: the small fleet)."
+        ),
+    ] = 0,
 ) -> None:
     """Start the demo: two accounts with a simulated fleet each, every API ready to try."""
     settings = Settings(
@@ -91,6 +97,7 @@ def demo_cmd(
         credentials_file=credentials_file,
         demo=True,
         log_level=log_level,
+        demo_fleet_size=fleet_size,
     )
     configure_logging(settings.log_level)
     asyncio.run(serve(settings, demo=True))
