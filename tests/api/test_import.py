@@ -106,3 +106,24 @@ async def test_a_tenant_import_past_its_hourly_allowance_adds_nothing(world: Wor
 async def test_import_needs_a_token(world: World) -> None:
     r = await world.client.post("/api/v1/devices:import", content=b"x", headers=CSV)
     assert r.status_code == 401
+
+
+async def test_every_simulated_model_imports_and_reports(world: World) -> None:
+    text = """serial,model,name,tags
+SPG-EVERY-1,SHPLG-1,,
+LGM-EVERY-1,LG-MULTI-4,,
+PC-EVERY0001-001,power-controller-v10,,
+300000000001,OMNIMETER-V4,,
+4016AB00CD01,PUSH3,,
+1900000001,D101,,
+1700000003,D103,,
+"""
+    report = (await _import(world, text)).json()
+    assert (report["imported"], report["refused"]) == (7, [])
+    devices = await _serials(world)
+    for serial in ("SPG-EVERY-1", "LGM-EVERY-1", "PC-EVERY0001-001", "300000000001",
+                   "4016AB00CD01", "1900000001", "1700000003"):  # fmt: skip
+        one = await world.client.get(f"/api/v1/devices/{devices[serial]['id']}",
+                                     headers=world.auth())  # fmt: skip
+        assert one.status_code == 200
+        assert one.json()["name"] == serial  # an empty name is the serial
