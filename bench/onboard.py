@@ -119,8 +119,15 @@ async def import_all(url: str, devices: int) -> dict[str, object]:
         }
 
 
+def cpu_s(pid: int) -> float:
+    """User and system CPU seconds the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def boot(url: str) -> dict[str, object]:
-    """`switchgear serve` on the database: seconds to its first HTTP answer, its RSS."""
+    """`switchgear serve` on the database: seconds (wall, and the server's CPU) to its first
+    HTTP answer, and its RSS then."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -131,22 +138,18 @@ def boot(url: str) -> dict[str, object]:
     try:
         while True:
             try:
-                httpx.get(
-                    f"http://127.0.0.1:{port}/api/v1/devices", timeout=5
-                )  # any answer (a 401)
+                httpx.get(f"http://127.0.0.1:{port}/api/v1/devices", timeout=5)  # any answer
                 break
             except httpx.TransportError:
-                if proc.poll() is not None or time.perf_counter() - t0 > 300:
+                if proc.poll() is not None or time.perf_counter() - t0 > 1200:
                     raise RuntimeError("the server did not answer") from None
                 time.sleep(0.05)
         took = time.perf_counter() - t0
-        return {
-            "boot_to_first_answer_s": round(took, 1),
-            "server_rss_mib": round(rss_mib(proc.pid)),
-        }
+        return {"boot_to_first_answer_s": round(took, 1), "boot_cpu_s": round(cpu_s(proc.pid), 1),
+                "server_rss_mib": round(rss_mib(proc.pid))}  # fmt: skip
     finally:
-        proc.terminate()
-        proc.wait(30)
+        proc.kill()
+        proc.wait()
 
 
 async def main() -> None:
@@ -161,6 +164,7 @@ async def main() -> None:
         try:
             url = f"sqlite:///{folder / 'fleet.db'}"
             out.update(await import_all(url, args.devices))
+            print(json.dumps(out), flush=True)
             if not args.no_boot:
                 out.update(boot(url))
         finally:
@@ -172,6 +176,7 @@ async def main() -> None:
         try:
             url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
             out.update(await import_all(url, args.devices))
+            print(json.dumps(out), flush=True)
             if not args.no_boot:
                 out.update(boot(url))
         finally:
