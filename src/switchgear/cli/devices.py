@@ -206,7 +206,7 @@ def import_devices(
     account: AccountOpt = "account",
     as_json: JsonOpt = False,
 ) -> None:
-    """Add simulated devices from a CSV; exits 1 unless every row is imported.
+    """Add simulated devices from a CSV; exits 1 when any row is refused.
 
     Every row is checked; bad rows are listed with their line number and reason. Rows
     whose device the account already has are left as they are, so a file can be
