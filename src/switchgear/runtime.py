@@ -10,6 +10,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchgear import gctune
 from switchgear.auth.passwords import HashPool
 from switchgear.auth.service import Auth, secret_key
 from switchgear.core.bus import MemoryBus
@@ -91,15 +92,16 @@ class Runtime:
         rt.mqtt = remote
         if remote is not None:
             await remote.start()
-        devices = await engine.load()
-        nvram = await store.nvram()
-        for device in devices:
-            if device.simulated:
-                link.fleet.add(device, nvram.get(device.id))  # boots: a restart is a power cycle
-            elif "url" in device.attrs:
-                poller.add(device)
-            elif remote is not None and "mqtt_id" in device.attrs:
-                await remote.add(device, nvram.get(device.id))
+        with gctune.paused():
+            devices = await engine.load()
+            nvram = await store.nvram()
+            for device in devices:
+                if device.simulated:
+                    link.fleet.add(device, nvram.get(device.id))  # boots: a power cycle
+                elif "url" in device.attrs:
+                    poller.add(device)
+                elif remote is not None and "mqtt_id" in device.attrs:
+                    await remote.add(device, nvram.get(device.id))
         journal.start()
         scheduler.start()
         await journal.flush()
