@@ -19,6 +19,7 @@ from typing import Any
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.model import Action, Device, Json, Switch
 from switchgear.core.ports import SimAction
+from switchgear.demofleet import grow
 from switchgear.devices.powercontroller import HOUSEHOLD_DRAWS
 from switchgear.dialects import dialects
 from switchgear.runtime import Runtime
@@ -154,6 +155,7 @@ async def seed(rt: Runtime) -> dict[str, Json]:
     """Create the demo accounts and fleets on an empty database; resume them otherwise."""
     existing = await rt.store.meta("demo")
     if isinstance(existing, dict):
+        await grow(rt, existing["accounts"][0]["id"], rt.settings.demo_fleet_size)
         return existing
     accounts: list[dict[str, Json]] = []
     for index, (email, name) in enumerate(ACCOUNTS):
@@ -166,6 +168,7 @@ async def seed(rt: Runtime) -> dict[str, Json]:
     demo: dict[str, Json] = {"accounts": accounts}
     rt.journal.put_meta("demo", demo)
     await rt.journal.flush()
+    await grow(rt, accounts[0]["id"], rt.settings.demo_fleet_size)
     return demo
 
 

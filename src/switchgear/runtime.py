@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchgear import gctune
 from switchgear.auth.passwords import HashPool
 from switchgear.auth.service import Auth, secret_key
 from switchgear.core.anchor import MANUAL_REFUSED, server_clock
@@ -112,17 +113,20 @@ class Runtime:
         if fleet_link is not None:
             fleet_link.shadow = engine.shadow
             await fleet_link.start()
-        devices = await engine.load()
-        nvram = await store.nvram()
-        for device in devices:
-            if device.simulated and fleet_link is not None:
-                await fleet_link.add(device)
-            elif device.simulated:
-                link.fleet.add(device, nvram.get(device.id))  # boots: a restart is a power cycle
-            elif "url" in device.attrs:
-                poller.add(device)
-            elif remote is not None and "mqtt_id" in device.attrs:
-                await remote.add(device, nvram.get(device.id))
+        with gctune.paused():
+            devices = await engine.load()
+            nvram = await store.nvram()
+            for device in devices:
+                if device.simulated and fleet_link is not None:
+                    await fleet_link.add(device)
+                elif device.simulated:
+                    link.fleet.add(
+                        device, nvram.get(device.id)
+                    )  # boots: a restart is a power cycle
+                elif "url" in device.attrs:
+                    poller.add(device)
+                elif remote is not None and "mqtt_id" in device.attrs:
+                    await remote.add(device, nvram.get(device.id))
         journal.start()
         scheduler.start()
         await journal.flush()
@@ -174,6 +178,19 @@ class Runtime:
             self.poller.add(stored)
         elif self.mqtt is not None and "mqtt_id" in stored.attrs:
             await self.mqtt.add(stored, None)
+        await self.journal.flush()
+        return stored
+
+    async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
+        """Register many simulated devices in one store transaction (all or none: Conflict
+        on a taken serial); their twins boot, and their first reports are one group commit."""
+        stored = await self.engine.add_devices(devices)
+        for device in stored:
+            if self.fleet_link is not None:  # the fleet processes boot them
+                await self.fleet_link.add(device)
+                await self.fleet_link.announce(device)
+            else:
+                self.link.fleet.add(device, None)
         await self.journal.flush()
         return stored
 

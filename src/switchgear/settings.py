@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     command_timeout_s: float = Field(default=10.0, gt=0)
     public_url: str | None = None
     demo: bool = False
+    # `demo --fleet-size N`: N simulated devices in all (0: the small demo fleet alone)
+    demo_fleet_size: int = Field(default=0, ge=0, le=10_000_000)
     credentials_file: str | None = None
     log_level: str = "info"
     log_format: Literal["text", "json"] = "text"  # stderr lines: text, or one JSON object each

@@ -223,3 +223,23 @@ def test_events_prints_recent_then_follows_live_events(demo: Demo) -> None:
 def test_events_of_a_device_of_another_account_is_not_found(demo: Demo) -> None:
     code, _, err = sg(demo, "events", "--device", "999999", "--follow")
     assert code == 1 and "not found (HTTP 404)" in err
+
+
+def test_devices_import_reports_bad_lines_then_a_second_run_changes_nothing(
+    demo: Demo, tmp_path: Path
+) -> None:
+    # more rows than one request carries: the file goes in parts, line numbers stay the file's
+    rows = [f"SPG-CLI-{i:05d},SHPLG-1,plug {i},cli;bulk" for i in range(5_001)]
+    path = tmp_path / "fleet.csv"
+    path.write_text("\n".join(["serial,model,name,tags", *rows, "SPG-CLI-X,NOPE-1,bad,"]) + "\n")
+    code, out, _ = sg(demo, "devices", "import", str(path))
+    assert code == 1
+    assert "line 5003: model: unknown model 'NOPE-1'" in out
+    assert "5001 imported, 0 already there, 1 refused (of 5002 rows)" in out
+    code, out, _ = sg(demo, "devices", "list", "--tag", "bulk", "--json")
+    listed = {d["serial"] for d in json.loads(out)}
+    assert len(listed) == 5_001 and "SPG-CLI-05000" in listed
+    path.write_text("\n".join(["serial,model,name,tags", *rows]) + "\n")
+    code, out, _ = sg(demo, "devices", "import", str(path))
+    assert code == 0
+    assert "0 imported, 5001 already there, 0 refused" in out

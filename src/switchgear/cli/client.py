@@ -66,12 +66,20 @@ def call(
     json_body: Any = None,
     params: dict[str, Any] | None = None,
     auth: bool = True,
+    csv_body: str | None = None,
 ) -> Any:
-    """One request; a problem document or a refused connection becomes a CliError."""
+    """One request (a JSON body, or `csv_body` as text/csv); a problem document or a
+    refused connection becomes a CliError."""
     headers = {"Authorization": f"Bearer {target.token}"} if auth and target.token else {}
+    content = None
+    if csv_body is not None:
+        headers["Content-Type"] = "text/csv"
+        content = csv_body.encode()
     try:
         with httpx.Client(base_url=target.url, timeout=30) as client:
-            r = client.request(method, path, json=json_body, params=params, headers=headers)
+            r = client.request(
+                method, path, json=json_body, content=content, params=params, headers=headers
+            )
     except httpx.ConnectError:
         raise CliError(f"no switchgear server answers at {target.url}") from None
     except httpx.HTTPError as err:

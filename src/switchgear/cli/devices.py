@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from switchgear.cli.client import JsonOpt, Target, call
+from switchgear.cli.importing import send
 from switchgear.cli.output import console, device_tables, devices_table, print_json, statuses_table
 from switchgear.cli.remote import remote, remote_at
 
@@ -166,3 +168,31 @@ def adopt(
         print_json(made)
     else:
         console.print(f"{mqtt_id} adopted as device {made['id']}", highlight=False)
+
+
+@app.command("import")
+@remote
+def import_devices(
+    target: Target,
+    file: Annotated[Path, typer.Argument(help="CSV with the header serial,model,name,tags.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Add simulated devices from a CSV; exits 1 when any row is refused.
+
+    Every row is checked; bad rows are listed with their line number and reason. Rows
+    whose device the account already has are left as they are, so a file can be
+    imported again.
+    """
+    report = send(target, file, show_progress=not as_json)
+    if as_json:
+        print_json(report)
+    else:
+        for r in report["refused"]:
+            console.print(f"line {r['line']}: {r['reason']}", highlight=False, markup=False)
+        console.print(
+            f"{report['imported']} imported, {report['unchanged']} already there,"
+            f" {len(report['refused'])} refused (of {report['rows']} rows)",
+            highlight=False,
+        )
+    if report["refused"]:
+        raise typer.Exit(1)

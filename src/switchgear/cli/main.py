@@ -109,6 +109,12 @@ def demo_cmd(
     log_format: LogFormat = "text",
     certfile: CertFile = None,
     keyfile: KeyFile = None,
+    fleet_size: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Simulated devices in all, spread over the families (0: the small fleet)."
+        ),
+    ] = 0,
 ) -> None:
     """Start the demo: two accounts with a simulated fleet each, every API ready to try."""
     settings = Settings(
@@ -121,6 +127,7 @@ def demo_cmd(
         demo=True,
         log_level=log_level,
         log_format=log_format,
+        demo_fleet_size=fleet_size,
     )
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(serve(settings, demo=True))

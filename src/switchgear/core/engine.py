@@ -7,7 +7,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from switchgear.core.accounts import owned
 from switchgear.core.catalog import model as catalog_model
@@ -114,6 +114,15 @@ class Engine:
         catalog_model(device.model)
         stored = await self.store.add_device(device)
         self._register(stored)
+        return stored
+
+    async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
+        """Register many new devices in one store transaction (all or none)."""
+        for d in devices:
+            catalog_model(d.model)
+        stored = await self.store.add_devices(devices)
+        for d in stored:
+            self._register(d)
         return stored
 
     async def update_device(self, device: Device) -> Device:

@@ -73,6 +73,12 @@ class MemoryStore:
         self._serial_models.add((device.serial, device.model))
         return stored
 
+    async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
+        keys = [(d.serial, d.model) for d in devices]
+        if len(set(keys)) < len(keys) or any(k in self._serial_models for k in keys):
+            raise Conflict("a device with one of these serials exists", field="serial")
+        return [await self.add_device(d) for d in devices]
+
     async def devices(self) -> list[Device]:
         return sorted(self._devices.values(), key=lambda d: d.id)
 

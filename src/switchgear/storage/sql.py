@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import math
@@ -215,6 +216,20 @@ class SqlStore:
                 f"a device with serial {device.serial!r} exists", field="serial"
             ) from None
         return Device(**{**_device_fields(device), "id": int(res.inserted_primary_key[0])})
+
+    async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
+        if not devices:
+            return []
+        # ids taken first, then one plain executemany: RETURNING in parameter order made
+        # SQLAlchemy insert row by row on SQLite
+        try:
+            async with self._write, self.engine.begin() as conn:
+                ids = await _new_device_ids(conn, len(devices))
+                rows = [{"id": i, **_device_row(d)} for d, i in zip(devices, ids, strict=True)]
+                await conn.execute(t.devices.insert(), rows)
+        except IntegrityError:
+            raise Conflict("a device with one of these serials exists", field="serial") from None
+        return [dataclasses.replace(d, id=i) for d, i in zip(devices, ids, strict=True)]
 
     async def devices(self) -> list[Device]:
         async with self.engine.connect() as conn:
@@ -492,6 +507,19 @@ def _json_values(values: list[Any]) -> list[Any]:
     if values and isinstance(values[0], str):
         return list(jsontext.loads(f"[{','.join(values)}]"))
     return values
+
+
+async def _new_device_ids(conn: AsyncConnection, n: int) -> list[int]:
+    """`n` device ids no one else is given: from PostgreSQL's sequence (other processes
+    insert too); on SQLite after the largest (its writes are this process's, one at a
+    time under the store's write lock)."""
+    if conn.dialect.name == "postgresql":
+        q = sa.text(
+            "SELECT nextval(pg_get_serial_sequence('devices', 'id')) FROM generate_series(1, :n)"
+        )
+        return [int(r[0]) for r in await conn.execute(q, {"n": n})]
+    top = (await conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.devices.c.id), 0)))).scalar()
+    return list(range(int(top or 0) + 1, int(top or 0) + 1 + n))
 
 
 def _device_fields(d: Device) -> dict[str, Any]:

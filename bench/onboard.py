@@ -1,0 +1,189 @@
+"""Fleet onboarding: bulk import of N devices, one more row at 100 and at N, boot and RSS.
+
+    python -m bench.onboard [--devices 100000] [--database sqlite|postgresql] [--no-boot]
+
+Through the native API in process (httpx on the ASGI app, as the CLI's requests arrive):
+a CSV of N simulated devices (plugs, strips, power controllers and meters in turn) is
+posted in parts of 5,000 rows, as `switchgear devices import` sends it. Before and after,
+one-row imports are timed (median of 30) with 100 and with N devices present. Then the
+server is stopped and `switchgear serve` is started on the same database: the seconds to
+its first HTTP answer and its resident memory with the N devices booted. PostgreSQL
+(`SWITCHGEAR_TEST_PG`) gets a database of its own, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+
+from switchgear.app import create_app
+from switchgear.auth.scopes import KIND_NATIVE
+from switchgear.runtime import Runtime
+from switchgear.settings import Settings
+
+PG_ADMIN = os.environ.get("SWITCHGEAR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+HEADER = "serial,model,name,tags\n"
+PART = 5_000
+KINDS = (
+    ("SHPLG-1", "SPGB{i:08d}", "plug"),
+    ("LG-MULTI-4", "LGMB{i:08d}", "strip"),
+    ("power-controller-v10", "PC-BULK{i:08d}-001", "heater"),
+    ("D101", "3{i:09d}", "meter"),
+)
+
+
+def row(i: int) -> str:
+    model, serial, tag = KINDS[i % len(KINDS)]
+    return f"{serial.format(i=i)},{model},{tag} {i},bench;{tag}\n"
+
+
+def rss_mib(pid: int | str = "self") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def one_row_ms(client: httpx.AsyncClient, h: dict[str, str], first: int) -> list[float]:
+    """Median milliseconds, wall and CPU of this process, of 50 one-row imports (new
+    serials from `first` on). CPU time is what the ratio compares: on a shared machine the
+    wall time of a 10 ms request is mostly other processes' turns."""
+    wall, cpu = [], []
+    for k in range(50):
+        body = HEADER + row(first + k)
+        t0, c0 = time.perf_counter(), time.process_time()
+        r = await client.post("/api/v1/devices:import", content=body, headers=h)
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000)
+        assert r.json()["imported"] == 1, r.text
+    return [round(statistics.median(wall), 2), round(statistics.median(cpu), 2)]
+
+
+async def import_all(url: str, devices: int) -> dict[str, object]:
+    settings = Settings(database_url=url, speed=0)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        rt: Runtime = app.state.runtime
+        account = await rt.auth.create_account("bulk@example.com", "Bulk", "a long password")
+        _, token = await rt.auth.issue(account.id, KIND_NATIVE, 3600.0)
+        h = {"Authorization": f"Bearer {token}", "Content-Type": "text/csv"}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://b", timeout=600) as c:
+            spare = 10_000_000  # serials of the one-row imports, apart from the file's
+            await c.post("/api/v1/devices:import", content=HEADER + "".join(map(row, range(100))),
+                         headers=h)  # fmt: skip
+            at_100 = await one_row_ms(c, h, spare)
+            t0, c0 = time.perf_counter(), time.process_time()
+            for start in range(100, devices, PART):
+                body = HEADER + "".join(map(row, range(start, min(start + PART, devices))))
+                r = await c.post("/api/v1/devices:import", content=body, headers=h,
+                                 params={"line_offset": start})  # fmt: skip
+                assert not r.json()["refused"], r.text[:300]
+            took, cpu = time.perf_counter() - t0, time.process_time() - c0
+            at_n = await one_row_ms(c, h, spare + 100)
+            end = min(100 + PART, devices)
+            again0 = time.perf_counter()
+            r = await c.post("/api/v1/devices:import",
+                             content=HEADER + "".join(map(row, range(100, end))),
+                             headers=h)  # fmt: skip
+            again = time.perf_counter() - again0
+            assert r.json()["unchanged"] == end - 100, r.text[:300]
+        return {
+            "devices": len(rt.engine),
+            "import_seconds": round(took, 1),
+            "import_cpu_seconds": round(cpu, 1),
+            "import_per_device_ms": round(took * 1000 / max(devices - 100, 1), 3),
+            "one_row_ms_wall_cpu_at_100": at_100,
+            f"one_row_ms_wall_cpu_at_{devices}": at_n,
+            "ratio_cpu": round(at_n[1] / at_100[1], 2),
+            f"reimport_{PART}_unchanged_s": round(again, 2),
+            "importer_rss_mib": round(rss_mib()),
+            "importer_peak_rss_mib": round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            ),
+        }
+
+
+def cpu_s(pid: int) -> float:
+    """User and system CPU seconds the process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def boot(url: str) -> dict[str, object]:
+    """`switchgear serve` on the database: seconds (wall, and the server's CPU) to its first
+    HTTP answer, and its RSS then."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "switchgear", "serve", "--port", str(port), "--speed", "1",
+           "--database-url", url, "--log-level", "warning"]  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/v1/devices", timeout=5)  # any answer
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.perf_counter() - t0 > 1200:
+                    raise RuntimeError("the server did not answer") from None
+                time.sleep(0.05)
+        took = time.perf_counter() - t0
+        return {"boot_to_first_answer_s": round(took, 1), "boot_cpu_s": round(cpu_s(proc.pid), 1),
+                "server_rss_mib": round(rss_mib(proc.pid))}  # fmt: skip
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--devices", type=int, default=100_000)
+    ap.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    ap.add_argument("--no-boot", action="store_true")
+    args = ap.parse_args()
+    out: dict[str, object] = {"database": args.database}
+    if args.database == "sqlite":
+        folder = Path(tempfile.mkdtemp(prefix="switchgear-onboard-"))
+        try:
+            url = f"sqlite:///{folder / 'fleet.db'}"
+            out.update(await import_all(url, args.devices))
+            print(json.dumps(out), flush=True)
+            if not args.no_boot:
+                out.update(boot(url))
+        finally:
+            shutil.rmtree(folder)
+    else:
+        name = f"switchgear_bench_{secrets.token_hex(4)}"
+        admin = await asyncpg.connect(PG_ADMIN)
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+            out.update(await import_all(url, args.devices))
+            print(json.dumps(out), flush=True)
+            if not args.no_boot:
+                out.update(boot(url))
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
