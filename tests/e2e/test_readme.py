@@ -64,7 +64,7 @@ def test_the_try_it_section_has_snippets_to_run() -> None:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """The demo, in a folder laid out as after `make demo`: ./switchgear-demo.json, .venv."""
     tmp = tmp_path_factory.mktemp("readme")
-    d = start_demo(tmp, tmp / "switchgear-demo.db")
+    d = start_demo(tmp, tmp / "switchgear-demo.db", extra=("--speed", "1"))  # as `make demo`
     (tmp / "switchgear-demo.json").symlink_to(d.credentials_path)
     (tmp / ".venv").symlink_to(Path(sys.prefix))
     # curl's own config, not the snippets: an HTTP error status makes curl, so bash -e, fail
