@@ -9,7 +9,6 @@ than one credential may hold, and streams whose credential is revoked or expires
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -124,7 +123,7 @@ async def _slow_headers(port: int, trickle: bool) -> tuple[bytes, float]:
                 return first + await _read_all(reader, 5), time.monotonic() - start
         return await _read_all(reader, 5), time.monotonic() - start
     finally:
-        await _closed(writer)
+        writer.close()
 
 
 async def test_headers_that_never_finish_are_cut_off_with_408(server: Server) -> None:
@@ -153,7 +152,7 @@ async def test_a_body_that_never_finishes_is_cut_off_with_408(server: Server) ->
         try:
             return await _read_all(reader, 5)
         finally:
-            await _closed(writer)
+            writer.close()
 
     start = time.monotonic()
     answers = await asyncio.gather(*(slow_body() for _ in range(100)))
@@ -173,7 +172,7 @@ async def test_headers_larger_than_the_limit_get_431(server: Server) -> None:
     except ConnectionError:
         pass
     answer = await _read_all(reader, 5)
-    await _closed(writer)
+    writer.close()
     assert answer.startswith(b"HTTP/1.1 431 ")
 
 
@@ -200,20 +199,13 @@ async def _hold(port: int, count: int, source: str = "127.0.0.1") -> list[asynci
     return held
 
 
-async def _closed(writer: asyncio.StreamWriter) -> None:
-    """Close a connection and wait until its socket is closed (no ResourceWarning later)."""
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-
-
 async def _healthz(port: int, source: str = "127.0.0.1") -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     try:
         return await _read_all(reader, 5)
     finally:
-        await _closed(writer)
+        writer.close()
 
 
 async def test_connections_past_the_cap_are_refused_with_503() -> None:
@@ -225,7 +217,8 @@ async def test_connections_past_the_cap_are_refused_with_503() -> None:
             assert answer.startswith(b"HTTP/1.1 503 "), answer
             assert b"retry-after" in answer.lower()
         finally:
-            await asyncio.gather(*(_closed(w) for w in held))
+            for w in held:
+                w.close()
         await asyncio.sleep(0.2)
         answer = await _healthz(server.port)  # room again once they are gone
         assert answer.startswith(b"HTTP/1.1 200 ")
@@ -239,7 +232,8 @@ async def test_one_address_cannot_take_every_connection() -> None:
             other = await _healthz(server.port, source="127.0.0.2")
             assert other.startswith(b"HTTP/1.1 200 ")  # another client is served
         finally:
-            await asyncio.gather(*(_closed(w) for w in held))
+            for w in held:
+                w.close()
         await asyncio.sleep(0.2)
         assert (await _healthz(server.port)).startswith(b"HTTP/1.1 200 ")
 
