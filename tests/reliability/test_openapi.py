@@ -118,7 +118,7 @@ def test_no_operation_advertises_an_answer_the_server_never_sends() -> None:
                 assert "401" in declared, (method, path)
             if "{" in path:
                 assert "404" in declared, (method, path)
-            for status in declared - {"200", "201", "204"}:
+            for status in (s for s in declared if not s.startswith("2")):  # errors only
                 content = op["responses"][status]["content"]
                 assert content["application/problem+json"]["schema"] == {
                     "$ref": "#/components/schemas/Problem"
