@@ -158,7 +158,7 @@ async def run(rt: Runtime, account_id: int, plan: Plan, progress: Progress | Non
     """Add the plan's devices in batches of BATCH (after charging the account's
     registration allowance); a serial taken meanwhile is refused like any other."""
     report = plan.report
-    admit_rows(rt, account_id, len(plan.new) + _probes(report))
+    await admit_rows(rt, account_id, len(plan.new) + _probes(report))
     total = len(plan.new)
     for start in range(0, total, BATCH):
         part = plan.new[start : start + BATCH]

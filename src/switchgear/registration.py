@@ -8,29 +8,26 @@ the attempts themselves are limited per account.
 
 from __future__ import annotations
 
-from switchgear.auth.ratelimit import SlidingWindow
+from switchgear.core.counters import REGISTRATIONS
 from switchgear.errors import RateLimited
 from switchgear.runtime import Runtime
 
 WINDOW_S = 3600.0
+SCOPE = REGISTRATIONS
 
 
-def _limiter(rt: Runtime) -> SlidingWindow:
-    limiter = rt.extensions.get("registrations")
-    if not isinstance(limiter, SlidingWindow):
-        limiter = SlidingWindow(rt.settings.registrations_per_hour, WINDOW_S, rt.clock)
-        rt.extensions["registrations"] = limiter
-    return limiter
-
-
-def admit(rt: Runtime, account_id: int) -> None:
+async def admit(rt: Runtime, account_id: int) -> None:
     """Count one registration attempt of the account; RateLimited past the hourly limit."""
-    limiter = _limiter(rt)
-    limiter.check(account_id)
-    limiter.hit(account_id)
+    now = rt.clock.now()
+    limit = rt.settings.registrations_per_hour
+    tally = await rt.counters.add(SCOPE, str(account_id), now, now + WINDOW_S, limit=limit)
+    if not tally.admitted:
+        raise RateLimited(
+            "too many attempts; try again later", retry_after=max(tally.ends - now, 0.0)
+        )
 
 
-def admit_rows(rt: Runtime, account_id: int, rows: int) -> None:
+async def admit_rows(rt: Runtime, account_id: int, rows: int) -> None:
     """Count a bulk import's rows that are not yet the account's devices (added or
     refused alike) as that many attempts, all or none.
 
@@ -41,13 +38,13 @@ def admit_rows(rt: Runtime, account_id: int, rows: int) -> None:
     account = rt.auth.account(account_id)
     if rows <= 0 or (account is not None and account.operator):
         return
-    limiter = _limiter(rt)
-    if limiter.count(account_id) + rows > limiter.limit:
-        left = limiter.limit - limiter.count(account_id)
+    now = rt.clock.now()
+    limit = rt.settings.registrations_per_hour
+    tally = await rt.counters.add(SCOPE, str(account_id), now, now + WINDOW_S, rows, limit)
+    if not tally.admitted:
+        left = limit - tally.count
         raise RateLimited(
             f"the import holds {rows} rows that are not yet devices of this account;"
-            f" it may register {left} more this hour (at most {limiter.limit})",
+            f" it may register {left} more this hour (at most {limit})",
             retry_after=WINDOW_S,
         )
-    for _ in range(rows):
-        limiter.hit(account_id)

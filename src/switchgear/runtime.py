@@ -16,6 +16,7 @@ from switchgear.auth.service import Auth, secret_key
 from switchgear.core.anchor import MANUAL_REFUSED, server_clock
 from switchgear.core.bus import MemoryBus
 from switchgear.core.clock import VirtualClock
+from switchgear.core.counters import SERVER_CLOCK_SCOPES, Counters, MemoryCounters
 from switchgear.core.engine import Engine
 from switchgear.core.journal import Journal
 from switchgear.core.model import Device, DeviceState
@@ -33,9 +34,11 @@ from switchgear.links.router import LinkRouter
 from switchgear.links.shelly import PROTOCOLS
 from switchgear.settings import Settings
 from switchgear.storage import open_store
+from switchgear.storage.shared import shared_counters
 
 log = logging.getLogger(__name__)
 
+COUNTERS_SWEEP_S = 60.0  # wall seconds between sweeps of ended counters
 ADVANCE_STEP_S = 3600.0  # a manual clock's long jump commits every virtual hour
 
 
@@ -57,6 +60,8 @@ class Runtime:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)  # background work of faces
     mqtt: MqttLink | None = None  # real devices on a broker (`--link mqtt://...`)
     fleet_link: FleetLink | None = None  # simulated devices in `switchgear fleet` processes
+    # abuse counters (throttles, quotas, PIN guesses): the database's with PostgreSQL
+    counters: Counters = field(default_factory=MemoryCounters)
 
     @classmethod
     async def start(
@@ -102,9 +107,13 @@ class Runtime:
         router = LinkRouter(link, poller, remote, fleet_link)
         engine = Engine(store, router, bus, clock, journal, settings.command_timeout_s)
         key = await secret_key(store, settings.secret_key)
-        auth = Auth(store, clock, key, hashes=HashPool(settings.password_workers))
+        counters = shared_counters(store) or MemoryCounters()
+        hashes = HashPool(settings.password_workers)
+        auth = Auth(store, clock, key, hashes=hashes, counters=counters)
         await auth.load()
         rt = cls(settings, store, clock, scheduler, journal, bus, link, poller, engine, auth)
+        rt.counters = counters
+        rt.spawn(rt._sweep_counters(), "counters-sweep")
         rt.spawn(auth.follow(settings.credentials_refresh_s), "auth-follow")
         rt.mqtt = remote
         if remote is not None:
@@ -132,6 +141,15 @@ class Runtime:
         await journal.flush()
         log.info("runtime started: %d devices, clock speed %s", len(devices), settings.speed)
         return rt
+
+    async def _sweep_counters(self) -> None:
+        """Forget ended counters of the server clock's scopes (sign-ins: Auth.follow)."""
+        while True:
+            await asyncio.sleep(COUNTERS_SWEEP_S)
+            try:
+                await self.counters.sweep(SERVER_CLOCK_SCOPES, self.clock.now())
+            except Exception:  # a database hiccup: the next sweep takes them
+                log.warning("counters sweep failed", exc_info=True)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run background work of a face; it is cancelled when the runtime stops."""

@@ -105,7 +105,7 @@ async def add_meter(rt: RuntimeDep, cred: CredentialDep, body: MeterRequest) -> 
     Its URL must resolve into the server's allowed networks; an account polls at most
     `meter_max_per_account` meters and registers at most `registrations_per_hour` devices.
     """
-    admit(rt, cred.account_id)
+    await admit(rt, cred.account_id)
     if not DEVID.match(body.devid):
         raise InvalidInput(DEVID_REFUSED, field="devid")
     await rt.poller.guard.check(body.url)

@@ -14,6 +14,7 @@ from switchgear.auth import jwt, passwords, tokens
 from switchgear.auth.throttle import SignInThrottle
 from switchgear.core.accounts import Credential
 from switchgear.core.clock import Clock, SystemClock
+from switchgear.core.counters import Counters
 from switchgear.core.model import ROLE_OPERATOR, ROLE_TENANT, Account
 from switchgear.core.ports import Batch, Store
 from switchgear.errors import (
@@ -64,6 +65,7 @@ class Auth:
         wall: Clock | None = None,
         hashes: passwords.HashPool | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        counters: Counters | None = None,
     ) -> None:
         self._store = store
         self._clock = clock  # token expiry: the virtual clock every face reports
@@ -71,7 +73,8 @@ class Auth:
         self._creds: dict[str, Credential] = {}
         self._accounts: dict[int, Account] = {}
         self._epoch: object = None
-        self._throttle = SignInThrottle(wall or SystemClock())  # security windows: wall time
+        # security windows: wall time; shared by workers when `counters` is the database's
+        self._throttle = SignInThrottle(wall or SystemClock(), counters)
         self._hashes = hashes or passwords.HashPool()
         self._sleep = sleep
         # told of each revoked credential (open streams close with it)
@@ -101,8 +104,8 @@ class Auth:
         """Refresh every `interval_s` wall seconds, forever (a runtime background task)."""
         while True:
             await asyncio.sleep(interval_s)
-            self._throttle.sweep()
             try:
+                await self._throttle.sweep()
                 await self.refresh()
             except Exception:  # a database hiccup: keep serving from memory, try again
                 log.warning("credential refresh failed", exc_info=True)
@@ -150,18 +153,18 @@ class Auth:
         from anywhere only slow its sign-ins down.
         """
         email = email.strip().lower()
-        reservation = self._throttle.reserve(email, client)
+        reservation = await self._throttle.reserve(email, client)
         if reservation.delay_s > 0:
             await self._sleep(reservation.delay_s)
         found = await self._store.account_by_email(email)
         try:
             ok = await self._hashes.verify(None if found is None else found[1], password)
         except RateLimited:  # too busy to check it: this attempt does not count
-            self._throttle.withdraw(reservation)
+            await self._throttle.withdraw(reservation)
             raise
         if found is not None and ok:
             account, hashed = found
-            self._throttle.succeeded(reservation)
+            await self._throttle.succeeded(reservation)
             self._accounts[account.id] = account
             if self._hashes.needs_rehash(hashed):
                 new_hash = await self._hashes.hash(password)

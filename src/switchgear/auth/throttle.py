@@ -9,16 +9,36 @@ never the virtual clock a demo or a test moves.
 - per (e-mail, address): PAIR_FAILURES per window, then 429;
 - per account from anywhere: never refused (a lockout anyone could trigger would be a
   weapon); after ACCOUNT_FREE failures each attempt waits a delay that doubles up to
-  ACCOUNT_MAX_DELAY_S, except from an address that signed in to it before.
+  ACCOUNT_MAX_DELAY_S, except from an address that signed in to it in the last 30 days.
+
+The counts live behind the Counters port (core/counters.py): in memory in one process,
+in PostgreSQL when several workers share it. A window opens at its key's first attempt.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
-from switchgear.auth.ratelimit import SlidingWindow
 from switchgear.core.clock import Clock
+from switchgear.core.counters import (
+    SIGNIN_ACCOUNT as ACCOUNT,
+)
+from switchgear.core.counters import (
+    SIGNIN_ADDRESS as ADDRESS,
+)
+from switchgear.core.counters import (
+    SIGNIN_KNOWN as KNOWN,
+)
+from switchgear.core.counters import (
+    SIGNIN_PAIR as PAIR,
+)
+from switchgear.core.counters import (
+    WALL_SCOPES,
+    Counters,
+    MemoryCounters,
+    Tally,
+)
+from switchgear.errors import RateLimited
 
 WINDOW_S = 300.0
 PAIR_FAILURES = 5
@@ -27,7 +47,6 @@ ACCOUNT_FREE = 5
 ACCOUNT_BASE_DELAY_S = 0.25
 ACCOUNT_MAX_DELAY_S = 4.0
 KNOWN_TTL_S = 30 * 86_400.0
-KNOWN_PER_ACCOUNT = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,57 +55,61 @@ class Reservation:
 
     email: str
     address: str
-    at: tuple[float, float, float]
     delay_s: float
 
 
+def _pair(email: str, address: str) -> str:
+    return f"{email}\n{address}"  # a newline is in neither an e-mail nor an address
+
+
 class SignInThrottle:
-    """The counters of failed sign-ins, in memory, on `wall` time."""
+    """The counters of failed sign-ins (in memory or shared by workers), on `wall` time."""
 
-    def __init__(self, wall: Clock) -> None:
+    def __init__(self, wall: Clock, counters: Counters | None = None) -> None:
         self._wall = wall
-        self._pair = SlidingWindow(PAIR_FAILURES, WINDOW_S, wall)
-        self._address = SlidingWindow(ADDRESS_FAILURES, WINDOW_S, wall)
-        self._account = SlidingWindow(1 << 30, WINDOW_S, wall)  # counts, never refuses
-        self._known: dict[str, OrderedDict[str, float]] = {}
+        self._counters = counters or MemoryCounters()
 
-    def reserve(self, email: str, address: str) -> Reservation:
-        """Count an attempt now (RateLimited if its address is at a limit)."""
-        self._address.check(address)
-        self._pair.check((email, address))
-        failures = self._account.count(email)
-        at = (
-            self._address.hit(address),
-            self._pair.hit((email, address)),
-            self._account.hit(email),
-        )
+    async def reserve(self, email: str, address: str) -> Reservation:
+        """Count an attempt now (RateLimited if its address is at a limit).
+
+        Each limit is one atomic add; with MemoryCounters nothing here suspends, so the
+        whole reservation happens before the caller's first await.
+        """
+        now = self._wall.now()
+        ends = now + WINDOW_S
+        counters = self._counters
+        by_address = await counters.add(ADDRESS, address, now, ends, limit=ADDRESS_FAILURES)
+        if not by_address.admitted:
+            raise _refused(by_address, now)
+        by_pair = await counters.add(PAIR, _pair(email, address), now, ends, limit=PAIR_FAILURES)
+        if not by_pair.admitted:
+            await counters.take(ADDRESS, address)
+            raise _refused(by_pair, now)
+        failures = (await counters.add(ACCOUNT, email, now, ends)).count - 1
         delay = 0.0
-        if failures >= ACCOUNT_FREE and not self._is_known(email, address):
+        if failures >= ACCOUNT_FREE and not await self._is_known(email, address, now):
             delay = min(ACCOUNT_BASE_DELAY_S * 2 ** (failures - ACCOUNT_FREE), ACCOUNT_MAX_DELAY_S)
-        return Reservation(email, address, at, delay)
+        return Reservation(email, address, delay)
 
-    def succeeded(self, r: Reservation) -> None:
+    async def succeeded(self, r: Reservation) -> None:
         """A good password: give the reservation back and remember the address."""
-        self._address.release(r.address, r.at[0])
-        self._pair.reset((r.email, r.address))
-        self._account.release(r.email, r.at[2])
-        known = self._known.setdefault(r.email, OrderedDict())
-        known[r.address] = self._wall.now()
-        known.move_to_end(r.address)
-        while len(known) > KNOWN_PER_ACCOUNT:
-            known.popitem(last=False)
+        await self._counters.take(ADDRESS, r.address)
+        await self._counters.clear(PAIR, _pair(r.email, r.address))
+        await self._counters.take(ACCOUNT, r.email)
+        await self._counters.mark(KNOWN, _pair(r.email, r.address), self._wall.now() + KNOWN_TTL_S)
 
-    def withdraw(self, r: Reservation) -> None:
+    async def withdraw(self, r: Reservation) -> None:
         """The attempt was never tried (the server was too busy to check it): uncount it."""
-        self._address.release(r.address, r.at[0])
-        self._pair.release((r.email, r.address), r.at[1])
-        self._account.release(r.email, r.at[2])
+        await self._counters.take(ADDRESS, r.address)
+        await self._counters.take(PAIR, _pair(r.email, r.address))
+        await self._counters.take(ACCOUNT, r.email)
 
-    def _is_known(self, email: str, address: str) -> bool:
-        known = self._known.get(email)
-        seen = None if known is None else known.get(address)
-        return seen is not None and self._wall.now() - seen < KNOWN_TTL_S
+    async def _is_known(self, email: str, address: str, now: float) -> bool:
+        return (await self._counters.peek(KNOWN, _pair(email, address), now)).count > 0
 
-    def sweep(self) -> None:
-        for window in (self._pair, self._address, self._account):
-            window.sweep()
+    async def sweep(self) -> None:
+        await self._counters.sweep(WALL_SCOPES, self._wall.now())
+
+
+def _refused(tally: Tally, now: float) -> RateLimited:
+    return RateLimited("too many attempts; try again later", retry_after=max(tally.ends - now, 0.0))

@@ -132,3 +132,14 @@ meta = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.JSON),
 )
+
+# abuse counters shared by every worker (core/counters.py; 0008); swept by `ends`
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("scope", sa.String(32), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("ends", sa.Float, nullable=False),
+    sa.Index("ix_counters_ends", "ends"),
+)

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from switchgear.core.catalog import model as catalog_model
+from switchgear.core.counters import METER_SLOT
 from switchgear.core.engine import raise_for_state
 from switchgear.core.model import Action, Device, DeviceState, Family, Switch
 from switchgear.dialects.meterhttp.errors import mapped
@@ -28,8 +29,6 @@ from switchgear.dialects.meterhttp.wire import (
     reply,
 )
 from switchgear.runtime import Runtime
-
-MAX_TRACKED = 10_000
 
 
 def version(device: Device) -> str:
@@ -55,24 +54,17 @@ def _meters(rt: Runtime) -> dict[str, Device]:
 def _pins(rt: Runtime) -> PinGuard:
     guard = rt.extensions.get("meterhttp.pins")
     if not isinstance(guard, PinGuard):
-        guard = rt.extensions["meterhttp.pins"] = PinGuard(rt.clock)
+        guard = rt.extensions["meterhttp.pins"] = PinGuard(rt.clock, rt.counters)
     return guard
 
 
-def _allowed(rt: Runtime, devid: str, interval: float) -> bool:
-    """One request per interval per meter, on the server's clock."""
+async def _allowed(rt: Runtime, devid: str, interval: float) -> bool:
+    """One request per interval per meter, on the server's clock (counted for every worker)."""
     if not rt.settings.meterhttp_rate_limit:
         return True
-    last: dict[str, float] = rt.extensions.setdefault("meterhttp.last", {})
     now = rt.clock.now()
-    if len(last) > MAX_TRACKED:  # unknown devids count too; forget the ones long past
-        horizon = now - max(INTERVAL_S.values())
-        for key in [k for k, t in last.items() if t < horizon]:
-            del last[key]
-    if devid in last and now - last[devid] < interval:
-        return False
-    last[devid] = now
-    return True
+    tally = await rt.counters.add(METER_SLOT, devid, now, now + interval, limit=1)
+    return tally.admitted
 
 
 @mapped
@@ -90,14 +82,14 @@ async def index(request: Request) -> Response:
     # failed PINs count per client address, never against the meter's request slot
     address = request.client.host if request.client else ""
     guard = _pins(rt)
-    if guard.refused(address, devid):
+    if await guard.refused(address, devid):
         return reply(429, {"error": "too many requests"})
     expected = device.attrs.get("devpass", "") if device else ""
     if device is None or not hmac.compare_digest(devpass.encode(), expected.encode()):
-        guard.failed(address, devid)
+        await guard.failed(address, devid)
         return reply(403, {"error": "access denied"})
-    guard.succeeded(address, devid)
-    if not _allowed(rt, devid, INTERVAL_S[version(device)]):
+    await guard.succeeded(address, devid)
+    if not await _allowed(rt, devid, INTERVAL_S[version(device)]):
         return reply(429, {"error": "too many requests"})
     pout = params.get("pout")
     if pout is not None:

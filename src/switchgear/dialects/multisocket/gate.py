@@ -5,6 +5,7 @@ from __future__ import annotations
 from switchgear.auth.scopes import KIND_MULTISOCKET_KEY
 from switchgear.core.accounts import Credential
 from switchgear.core.clock import Clock
+from switchgear.core.counters import MULTISOCKET_QUOTA, Counters
 from switchgear.dialects.multisocket.errors import InvalidKey, MissingKey, QuotaExceeded
 from switchgear.errors import AuthError
 from switchgear.runtime import Runtime
@@ -22,26 +23,26 @@ INVALID = (
 
 class Quota:
     """Calls per user (account) per UTC day, whichever of its keys they come with;
-    None = unlimited (the default)."""
+    None = unlimited (the default). Counted in `counters` (shared by workers)."""
 
-    def __init__(self, clock: Clock, per_day: int | None) -> None:
+    def __init__(self, clock: Clock, per_day: int | None, counters: Counters) -> None:
         self._clock = clock
         self.per_day = per_day
-        self._used: dict[int, tuple[int, int]] = {}  # account id -> (day, calls)
+        self._counters = counters
 
-    def spend(self, account_id: int) -> None:
+    async def spend(self, account_id: int) -> None:
         if self.per_day is None:
             return
         now = self._clock.now()
         day = int(now // DAY)
-        seen_day, calls = self._used.get(account_id, (day, 0))
-        if seen_day != day:
-            calls = 0
-        if calls >= self.per_day:
-            left = int((day + 1) * DAY - now)
+        ends = (day + 1) * DAY
+        # the day in the key too: a clock moved back a day does not reuse a later count
+        key = f"{account_id}:{day}"
+        tally = await self._counters.add(MULTISOCKET_QUOTA, key, now, ends, limit=self.per_day)
+        if not tally.admitted:
+            left = int(ends - now)
             hms = f"{left // 3600:02d}:{left % 3600 // 60:02d}:{left % 60:02d}"
             raise QuotaExceeded(f"Out of call volume quota. Quota will be replenished in {hms}.")
-        self._used[account_id] = (day, calls + 1)
 
 
 def subscription(rt: Runtime, key: str | None) -> Credential:

@@ -43,16 +43,16 @@ def _quota(rt: Runtime) -> Quota:
     quota = rt.extensions.get("multisocket.quota")
     if not isinstance(quota, Quota):
         quota = rt.extensions["multisocket.quota"] = Quota(
-            rt.clock, rt.settings.multisocket_daily_quota
+            rt.clock, rt.settings.multisocket_daily_quota, rt.counters
         )
     return quota
 
 
-def _caller(request: Request, scope: str) -> tuple[Runtime, Credential]:
+async def _caller(request: Request, scope: str) -> tuple[Runtime, Credential]:
     """Gateway first (key, quota), then the id token (with or without `Bearer `), then scope."""
     rt: Runtime = request.app.state.runtime
     key = subscription(rt, request.headers.get("ocp-apim-subscription-key"))
-    _quota(rt).spend(key.account_id)  # per user: all of an account's keys share one quota
+    await _quota(rt).spend(key.account_id)  # per user: all of an account's keys share one quota
     token = request.headers.get("authorization", "").strip()
     if token[:7].lower() == "bearer ":
         token = token[7:].strip()
@@ -95,7 +95,7 @@ def _reachable(rt: Runtime, matched: list[wire.Socket]) -> None:
 
 @mapped
 async def get_status(request: Request) -> Response:
-    rt, cred = _caller(request, SCOPE_PLUG_READ)
+    rt, cred = await _caller(request, SCOPE_PLUG_READ)
     matched = _target(request, rt, cred.account_id)
     _reachable(rt, matched)
     return _render(rt, matched)
@@ -103,7 +103,7 @@ async def get_status(request: Request) -> Response:
 
 @mapped
 async def set_status(request: Request) -> Response:
-    rt, cred = _caller(request, SCOPE_PLUG_WRITE)
+    rt, cred = await _caller(request, SCOPE_PLUG_WRITE)
     body = await body_bytes(request)
     try:
         data = jsontext.loads(body) if body else None

@@ -142,7 +142,7 @@ def _controller(call: Call, request: Request) -> Device:
 async def add_device(request: Request) -> Response:
     call = await authenticated(request)
     rt = call.rt
-    admit(rt, call.cred.account_id)
+    await admit(rt, call.cred.account_id)
     sn, country = text_field(call.body, "sn").strip(), text_field(call.body, "country").upper()
     # a serial registered to anyone (the caller included) gets a malformed serial's answer:
     # it never tells whose the controller is
