@@ -24,17 +24,19 @@ from switchgear.core.ports import SimAction, Store
 from switchgear.core.readings import project, with_readings
 from switchgear.core.scheduler import Scheduler
 from switchgear.errors import Conflict, InvalidInput
+from switchgear.links.broker import from_settings, is_broker_link
 from switchgear.links.fleetlink import FleetLink
 from switchgear.links.memory import MemoryLink
+from switchgear.links.meterlease import LEASE_CHECK_S, AdvisoryLease
 from switchgear.links.meterpoll import MeterPoller
 from switchgear.links.mqtt import MqttLink
-from switchgear.links.mqttclient import AiomqttTransport, MqttTransport, broker_address
+from switchgear.links.mqttclient import AiomqttTransport, MqttTransport
 from switchgear.links.netguard import NetGuard
 from switchgear.links.router import LinkRouter
 from switchgear.links.shelly import PROTOCOLS
 from switchgear.settings import Settings
 from switchgear.storage import open_store
-from switchgear.storage.shared import shared_counters
+from switchgear.storage.shared import shared_counters, shared_engine
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,7 @@ class Runtime:
         the server to a broker for real devices; simulated ones stay in-process.
         """
         external = settings.fleet == "external"
-        if external and not settings.link.startswith("mqtt://"):
+        if external and not is_broker_link(settings.link):
             raise InvalidInput(
                 "SWITCHGEAR_FLEET=external needs a broker: start with --link mqtt://host:port",
                 field="fleet",
@@ -81,9 +83,9 @@ class Runtime:
         if external and settings.speed <= 0:
             raise InvalidInput(MANUAL_REFUSED, field="speed")
         if mqtt is None and settings.link != "memory":
-            if not settings.link.startswith("mqtt://"):
+            if not is_broker_link(settings.link):
                 raise InvalidInput(f"link {settings.link!r} is not available", field="link")
-            mqtt = AiomqttTransport(*broker_address(settings.link))
+            mqtt = AiomqttTransport(from_settings(settings))
         store = store or open_store(settings.database_url)
         await store.open()
         stored_clock = await store.meta("clock")
@@ -102,7 +104,7 @@ class Runtime:
         remote = None if mqtt is None else MqttLink(clock, scheduler, journal.put_nvram, mqtt)
         fleet_link = None
         if external:
-            fleet_transport = AiomqttTransport(*broker_address(settings.link))
+            fleet_transport = AiomqttTransport(from_settings(settings))
             fleet_link = FleetLink(clock, fleet_transport, settings.command_timeout_s)
         router = LinkRouter(link, poller, remote, fleet_link)
         engine = Engine(store, router, bus, clock, journal, settings.command_timeout_s)
@@ -114,6 +116,11 @@ class Runtime:
         rt = cls(settings, store, clock, scheduler, journal, bus, link, poller, engine, auth)
         rt.counters = counters
         rt.spawn(rt._sweep_counters(), "counters-sweep")
+        shared = shared_engine(store)
+        if shared is not None:  # one worker polls the real meters; the others follow
+            poller.share(store, AdvisoryLease(shared))
+            await poller.lease.keep()
+            rt.spawn(rt._keep_poll_lease(), "meter-poll-lease")
         rt.spawn(auth.follow(settings.credentials_refresh_s), "auth-follow")
         rt.mqtt = remote
         if remote is not None:
@@ -150,6 +157,15 @@ class Runtime:
                 await self.counters.sweep(SERVER_CLOCK_SCOPES, self.clock.now())
             except Exception:  # a database hiccup: the next sweep takes them
                 log.warning("counters sweep failed", exc_info=True)
+
+    async def _keep_poll_lease(self) -> None:
+        """Hold the meter poll lease, or try for it, every LEASE_CHECK_S wall seconds."""
+        try:
+            while True:
+                await asyncio.sleep(LEASE_CHECK_S)
+                await self.poller.lease.keep()
+        finally:
+            await self.poller.lease.close()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run background work of a face; it is cancelled when the runtime stops."""

@@ -6,6 +6,11 @@ Commands (`pout`) wait for the meter's next allowed request slot. A 429 doubles 
 interval (up to 8x) until a request succeeds. Before every request the meter's URL is
 checked again (links/netguard.py: DNS may have changed) and the request goes to the
 checked address; redirects are never followed.
+
+With several server processes on one PostgreSQL database only the holder of the poll
+lease (links/meterlease.py) requests; it stores each answer in the store's meta, and
+the others update their shadows from there at the same interval, with no history
+record of their own. A command goes to the meter from the worker that received it.
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ from switchgear.core.model import (
     StatusKind,
     Switch,
 )
-from switchgear.core.ports import EventSink, SimAction
+from switchgear.core.ports import Batch, EventSink, SimAction, Store
 from switchgear.core.scheduler import Scheduler, Timer
 from switchgear.errors import DeviceOffline, InvalidCommand, InvalidInput
+from switchgear.links.meterlease import PollLease, SoleLease, meter_key
 from switchgear.links.netguard import DEFAULT_NETWORKS, NetGuard
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,7 @@ class PolledMeter:
     refused: bool = False  # its address was outside the allowed networks at the last poll
     timer: Timer | None = None
     busy: asyncio.Lock = field(default_factory=asyncio.Lock)
+    seen: float = 0.0  # a follower: the time of the last stored answer it applied
 
     @property
     def next_slot(self) -> float:
@@ -120,6 +127,12 @@ class MeterPoller:
         self._sinks: list[EventSink] = []
         self._meters: dict[int, PolledMeter] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self.lease: PollLease = SoleLease()
+        self.shared: Store | None = None  # with several workers: where answers are kept
+
+    def share(self, store: Store, lease: PollLease) -> None:
+        """Poll only while `lease` is held; keep answers in `store` for the other workers."""
+        self.shared, self.lease = store, lease
 
     def attach(self, sink: EventSink) -> None:
         self._sinks.append(sink)
@@ -175,12 +188,52 @@ class MeterPoller:
         m = self._meters.get(device_id)
         if m is None:
             return
+        if not self.lease.held:
+            await self._follow(m)
+            return
         async with m.busy:
             if m.last_request is not None and self.clock.now() < m.next_slot:
                 return  # a command used this slot; its request scheduled the next poll
             state = await self._request(m, None)
         if state is not None:
             self._emit(m, StatusKind.UPDATE, "poll", _summary(state), state)
+
+    async def _keep(self, m: PolledMeter, answer: dict[str, Json]) -> None:
+        """The holder keeps the meter's last answer where the other workers read it."""
+        if self.shared is None:
+            return
+        try:
+            await self.shared.commit(Batch(meta={meter_key(m.device.id): answer}))
+        except Exception:  # the others' shadows wait for the next poll
+            log.warning("meter %s: answer not stored for the other workers", m.device.id)
+
+    async def _follow(self, m: PolledMeter) -> None:
+        """Not the holder: take the shadow from the holder's last stored answer."""
+        self._schedule(m, self.clock.now() + m.interval_s)
+        if self.shared is None:
+            return
+        try:
+            answer = await self.shared.meta(meter_key(m.device.id))
+        except Exception:
+            log.warning("meter %s: stored answer not read", m.device.id, exc_info=True)
+            return
+        if not isinstance(answer, dict) or float(answer.get("ts") or 0.0) <= m.seen:
+            return
+        ts = float(answer["ts"] or 0.0)
+        m.seen = ts
+        text = answer.get("text")
+        if isinstance(text, str):
+            try:
+                state = parse_reading(m.device.id, text, ts)
+            except (ValueError, KeyError, TypeError):
+                return
+            m.online, m.last_on = True, bool(state.channels and state.channels[0].on)
+        else:
+            m.online, state = False, DeviceState(m.device.id, ts, online=False)
+        event = DeviceEvent(m.device.id, ts, StatusKind.UPDATE, "poll", _summary(state), state,
+                            record=False)  # fmt: skip
+        for sink in self._sinks:
+            sink(event)
 
     async def _request(self, m: PolledMeter, pout: str | None) -> DeviceState | None:
         """One GET; schedules the next poll; None when the meter did not give data."""
@@ -234,6 +287,7 @@ class MeterPoller:
             return None
         m.online = True
         m.last_on = bool(state.channels and state.channels[0].on)
+        await self._keep(m, {"ts": state.ts, "text": r.text})
         return state
 
     def _went_offline(self, m: PolledMeter) -> None:
@@ -241,6 +295,12 @@ class MeterPoller:
             m.online = False
             state = DeviceState(m.device.id, self.clock.now(), online=False)
             self._emit(m, StatusKind.CONNECTION, "offline", {"online": False}, state)
+            if self.shared is not None:  # the other workers' shadows go offline too
+                task = asyncio.get_running_loop().create_task(
+                    self._keep(m, {"ts": state.ts, "text": None})
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
 
     def _emit(
         self, m: PolledMeter, kind: StatusKind, reason: str, data: dict[str, Json],

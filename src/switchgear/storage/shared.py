@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from switchgear.core.counters import Counters
 from switchgear.core.ports import Store
 from switchgear.storage.counters import SqlCounters
@@ -11,6 +13,11 @@ from switchgear.storage.sql import SqlStore
 def is_shared(store: Store) -> bool:
     """Whether other server processes may use this store at once (an open PostgreSQL one)."""
     return isinstance(store, SqlStore) and store.engine.dialect.name == "postgresql"
+
+
+def shared_engine(store: Store) -> AsyncEngine | None:
+    """The database engine other server processes share (PostgreSQL), else None."""
+    return store.engine if isinstance(store, SqlStore) and is_shared(store) else None
 
 
 def shared_counters(store: Store) -> Counters | None:

@@ -1,0 +1,137 @@
+"""Exactly one of two servers on one PostgreSQL database polls a real meter.
+
+The meter is a fake smart-MAIC HTTP server on loopback that counts its requests; the
+servers run on manual clocks, moved by the test one poll interval at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from switchgear.app import create_app
+from switchgear.auth.scopes import KIND_NATIVE
+from switchgear.core.model import StatusKind
+from switchgear.links.meterlease import LEASE_CHECK_S
+from switchgear.links.meterpoll import INTERVAL_S
+from switchgear.runtime import Runtime
+from switchgear.settings import Settings
+from tests.api.test_mqtt_devices import SECRET, until
+from tests.storage.conftest import empty_schema, pg_database  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.postgres
+
+DEVID, PIN = "1728053249", "012345"
+INTERVAL = INTERVAL_S["standard"]
+
+
+@dataclass
+class FakeMeter:
+    """A smart-MAIC meter's local API: answers getdata, counts the requests."""
+
+    requests: list[str] = field(default_factory=list)
+    port: int = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.requests.append(head.split(b" ")[1].decode())
+        volts = 230.0 + len(self.requests)  # each answer tells which request it was
+        body = json.dumps({
+            "devid": DEVID, "pout": 1,
+            "data": {"V1": {"value": volts}, "A1": {"value": 1.0}, "W1": {"value": 230.0},
+                     "Wh1": {"value": 1000.0}},
+        }).encode()  # fmt: skip
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+
+@pytest.fixture
+async def meter() -> AsyncIterator[FakeMeter]:
+    fake = FakeMeter()
+    server = await asyncio.start_server(fake.handle, "127.0.0.1", 0)
+    fake.port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield fake
+
+
+@contextlib.asynccontextmanager
+async def worker(url: str) -> AsyncIterator[tuple[Any, Runtime]]:
+    settings = Settings(database_url=url, speed=0, secret_key=SECRET,
+                        meter_networks=["127.0.0.0/8"])  # fmt: skip
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app, app.state.runtime
+
+
+async def voltage(rt: Runtime, device_id: int) -> float:
+    state = rt.engine.shadow(device_id)
+    return state.meters[0].voltage_v if state.online and state.meters else 0.0
+
+
+async def polls_stored(rt: Runtime, device_id: int) -> int:
+    page = await rt.store.history([device_id], 0.0, 1e12)
+    return sum(1 for s in page.records if s.kind is StatusKind.UPDATE and s.reason == "poll")
+
+
+async def test_one_worker_polls_and_the_other_takes_over_when_it_stops(
+    request: pytest.FixtureRequest, meter: FakeMeter
+) -> None:
+    url: str = request.getfixturevalue("pg_database")
+    await empty_schema(url)
+    async with contextlib.AsyncExitStack() as stack:
+        app, one = await stack.enter_async_context(worker(url))
+        account = await one.auth.create_account("m@example.com", "M", "a long password")
+        _, token = await one.auth.issue(account.id, KIND_NATIVE, 3600.0)
+        body: dict[str, Any] = {"url": f"http://127.0.0.1:{meter.port}/", "devid": DEVID,
+                                "devpass": PIN, "model": "D101"}  # fmt: skip
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://one") as client:
+            r = await client.post("/api/v1/meters", json=body,
+                                  headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            assert r.status_code == 201, r.text
+        did = int(r.json()["id"])
+        await until(lambda: len(meter.requests) == 1)  # the first poll, at once
+        assert one.poller.lease.held
+
+        two_cm = worker(url)
+        _, two = await two_cm.__aenter__()
+        try:
+            assert not two.poller.lease.held
+            # the follower shows the holder's answer, without asking the meter itself
+            await until(lambda: two.engine.shadow(did).online)
+            assert await voltage(two, did) == 231.0
+            for n in range(2, 5):  # every interval: one request in all, both shadows follow
+                await one.advance(INTERVAL)
+                await two.advance(INTERVAL)
+                await until(lambda n=n: len(meter.requests) >= n)  # type: ignore[misc]
+                await two.poller.settled()
+                await one.poller.settled()
+                assert len(meter.requests) == n
+                assert await voltage(one, did) == 230.0 + n
+                # the follower reads at its own timer: at most one interval behind
+                assert await voltage(two, did) in (230.0 + n, 229.0 + n)
+            await one.journal.flush()
+            await two.journal.flush()
+            assert await polls_stored(two, did) == len(meter.requests)  # no duplicate history
+
+            await stack.aclose()  # the holder stops: the database frees its lock
+            await until(lambda: two.poller.lease.held, LEASE_CHECK_S * 3)
+            before = len(meter.requests)
+            await two.advance(INTERVAL)
+            await until(lambda: len(meter.requests) == before + 1)
+            await two.poller.settled()
+            assert await voltage(two, did) == 230.0 + before + 1
+        finally:
+            await two_cm.__aexit__(None, None, None)
