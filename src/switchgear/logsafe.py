@@ -14,9 +14,12 @@ _SECRET_QUERY = re.compile(
     r"(?i)\b(devpass|key|access_token|token|password|client_secret|refresh_token)=[^&\s\"']+"
 )
 _BEARER = re.compile(r"(?i)\b(bearer:?\s+)[A-Za-z0-9._~+/=-]+")
+# a password in a URL's user info: mqtt://user:password@host, postgresql://user:pw@host
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*):[^@/\s]+@")
 
 
 def redact(text: str) -> str:
+    text = _USERINFO.sub(r"\1:[redacted]@", text)
     return _BEARER.sub(r"\1[redacted]", _SECRET_QUERY.sub(r"\1=[redacted]", text))
 
 
@@ -33,7 +36,7 @@ class Redact(logging.Filter):
 
 def install() -> None:
     """Attach the filter to the loggers of libraries that log URLs (idempotent)."""
-    for name in ("httpx", "httpcore", "uvicorn.access", "uvicorn.error"):
+    for name in ("httpx", "httpcore", "uvicorn.access", "uvicorn.error", "aiomqtt"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, Redact) for f in logger.filters):
             logger.addFilter(Redact())

@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     password_workers: int | None = Field(default=None, ge=1, le=64)
     # how often (wall seconds) a server looks for accounts/credentials the CLI added
     credentials_refresh_s: float = Field(default=2.0, gt=0, le=3600)
+    # the --link broker's login (when the URL has none) and TLS files (mqtts:// links);
+    # links/broker.py. The password never reaches a log line.
+    mqtt_username: str | None = None
+    mqtt_password: str | None = Field(default=None, repr=False)
+    mqtt_ca: str | None = None  # CA bundle (PEM) to trust instead of the system's
+    mqtt_cert: str | None = None  # client certificate (PEM), with mqtt_key
+    mqtt_key: str | None = None
 
     # real meters may be polled only at addresses in these networks (checked after DNS,
     # at registration and before every poll); cloud metadata addresses are always refused.

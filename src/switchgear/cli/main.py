@@ -11,6 +11,8 @@ import typer
 from switchgear.cli import credentials, devices, events, ffr, sim, tokens, users
 from switchgear.cli.server import serve
 from switchgear.core.anchor import MANUAL_REFUSED
+from switchgear.errors import InvalidInput
+from switchgear.links.broker import from_settings, is_broker_link
 from switchgear.logs import configure_logging
 from switchgear.settings import Settings
 
@@ -63,7 +65,10 @@ def serve_cmd(
     keyfile: KeyFile = None,
     link: Annotated[
         str | None,
-        typer.Option(help="mqtt://host:port: also reach real devices on that broker."),
+        typer.Option(
+            help="mqtt://[user:password@]host:port, or mqtts:// for TLS: also reach real"
+            " devices on that broker (login and TLS files: SWITCHGEAR_MQTT_*)."
+        ),
     ] = None,
     fleet: Annotated[
         str | None,
@@ -90,8 +95,13 @@ def serve_cmd(
     settings = Settings(**overrides)  # type: ignore[arg-type]
     if settings.fleet == "external" and settings.speed <= 0:
         raise typer.BadParameter(MANUAL_REFUSED, param_hint="--speed")
-    if settings.fleet == "external" and not settings.link.startswith("mqtt://"):
+    if settings.fleet == "external" and not is_broker_link(settings.link):
         raise typer.BadParameter("an external fleet needs --link mqtt://host:port")
+    if is_broker_link(settings.link):
+        try:
+            from_settings(settings)
+        except InvalidInput as err:
+            raise typer.BadParameter(err.message, param_hint="--link") from None
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(serve(settings))
 
@@ -135,7 +145,14 @@ def demo_cmd(
 
 @app.command("fleet")
 def fleet_cmd(
-    link: Annotated[str, typer.Option(help="mqtt://host:port: the broker the server uses.")],
+    link: Annotated[
+        str,
+        typer.Option(
+            help="mqtt://[user:password@]host:port (mqtts:// for TLS): the broker the server"
+            " uses. Login and TLS files also from SWITCHGEAR_MQTT_USERNAME/_PASSWORD/_CA/"
+            "_CERT/_KEY."
+        ),
+    ],
     database_url: Annotated[
         str | None,
         typer.Option(help="The server's database. Default: $SWITCHGEAR_DATABASE_URL."),
@@ -147,9 +164,7 @@ def fleet_cmd(
 ) -> None:
     """Run the database's simulated devices (of one shard) as MQTT clients, for a server
     started with --fleet external."""
-    from switchgear.errors import InvalidInput
     from switchgear.links.fleetnode import parse_shard, run
-    from switchgear.links.mqttclient import broker_address
     from switchgear.storage import open_store
 
     overrides: dict[str, str] = {"link": link, "log_level": log_level}
@@ -157,14 +172,14 @@ def fleet_cmd(
         overrides["database_url"] = database_url
     settings = Settings(**overrides)  # type: ignore[arg-type]
     try:
-        broker_address(link)
+        broker = from_settings(settings)
         parts = parse_shard(shard)
     except InvalidInput as err:
         raise typer.BadParameter(err.message) from None
     configure_logging(settings.log_level)
     store = open_store(settings.database_url)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(store, link, parts, settings.push3_gateway_delay_s))
+        asyncio.run(run(store, broker, parts, settings.push3_gateway_delay_s))
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from switchgear.devices.gateway import DEFAULT_MAX_DELAY_S
 from switchgear.devices.twin import Twin
 from switchgear.errors import DeviceOffline, InvalidInput, SwitchgearError
 from switchgear.links import twinwire as tw
+from switchgear.links.broker import Broker
 from switchgear.links.mqttclient import AiomqttTransport
 from switchgear.links.shelly import Gen1
 
@@ -84,13 +85,15 @@ class FleetNode:
     def __init__(
         self,
         store: Store,
-        host: str,
-        port: int,
+        host: str | Broker,
+        port: int | None = None,
         shard: tuple[int, int] = (0, 1),
         gateway_delay_s: float = DEFAULT_MAX_DELAY_S,
     ) -> None:
         self.store = store
-        self.host, self.port = host, port
+        # the broker's address, login and TLS (a plain host and port: no login, no TLS)
+        self.broker = host if isinstance(host, Broker) else Broker(host, port or 1883)
+        self.host, self.port = self.broker.host, self.broker.port
         self.shard = shard
         self.gateway_delay_s = gateway_delay_s
         self.clients: dict[int, TwinClient] = {}
@@ -98,7 +101,9 @@ class FleetNode:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._load_lock = asyncio.Lock()
-        self.control = AiomqttTransport(host, port, f"switchgear-fleet-{secrets.token_hex(6)}")
+        self.control = AiomqttTransport(
+            self.broker, client_id=f"switchgear-fleet-{secrets.token_hex(6)}"
+        )
 
     async def start(self) -> None:
         await self.store.open()
@@ -129,7 +134,7 @@ class FleetNode:
     async def _add(self, device: Device, blob: Json | None) -> None:
         online = tw.online_topic(device)
         transport = AiomqttTransport(
-            self.host, self.port, tw.mqtt_id(device),
+            self.broker, client_id=tw.mqtt_id(device),
             will=(online, b"false"), birth=(online, b"true"),
         )  # fmt: skip
         tc = TwinClient(device, transport)
@@ -285,11 +290,9 @@ class FleetNode:
         task.add_done_callback(self._tasks.discard)
 
 
-async def run(store: Store, link: str, shard: tuple[int, int], gateway_delay_s: float) -> None:
+async def run(store: Store, broker: Broker, shard: tuple[int, int], gateway_delay_s: float) -> None:
     """`switchgear fleet`: serve until interrupted."""
-    from switchgear.links.mqttclient import broker_address
-
-    node = FleetNode(store, *broker_address(link), shard=shard, gateway_delay_s=gateway_delay_s)
+    node = FleetNode(store, broker, shard=shard, gateway_delay_s=gateway_delay_s)
     await node.start()
     try:
         await asyncio.Event().wait()

@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import ssl
 from collections.abc import Callable
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import aiomqtt
 
-from switchgear.errors import DeviceOffline, InvalidInput
+from switchgear.errors import DeviceOffline
+from switchgear.links.broker import Broker, broker
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +36,28 @@ def matches(topic_filter: str, topic: str) -> bool:
 
 
 def broker_address(url: str) -> tuple[str, int]:
-    """`mqtt://host:port` as (host, port); port 1883 by default."""
-    parts = urlsplit(url)
-    if parts.scheme != "mqtt" or not parts.hostname:
-        raise InvalidInput(f"link {url!r} is not mqtt://host:port", field="link")
-    try:
-        port = parts.port or 1883
-    except ValueError:
-        raise InvalidInput(f"link {url!r} has a bad port", field="link") from None
-    return parts.hostname, port
+    """`mqtt[s]://[user[:password]@]host:port` as (host, port); see links/broker.py."""
+    b = broker(url)
+    return b.host, b.port
+
+
+# CONNACK codes of a refused login (MQTT 3.1.1: 4, 5; MQTT 5: 134, 135)
+_LOGIN_REFUSED = {4, 5, 134, 135}
+
+
+def refused(err: BaseException) -> str | None:
+    """What an operator must fix when the broker refused us (login, TLS), else None."""
+    if isinstance(err, aiomqtt.MqttCodeError):
+        rc = getattr(err.rc, "value", err.rc)
+        if rc in _LOGIN_REFUSED:
+            return f"bad user name or password, or not authorised ({err})"
+    cause = err.__context__ if isinstance(err, aiomqtt.MqttError) else err  # aiomqtt wraps it
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        why = cause.verify_message or cause
+        return f"its TLS certificate is not trusted ({why}): see SWITCHGEAR_MQTT_CA"
+    if isinstance(cause, ssl.SSLError):
+        return f"TLS failed ({cause.reason or cause})"
+    return None
 
 
 class MqttTransport(Protocol):
@@ -67,16 +81,19 @@ class AiomqttTransport:
 
     def __init__(
         self,
-        host: str,
-        port: int,
+        host: str | Broker,
+        port: int | None = None,
         client_id: str | None = None,
         *,
         will: tuple[str, bytes] | None = None,
         birth: tuple[str, bytes] | None = None,
     ) -> None:
-        """`will`: a retained last will (topic, payload) the broker publishes when the
+        """`host`: a Broker (address, login, TLS), or a plain host with `port`;
+        `will`: a retained last will (topic, payload) the broker publishes when the
         connection dies; `birth`: retained, published after every (re)connect."""
-        self.host, self.port = host, port
+        self.broker = host if isinstance(host, Broker) else Broker(host, port or 1883)
+        self.host, self.port = self.broker.host, self.broker.port
+        self._refusal: str | None = None  # the last refusal said at ERROR (once each)
         self.client_id = client_id or f"switchgear-{secrets.token_hex(6)}"
         self._will = will
         self._birth = birth
@@ -102,14 +119,14 @@ class AiomqttTransport:
                     will = aiomqtt.Will(self._will[0], self._will[1], qos=1, retain=True)
                 async with aiomqtt.Client(
                     self.host, self.port, identifier=self.client_id, keepalive=KEEPALIVE_S,
-                    will=will,
+                    will=will, **self.broker.client_options(),
                 ) as client:  # fmt: skip
                     for f in sorted(self._filters):
                         await client.subscribe(f, qos=1)
                     if self._birth is not None:
                         await client.publish(*self._birth, qos=1, retain=True)
-                    self._client, backoff = client, 0.5
-                    log.info("connected to MQTT broker %s:%s", self.host, self.port)
+                    self._client, backoff, self._refusal = client, 0.5, None
+                    log.info("connected to MQTT broker %s", self.broker)
                     on_state(True)
                     async for m in client.messages:
                         payload = m.payload
@@ -119,13 +136,23 @@ class AiomqttTransport:
                             on_message(m.topic.value, payload)
                         except Exception:
                             log.exception("MQTT message on %s not handled", m.topic.value)
-            except aiomqtt.MqttError as err:
-                log.info("MQTT broker %s:%s: %s", self.host, self.port, err)
+            except (aiomqtt.MqttError, OSError) as err:  # TLS failures are OSErrors
+                self._said(err)
             if self._client is not None:
                 self._client = None
                 on_state(False)
             await asyncio.sleep(backoff)  # network back-off: wall time, not the device clock
             backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    def _said(self, err: Exception) -> None:
+        """A lost or refused connection: a refused login or certificate is an ERROR line,
+        said once until it changes (the client keeps trying: the broker may be fixed)."""
+        refusal = refused(err)
+        if refusal is None:
+            log.info("MQTT broker %s: %s", self.broker, err)
+        elif refusal != self._refusal:
+            self._refusal = refusal
+            log.error("MQTT broker %s refused the connection: %s", self.broker, refusal)
 
     async def subscribe(self, topic_filter: str) -> None:
         self._filters.add(topic_filter)
