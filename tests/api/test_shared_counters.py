@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -134,3 +135,12 @@ async def test_wrong_meter_pins_split_across_workers_are_counted_together(pair: 
     for w in (pair.one, pair.two):  # out of guesses on either, the right PIN included
         params = {"page": "getdata", "devid": DEVID, "devpass": PIN}
         assert (await w.client.get("/", params=params)).status_code == 429
+
+
+async def test_a_concurrent_burst_over_both_workers_meets_the_limit_one_by_one(
+    pair: Pair,
+) -> None:
+    tries = [sign_in(w, "not the password") for w in pair.workers(3 * PAIR_FAILURES)]
+    answers = sorted(r.status_code for r in await asyncio.gather(*tries))
+    # each reservation is one atomic statement: exactly the limit's worth is checked
+    assert answers == [401] * PAIR_FAILURES + [429] * (2 * PAIR_FAILURES)

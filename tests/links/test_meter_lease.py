@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.model import StatusKind
-from switchgear.links.meterlease import LEASE_CHECK_S
+from switchgear.links.meterlease import LEASE_CHECK_S, LOCK_KEY
 from switchgear.links.meterpoll import INTERVAL_S
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
@@ -85,6 +86,32 @@ async def polls_stored(rt: Runtime, device_id: int) -> int:
     return sum(1 for s in page.records if s.kind is StatusKind.UPDATE and s.reason == "poll")
 
 
+async def register(app: Any, rt: Runtime, meter: FakeMeter) -> int:
+    """An account with the fake meter on it; the meter's id once the first poll is in."""
+    account = await rt.auth.create_account("m@example.com", "M", "a long password")
+    _, token = await rt.auth.issue(account.id, KIND_NATIVE, 3600.0)
+    body: dict[str, Any] = {"url": f"http://127.0.0.1:{meter.port}/", "devid": DEVID,
+                            "devpass": PIN, "model": "D101"}  # fmt: skip
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://one") as client:
+        r = await client.post("/api/v1/meters", json=body,
+                              headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        assert r.status_code == 201, r.text
+    await until(lambda: len(meter.requests) == 1)  # the first poll, at once
+    return int(r.json()["id"])
+
+
+async def one_interval(meter: FakeMeter, *workers: Runtime) -> int:
+    """Move every worker's clock one poll interval on; the meter's requests since."""
+    before = len(meter.requests)
+    for rt in workers:
+        await rt.advance(INTERVAL)
+    await until(lambda: len(meter.requests) > before)
+    for rt in workers:
+        await rt.poller.settled()
+    return len(meter.requests) - before
+
+
 async def test_one_worker_polls_and_the_other_takes_over_when_it_stops(
     request: pytest.FixtureRequest, meter: FakeMeter
 ) -> None:
@@ -92,17 +119,7 @@ async def test_one_worker_polls_and_the_other_takes_over_when_it_stops(
     await empty_schema(url)
     async with contextlib.AsyncExitStack() as stack:
         app, one = await stack.enter_async_context(worker(url))
-        account = await one.auth.create_account("m@example.com", "M", "a long password")
-        _, token = await one.auth.issue(account.id, KIND_NATIVE, 3600.0)
-        body: dict[str, Any] = {"url": f"http://127.0.0.1:{meter.port}/", "devid": DEVID,
-                                "devpass": PIN, "model": "D101"}  # fmt: skip
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://one") as client:
-            r = await client.post("/api/v1/meters", json=body,
-                                  headers={"Authorization": f"Bearer {token}"})  # fmt: skip
-            assert r.status_code == 201, r.text
-        did = int(r.json()["id"])
-        await until(lambda: len(meter.requests) == 1)  # the first poll, at once
+        did = await register(app, one, meter)
         assert one.poller.lease.held
 
         two_cm = worker(url)
@@ -135,3 +152,33 @@ async def test_one_worker_polls_and_the_other_takes_over_when_it_stops(
             assert await voltage(two, did) == 230.0 + before + 1
         finally:
             await two_cm.__aexit__(None, None, None)
+
+
+async def test_a_holder_that_loses_its_database_session_hands_over_without_double_polls(
+    request: pytest.FixtureRequest, meter: FakeMeter
+) -> None:
+    url: str = request.getfixturevalue("pg_database")
+    await empty_schema(url)
+    async with worker(url) as (app, one):
+        did = await register(app, one, meter)
+        async with worker(url) as (_, two):
+            assert await one_interval(meter, one, two) == 1
+            # the holder's session ends under it (a network cut, an admin's kill)
+            admin = await asyncpg.connect(url)
+            try:
+                killed = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_locks"
+                    " WHERE locktype = 'advisory' AND objid = $1 AND granted",
+                    LOCK_KEY,
+                )
+            finally:
+                await admin.close()
+            assert killed == 1
+            # at their next checks (every LEASE_CHECK_S): the old holder sees its session
+            # gone and stops; the other takes the freed lock
+            assert not await one.poller.lease.keep()
+            assert await two.poller.lease.keep()
+            assert not await one.poller.lease.keep()  # it tries again: taken
+            for _ in range(2):
+                assert await one_interval(meter, one, two) == 1
+            assert two.engine.shadow(did).online and one.engine.shadow(did).online
