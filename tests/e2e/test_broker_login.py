@@ -20,9 +20,11 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_NATIVE
+from switchgear.cli.main import app as cli
 from switchgear.errors import InvalidInput
 from switchgear.links.broker import broker
 from switchgear.links.fleetnode import FleetNode
@@ -190,3 +192,16 @@ def test_a_wrong_password_is_one_clear_line_without_the_password(
     assert f"mqtt://{USER}@127.0.0.1:{own_broker.plain}" in line
     assert "bad user name or password" in line
     assert "Traceback" not in text and wrong not in text
+
+
+@pytest.mark.parametrize("command", ["serve", "fleet"])
+def test_tls_files_with_a_plain_link_are_refused_at_start(command: str, tmp_path: Path) -> None:
+    args = [command, "--link", f"mqtt://{USER}:{QUOTED}@127.0.0.1:1",
+            "--database-url", f"sqlite:///{tmp_path / 'x.db'}"]  # fmt: skip
+    result = CliRunner().invoke(
+        cli, args, env={"SWITCHGEAR_MQTT_CA": str(tmp_path / "ca.pem"), "COLUMNS": "300"}
+    )
+    assert result.exit_code == 2
+    assert "need a TLS link: mqtts://host:port" in result.output
+    assert QUOTED not in result.output and PASSWORD not in result.output
+    assert not (tmp_path / "x.db").exists()  # refused before anything is opened
