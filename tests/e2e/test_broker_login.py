@@ -112,6 +112,8 @@ def test_a_link_url_gives_the_login_and_tls_and_never_shows_the_password() -> No
     assert broker("mqtt://x:y@h:1", username="u", password="p").username == "x"
     with pytest.raises(InvalidInput, match="need a TLS link"):
         broker("mqtt://h:1", ca_file="/etc/ca.pem")  # would be silently unused
+    with pytest.raises(InvalidInput, match=r"SWITCHGEAR_MQTT_CA: no file /nowhere/ca\.pem"):
+        broker("mqtts://h", ca_file="/nowhere/ca.pem")  # said at start, not at each retry
     with pytest.raises(InvalidInput) as err:
         broker(f"http://{USER}:{QUOTED}@h:1")
     assert QUOTED not in err.value.message

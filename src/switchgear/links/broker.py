@@ -8,6 +8,7 @@ text and repr give `mqtts://user@host:port`.
 
 from __future__ import annotations
 
+import os
 import ssl
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,9 @@ def broker(
         raise InvalidInput(
             "SWITCHGEAR_MQTT_CA/_CERT/_KEY need a TLS link: mqtts://host:port", field="link"
         )
+    for setting, path in (("CA", ca_file), ("CERT", cert_file), ("KEY", key_file)):
+        if path and not os.path.isfile(path):
+            raise InvalidInput(f"SWITCHGEAR_MQTT_{setting}: no file {path}", field="link")
     if bool(cert_file) != bool(key_file):
         raise InvalidInput(
             "a client certificate needs its key: set SWITCHGEAR_MQTT_CERT and _KEY", field="link"
