@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.proc import Demo
+from tests.web.conftest import SHOTS
 from tests.web.test_dashboard import api, native_devices, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -86,6 +87,8 @@ def test_an_ffr_trip_run_from_the_grid_page_and_its_event_on_the_ffr_page(
     for h in heaters:  # tripped: the relay open, the page says so, live
         expect(rows.filter(has_text=h["name"])).to_contain_text("tripped")
         expect(page.get_by_role("switch", name=h["name"], exact=True)).not_to_be_checked()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "grid-tripped.png"), full_page=True)
     page.get_by_label("Move the clock by (s)").fill("10")
     page.get_by_role("button", name="Move clock").click()
     for h in heaters:  # the grid is back: the load restored

@@ -29,7 +29,9 @@ export function setupAccount(signedOut) {
         const dd = document.createElement("dd");
         const code = document.createElement("code");
         dt.textContent = k;
-        code.textContent = typeof v === "string" ? v : JSON.stringify(v);
+        // times come as epoch seconds from some faces: shown as dates
+        const time = k.endsWith("_at") && typeof v === "number";
+        code.textContent = time ? when(v * 1000) : typeof v === "string" ? v : JSON.stringify(v);
         dd.append(code);
         return [dt, dd];
       }));

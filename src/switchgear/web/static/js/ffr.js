@@ -37,6 +37,16 @@ function empty(table, text, span) {
 
 export function setupFfr() {
   window.addEventListener("resize", () => plot && plot.setSize(size()));
+  $("evidence-span").addEventListener("change", zoom);
+}
+
+// The evidence's first seconds matter most (the crossing and the trips): show a span of
+// the window from its start, or all of it.
+function zoom() {
+  if (!plot || !plot.data[0].length) return;
+  const xs = plot.data[0];
+  const span = Number($("evidence-span").value);
+  plot.setScale("x", { min: xs[0], max: span ? Math.min(xs[0] + span, xs[xs.length - 1]) : xs[xs.length - 1] });
 }
 
 export async function showFfr(eventId) {
@@ -117,4 +127,5 @@ async function showEvent(id, names) {
     series: [{}, { label: "Active power (kW)", stroke: "#1565c0", fill: "rgba(21,101,192,0.12)", width: 1.5 },
       { label: "Frequency (Hz)", scale: "Hz", stroke: "#c62828", width: 1.5 }],
   }, [xs, power, hz], $("evidence"));
+  zoom();
 }
