@@ -78,6 +78,7 @@ def test_an_ffr_trip_run_from_the_grid_page_and_its_event_on_the_ffr_page(
     for h in heaters:
         expect(rows.filter(has_text=h["name"])).to_contain_text("armed below 59.85 Hz")
         expect(page.get_by_role("switch", name=h["name"], exact=True)).to_be_checked()
+    expect(page.locator("#grid-time")).to_contain_text("manual: it moves only when moved")
     page.get_by_label("Frequency (Hz)").fill("59.7")
     page.get_by_label("Back to nominal after (s)").fill("5")
     page.get_by_role("button", name="Set grid").click()

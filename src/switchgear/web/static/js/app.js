@@ -7,7 +7,7 @@ import { setupFleet, renderFleet, fleetChanged, fleetTick } from "./fleet.js";
 import { setupDevice, showDevice, leaveDevice, deviceChanged, deviceTick } from "./device.js";
 import { announce } from "./notice.js";
 import { setupAccount, showAccount } from "./account.js";
-import { setupGrid, showGrid, gridChanged } from "./grid.js";
+import { setupGrid, showGrid, gridChanged, gridTick } from "./grid.js";
 import { setupFfr, showFfr } from "./ffr.js";
 
 const $ = (id) => document.getElementById(id);
@@ -115,7 +115,7 @@ setupGrid();
 setupFfr();
 onChange((id) => { fleetChanged(id); deviceChanged(id); gridChanged(id); });
 window.addEventListener("hashchange", route);
-setInterval(() => { fleetTick(); deviceTick(); }, 1000);
+setInterval(() => { fleetTick(); deviceTick(); gridTick(); }, 1000);
 
 if (session()) {
   start().catch((err) => announce(`Could not load the fleet: ${err.message}`, true));

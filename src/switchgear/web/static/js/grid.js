@@ -7,7 +7,6 @@ import { relayControl, updateRelay } from "./relays.js";
 import { announce } from "./notice.js";
 
 const $ = (id) => document.getElementById(id);
-let shown = false;
 
 const controllers = () => [...devices.values()].filter((d) => d.family === "load_controller");
 
@@ -60,8 +59,8 @@ export function setupGrid() {
 
 export function showGrid() {
   document.title = "Grid · switchgear";
-  shown = true;
   $("grid-clock").hidden = !clock.manual;
+  gridTick();
   const list = controllers();
   const body = $("controllers").tBodies[0];
   if (!list.length) {
@@ -101,8 +100,15 @@ function fill(tr, d) {
   water.textContent = typeof w === "number" ? `${w.toFixed(1)} °C` : "—";
 }
 
+// The server's clock, as the page follows it: manual, or running `speed` times real time.
+export function gridTick() {
+  if ($("grid-view").hidden) return;
+  const how = clock.manual ? "manual: it moves only when moved" : `running at ${clock.speed}× real time`;
+  $("grid-time").textContent = `Server clock: ${new Date(clock.now() * 1000).toLocaleString()} (${how}).`;
+}
+
 export function gridChanged(id) {
-  if (!shown || $("grid-view").hidden) { shown = !$("grid-view").hidden; return; }
+  if ($("grid-view").hidden) return;
   for (const tr of $("controllers").tBodies[0].rows) {
     const d = devices.get(Number(tr.dataset.device));
     if (d && (id === null || d.id === id)) fill(tr, d);
