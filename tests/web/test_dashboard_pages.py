@@ -146,3 +146,19 @@ def test_vendor_credentials_are_issued_shown_once_and_revoked(page: Page, demo: 
     expect(page.get_by_text('Credential "heater script" revoked.')).to_be_visible()
     expect(row).to_contain_text("revoked")
     assert httpx.get(f"{demo.base_url}/v1/devices", headers=h).status_code == 401
+
+
+def test_the_new_pages_fit_a_phone(page: Page, demo: Demo) -> None:
+    page.set_viewport_size({"width": 390, "height": 800})
+    sign_in(page, demo)
+    for link, heading in (("Grid", "Grid"), ("FFR events", "FFR events")):
+        page.get_by_role("link", name=link, exact=True).click()
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+        # wide tables scroll in their own box; the page itself does not scroll sideways
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, link
+    page.get_by_role("link", name=demo.credentials["account"]["email"]).click()
+    expect(page.get_by_role("heading", name="Vendor API credentials")).to_be_visible()
+    expect(
+        page.get_by_role("table", name="Vendor API credentials").locator("tbody tr").first
+    ).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
