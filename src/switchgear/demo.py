@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from switchgear.auth.scopes import KIND_NATIVE
+from switchgear.backfill import backfill
 from switchgear.core.model import Action, Device, Json, Switch
 from switchgear.core.ports import SimAction
 from switchgear.demofleet import grow
@@ -165,6 +166,9 @@ async def seed(rt: Runtime) -> dict[str, Json]:
         _cred, token = await rt.auth.issue(account.id, KIND_NATIVE, TOKEN_TTL_S, desc="demo")
         await _seed_fleet(rt, account.id, index)
         accounts.append({"id": account.id, "email": email, "password": password, "token": token})
+    await rt.journal.flush()  # a week of history before now (once: the demo row says seeded)
+    seeded = list(rt.engine.all_devices())
+    await backfill(rt.store, seeded, [rt.reading(d.id) for d in seeded], rt.clock.now())
     demo: dict[str, Json] = {"accounts": accounts}
     rt.journal.put_meta("demo", demo)
     await rt.journal.flush()

@@ -75,7 +75,7 @@ def test_the_fleet_lists_every_device_with_its_relays_and_filters(page: Page, de
     expect(page.get_by_text(f"{len(meters)} of {len(devices)} devices")).to_be_visible()
     page.get_by_label("Family").select_option("")
     tag = next(t for d in devices for t in d["tags"])
-    page.get_by_label("Tag").select_option(tag)
+    page.get_by_label("Tag", exact=True).select_option(tag)
     expect(rows).to_have_count(sum(tag in d["tags"] for d in devices))
 
 
@@ -150,7 +150,9 @@ def test_a_device_page_plots_its_power_from_history(page: Page, demo: Demo) -> N
     expect(page.locator("#chart canvas")).to_be_visible()
     status = page.locator("#chart-status")
     # the seeding switched the meter's relay on: a relay change marked on the time axis
-    expect(status).to_have_text(re.compile(r"^[1-9]\d* readings over the last day; \d+ relay ch"))
+    expect(status).to_have_text(
+        re.compile(r"^[1-9]\d* readings over the last day; 3 phases; \d+ relay ch")
+    )
     energy = page.get_by_role("table", name="Energy per day")
     expect(
         energy.get_by_role("cell", name=re.compile(r"^(?!0\.00)\d+\.\d\d kWh$")).first
@@ -200,7 +202,7 @@ def test_a_fleet_of_ten_thousand_stays_usable(page: Page, demo: Demo) -> None:
     expect(page.get_by_text("Page 1 of 200")).to_be_visible()
     page.get_by_role("button", name="Next page").click()
     expect(rows.first).to_contain_text("Plug 00050", timeout=1000)
-    page.get_by_label("Tag").select_option("odd")
+    page.get_by_label("Tag", exact=True).select_option("odd")
     expect(page.get_by_text("5000 of 10000 devices")).to_be_visible(timeout=1000)
     page.get_by_label("Name contains").fill("Plug 09999")
     expect(rows).to_have_count(1, timeout=1000)
@@ -218,7 +220,7 @@ def test_a_power_controllers_page_plots_its_temperature_beside_power(
     expect(page.get_by_text(re.compile(r"^[1-9]\d* readings over the last day"))).to_be_visible()
     legend = page.locator("#chart .u-legend")
     expect(legend).to_contain_text("Power (W)")
-    expect(legend).to_contain_text("Temperature (°C)")  # the vendor's °F, in °C
+    expect(legend).to_contain_text("Device temperature (°C)")  # the vendor's °F, in °C
 
 
 def test_tokens_are_made_shown_once_and_revoked_on_the_account_page(page: Page, demo: Demo) -> None:

@@ -30,7 +30,10 @@ class PortInUse(SystemExit):
 def bind(host: str, port: int) -> socket.socket:
     """Bind the listening socket before anything opens the database (PortInUse if taken)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP by name: asyncio sets TCP_NODELAY only on connections of a socket that
+    # says so (proto 0 does not), and without it a keep-alive answer's body waited for the
+    # client's delayed ACK behind its headers: 40 ms on every request after the first
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -151,6 +151,10 @@ class PowerControllerTwin(Twin):
         self._last_update = (now, energy)
         self._litres_at_update = litres
         self.last_status = {**data, "date": now}
+        heater = self.heater
+        # history beyond the vendor's status (its face leaves these out: NATIVE_ONLY)
+        data["water_temperature"] = round(heater.temp_c, 2) if heater else None
+        data["capacity_level"] = round(self._capacity_level(), 3) if self.capacity else None
         self.emit(StatusKind.UPDATE, reason, data)
         self.save()
 

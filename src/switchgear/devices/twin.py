@@ -82,6 +82,9 @@ class Twin:
         self._checks: dict[int, Timer] = {}
         # time and import energy of the last update status
         self._last_update = (now, sum(p.base_import_wh for p in self.points))
+        # a 3-phase meter reports each phase: its import register at the last update
+        self._per_phase = model.metering != "channel" and model.phases > 1
+        self._phase_wh = [p.base_import_wh for p in self.points]
         self.setup()
 
     def setup(self) -> None:
@@ -159,6 +162,7 @@ class Twin:
             "channels": [c.to_json() for c in self.channels],
             "points": [p.to_json() for p in self.points],
             "last_update": list(self._last_update),
+            "phase_wh": list(self._phase_wh),
         }
 
     def restore(self, blob: dict[str, Any]) -> None:
@@ -168,6 +172,8 @@ class Twin:
             p.restore(d)
         t, e = blob.get("last_update", self._last_update)
         self._last_update = (float(t), float(e))
+        wh = blob.get("phase_wh") or [p.energy()[0] for p in self.points]
+        self._phase_wh = [float(x) for x in wh]
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -407,6 +413,17 @@ class Twin:
         """Seconds between automatic `update` statuses (families may make it a setting)."""
         return self.model.sample_period_s
 
+    def _phases(self, state: DeviceState, duration: float) -> list[Json]:
+        """Each phase's average power since the last update, its voltage, current, register."""
+        out: list[Json] = []
+        for m, wh0 in zip(state.meters, self._phase_wh, strict=False):
+            avg = (m.energy_wh - wh0) * 3600 / duration if duration else m.power_w
+            out.append({"power": round(avg, 2), "voltage": round(m.voltage_v, 2),
+                        "current": round(m.current_a, 3),
+                        "energy_wh": round(m.energy_wh, 3)})  # fmt: skip
+        self._phase_wh = [m.energy_wh for m in state.meters]
+        return out
+
     def _on_sample(self, _: object) -> None:
         self._sample = None
         self.update("auto")
@@ -432,6 +449,8 @@ class Twin:
             else None,
             "on": [c.on for c in self.channels] if len(self.channels) != 1 else self.channels[0].on,
         }
+        if self._per_phase:
+            data["phases"] = self._phases(state, duration)
         self._last_update = (now, energy)
         self.emit(StatusKind.UPDATE, reason, data, state=state)
         self.save()

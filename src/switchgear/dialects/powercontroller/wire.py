@@ -113,7 +113,12 @@ def device_body(device: Device, shadow: DeviceState, detail: bool = False) -> di
     return body
 
 
+# update fields the native history carries beyond the vendor's status document
+NATIVE_ONLY = frozenset({"water_temperature", "capacity_level"})
+
+
 def status_body(record: StatusRecord, api_id: str) -> dict[str, Json]:
+    info = {k: v for k, v in record.data.items() if k not in NATIVE_ONLY}
     return {
         "id": record.id,
         "device": api_id,
@@ -122,7 +127,7 @@ def status_body(record: StatusRecord, api_id: str) -> dict[str, Json]:
         "state": "Active",
         "type": record.kind.value,
         "reason": record.reason,
-        "info": num(dict(record.data)),
+        "info": num(info),
     }
 
 

@@ -115,3 +115,15 @@ export function streamEvents(onEvent, onState) {
   run();
   return () => { stopped = true; ctl.abort(); onState(false); };
 }
+
+// A text answer (a CSV file) of the native API, with the page's bearer token.
+export async function requestText(path) {
+  const s = session();
+  const r = await fetch(`/api/v1${path}`, {
+    headers: s ? { Authorization: `Bearer ${s.token}` } : {},
+    credentials: "omit",
+  });
+  if (r.status === 401 && s) onUnauthorized();
+  if (!r.ok) throw new ApiError(r.status, `HTTP ${r.status}`);
+  return r.text();
+}

@@ -7,12 +7,15 @@ import { setupFleet, renderFleet, fleetChanged, fleetTick } from "./fleet.js";
 import { setupDevice, showDevice, leaveDevice, deviceChanged, deviceTick } from "./device.js";
 import { announce } from "./notice.js";
 import { setupAccount, showAccount } from "./account.js";
+import { setupGrid, showGrid, gridChanged, gridTick } from "./grid.js";
+import { setupFfr, showFfr } from "./ffr.js";
 
 const $ = (id) => document.getElementById(id);
 let stopStream = null;
+const VIEWS = ["signin-view", "fleet-view", "device-view", "account-view", "grid-view", "ffr-view"];
 
 function show(view) {
-  for (const v of ["signin-view", "fleet-view", "device-view", "account-view"]) $(v).hidden = v !== view;
+  for (const v of VIEWS) $(v).hidden = v !== view;
   $("switch-options").hidden = view === "signin-view"; // they apply to every switch
 }
 
@@ -24,10 +27,19 @@ function live(on) {
 async function route() {
   if (!session()) { showSignIn(); return; }
   const m = location.hash.match(/^#\/devices\/(\d+)$/);
+  const ffr = location.hash.match(/^#\/ffr(?:\/events\/(\d+))?$/);
   if (location.hash === "#/account") {
     leaveDevice();
     show("account-view");
     await showAccount(endSession).catch((err) => announce(err.message, true));
+  } else if (location.hash === "#/grid") {
+    leaveDevice();
+    show("grid-view");
+    showGrid();
+  } else if (ffr) {
+    leaveDevice();
+    show("ffr-view");
+    await showFfr(ffr[1] ? Number(ffr[1]) : null).catch((err) => announce(err.message, true));
   } else if (m) {
     show("device-view");
     try {
@@ -46,6 +58,7 @@ async function route() {
 function showSignIn() {
   if (stopStream) { stopStream(); stopStream = null; }
   $("who").hidden = true;
+  $("nav").hidden = true;
   show("signin-view");
   document.title = "Sign in · switchgear";
   $("email").focus();
@@ -55,6 +68,7 @@ async function start() {
   const s = session();
   $("who-email").textContent = s.email;
   $("who").hidden = false;
+  $("nav").hidden = false;
   await Promise.all([loadDevices(), clock.load().catch(() => {})]);
   if (!stopStream) stopStream = streamEvents((kind, msg) => { if (kind !== "end") applyEvent(msg); }, live);
   await route();
@@ -97,9 +111,11 @@ $("switch-options").addEventListener("submit", (e) => e.preventDefault());
 setupFleet();
 setupAccount(endSession);
 setupDevice();
-onChange((id) => { fleetChanged(id); deviceChanged(id); });
+setupGrid();
+setupFfr();
+onChange((id) => { fleetChanged(id); deviceChanged(id); gridChanged(id); });
 window.addEventListener("hashchange", route);
-setInterval(() => { fleetTick(); deviceTick(); }, 1000);
+setInterval(() => { fleetTick(); deviceTick(); gridTick(); }, 1000);
 
 if (session()) {
   start().catch((err) => announce(`Could not load the fleet: ${err.message}`, true));

@@ -101,17 +101,25 @@ async function history(id, start, end) {
 // Families whose `update` status reports `power` as the energy (Wh) of its period, as
 // the power controller's vendor does; the others report watts averaged over the period.
 const POWER_IS_PERIOD_WH = new Set(["load_controller"]);
-const MARKS = { relay: "#2e7d32", trigger: "#e65100" };
+const MARKS = { relay: "#2e7d32", trigger: "#e65100", ffr: "#6a1b9a" };
+const PHASE_COLOURS = ["#6d4c41", "#00838f", "#ad1457"];
+const round1 = (v) => (typeof v === "number" ? Math.round(v * 10) / 10 : null);
 
+// The plotted series of a device's history: power, each phase of a 3-phase meter, and a
+// water heater's water temperature and capacity level; relay changes and trips as marks.
 function readings(d, records) {
   const xs = [];
   const ys = [];
+  const phases = []; // phases[i][k]: phase i's average watts at reading k
   const temps = []; // the controller's temperature, °C (its vendor reports °F)
+  const water = [];
+  const capacity = [];
   const marks = [];
   for (const r of records) {
     const t = Date.parse(r.ts) / 1000;
     if (r.kind === "relay" || r.kind === "trigger") {
-      marks.push({ t, kind: r.kind, on: r.data && r.data.on });
+      const kind = r.kind === "trigger" && r.reason === "ffr" ? "ffr" : r.kind;
+      marks.push({ t, kind, on: r.data && r.data.on, reason: r.reason });
       continue;
     }
     let w = r.data && r.data.power;
@@ -121,12 +129,20 @@ function readings(d, records) {
       if (!dur) continue;
       w = (w * 3600) / dur;
     }
+    const k = xs.length;
     xs.push(t);
-    ys.push(Math.round(w * 10) / 10);
+    ys.push(round1(w));
+    (r.data.phases || []).forEach((p, i) => {
+      if (!phases[i]) phases[i] = new Array(k).fill(null);
+      phases[i].push(round1(p.power));
+    });
+    phases.forEach((col) => { if (col.length === k) col.push(null); });
     const f = r.data.temperature;
     temps.push(typeof f === "number" ? Math.round(((f - 32) * 50) / 9) / 10 : null);
+    water.push(round1(r.data.water_temperature));
+    capacity.push(round1(r.data.capacity_level));
   }
-  return { xs, ys, temps, marks };
+  return { xs, ys, phases, temps, water, capacity, marks };
 }
 
 // Draws each relay change and trigger as a vertical line across the plot.
@@ -141,6 +157,7 @@ function markers(marks) {
       if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
       ctx.strokeStyle = MARKS[m.kind];
       ctx.setLineDash(m.kind === "relay" && m.on === false ? [4, 4] : []);
+      if (m.kind === "relay" && m.reason === "ffr") ctx.strokeStyle = MARKS.ffr;
       ctx.beginPath();
       ctx.moveTo(x, top);
       ctx.lineTo(x, top + height);
@@ -207,13 +224,18 @@ async function loadChart(id) {
   const records = await history(id, iso(end - span), iso(end + 1));
   if (mine !== loading || current !== id) return;
   const d = devices.get(id);
-  const { xs, ys, temps, marks } = readings(d, records);
+  const { xs, ys, phases, temps, water, capacity, marks } = readings(d, records);
   renderEnergy(energyPerDay(d, records));
-  const relays = marks.filter((m) => m.kind === "relay").length;
-  const trips = marks.length - relays;
+  const count = (kind) => marks.filter((m) => m.kind === kind).length;
+  const plural = (n, one) => `${n} ${one}${n === 1 ? "" : "s"}`;
+  const relays = count("relay");
+  const ffr = count("ffr");
+  const trips = count("trigger");
   const parts = [xs.length ? `${xs.length} readings over the ${label}` : `No power readings over the ${label}`];
-  if (relays) parts.push(`${relays} relay change${relays === 1 ? "" : "s"} (green lines; dashed: off)`);
-  if (trips) parts.push(`${trips} trip${trips === 1 ? "" : "s"} (orange lines)`);
+  if (phases.length) parts.push(`${phases.length} phases`);
+  if (relays) parts.push(`${plural(relays, "relay change")} (green lines; dashed: off; purple: by FFR)`);
+  if (ffr) parts.push(`${plural(ffr, "FFR trip")} (purple lines)`);
+  if (trips) parts.push(`${plural(trips, "trip")} (orange lines)`);
   $("chart-status").textContent = parts.join("; ");
   $("chart").setAttribute("aria-label", `Power over the ${label}: ${parts.join("; ")}`);
   if (plot) plot.destroy();
@@ -225,10 +247,24 @@ async function loadChart(id) {
     hooks: { draw: [markers(marks)] },
   };
   const data = [xs, ys];
-  if (POWER_IS_PERIOD_WH.has(d.family)) { // a power controller: its reported temperature too
-    opts.series.push({ label: "Temperature (°C)", scale: "°C", stroke: "#c62828", width: 1.5 });
-    opts.axes.push({ scale: "°C", label: "°C", side: 1, grid: { show: false } });
+  phases.forEach((col, i) => {
+    opts.series.push({ label: `Phase ${i + 1} (W)`, stroke: PHASE_COLOURS[i % 3], width: 1.25 });
+    data.push(col);
+  });
+  if (POWER_IS_PERIOD_WH.has(d.family)) { // a power controller: water and its own temperature
+    const anyOf = (col) => col.some((v) => v !== null);
+    if (anyOf(water)) {
+      opts.series.push({ label: "Water temperature (°C)", scale: "°C", stroke: "#c62828", width: 1.5 });
+      data.push(water);
+    }
+    opts.series.push({ label: "Device temperature (°C)", scale: "°C", stroke: "#ef6c00", width: 1, dash: [3, 3] });
     data.push(temps);
+    opts.axes.push({ scale: "°C", label: "°C", side: 1, grid: { show: false } });
+    if (anyOf(capacity)) {
+      opts.series.push({ label: "Capacity level", scale: "level", stroke: "#2e7d32", width: 1.5 });
+      opts.axes.push({ scale: "level", label: "capacity", side: 1, grid: { show: false } });
+      data.push(capacity);
+    }
   }
   plot = new window.uPlot(opts, data, $("chart"));
 }

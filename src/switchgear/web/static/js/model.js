@@ -42,6 +42,7 @@ export function applyEvent(msg) {
   }
   if (Array.isArray(st.meters)) d.meters = st.meters;
   if ("temperature_c" in st) d.temperature_c = st.temperature_c;
+  if (st.extra && typeof st.extra === "object") d.extra = st.extra;
   changed(d.id);
 }
 
