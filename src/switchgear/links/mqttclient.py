@@ -104,11 +104,14 @@ class AiomqttTransport:
                     self.host, self.port, identifier=self.client_id, keepalive=KEEPALIVE_S,
                     will=will,
                 ) as client:  # fmt: skip
+                    # set first: a filter added while these subscribe goes straight to the
+                    # broker (one added before is in the set), so none is missed
+                    self._client = client
                     for f in sorted(self._filters):
                         await client.subscribe(f, qos=1)
                     if self._birth is not None:
                         await client.publish(*self._birth, qos=1, retain=True)
-                    self._client, backoff = client, 0.5
+                    backoff = 0.5
                     log.info("connected to MQTT broker %s:%s", self.host, self.port)
                     on_state(True)
                     async for m in client.messages:
