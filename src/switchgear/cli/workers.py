@@ -37,6 +37,9 @@ from switchgear.storage import open_store
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 120.0
+# a worker answers the supervisor's ping from a thread once it has imported switchgear,
+# which takes seconds on a loaded machine: uvicorn's 5 s made it kill workers still starting
+HEALTHCHECK_TIMEOUT_S = 30
 
 
 def postgres(url: str) -> bool:
@@ -107,6 +110,7 @@ class WorkerConfig(uvicorn.Config):
             server_header=False,
             lifespan="on",
             timeout_graceful_shutdown=3,
+            timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT_S,
             **options,
         )
 
