@@ -5,10 +5,13 @@ each under a stream of switch commands."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ from tests.e2e.scaleout import (
     worker_of,
     worker_pids,
 )
+from tests.e2e.test_tls import self_signed
 from tests.storage.conftest import empty_schema, pg_database  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mqtt, pytest.mark.postgres]
@@ -241,3 +245,57 @@ def test_a_broker_restart_under_a_command_stream_needs_no_operator(
             30,
             "every worker sees the device online",
         )
+
+
+def test_serve_workers_keeps_tls_the_connection_guard_json_logs_and_the_port_line(
+    tmp_path: Path, pg: str
+) -> None:
+    require_broker()
+    cert, key = self_signed(tmp_path)
+    port = free_port()
+    cmd = [sys.executable, "-m", "switchgear", "serve", "--workers", "2", "--port", str(port),
+           "--link", LINK, "--database-url", pg, "--certfile", str(cert), "--keyfile", str(key),
+           "--log-format", "json"]  # fmt: skip
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log,
+                                env={**os.environ, "SWITCHGEAR_HEADER_TIMEOUT_S": "1"})  # fmt: skip
+    base = f"https://127.0.0.1:{port}"
+    tls = ssl.create_default_context(cafile=cert)
+    try:
+
+        def pid() -> str:
+            try:
+                return httpx.get(f"{base}/healthz", verify=tls, timeout=2).headers.get(
+                    "X-Switchgear-Worker", ""
+                )
+            except httpx.HTTPError:
+                return ""
+
+        seen: set[str] = set()
+        wait_for(lambda: bool(seen.add(pid()) or len(seen - {""}) == 2), 90, "both workers")
+        # the connection guard (httpguard) runs in the workers: headers that never end get 408
+        with (
+            socket.create_connection(("127.0.0.1", port)) as raw,
+            tls.wrap_socket(raw, server_hostname="127.0.0.1") as wrapped,
+        ):
+            wrapped.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            wrapped.settimeout(10)
+            assert wrapped.recv(100).startswith(b"HTTP/1.1 408 ")
+        # a second server on the port: the one-line refusal, nothing started
+        second = subprocess.run(cmd, capture_output=True, timeout=60)
+        assert second.returncode == 1
+        assert second.stderr.decode().strip().splitlines() == [
+            f"switchgear: port {port} on 127.0.0.1 is already in use; "
+            "stop what holds it or choose another with --port"
+        ]
+        children = descendants(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        wait_for(lambda: not any(alive(p) for p in children), 15, "every worker stopped")
+        lines = [ln for ln in log_path.read_text().splitlines() if ln.startswith("{")]
+        assert any(json.loads(ln)["message"].startswith("API worker") for ln in lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
