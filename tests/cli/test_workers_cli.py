@@ -20,11 +20,11 @@ LINK = "mqtt://127.0.0.1:1883"
         (
             ["serve", "--workers", "2", "--link", LINK, "--database-url", "sqlite:///x.db"],
             "needs a PostgreSQL --database-url",
-        ),  # fmt: skip
+        ),
         (
             ["serve", "--workers", "2", "--link", LINK, "--database-url", PG, "--speed", "0"],
             MANUAL_REFUSED,
-        ),  # fmt: skip
+        ),
         (
             [
                 "serve",
@@ -38,7 +38,7 @@ LINK = "mqtt://127.0.0.1:1883"
                 "in-process",
             ],
             "leave out --fleet in-process",
-        ),  # fmt: skip
+        ),
         (["demo", "--workers", "2"], "need --link mqtt://host:port"),
         (["demo", "--fleet-processes", "2"], "need --link mqtt://host:port"),
         (["demo", "--link", LINK, "--workers", "2"], "needs a PostgreSQL --database-url"),
