@@ -295,7 +295,11 @@ def test_serve_workers_keeps_tls_the_connection_guard_json_logs_and_the_port_lin
         wait_for(lambda: not any(alive(p) for p in children), 15, "every worker stopped")
         lines = [ln for ln in log_path.read_text().splitlines() if ln.startswith("{")]
         assert any(json.loads(ln)["message"].startswith("API worker") for ln in lines)
-    finally:
+    finally:  # a failed assertion leaves no worker behind either
+        left = descendants(proc.pid)
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        for pid in left | descendants(proc.pid):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
