@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
@@ -17,12 +18,14 @@ log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 READY_TIMEOUT_S = 2.0
+WORKER_HEADER = "X-Switchgear-Worker"
 
 
 @router.get("/healthz")
 async def healthz() -> Response:
-    """The process answers HTTP (nothing else is checked, nothing is told)."""
-    return JSONResponse({"status": "ok"})
+    """The process answers HTTP (nothing else is checked); a header names the process
+    (pid) that answered, which tells several API workers apart."""
+    return JSONResponse({"status": "ok"}, headers={WORKER_HEADER: str(os.getpid())})
 
 
 @router.get("/readyz")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
-from switchgear.cli import credentials, devices, events, ffr, sim, tokens, users
+from switchgear.cli import credentials, devices, events, ffr, scaledemo, sim, tokens, users
 from switchgear.cli.server import serve
+from switchgear.cli.workers import refusal, serve_workers
 from switchgear.core.anchor import MANUAL_REFUSED
 from switchgear.errors import InvalidInput
 from switchgear.links.broker import from_settings, is_broker_link
@@ -42,6 +43,20 @@ LogLevel = Annotated[
 ]
 LogFormat = Annotated[str, typer.Option(help="text, or json: one JSON object a line.")]
 KeyFile = Annotated[str | None, typer.Option(help="The PEM private key of --certfile.")]
+Workers = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="API worker processes sharing the port (above 1: needs --link mqtt://... and a "
+        "PostgreSQL --database-url; simulated devices then run in `switchgear fleet`).",
+    ),
+]
+
+
+def _refuse(line: str) -> NoReturn:
+    """One line on stderr, exit status 2 (a usage error)."""
+    typer.echo(line, err=True)
+    raise typer.Exit(2)
 
 
 def _tls(certfile: str | None, keyfile: str | None) -> dict[str, str]:
@@ -77,10 +92,14 @@ def serve_cmd(
             "`switchgear fleet` processes on the --link broker."
         ),
     ] = None,
+    workers: Workers = 1,
 ) -> None:
     """Run the server on its database (the embedded default: SQLite, in-process devices)."""
     if fleet is not None and fleet not in ("in-process", "external"):
         raise typer.BadParameter("--fleet is in-process or external")
+    if workers > 1 and fleet == "in-process":
+        _refuse("switchgear: --workers above 1 runs the simulated devices in `switchgear fleet`"
+                " processes: leave out --fleet in-process")  # fmt: skip
     overrides = {
         "host": host, "port": port, "speed": speed,
         "log_level": log_level, "log_format": log_format,
@@ -93,6 +112,11 @@ def serve_cmd(
     if link:
         overrides["link"] = link
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    if workers > 1:
+        settings.fleet = "external"
+        refused = refusal(settings, workers)
+        if refused:
+            _refuse(refused)
     if settings.fleet == "external" and settings.speed <= 0:
         raise typer.BadParameter(MANUAL_REFUSED, param_hint="--speed")
     if settings.fleet == "external" and not is_broker_link(settings.link):
@@ -103,7 +127,10 @@ def serve_cmd(
         except InvalidInput as err:
             raise typer.BadParameter(err.message, param_hint="--link") from None
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(serve(settings))
+    if workers > 1:
+        serve_workers(settings, workers)
+    else:
+        asyncio.run(serve(settings))
 
 
 @app.command("demo")
@@ -125,8 +152,22 @@ def demo_cmd(
             min=0, help="Simulated devices in all, spread over the families (0: the small fleet)."
         ),
     ] = 0,
+    link: Annotated[
+        str | None,
+        typer.Option(
+            help="mqtt://host:port: the scale-out demo, its devices in `switchgear fleet` "
+            "processes on this broker."
+        ),
+    ] = None,
+    workers: Workers = 1,
+    fleet_processes: Annotated[
+        int | None,
+        typer.Option(min=1, help="With --link: `switchgear fleet` processes (default 1)."),
+    ] = None,
 ) -> None:
     """Start the demo: two accounts with a simulated fleet each, every API ready to try."""
+    if link is None and (workers > 1 or fleet_processes is not None):
+        _refuse("switchgear: --workers and --fleet-processes need --link mqtt://host:port")
     settings = Settings(
         **_tls(certfile, keyfile),  # type: ignore[arg-type]
         host=host,
@@ -139,6 +180,20 @@ def demo_cmd(
         log_format=log_format,
         demo_fleet_size=fleet_size,
     )
+    if link is not None:  # the scale-out demo: API workers, fleet processes, the broker
+        settings.link, settings.fleet = link, "external"
+        try:
+            from_settings(settings)
+        except InvalidInput as err:
+            _refuse(f"switchgear: {err.message}")
+        if settings.speed <= 0:
+            _refuse(f"switchgear: {MANUAL_REFUSED}")
+        refused = refusal(settings, workers)
+        if refused:
+            _refuse(refused)
+        configure_logging(settings.log_level, settings.log_format)
+        scaledemo.run(settings, workers, fleet_processes or 1)
+        return
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(serve(settings, demo=True))
 
@@ -148,9 +203,10 @@ def fleet_cmd(
     link: Annotated[
         str,
         typer.Option(
+            envvar="SWITCHGEAR_LINK",
             help="mqtt://[user:password@]host:port (mqtts:// for TLS): the broker the server"
             " uses. Login and TLS files also from SWITCHGEAR_MQTT_USERNAME/_PASSWORD/_CA/"
-            "_CERT/_KEY."
+            "_CERT/_KEY.",
         ),
     ],
     database_url: Annotated[

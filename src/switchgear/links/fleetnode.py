@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import signal
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -291,10 +292,13 @@ class FleetNode:
 
 
 async def run(store: Store, broker: Broker, shard: tuple[int, int], gateway_delay_s: float) -> None:
-    """`switchgear fleet`: serve until interrupted."""
+    """`switchgear fleet`: serve until SIGINT or SIGTERM (then its devices say offline)."""
     node = FleetNode(store, broker, shard=shard, gateway_delay_s=gateway_delay_s)
     await node.start()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # (a SIGINT ignored by its parent, too)
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await node.stop()

@@ -121,11 +121,14 @@ class AiomqttTransport:
                     self.host, self.port, identifier=self.client_id, keepalive=KEEPALIVE_S,
                     will=will, **self.broker.client_options(),
                 ) as client:  # fmt: skip
+                    # set first: a filter added while these subscribe goes straight to the
+                    # broker (one added before is in the set), so none is missed
+                    self._client = client
                     for f in sorted(self._filters):
                         await client.subscribe(f, qos=1)
                     if self._birth is not None:
                         await client.publish(*self._birth, qos=1, retain=True)
-                    self._client, backoff, self._refusal = client, 0.5, None
+                    backoff, self._refusal = 0.5, None
                     log.info("connected to MQTT broker %s", self.broker)
                     on_state(True)
                     async for m in client.messages:

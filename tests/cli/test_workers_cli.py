@@ -1,0 +1,62 @@
+"""`serve --workers N` and the scale-out demo refuse what cannot work, in one line."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from switchgear.cli.main import app
+from switchgear.core.anchor import MANUAL_REFUSED
+
+runner = CliRunner()
+PG = "postgresql://postgres@127.0.0.1:5432/nowhere"
+LINK = "mqtt://127.0.0.1:1883"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["serve", "--workers", "2", "--database-url", PG], "needs --link mqtt://host:port"),
+        (
+            ["serve", "--workers", "2", "--link", LINK, "--database-url", "sqlite:///x.db"],
+            "needs a PostgreSQL --database-url",
+        ),
+        (
+            ["serve", "--workers", "2", "--link", LINK, "--database-url", PG, "--speed", "0"],
+            MANUAL_REFUSED,
+        ),
+        (
+            [
+                "serve",
+                "--workers",
+                "2",
+                "--link",
+                LINK,
+                "--database-url",
+                PG,
+                "--fleet",
+                "in-process",
+            ],
+            "leave out --fleet in-process",
+        ),
+        (["demo", "--workers", "2"], "need --link mqtt://host:port"),
+        (["demo", "--fleet-processes", "2"], "need --link mqtt://host:port"),
+        (["demo", "--link", LINK, "--workers", "2"], "needs a PostgreSQL --database-url"),
+        (["demo", "--link", LINK, "--speed", "0"], MANUAL_REFUSED),
+        (["demo", "--link", "http://127.0.0.1:1883"], "is not mqtt://host:port"),
+    ],
+)
+def test_a_multi_process_start_that_cannot_work_is_refused_in_one_line(
+    args: list[str], says: str
+) -> None:
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2
+    assert says in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert r.stdout == ""
+
+
+def test_serve_help_documents_workers() -> None:
+    r = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "200"})
+    assert "--workers" in r.stdout
+    demo = runner.invoke(app, ["demo", "--help"], env={"COLUMNS": "200"})
+    assert "--fleet-processes" in demo.stdout and "--link" in demo.stdout
