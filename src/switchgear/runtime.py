@@ -14,12 +14,12 @@ from switchgear import gctune
 from switchgear.auth.passwords import HashPool
 from switchgear.auth.service import Auth, secret_key
 from switchgear.core.anchor import MANUAL_REFUSED, server_clock
-from switchgear.core.bus import MemoryBus
+from switchgear.core.bus import MemoryBus, NoPeers
 from switchgear.core.clock import VirtualClock
 from switchgear.core.engine import Engine
 from switchgear.core.journal import Journal
-from switchgear.core.model import Device, DeviceState
-from switchgear.core.ports import SimAction, Store
+from switchgear.core.model import Device, DeviceState, Json
+from switchgear.core.ports import Peers, SimAction, Store
 from switchgear.core.readings import project, with_readings
 from switchgear.core.scheduler import Scheduler
 from switchgear.errors import Conflict, InvalidInput
@@ -27,6 +27,7 @@ from switchgear.links.fleetlink import FleetLink
 from switchgear.links.memory import MemoryLink
 from switchgear.links.meterpoll import MeterPoller
 from switchgear.links.mqtt import MqttLink
+from switchgear.links.mqttbus import Cluster, deployment
 from switchgear.links.mqttclient import AiomqttTransport, MqttTransport, broker_address
 from switchgear.links.netguard import NetGuard
 from switchgear.links.router import LinkRouter
@@ -57,6 +58,8 @@ class Runtime:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)  # background work of faces
     mqtt: MqttLink | None = None  # real devices on a broker (`--link mqtt://...`)
     fleet_link: FleetLink | None = None  # simulated devices in `switchgear fleet` processes
+    peers: Peers = field(default_factory=NoPeers)  # the other API workers (on the broker)
+    cluster: Cluster | None = None  # the broker connection carrying the bus and the peers
 
     @classmethod
     async def start(
@@ -91,20 +94,34 @@ class Runtime:
             clock = VirtualClock(start=start, speed=settings.speed)
         scheduler = Scheduler(clock)
         journal = Journal(store, clock)
-        bus = MemoryBus()
+        key = await secret_key(store, settings.secret_key)
         link = MemoryLink(clock, scheduler, journal.put_nvram, settings.push3_gateway_delay_s)
         poller = MeterPoller(clock, scheduler, guard=NetGuard(settings.meter_networks))
+        # with a broker, the workers of one deployment share events, credentials, channels
+        cluster = None
+        if settings.link.startswith("mqtt://"):
+            cluster = Cluster(*broker_address(settings.link), key, poller.manages)
+        bus = MemoryBus() if cluster is None else cluster.bus
         remote = None if mqtt is None else MqttLink(clock, scheduler, journal.put_nvram, mqtt)
         fleet_link = None
-        if external:
-            fleet_transport = AiomqttTransport(*broker_address(settings.link))
-            fleet_link = FleetLink(clock, fleet_transport, settings.command_timeout_s)
+        if external:  # MQTT 5: the history is written once, by shared subscriptions
+            fleet_transport = AiomqttTransport(*broker_address(settings.link), v5=True)
+            fleet_link = FleetLink(clock, fleet_transport, settings.command_timeout_s,
+                                   group=f"switchgear-{deployment(key)}")  # fmt: skip
         router = LinkRouter(link, poller, remote, fleet_link)
         engine = Engine(store, router, bus, clock, journal, settings.command_timeout_s)
-        key = await secret_key(store, settings.secret_key)
+        if fleet_link is not None:
+            fleet_link.recorder = engine.record
         auth = Auth(store, clock, key, hashes=HashPool(settings.password_workers))
+        if cluster is not None:
+            cluster.bus.on_remote = engine.remote_event
+            auth.join(cluster.peers)
+            await cluster.start()  # before loading: no change told meanwhile is missed
         await auth.load()
         rt = cls(settings, store, clock, scheduler, journal, bus, link, poller, engine, auth)
+        if cluster is not None:
+            rt.cluster, rt.peers = cluster, cluster.peers
+            cluster.peers.on("devices.added", rt._peer_devices)
         rt.spawn(auth.follow(settings.credentials_refresh_s), "auth-follow")
         rt.mqtt = remote
         if remote is not None:
@@ -151,6 +168,8 @@ class Runtime:
             await self.mqtt.close()
         if self.fleet_link is not None:
             await self.fleet_link.close()
+        if self.cluster is not None:
+            await self.cluster.close()
         await self.scheduler.stop()
         await self.journal.stop()
         self.auth.close()
@@ -179,6 +198,7 @@ class Runtime:
         elif self.mqtt is not None and "mqtt_id" in stored.attrs:
             await self.mqtt.add(stored, None)
         await self.journal.flush()
+        await self.peers.tell("devices.added", {"ids": [stored.id]})
         return stored
 
     async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
@@ -192,7 +212,23 @@ class Runtime:
             else:
                 self.link.fleet.add(device, None)
         await self.journal.flush()
+        await self.peers.tell("devices.added", {"ids": [d.id for d in stored]})
         return stored
+
+    async def _peer_devices(self, body: Json) -> None:
+        """Devices another worker registered: into the registry, and onto their links."""
+        ids = set(body.get("ids") or ()) if isinstance(body, dict) else set()
+        fresh = [d for d in await self.store.devices() if d.id in ids]
+        for device in fresh:
+            if self.engine.known(device.id):
+                continue
+            self.engine.register(device)
+            if device.simulated and self.fleet_link is not None:
+                await self.fleet_link.add(device)
+            elif "url" in device.attrs:
+                pass  # polled by the worker that registered it
+            elif self.mqtt is not None and "mqtt_id" in device.attrs:
+                await self.mqtt.add(device, None)
 
     async def adopt(
         self, account_id: int, protocol: str, mqtt_id: str, name: str, serial: str | None

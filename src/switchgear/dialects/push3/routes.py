@@ -133,6 +133,7 @@ async def send_command(request: Request) -> Response:
         if wanted
         else channels.channel_for(cred.account_id, client)
     )
+    await channels.tell_new()  # readable on every worker before its id is answered
     gw = _gateway_of(rt, cred.account_id, target)
     msg_id = uuid.uuid4().hex
     forward = FirmwareCommand(
