@@ -98,16 +98,16 @@ class Runtime:
         link = MemoryLink(clock, scheduler, journal.put_nvram, settings.push3_gateway_delay_s)
         poller = MeterPoller(clock, scheduler, guard=NetGuard(settings.meter_networks))
         # with a broker, the workers of one deployment share events, credentials, channels
-        cluster = None
+        cluster, name = None, deployment(key, settings.database_url)
         if settings.link.startswith("mqtt://"):
-            cluster = Cluster(*broker_address(settings.link), key, poller.manages)
+            cluster = Cluster(*broker_address(settings.link), name, poller.manages)
         bus = MemoryBus() if cluster is None else cluster.bus
         remote = None if mqtt is None else MqttLink(clock, scheduler, journal.put_nvram, mqtt)
         fleet_link = None
         if external:  # MQTT 5: the history is written once, by shared subscriptions
             fleet_transport = AiomqttTransport(*broker_address(settings.link), v5=True)
             fleet_link = FleetLink(clock, fleet_transport, settings.command_timeout_s,
-                                   group=f"switchgear-{deployment(key)}")  # fmt: skip
+                                   group=f"switchgear-{name}")  # fmt: skip
         router = LinkRouter(link, poller, remote, fleet_link)
         engine = Engine(store, router, bus, clock, journal, settings.command_timeout_s)
         if fleet_link is not None:

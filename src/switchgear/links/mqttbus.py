@@ -5,7 +5,8 @@ subscribers' events, come from there in each device's order), so device events t
 on the broker only for devices no other worker hears: polled meters. What workers keep
 in memory besides (credentials, Push3 channels, the registry) changes by `Peers.tell`,
 answered once every other worker has applied the change. Topics, under one deployment's
-prefix `switchgear/<deployment>/` (the deployment: a digest of the shared secret key):
+prefix `switchgear/<deployment>/` (the deployment: a digest of the secret key and the
+database's name, which the workers of one deployment share):
 
     bus/<bus topic>          an event, {"o": origin, "m": message}
     peers/tell/<kind>        a change, {"o": origin, "n": number, "b": body}
@@ -24,6 +25,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from switchgear.core.bus import MemoryBus
 from switchgear.core.model import Json
@@ -37,13 +39,11 @@ TELL_TIMEOUT_S = 2.0  # how long a change waits for a worker that does not confi
 CONNECT_TIMEOUT_S = 5.0
 
 
-def deployment(secret_key: str) -> str:
+def deployment(secret_key: str, database_url: str) -> str:
     """The name every worker of one deployment (one database, one secret key) shares."""
-    return hashlib.sha256(f"switchgear-deployment/{secret_key}".encode()).hexdigest()[:12]
-
-
-def prefix(secret_key: str) -> str:
-    return f"switchgear/{deployment(secret_key)}/"
+    name = urlsplit(database_url).path  # the database, however its host is spelled
+    seed = f"switchgear-deployment/{secret_key}/{name}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:12]
 
 
 def _dumps(body: Any) -> bytes:
@@ -221,8 +221,9 @@ class BrokerPeers:
 class Cluster:
     """One broker connection carrying a worker's bus and peers."""
 
-    def __init__(self, host: str, port: int, secret_key: str, outward: Callable[[int], bool]):
-        root = prefix(secret_key)
+    def __init__(self, host: str, port: int, name: str, outward: Callable[[int], bool]):
+        """`name`: the deployment's (`deployment()`)."""
+        root = f"switchgear/{name}/"
         client_id = f"switchgear-{secrets.token_hex(6)}"
         here = f"{root}peers/present/{client_id}"
         self.transport = AiomqttTransport(host, port, client_id, will=(here, b""),
