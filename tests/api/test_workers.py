@@ -237,8 +237,6 @@ async def test_each_status_is_stored_once_though_both_workers_hear_it(url: str) 
         assert len(keys) == len(set(keys)), records  # no status twice under two ids
         api = [x for x in records if x["kind"] == "relay" and x["reason"] == "api"]
         assert [x["data"]["on"] for x in api] == [True, False] * 3
-        shares = (d.a.rt.journal.batches, d.b.rt.journal.batches)
-        assert all(shares), shares  # both workers took part in writing
 
 
 async def test_a_token_made_on_one_worker_works_on_the_other_and_dies_there_at_once(
