@@ -334,7 +334,7 @@ async def test_push3_answers_reach_a_channel_read_on_the_other_worker(url: str) 
             await d.a.rt.add_device(Device(0, d.account_id, serial, model, serial,
                                            d.a.rt.clock.now(), attrs=attrs))  # fmt: skip
         r = await d.b.post("/api/v1/credentials", d.native, {"kind": "push3.key", "desc": "k"})
-        key = r.json()["key"]
+        key, key_id = r.json()["key"], r.json()["id"]
         gw = d.a.rt.engine.device_by_serial(d.account_id, gateway)
         for w in (d.a, d.b):
             await until(lambda w=w: w.rt.engine.shadow(gw.id).online)  # type: ignore[misc]
@@ -350,6 +350,11 @@ async def test_push3_answers_reach_a_channel_read_on_the_other_worker(url: str) 
         answer = json.loads(next(line for line in text.splitlines() if msg_id in line))
         assert answer["success"] is True
         # later, a reader without `.b<N>` on B gets the recent answers first (replay)
-        async with Stream(d.b.app, f"/sub/{channel}") as again:
+        async with Stream(d.b.app, f"/sub/{channel}?key={key}") as again:
             replayed = await again.until(lambda t: msg_id in t, seconds=5)
-        assert msg_id in replayed
+            assert msg_id in replayed
+            # its key revoked on A, the stream read with it on B ends
+            r = await d.a.delete(f"/api/v1/credentials/{key_id}", d.native)
+            assert r.status_code == 204
+            await again.until(lambda t: False, seconds=5)
+            assert again.ended
