@@ -57,6 +57,7 @@ class Hub:
         self._by_client: dict[tuple[int, str], str] = {}
         self._untold: list[Channel] = []  # made here, not yet told to the other workers
         rt.peers.on("push3.channel", self._peer_channel)
+        rt.peers.on("push3.answer", self._peer_answer)
         if isinstance(stored, dict):
             for cid, (account_id, client, *named) in stored.items():
                 self._add(Channel(cid, int(account_id), str(client), bool(named and named[0])))
@@ -121,6 +122,16 @@ class Hub:
                          bool(body.get("named")))  # fmt: skip
             self._add(ch)
             self._evict(ch.account_id)
+
+    async def _peer_answer(self, body: Json) -> None:
+        """An answer another worker made itself (a refusal, not the gateway's)."""
+        if isinstance(body, dict) and isinstance(body.get("message"), dict):
+            self.deliver(str(body.get("channel")), body["message"])
+
+    async def tell_answer(self, channel_id: str, message: dict[str, Json]) -> None:
+        """An answer this worker made (not a gateway's), delivered here: to the others."""
+        if self.rt.cluster is not None:
+            await self.rt.peers.tell("push3.answer", {"channel": channel_id, "message": message})
 
     def _evict(self, account_id: int) -> None:
         mine = [c for c in self.channels.values() if c.account_id == account_id]

@@ -146,10 +146,12 @@ async def send_command(request: Request) -> Response:
         outbox(rt).put(cred.account_id, gw.id, gw.serial, dict(forward.params))
         await rt.journal.flush()
     elif rec.state is not CommandState.DONE:  # the gateway refused it
-        channels.deliver(channel.id, {
+        refused: dict[str, Json] = {
             "msg_id": msg_id, "timestamp": rt.clock.now(), "success": False,
             "error": f"gateway {gw.serial} did not take the command: {rec.error}", "data": None,
-        })  # fmt: skip
+        }  # fmt: skip
+        channels.deliver(channel.id, refused)
+        await channels.tell_answer(channel.id, refused)
     return JsonResponse(
         {
             "msg_id": msg_id,
