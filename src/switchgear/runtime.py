@@ -14,13 +14,13 @@ from switchgear import gctune
 from switchgear.auth.passwords import HashPool
 from switchgear.auth.service import Auth, secret_key
 from switchgear.core.anchor import MANUAL_REFUSED, server_clock
-from switchgear.core.bus import MemoryBus
+from switchgear.core.bus import MemoryBus, NoPeers
 from switchgear.core.clock import VirtualClock
 from switchgear.core.counters import SERVER_CLOCK_SCOPES, Counters, MemoryCounters
 from switchgear.core.engine import Engine
 from switchgear.core.journal import Journal
-from switchgear.core.model import Device, DeviceState
-from switchgear.core.ports import SimAction, Store
+from switchgear.core.model import Device, DeviceState, Json
+from switchgear.core.ports import Peers, SimAction, Store
 from switchgear.core.readings import project, with_readings
 from switchgear.core.scheduler import Scheduler
 from switchgear.errors import Conflict, InvalidInput
@@ -30,6 +30,7 @@ from switchgear.links.memory import MemoryLink
 from switchgear.links.meterlease import LEASE_CHECK_S, AdvisoryLease
 from switchgear.links.meterpoll import MeterPoller
 from switchgear.links.mqtt import MqttLink
+from switchgear.links.mqttbus import Cluster, deployment
 from switchgear.links.mqttclient import AiomqttTransport, MqttTransport
 from switchgear.links.netguard import NetGuard
 from switchgear.links.router import LinkRouter
@@ -64,6 +65,8 @@ class Runtime:
     fleet_link: FleetLink | None = None  # simulated devices in `switchgear fleet` processes
     # abuse counters (throttles, quotas, PIN guesses): the database's with PostgreSQL
     counters: Counters = field(default_factory=MemoryCounters)
+    peers: Peers = field(default_factory=NoPeers)  # the other API workers (on the broker)
+    cluster: Cluster | None = None  # the broker connection carrying the bus and the peers
 
     @classmethod
     async def start(
@@ -98,27 +101,42 @@ class Runtime:
             clock = VirtualClock(start=start, speed=settings.speed)
         scheduler = Scheduler(clock)
         journal = Journal(store, clock)
-        bus = MemoryBus()
+        key = await secret_key(store, settings.secret_key)
         link = MemoryLink(clock, scheduler, journal.put_nvram, settings.push3_gateway_delay_s)
         poller = MeterPoller(clock, scheduler, guard=NetGuard(settings.meter_networks))
+        # with a broker, the workers of one deployment share events, credentials, channels
+        cluster, name = None, deployment(key, settings.database_url)
+        if is_broker_link(settings.link):
+            cluster = Cluster(from_settings(settings), name, poller.polls)
+        bus = MemoryBus() if cluster is None else cluster.bus
         remote = None if mqtt is None else MqttLink(clock, scheduler, journal.put_nvram, mqtt)
         fleet_link = None
-        if external:
-            fleet_transport = AiomqttTransport(from_settings(settings))
-            fleet_link = FleetLink(clock, fleet_transport, settings.command_timeout_s)
+        if external:  # MQTT 5: the history is written once, by shared subscriptions
+            fleet_transport = AiomqttTransport(from_settings(settings), v5=True)
+            fleet_link = FleetLink(clock, fleet_transport, settings.command_timeout_s,
+                                   group=f"switchgear-{name}")  # fmt: skip
         router = LinkRouter(link, poller, remote, fleet_link)
         engine = Engine(store, router, bus, clock, journal, settings.command_timeout_s)
-        key = await secret_key(store, settings.secret_key)
+        if fleet_link is not None:
+            fleet_link.recorder = engine.record
         counters = shared_counters(store) or MemoryCounters()
         hashes = HashPool(settings.password_workers)
         auth = Auth(store, clock, key, hashes=hashes, counters=counters)
+        if cluster is not None:
+            cluster.bus.on_remote = engine.remote_event
+            auth.join(cluster.peers)
+            await cluster.start()  # before loading: no change told meanwhile is missed
         await auth.load()
         rt = cls(settings, store, clock, scheduler, journal, bus, link, poller, engine, auth)
         rt.counters = counters
         rt.spawn(rt._sweep_counters(), "counters-sweep")
+        if cluster is not None:
+            rt.cluster, rt.peers = cluster, cluster.peers
+            cluster.peers.on("devices.added", rt._peer_devices)
         shared = shared_engine(store)
         if shared is not None:  # one worker polls the real meters; the others follow
             poller.share(store, AdvisoryLease(shared))
+            poller.heard = lambda device_id: engine.shadow(device_id).ts
             await poller.lease.keep()
             rt.spawn(rt._keep_poll_lease(), "meter-poll-lease")
         rt.spawn(auth.follow(settings.credentials_refresh_s), "auth-follow")
@@ -185,6 +203,8 @@ class Runtime:
             await self.mqtt.close()
         if self.fleet_link is not None:
             await self.fleet_link.close()
+        if self.cluster is not None:
+            await self.cluster.close()
         await self.scheduler.stop()
         await self.journal.stop()
         self.auth.close()
@@ -213,6 +233,7 @@ class Runtime:
         elif self.mqtt is not None and "mqtt_id" in stored.attrs:
             await self.mqtt.add(stored, None)
         await self.journal.flush()
+        await self.peers.tell("devices.added", {"ids": [stored.id]})
         return stored
 
     async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
@@ -226,7 +247,23 @@ class Runtime:
             else:
                 self.link.fleet.add(device, None)
         await self.journal.flush()
+        await self.peers.tell("devices.added", {"ids": [d.id for d in stored]})
         return stored
+
+    async def _peer_devices(self, body: Json) -> None:
+        """Devices another worker registered: into the registry, and onto their links."""
+        ids = set(body.get("ids") or ()) if isinstance(body, dict) else set()
+        fresh = [d for d in await self.store.devices() if d.id in ids]
+        for device in fresh:
+            if self.engine.known(device.id):
+                continue
+            self.engine.register(device)
+            if device.simulated and self.fleet_link is not None:
+                await self.fleet_link.add(device)
+            elif "url" in device.attrs:
+                pass  # polled by the worker that registered it
+            elif self.mqtt is not None and "mqtt_id" in device.attrs:
+                await self.mqtt.add(device, None)
 
     async def adopt(
         self, account_id: int, protocol: str, mqtt_id: str, name: str, serial: str | None

@@ -13,10 +13,11 @@ from typing import Any
 from switchgear.auth import jwt, passwords, tokens
 from switchgear.auth.throttle import SignInThrottle
 from switchgear.core.accounts import Credential
+from switchgear.core.bus import NoPeers
 from switchgear.core.clock import Clock, SystemClock
 from switchgear.core.counters import Counters
-from switchgear.core.model import ROLE_OPERATOR, ROLE_TENANT, Account
-from switchgear.core.ports import Batch, Store
+from switchgear.core.model import ROLE_OPERATOR, ROLE_TENANT, Account, Json
+from switchgear.core.ports import Batch, Peers, Store
 from switchgear.errors import (
     BadPassword,
     CredentialExpired,
@@ -54,7 +55,9 @@ class Auth:
 
     Writes made by another process (the CLI) change the store's EPOCH; `follow()` reads
     that one value every few seconds and reloads when it moved, so a new credential
-    works without a restart while an unknown token never costs a database read.
+    works without a restart while an unknown token never costs a database read. Other
+    API workers (`join`) are told of each change made here, and the call making it
+    returns once they applied it: a token issued or revoked on one holds on all at once.
     """
 
     def __init__(
@@ -79,6 +82,39 @@ class Auth:
         self._sleep = sleep
         # told of each revoked credential (open streams close with it)
         self.listeners: list[Callable[[Credential], None]] = []
+        self._peers: Peers = NoPeers()
+
+    def join(self, peers: Peers) -> None:
+        """Share accounts' and credentials' changes with the other API workers."""
+        self._peers = peers
+        peers.on("auth.credential", self._peer_credential)
+        peers.on("auth.revoked", self._peer_revoked)
+        peers.on("auth.account", self._peer_account)
+
+    async def _peer_credential(self, body: Json) -> None:
+        """A credential issued by another worker: from the store into the cache."""
+        if not isinstance(body, dict):
+            return
+        cred_id, account_id = str(body.get("id")), int(body.get("account_id") or 0)
+        for cred in await self._store.credentials(account_id):
+            cached = self._creds.get(cred.id)
+            if cred.id == cred_id and (cached is None or cached.revoked_at is None):
+                self._creds[cred.id] = cred
+
+    async def _peer_revoked(self, body: Json) -> None:
+        """Credentials another worker revoked: refused here too, and their streams end."""
+        if not isinstance(body, dict):
+            return
+        at = float(body.get("at") or self._clock.now())
+        for cred_id in body.get("ids") or ():
+            cred = self._creds.get(str(cred_id))
+            if cred is not None and cred.revoked_at is None:
+                self._creds[cred.id] = replace(cred, revoked_at=at)
+                for listener in self.listeners:
+                    listener(self._creds[cred.id])
+
+    async def _peer_account(self, body: Json) -> None:
+        self._accounts = {a.id: a for a in await self._store.accounts()}
 
     async def load(self) -> None:
         """(Re)load accounts and credentials; a revocation seen on either side stands."""
@@ -134,6 +170,7 @@ class Auth:
         account = await self._store.add_account(email, name, hashed, role)
         self._accounts[account.id] = account
         log.info("account %s created (%s)", account.id, role)
+        await self._peers.tell("auth.account", {"id": account.id})
         return account
 
     def account(self, account_id: int) -> Account | None:
@@ -242,6 +279,7 @@ class Auth:
         )
         await self._store.add_credential(cred)
         self._creds[cred.id] = cred
+        await self._peers.tell("auth.credential", {"id": cred.id, "account_id": account_id})
         log.debug("credential %s (%s) issued to account %s", cred.id, kind, account_id)
         return cred
 
@@ -297,14 +335,18 @@ class Auth:
             raise CredentialNotFound("token not found")
         now = self._clock.now()
         revoked = replace(cred, revoked_at=cred.revoked_at or now)
+        told: list[str] = []
         for victim in [cred_id, *self._descendants(cred_id)]:
             gone = self._creds[victim]
             if gone.revoked_at is None:
                 await self._store.revoke_credential(victim, now)
                 self._creds[victim] = replace(gone, revoked_at=now)
                 log.info("credential %s revoked", victim)
+                told.append(victim)
                 for listener in self.listeners:
                     listener(self._creds[victim])
+        if told:  # answered once every other worker refuses them too
+            await self._peers.tell("auth.revoked", {"ids": told, "at": now})
         return revoked
 
     def _descendants(self, cred_id: str) -> list[str]:

@@ -1,4 +1,5 @@
-"""In-process event fan-out: the default Bus (the MQTT bus is its scale-out twin)."""
+"""In-process event fan-out: the default Bus (the MQTT bus is its scale-out twin), and
+the default Peers of a process that has none."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from switchgear.core.model import Json
+from switchgear.core.ports import PeerHandler
 
 
 class MemoryBus:
@@ -40,3 +42,13 @@ class MemoryBus:
                 yield await q.get()
         finally:
             self._subs.remove(entry)
+
+
+class NoPeers:
+    """A process alone on its database: nothing to tell (the embedded default)."""
+
+    def on(self, kind: str, handler: PeerHandler) -> None:
+        pass
+
+    async def tell(self, kind: str, body: Json) -> None:
+        pass

@@ -104,6 +104,13 @@ class Engine:
             self._register(d)
         return devices
 
+    def known(self, device_id: int) -> bool:
+        return device_id in self._devices
+
+    def register(self, device: Device) -> None:
+        """Take a device another process stored into the registry."""
+        self._register(device)
+
     def _register(self, device: Device) -> None:
         self._devices[device.id] = device
         self._by_serial[(device.account_id, device.serial)] = device
@@ -180,7 +187,7 @@ class Engine:
             log.warning("event from unknown device %s", ev.device_id)
             return
         self._shadows[ev.device_id] = ev.state
-        record_id = None
+        record_id = ev.record_id  # None but for an event another worker records
         if ev.record:
             record_id = short_id()
             self.journal.add_status(
@@ -203,6 +210,25 @@ class Engine:
                 self.bus.publish(topic, message)
             if to_extra:
                 self.bus.publish(extra, message)
+
+    def record(self, ev: DeviceEvent, record_id: str) -> None:
+        """Append the history record of an event whose shadow and fan-out every worker
+        does itself (`on_event` with a SharedEvent): the elected worker's part."""
+        device = self._devices.get(ev.device_id)
+        if device is not None:
+            record = StatusRecord(
+                record_id, ev.device_id, ev.ts, ev.kind, ev.reason, ev.data, ev.channel,
+                device.account_id,
+            )  # fmt: skip
+            self.journal.add_status(record)
+
+    def remote_event(self, topic: str, message: Json) -> None:
+        """Another worker's event of a device only it hears: keep the shadow from it."""
+        if not topic.startswith("device/") or not isinstance(message, dict):
+            return
+        state, device_id = message.get("state"), message.get("device_id")
+        if isinstance(state, dict) and isinstance(device_id, int) and device_id in self._devices:
+            self._shadows[device_id] = DeviceState.from_json(state)
 
     # --- commands -----------------------------------------------------------
 

@@ -7,7 +7,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from enum import StrEnum
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, ClassVar, TypeAlias, TypeVar
 
 Json: TypeAlias = Any  # a JSON-able value: None, bool, int, float, str, list, dict
 JsonObject: TypeAlias = Mapping[str, Json]
@@ -385,6 +385,15 @@ class DeviceEvent:
     channel: int | None = None
     record: bool = True  # False: update the shadow only, no history record
     topic: str | None = None  # also published on this bus topic (e.g. a Push3 channel)
+    record_id: ClassVar[str | None] = None  # see SharedEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SharedEvent(DeviceEvent):
+    """An event every worker hears, recorded by one of them (`record` False here): each
+    names the record by the same id, so a live event points at its history entry."""
+
+    record_id: str | None = None  # type: ignore[misc]
 
 
 @fast_init

@@ -1,4 +1,4 @@
-"""The I/O seams core needs, as small Protocols: Store, DeviceLink, Bus.
+"""The I/O seams core needs, as small Protocols: Store, DeviceLink, Bus, Peers.
 
 Each has an in-memory implementation beside the real one (storage/memory.py,
 links/memory.py, core/bus.py).
@@ -6,7 +6,7 @@ links/memory.py, core/bus.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -153,4 +153,20 @@ class Bus(Protocol):
 
     def subscribe(self, prefix: str = "") -> AsyncIterator[tuple[str, Json]]:
         """Messages on topics starting with `prefix`, until the iterator is closed."""
+        ...
+
+
+PeerHandler = Callable[[Json], Awaitable[None]]
+
+
+class Peers(Protocol):
+    """The other server processes sharing this one's database (API workers): what one
+    changes in its caches (credentials, Push3 channels, devices) the others apply."""
+
+    def on(self, kind: str, handler: PeerHandler) -> None:
+        """Apply changes of `kind` another process tells of."""
+        ...
+
+    async def tell(self, kind: str, body: Json) -> None:
+        """Tell every other process; returns once each one reachable has applied it."""
         ...

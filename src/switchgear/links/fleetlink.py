@@ -4,12 +4,18 @@ Commands and simulation steps are JSON-RPC requests on the device's `<prefix>/rp
 device's reports (`NotifyEvent` on `<prefix>/events/rpc`, each with its whole state) keep
 the shadow; its retained `<prefix>/online` (a last will when its process dies) says
 whether it is on the broker.
+
+With a `group` (API workers sharing one database), every worker takes every report for
+its shadows and its own subscribers, and the history records are written once: by the
+worker the broker deals the report's copy to, among the group's shared subscriptions.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import itertools
 import logging
 from collections.abc import Callable
@@ -23,7 +29,9 @@ from switchgear.core.model import (
     Device,
     DeviceEvent,
     DeviceState,
+    SharedEvent,
     StatusKind,
+    short_id,
 )
 from switchgear.core.ports import EventSink, SimAction
 from switchgear.errors import DeviceOffline
@@ -39,13 +47,35 @@ class Served:
 
     device: Device
     online: bool | None = None  # None: not heard of since the server started
+    # (group mode) the last `online` message taken and whether the device was online
+    # before it, until its shared copy (if dealt here) decides the connection record
+    flip: tuple[str, bool | None] | None = None
+    elected: str | None = None  # a shared `online` copy that came before its own
+
+
+Recorder = Callable[[DeviceEvent, str], None]
+
+
+def record_id(topic: str, payload: bytes) -> str:
+    """The id every worker gives the record of one device message."""
+    digest = hashlib.blake2b(topic.encode() + b"\0" + payload, digest_size=9).digest()
+    return base64.urlsafe_b64encode(digest).decode()
 
 
 class FleetLink:
     """A DeviceLink for simulated devices living in fleet processes."""
 
-    def __init__(self, clock: Clock, transport: MqttTransport, answer_timeout_s: float) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        transport: MqttTransport,
+        answer_timeout_s: float,
+        group: str | None = None,
+    ) -> None:
+        """`group`: share the writing of history with the other workers of this name."""
         self.clock = clock
+        self.group = group
+        self.recorder: Recorder | None = None  # group mode: where elected records go
         self.transport = transport
         self.answer_timeout_s = answer_timeout_s  # for simulation steps and status asks
         self.shadow: Callable[[int], DeviceState] = lambda i: DeviceState(i, 0.0, False)
@@ -77,6 +107,9 @@ class FleetLink:
         self._by_online[tw.online_topic(device)] = s
         await self.transport.subscribe(tw.events_topic(device))
         await self.transport.subscribe(tw.online_topic(device))  # retained: the answer now
+        if self.group is not None:  # (a retained message goes to no shared subscription)
+            await self.transport.share(self.group, tw.events_topic(device), self._on_shared)
+            await self.transport.share(self.group, tw.online_topic(device), self._on_shared)
 
     async def announce(self, device: Device) -> None:
         """Tell the fleet processes a simulated device was registered."""
@@ -108,6 +141,11 @@ class FleetLink:
         s = self._by_events.get(topic)
         if s is not None:
             ev = tw.parse_event(s.device.id, payload)
+            if ev is not None and self.group is not None and ev.record:
+                ev = SharedEvent(
+                    ev.device_id, ev.ts, ev.kind, ev.reason, ev.data, ev.state, ev.channel,
+                    False, ev.topic, record_id(topic, payload),
+                )  # fmt: skip
             if ev is not None:
                 if ev.kind is StatusKind.CONNECTION:
                     s.online = ev.state.online
@@ -116,11 +154,53 @@ class FleetLink:
         s = self._by_online.get(topic)
         if s is not None:
             text = payload.decode(errors="replace").strip().lower()
+            if self.group is not None and text in ("true", "false"):
+                self._flipped(s, text, s.online)
             if text == "true":
                 was, s.online = s.online, True  # commands may go from now on
                 self._spawn(self._ask_status(s, was))
             elif text == "false":
                 self._offline(s, "the device left the broker", record=s.online is True)
+
+    # --- group mode: the elected worker's records --------------------------------
+
+    def _on_shared(self, topic: str, payload: bytes) -> None:
+        """This worker's share of the reports: the history records they make."""
+        if self.recorder is None:
+            return
+        s = self._by_events.get(topic)
+        if s is not None:
+            ev = tw.parse_event(s.device.id, payload)
+            if ev is not None and ev.record:
+                self.recorder(ev, record_id(topic, payload))
+            return
+        s = self._by_online.get(topic)
+        if s is not None:
+            text = payload.decode(errors="replace").strip().lower()
+            if s.flip is not None and s.flip[0] == text:  # its plain copy came first
+                _, was = s.flip
+                s.flip = None
+                self._record_flip(s, text, was)
+            else:
+                s.elected = text
+
+    def _flipped(self, s: Served, text: str, was: bool | None) -> None:
+        if s.elected == text:  # the shared copy came first: record here
+            s.elected = None
+            self._record_flip(s, text, was)
+        else:
+            s.flip = (text, was)
+
+    def _record_flip(self, s: Served, text: str, was: bool | None) -> None:
+        """The connection record of an `online` change (as one worker alone writes it)."""
+        online = text == "true"
+        if self.recorder is None or was is not (not online):
+            return
+        state = replace(self.shadow(s.device.id), online=online)
+        reason = "online" if online else "offline"
+        ev = DeviceEvent(s.device.id, self.clock.now(), StatusKind.CONNECTION, reason,
+                         {"online": online}, state)  # fmt: skip
+        self.recorder(ev, short_id())
 
     def _offline(self, s: Served, why: str, *, record: bool) -> None:
         for rpc_id, (device_id, fut, network) in list(self._rpc.items()):
@@ -131,7 +211,7 @@ class FleetLink:
             s.online = False
             state = replace(self.shadow(s.device.id), online=False)
             self._event(s, StatusKind.CONNECTION, "offline", {"online": False}, state,
-                        record=record)  # fmt: skip
+                        record=record and self.group is None)  # fmt: skip
 
     async def _ask_status(self, s: Served, was: bool | None) -> None:
         """The device is on the broker: its whole state, and (if it was not online) the
@@ -147,7 +227,7 @@ class FleetLink:
         if was is not True and s.online:
             state = state or replace(self.shadow(s.device.id), online=True)
             self._event(s, StatusKind.CONNECTION, "online", {"online": True}, state,
-                        record=was is False)  # fmt: skip
+                        record=was is False and self.group is None)  # fmt: skip
         elif state is not None:
             self._event(s, StatusKind.UPDATE, "device", {}, state, record=False)
 

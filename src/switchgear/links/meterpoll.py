@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -129,6 +130,9 @@ class MeterPoller:
         self._tasks: set[asyncio.Task[None]] = set()
         self.lease: PollLease = SoleLease()
         self.shared: Store | None = None  # with several workers: where answers are kept
+        # a follower's shadow time of a meter: an answer the holder's event (on the bus)
+        # brought already is not told again
+        self.heard: Callable[[int], float] = lambda device_id: 0.0
 
     def share(self, store: Store, lease: PollLease) -> None:
         """Poll only while `lease` is held; keep answers in `store` for the other workers."""
@@ -139,6 +143,10 @@ class MeterPoller:
 
     def manages(self, device_id: int) -> bool:
         return device_id in self._meters
+
+    def polls(self, device_id: int) -> bool:
+        """Whether this process alone hears the meter: it manages it and holds the lease."""
+        return device_id in self._meters and self.lease.held
 
     def meter(self, device_id: int) -> PolledMeter:
         return self._meters[device_id]
@@ -221,6 +229,8 @@ class MeterPoller:
             return
         ts = float(answer["ts"] or 0.0)
         m.seen = ts
+        if self.heard(m.device.id) >= ts:
+            return
         text = answer.get("text")
         if isinstance(text, str):
             try:

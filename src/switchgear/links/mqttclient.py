@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from switchgear.errors import DeviceOffline
 from switchgear.links.broker import Broker, broker
@@ -69,7 +71,12 @@ class MqttTransport(Protocol):
     @property
     def connected(self) -> bool: ...
     async def subscribe(self, topic_filter: str) -> None: ...
-    async def publish(self, topic: str, payload: bytes) -> None:
+    async def share(self, group: str, topic_filter: str, on_message: MessageHandler) -> None:
+        """Also take `topic_filter` as one of the group's members (MQTT 5 `$share/`): each
+        message goes to one member, to `on_message`, beside the plain subscription's copy."""
+        ...
+
+    async def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         """QoS 1; raises DeviceOffline when the broker is not reachable."""
         ...
 
@@ -87,13 +94,18 @@ class AiomqttTransport:
         *,
         will: tuple[str, bytes] | None = None,
         birth: tuple[str, bytes] | None = None,
+        v5: bool = False,
     ) -> None:
         """`host`: a Broker (address, login, TLS), or a plain host with `port`;
         `will`: a retained last will (topic, payload) the broker publishes when the
-        connection dies; `birth`: retained, published after every (re)connect."""
+        connection dies; `birth`: retained, published after every (re)connect; `v5`: speak
+        MQTT 5 (needed by `share`)."""
         self.broker = host if isinstance(host, Broker) else Broker(host, port or 1883)
         self.host, self.port = self.broker.host, self.broker.port
         self._refusal: str | None = None  # the last refusal said at ERROR (once each)
+        self._v5 = v5
+        # subscription identifier -> ($share/... filter, handler) of the shared copies
+        self._shared: dict[int, tuple[str, MessageHandler]] = {}
         self.client_id = client_id or f"switchgear-{secrets.token_hex(6)}"
         self._will = will
         self._birth = birth
@@ -117,15 +129,18 @@ class AiomqttTransport:
                 will = None
                 if self._will is not None:
                     will = aiomqtt.Will(self._will[0], self._will[1], qos=1, retain=True)
+                version = aiomqtt.ProtocolVersion.V5 if self._v5 else aiomqtt.ProtocolVersion.V311
                 async with aiomqtt.Client(
                     self.host, self.port, identifier=self.client_id, keepalive=KEEPALIVE_S,
-                    will=will, **self.broker.client_options(),
+                    will=will, protocol=version, **self.broker.client_options(),
                 ) as client:  # fmt: skip
                     # set first: a filter added while these subscribe goes straight to the
                     # broker (one added before is in the set), so none is missed
                     self._client = client
                     for f in sorted(self._filters):
                         await client.subscribe(f, qos=1)
+                    for sub_id, (f, _) in sorted(self._shared.items()):
+                        await client.subscribe(f, qos=1, properties=_sub_id(sub_id))
                     if self._birth is not None:
                         await client.publish(*self._birth, qos=1, retain=True)
                     backoff, self._refusal = 0.5, None
@@ -135,8 +150,12 @@ class AiomqttTransport:
                         payload = m.payload
                         if not isinstance(payload, bytes):
                             payload = b"" if payload is None else str(payload).encode()
+                        handler = on_message
+                        if self._shared and m.properties is not None:
+                            for sub_id in getattr(m.properties, "SubscriptionIdentifier", ()):
+                                handler = self._shared.get(sub_id, (None, handler))[1]
                         try:
-                            on_message(m.topic.value, payload)
+                            handler(m.topic.value, payload)
                         except Exception:
                             log.exception("MQTT message on %s not handled", m.topic.value)
             except (aiomqtt.MqttError, OSError) as err:  # TLS failures are OSErrors
@@ -163,6 +182,16 @@ class AiomqttTransport:
             with contextlib.suppress(aiomqtt.MqttError):  # the reconnect subscribes it
                 await self._client.subscribe(topic_filter, qos=1)
 
+    async def share(self, group: str, topic_filter: str, on_message: MessageHandler) -> None:
+        if not self._v5:
+            raise RuntimeError("shared subscriptions need an MQTT 5 transport (v5=True)")
+        sub_id = len(self._shared) + 1
+        shared = f"$share/{group}/{topic_filter}"
+        self._shared[sub_id] = (shared, on_message)
+        if self._client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):  # the reconnect subscribes it
+                await self._client.subscribe(shared, qos=1, properties=_sub_id(sub_id))
+
     async def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         client = self._client
         if client is None:
@@ -180,22 +209,43 @@ class AiomqttTransport:
             self._task = None
 
 
+def _sub_id(sub_id: int) -> Properties:
+    props = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
+    props.SubscriptionIdentifier = sub_id
+    return props
+
+
 class MemoryBroker:
-    """An in-process broker fake: every transport it makes sees what the others publish."""
+    """An in-process broker fake: every transport it makes sees what the others publish;
+    a shared subscription's messages go round the group's members in turn."""
 
     def __init__(self) -> None:
         self.transports: list[MemoryTransport] = []
         self.log: list[tuple[str, bytes]] = []  # everything published, in order
+        self.turns: dict[tuple[str, str], int] = {}  # (group, filter) -> messages dealt
+        self.retained: dict[str, bytes] = {}
 
     def transport(self, client_id: str = "switchgear-test") -> MemoryTransport:
         t = MemoryTransport(self, client_id)
         self.transports.append(t)
         return t
 
-    def publish(self, topic: str, payload: bytes) -> None:
+    def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         self.log.append((topic, payload))
+        if retain:
+            self.retained[topic] = payload
         for t in self.transports:
             t.deliver(topic, payload)
+        groups: dict[tuple[str, str], list[MessageHandler]] = {}
+        for t in self.transports:
+            if t.up:
+                for (group, f), handler in t.shared.items():
+                    if matches(f, topic):
+                        groups.setdefault((group, f), []).append(handler)
+        for key, members in groups.items():
+            turn = self.turns.get(key, 0)
+            self.turns[key] = turn + 1
+            members[turn % len(members)](topic, payload)
 
 
 class MemoryTransport:
@@ -205,6 +255,7 @@ class MemoryTransport:
         self.broker = broker
         self.client_id = client_id
         self.filters: set[str] = set()
+        self.shared: dict[tuple[str, str], MessageHandler] = {}  # (group, filter) -> handler
         self.up = False
         self._on_message: MessageHandler | None = None
         self._on_state: StateHandler | None = None
@@ -229,11 +280,17 @@ class MemoryTransport:
 
     async def subscribe(self, topic_filter: str) -> None:
         self.filters.add(topic_filter)
+        for topic, payload in list(self.broker.retained.items()):
+            if self.up and self._on_message and matches(topic_filter, topic):
+                self._on_message(topic, payload)
 
-    async def publish(self, topic: str, payload: bytes) -> None:
+    async def share(self, group: str, topic_filter: str, on_message: MessageHandler) -> None:
+        self.shared[(group, topic_filter)] = on_message
+
+    async def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
         if not self.up:
             raise DeviceOffline("the server is not connected to the MQTT broker")
-        self.broker.publish(topic, payload)
+        self.broker.publish(topic, payload, retain)
 
     async def close(self) -> None:
         self.up = False

@@ -5,7 +5,9 @@ Gateway answers reach the hub through the bus (topic `push3/<channel>`); every o
 replay: `.b<N>` the last N answers, a plain id the answers of the last RECENT_S seconds
 (so a reader that connects after its command was answered still sees the answer). Idle
 streams get a keep-alive. The registry of channel ids is kept in the store's meta table
-(a restart keeps them valid); backlogs live in memory.
+(a restart keeps them valid); backlogs live in memory. With several API workers, a new
+channel is told to the others before its id is answered (`tell_new`), and every worker
+hears the gateways' answers itself, so a channel reads the same on each.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ class Hub:
         self.rt = rt
         self.channels: OrderedDict[str, Channel] = OrderedDict()
         self._by_client: dict[tuple[int, str], str] = {}
+        self._untold: list[Channel] = []  # made here, not yet told to the other workers
+        rt.peers.on("push3.channel", self._peer_channel)
+        rt.peers.on("push3.answer", self._peer_answer)
         if isinstance(stored, dict):
             for cid, (account_id, client, *named) in stored.items():
                 self._add(Channel(cid, int(account_id), str(client), bool(named and named[0])))
@@ -70,6 +75,7 @@ class Hub:
             return self.channels[found]
         ch = Channel(ISSUED + secrets.token_urlsafe(24), account_id, client)
         self._add(ch)
+        self._untold.append(ch)
         self._evict(account_id)
         self._save()
         return ch
@@ -96,9 +102,36 @@ class Hub:
             )
         ch = Channel(channel_id, account_id, "", named=True)
         self._add(ch)
+        self._untold.append(ch)
         self._evict(account_id)
         self._save()
         return ch
+
+    async def tell_new(self) -> None:
+        """Tell the other workers of the channels made here since the last call."""
+        while self._untold:
+            ch = self._untold.pop(0)
+            body = {"id": ch.id, "account_id": ch.account_id, "client": ch.client,
+                    "named": ch.named}  # fmt: skip
+            await self.rt.peers.tell("push3.channel", body)
+
+    async def _peer_channel(self, body: Json) -> None:
+        """A channel another worker made: readable here too."""
+        if isinstance(body, dict) and str(body.get("id")) not in self.channels:
+            ch = Channel(str(body["id"]), int(body["account_id"]), str(body.get("client", "")),
+                         bool(body.get("named")))  # fmt: skip
+            self._add(ch)
+            self._evict(ch.account_id)
+
+    async def _peer_answer(self, body: Json) -> None:
+        """An answer another worker made itself (a refusal, not the gateway's)."""
+        if isinstance(body, dict) and isinstance(body.get("message"), dict):
+            self.deliver(str(body.get("channel")), body["message"])
+
+    async def tell_answer(self, channel_id: str, message: dict[str, Json]) -> None:
+        """An answer this worker made (not a gateway's), delivered here: to the others."""
+        if self.rt.cluster is not None:
+            await self.rt.peers.tell("push3.answer", {"channel": channel_id, "message": message})
 
     def _evict(self, account_id: int) -> None:
         mine = [c for c in self.channels.values() if c.account_id == account_id]

@@ -56,10 +56,14 @@ class Outbox:
     def _fail(self, entry: dict[str, Any], why: str, offline: bool = True) -> None:
         p, gw = entry["params"], entry["serial"]
         error = f"gateway {gw} is off the network: {why}; command dropped" if offline else why
-        hub(self.rt).deliver(str(p["channel"]), {
+        message: dict[str, Json] = {
             "msg_id": p["msg_id"], "timestamp": self.rt.clock.now(), "success": False,
             "error": error, "data": None,
-        })  # fmt: skip
+        }  # fmt: skip
+        channels = hub(self.rt)
+        channels.deliver(str(p["channel"]), message)
+        if self.rt.cluster is not None:  # the other workers' readers of the channel too
+            self.rt.spawn(channels.tell_answer(str(p["channel"]), message), "push3-answer")
 
     def _save(self) -> None:
         self.rt.journal.put_meta(META_KEY, {str(k): v for k, v in self.waiting.items() if v})

@@ -133,6 +133,7 @@ async def send_command(request: Request) -> Response:
         if wanted
         else channels.channel_for(cred.account_id, client)
     )
+    await channels.tell_new()  # readable on every worker before its id is answered
     gw = _gateway_of(rt, cred.account_id, target)
     msg_id = uuid.uuid4().hex
     forward = FirmwareCommand(
@@ -145,10 +146,12 @@ async def send_command(request: Request) -> Response:
         outbox(rt).put(cred.account_id, gw.id, gw.serial, dict(forward.params))
         await rt.journal.flush()
     elif rec.state is not CommandState.DONE:  # the gateway refused it
-        channels.deliver(channel.id, {
+        refused: dict[str, Json] = {
             "msg_id": msg_id, "timestamp": rt.clock.now(), "success": False,
             "error": f"gateway {gw.serial} did not take the command: {rec.error}", "data": None,
-        })  # fmt: skip
+        }  # fmt: skip
+        channels.deliver(channel.id, refused)
+        await channels.tell_answer(channel.id, refused)
     return JsonResponse(
         {
             "msg_id": msg_id,
