@@ -169,7 +169,7 @@ class DeviceTrace:
         """(from instant, W) steps of the device's power, the first from the crossing."""
         steps = [(-math.inf, self.before_w)]
         if self.changes:
-            steps += sorted(self.changes)
+            steps += sorted(self.changes, key=lambda c: c[0])  # (stable: same-instant order)
         elif self.opened_at is not None:
             steps.append((self.opened_at, 0.0))
             if self.closed_at is not None:
@@ -326,7 +326,8 @@ def evidence(
 
 def unobserved(t: float, gaps: Sequence[tuple[float, float]]) -> bool:
     """Whether instant t falls in a stretch nobody observed (the server was down)."""
-    return any(a < t + EPS and t < b - EPS for a, b in gaps)
+    tol = 1e-6  # above a float's step at epoch seconds: a row's time is a sum
+    return any(a < t + tol and t < b - tol for a, b in gaps)
 
 
 def _r(v: float | None) -> float | None:

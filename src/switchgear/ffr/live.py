@@ -32,6 +32,7 @@ class OpenEvent:
     opened: dict[int, float] = field(default_factory=dict)
     closed: dict[int, tuple[float, float]] = field(default_factory=dict)
     loads: dict[int, Json] = field(default_factory=dict)  # twins' loads at the crossing
+    voltages: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # (t, V)
     reports: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # (ts, W)
     reported_at: dict[int, float] = field(default_factory=dict)  # when `before` was reported
     gaps: list[tuple[float, float]] = field(default_factory=list)  # (from, to) unobserved
@@ -65,7 +66,8 @@ class OpenEvent:
                 supply = [] if opened is None else [(opened, False)]
                 if closed is not None:
                     supply.append((closed, True))
-                changes = tuple(replay(self.loads[i], self.crossed_at, supply, until))
+                volts = self.voltages.get(i, ())
+                changes = tuple(replay(self.loads[i], self.crossed_at, supply, until, volts))
             out.append(DeviceTrace(i, w, opened, closed, after, changes, resolution))
         return out
 
@@ -80,6 +82,7 @@ class OpenEvent:
             "opened": [[i, t] for i, t in self.opened.items()],
             "closed": [[i, t, w] for i, (t, w) in self.closed.items()],
             "loads": [[i, s] for i, s in self.loads.items()],
+            "voltages": [[i, [list(v) for v in vs]] for i, vs in self.voltages.items()],
             "reports": [[i, [list(r) for r in rs]] for i, rs in self.reports.items()],
             "reported_at": [[i, t] for i, t in self.reported_at.items()],
             "gaps": [list(g) for g in self.gaps],
@@ -99,6 +102,7 @@ class OpenEvent:
             opened={i: t for i, t in d["opened"]},
             closed={i: (t, w) for i, t, w in d["closed"]},
             loads={i: s for i, s in d["loads"]},
+            voltages={i: [(a, b) for a, b in vs] for i, vs in d.get("voltages", [])},
             reports={i: [(a, b) for a, b in rs] for i, rs in d["reports"]},
             reported_at={i: t for i, t in d["reported_at"]},
             gaps=[(a, b) for a, b in d["gaps"]],

@@ -13,9 +13,11 @@ import math
 from collections.abc import Sequence
 
 from switchgear.core.model import Json
-from switchgear.devices.physics import Load, load_from_json
+from switchgear.devices.physics import Load, ThermostatLoad, load_from_json
 
-NUDGE_S = 1e-9  # a thermostat flips just after the instant its edge is due
+NUDGE_S = 1e-6  # a thermostat flips just after its edge is due (above a float's step at
+# today's epoch seconds, about 2.4e-7)
+MAX_STEPS = 100_000  # a window's changes, at most (a bound, not a figure ever reached)
 
 
 def snapshot(load: Load) -> Json | None:
@@ -26,18 +28,25 @@ def snapshot(load: Load) -> Json | None:
 
 
 def replay(
-    state: Json, start: float, supply: Sequence[tuple[float, bool]], end: float
+    state: Json,
+    start: float,
+    supply: Sequence[tuple[float, bool]],
+    end: float,
+    voltage: Sequence[tuple[float, float]] = (),
 ) -> list[tuple[float, float]]:
     """(instant, W) at each change of the load's power in (start, end], given the relay's
-    changes `supply` ((instant, closed)) after `start`."""
+    changes `supply` ((instant, closed)) and the supply voltage's steps `voltage`
+    ((instant, V): a grid step) after `start`."""
     assert isinstance(state, dict)
     load = load_from_json(state, start)
     last = load.power(start)
     out: list[tuple[float, float]] = []
-    pending = sorted(supply)
+    pending: list[tuple[float, bool | float]] = sorted([*supply, *voltage])
     k = 0
     t = start
-    while t < end:
+    for _ in range(MAX_STEPS):
+        if t >= end:
+            break
         change = load.next_change()
         due = math.inf if change is None else max(change, t)
         switch = pending[k][0] if k < len(pending) else math.inf
@@ -45,13 +54,19 @@ def replay(
         if at > end:
             break
         if switch <= due:
-            load.set_supplied(switch, pending[k][1])
+            what = pending[k][1]
             k += 1
+            if isinstance(what, bool):
+                load.set_supplied(switch, what)
+            elif isinstance(load, ThermostatLoad):
+                load.set_voltage(switch, what)
             watts = load.power(switch)
         else:
             load.advance(at + NUDGE_S)
             watts = load.power(at + NUDGE_S)
         if watts != last:
+            if out and out[-1][0] == at:  # two changes at one instant: the power after both
+                out.pop()
             out.append((at, watts))
             last = watts
         t = at

@@ -89,7 +89,7 @@ class FfrService:
             svc._add_group(Group.from_json(g))
         await svc._load_events()
         rt.link.fleet.grid_observers.append(svc._grid_changed)
-        rt.engine.link.attach(svc._device_event)
+        rt.engine.link.attach(svc.device_event)
         rt.extensions[EXTENSION] = svc
         rt.spawn(svc._keep(), "ffr-keep")
         return svc
@@ -274,6 +274,7 @@ class FfrService:
             ev = self.open.get(g.id)
             if ev is not None:
                 ev.steps.append((now, f))
+                self._voltage_steps(ev, now)
                 self._changed(ev)
             elif f < p.threshold_hz:
                 self._open(g, now, f)
@@ -309,11 +310,23 @@ class FfrService:
                 ev.reported_at[i], ev.before[i] = self._power[i]
             else:
                 ev.before[i] = self.power_w(i)
+        self._voltage_steps(ev, now)
         ev.timer = self.rt.scheduler.call_at(ev.window_end, self._close, g.id)
         self.open[g.id] = ev
         ev.claim = self._spawn(self._claim(ev), f"ffr-claim-{g.id}")
         log.info("FFR event of group %s at %.3f Hz (crossing %.3f)", g.id, f, now)
         return ev
+
+    def _voltage_steps(self, ev: OpenEvent, now: float) -> None:
+        """A grid step sets a twin's heater to the voltage it sees then (its element power
+        follows): kept for the replay."""
+        if now < ev.crossed_at:  # (an event opened from a report, after the step)
+            return
+        fleet = self.rt.link.fleet
+        for i in ev.loads:
+            twin = fleet.get(i)
+            if twin is not None:
+                ev.voltages.setdefault(i, []).append((now, twin.voltage(now)))
 
     async def _claim(self, ev: OpenEvent) -> None:
         """Give the event its id, once across workers: the first to claim its crossing
@@ -337,7 +350,8 @@ class FfrService:
 
     # --- events: progress -----------------------------------------------------
 
-    def _device_event(self, e: DeviceEvent) -> None:
+    def device_event(self, e: DeviceEvent) -> None:
+        """The sink the links report to: every device event (a test feeds it a stream)."""
         i = e.device_id
         gid = self.member.get(i)
         if gid is None:
