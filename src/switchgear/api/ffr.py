@@ -160,23 +160,29 @@ async def get_evidence(rt: RuntimeDep, cred: CredentialDep, event_id: int) -> Re
     instant (`observed`: false while it was down)."""
     ev = await _event(rt, cred.account_id, event_id)
     p = ev.programme
-    resolution = max([p.resolution_s, *(t.resolution_s for t in ev.traces)])
+    text, resolution = evidence_csv(ev)
     reported = sum(1 for t in ev.traces if t.resolution_s > 0)
+    exact = len(ev.traces) - reported
+    source = f"{exact} simulated twins (exact at every instant), {reported} by their reports"
+    return Response(
+        text,
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="ffr-event-{event_id}.csv"',
+            "X-Resolution-S": f"{p.resolution_s:g}",
+            "X-Power-Resolution-S": f"{resolution:g}",
+            "X-Source": source,
+        },
+    )
+
+
+def evidence_csv(ev: ClosedEvent) -> tuple[str, float]:
+    """The evidence file, and the resolution its power actually had (stated in each row)."""
+    resolution = max([ev.programme.resolution_s, *(t.resolution_s for t in ev.traces)])
     res = f"{resolution:g}"
     lines = ["time,frequency_hz,active_power_kw,power_resolution_s,observed"]
     lines += [
         f"{iso(t)},{f:.3f},{kw:.3f},{res},{'false' if unobserved(t, ev.gaps) else 'true'}"
         for t, f, kw in FfrService.evidence(ev)
     ]
-    exact = len(ev.traces) - reported
-    source = f"{exact} simulated twins (exact at every instant), {reported} by their reports"
-    return Response(
-        "\n".join(lines) + "\n",
-        media_type="text/csv",
-        headers={
-            "Content-Disposition": f'attachment; filename="ffr-event-{event_id}.csv"',
-            "X-Resolution-S": f"{p.resolution_s:g}",
-            "X-Power-Resolution-S": res,
-            "X-Source": source,
-        },
-    )
+    return "\n".join(lines) + "\n", resolution
