@@ -20,48 +20,43 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from switchgear.core.ffr import Programme, evidence, judge
+from switchgear.core.ffr import evidence, judge
 from switchgear.core.model import (
-    CommandState,
     Device,
     DeviceEvent,
     DeviceState,
-    FirmwareCommand,
     Json,
     StatusKind,
 )
-from switchgear.core.pcconfig import default_config
 from switchgear.core.scheduler import Timer
 from switchgear.devices.physics import GridOverride
 from switchgear.errors import Conflict, InvalidInput, NotFound, SwitchgearError
-from switchgear.ffr.enrol import DEFAULT_PERIODS, plan
+from switchgear.ffr.enrol import DEFAULT_PERIODS
 from switchgear.ffr.live import OpenEvent
+from switchgear.ffr.membership import (
+    GROUPS_KEY,
+    EventInProgress,
+    GroupNotFound,
+    Membership,
+    ffr_config,
+)
 from switchgear.ffr.model import ClosedEvent, Group, summary
 from switchgear.ffr.replay import snapshot
 from switchgear.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-GROUPS_KEY = "ffr:groups"
 EVENTS_KEY = "ffr:events"  # the index as it was kept before ids were claimed (read only)
 EXTENSION = "ffr"
 PREQUALIFY_HOLD_S = 30.0  # the test's hold: twice the support duration, at least this
 HEARTBEAT_S = 1.0  # a running event's `ffr:seen:N` is written this often (virtual time)
 
 
-class GroupNotFound(NotFound):
-    """FFR group not found."""
-
-
 class EventNotFound(NotFound):
     """FFR event not found."""
 
 
-class EventInProgress(Conflict):
-    """The group has an FFR event whose logging window still runs."""
-
-
-class FfrService:
+class FfrService(Membership):
     """Groups, live events and closed reports of every account on this server."""
 
     def __init__(self, rt: Runtime) -> None:
@@ -101,14 +96,6 @@ class FfrService:
             raise SwitchgearError("FFR aggregation is not running")
         return svc
 
-    def _add_group(self, g: Group) -> None:
-        self.groups[g.id] = g
-        for i in g.device_ids:
-            self.member[i] = g.id
-
-    def _save_groups(self) -> None:
-        self.rt.journal.put_meta(GROUPS_KEY, [g.to_json() for g in self.groups.values()])
-
     async def settled(self) -> None:
         """Wait for the store work under way (claims, reports) to be done."""
         while self._tasks:
@@ -120,110 +107,6 @@ class FfrService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-    # --- groups ---------------------------------------------------------------
-
-    async def create_group(
-        self, account_id: int, name: str, p: Programme, contracted_kw: float, devices: list[int]
-    ) -> Group:
-        """Enrol the devices that can serve the programme; refuse the rest with reasons."""
-        if not name or len(name) > 200:
-            raise InvalidInput("name must be 1 to 200 characters", field="name")
-        if not 0 < contracted_kw < 1e9:
-            raise InvalidInput("contracted_kw must be a positive number", field="contracted_kw")
-        gid = max(self.groups, default=0) + 1
-        g = Group(gid, account_id, name, p, contracted_kw, [], [], self.rt.clock.now())
-        for device_id in dict.fromkeys(devices):
-            reason = await self._enrol(g, device_id)
-            if reason is None:
-                g.device_ids.append(device_id)
-                self.member[device_id] = gid
-            else:
-                g.refused.append({"device_id": device_id, "reason": reason})
-        self._add_group(g)
-        self._save_groups()
-        await self.rt.journal.flush()
-        return g
-
-    async def _enrol(self, g: Group, device_id: int) -> str | None:
-        try:
-            device = self.rt.engine.device(g.account_id, device_id)
-        except NotFound:
-            return "device not found"
-        settings = plan(device, g.programme, self.member.get(device_id))
-        if isinstance(settings, str):
-            return settings
-        previous = _ffr_config(self.rt.reading(device_id))
-        rec = await self.rt.engine.command(
-            g.account_id, device.id, FirmwareCommand("pc.config", {"ffr": settings})
-        )
-        if rec.state is not CommandState.DONE:
-            return f"the device did not take the settings: {rec.error or rec.state.value}"
-        g.previous[device_id] = previous
-        return None
-
-    async def delete_group(self, account_id: int, group_id: int) -> dict[str, Json]:
-        """Unenrol every device (their FFR settings restored) and forget the group."""
-        g = self.group(account_id, group_id)
-        self._refuse_while_running(g)
-        restored: list[Json] = []
-        failed: list[Json] = []
-        for i in list(g.device_ids):
-            why = await self._release(g, i)
-            (restored if why is None else failed).append(
-                i if why is None else {"device_id": i, "reason": why}
-            )
-        del self.groups[g.id]
-        self._save_groups()
-        await self.rt.journal.flush()
-        return {"id": g.id, "restored": restored, "not_restored": failed}
-
-    async def unenrol(self, account_id: int, group_id: int, device_id: int) -> dict[str, Json]:
-        """Take one device out of the group, its FFR settings restored."""
-        g = self.group(account_id, group_id)
-        if device_id not in g.device_ids:
-            raise NotFound(f"device {device_id} is not in FFR group {g.id}", field="device_id")
-        self._refuse_while_running(g)
-        why = await self._release(g, device_id)
-        self._save_groups()
-        await self.rt.journal.flush()
-        return {"device_id": device_id, "restored": why is None, "reason": why}
-
-    def _refuse_while_running(self, g: Group) -> None:
-        ev = self.open.get(g.id)
-        if ev is not None:
-            raise EventInProgress(
-                f"FFR group {g.id} has event {ev.id} in progress: its logging window ends "
-                f"{ev.window_end - self.rt.clock.now():.1f} s from now; try again then",
-                field="group",
-            )
-
-    async def _release(self, g: Group, device_id: int) -> str | None:
-        """Restore the device's FFR settings from before enrolment; why not, if not."""
-        g.device_ids.remove(device_id)
-        self.member.pop(device_id, None)
-        previous = g.previous.pop(device_id, None) or default_config()["ffr"]
-        assert isinstance(previous, dict)
-        request = {"enable": previous.get("enabled", False)}
-        request.update({k: v for k, v in previous.items() if k != "enabled"})
-        try:
-            rec = await self.rt.engine.command(
-                g.account_id, device_id, FirmwareCommand("pc.config", {"ffr": request})
-            )
-        except SwitchgearError as err:
-            return str(err)
-        if rec.state is not CommandState.DONE:
-            return f"the device did not take the settings: {rec.error or rec.state.value}"
-        return None
-
-    def group(self, account_id: int, group_id: int) -> Group:
-        g = self.groups.get(group_id)
-        if g is None or g.account_id != account_id:
-            raise GroupNotFound("FFR group not found")
-        return g
-
-    def account_groups(self, account_id: int) -> list[Group]:
-        return [g for g in self.groups.values() if g.account_id == account_id]
 
     def power_w(self, device_id: int) -> float:
         """What the device draws now through its relay (the power an FFR trip would shed)."""
@@ -369,7 +252,7 @@ class FfrService:
         """A device's trip report opens the event: the crossing was `periods` grid cycles
         before its trip (the device's own setting)."""
         p = g.programme
-        cfg = _ffr_config(e.state)
+        cfg = ffr_config(e.state)
         periods = cfg.get("periods", DEFAULT_PERIODS) if isinstance(cfg, dict) else None
         cycles = periods if isinstance(periods, int) else DEFAULT_PERIODS
         crossed = round(e.ts - cycles / p.nominal_hz, 6)
@@ -603,16 +486,6 @@ def _drawn(state: DeviceState) -> float:
     if not state.online or not state.channels or not state.channels[0].on:
         return 0.0
     return max(state.meters[0].power_w, 0.0) if state.meters else 0.0
-
-
-def _ffr_config(state: DeviceState) -> Json:
-    """The device's FFR settings as it reports them (the firmware's default if none)."""
-    config = state.extra.get("config")
-    if isinstance(config, dict) and isinstance(config.get("ffr"), dict):
-        return dict(config["ffr"])
-    ffr = default_config()["ffr"]
-    assert isinstance(ffr, dict)
-    return dict(ffr)
 
 
 def devices_of(rt: Runtime, account_id: int, ids: list[int] | None, tag: str | None) -> list[int]:
