@@ -41,6 +41,7 @@ class OpenEvent:
     observed_until: float = 0.0
     key: str = ""  # the idempotency key: group and crossing instant
     owner: bool = True  # this worker writes the event's progress
+    unsaved: bool = False  # reports came since the state was last saved
     timer: Timer | None = None
     claim: asyncio.Task[None] | None = None
 

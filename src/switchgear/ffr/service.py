@@ -269,14 +269,16 @@ class FfrService(Membership):
                 ev.steps.append((e.ts, float(f)))
         if reported:
             ev.reports.setdefault(i, []).append((e.ts, _drawn(e.state)))
+            ev.unsaved = True  # a plain report: saved with the next heartbeat
         if e.kind is StatusKind.RELAY:
             on = e.data.get("on")
             if on is False and e.reason == "ffr" and i not in ev.opened:
                 ev.opened[i] = e.ts
+                self._changed(ev)
             elif on is True and i in ev.opened and i not in ev.closed:
                 w = _drawn(e.state) if reported else self.power_w(i)
                 ev.closed[i] = (e.ts, w)
-        self._changed(ev)
+                self._changed(ev)
 
     def _changed(self, ev: OpenEvent) -> None:
         """Save the event's state once the instant's reports are all in."""
@@ -294,6 +296,7 @@ class FfrService(Membership):
 
     def _save(self, ev: OpenEvent) -> None:
         if ev.id:  # (before its claim the event has no key to be saved under)
+            ev.unsaved = False
             self.rt.journal.put_meta(f"ffr:open:{ev.id}", ev.to_json(self.rt.clock.now()))
 
     def _heartbeat_on(self) -> None:
@@ -305,6 +308,8 @@ class FfrService(Membership):
         self._beat = None
         owned = [ev for ev in self.open.values() if ev.owner and ev.id]
         for ev in owned:
+            if ev.unsaved:
+                self._save(ev)
             self.rt.journal.put_meta(f"ffr:seen:{ev.id}", self.rt.clock.now())
         if owned:
             self._heartbeat_on()
