@@ -67,6 +67,16 @@ def test_an_aggregator_enrols_tests_and_files_the_evidence(demo: Demo, tmp_path:
     code, out = sg(demo, "ffr", "evidence", str(event_id), "-o", str(csv))
     assert code == 0, out
     lines = csv.read_text().splitlines()
-    assert lines[0] == "time,frequency_hz,active_power_kw" and len(lines) == 9102
+    header = "time,frequency_hz,active_power_kw,power_resolution_s,observed"
+    assert lines[0] == header and len(lines) == 9102
+    assert lines[1].endswith(",0.1,true")  # twins: exact, observed throughout
     code, out = sg(demo, "ffr", "event", str(event_id), "--account", "other")
+    assert code != 0 and "not found" in out
+    code, out = sg(demo, "ffr", "unenrol", str(group["id"]), str(ids[0]))
+    assert code == 0, out
+    assert json.loads(out) == {"device_id": ids[0], "restored": True, "reason": None}
+    code, out = sg(demo, "ffr", "delete", str(group["id"]))
+    assert code == 0, out
+    assert json.loads(out) == {"id": group["id"], "restored": ids[1:], "not_restored": []}
+    code, out = sg(demo, "ffr", "group", str(group["id"]))
     assert code != 0 and "not found" in out

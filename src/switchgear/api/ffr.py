@@ -11,14 +11,14 @@ from starlette.responses import Response
 from switchgear.api.deps import CredentialDep, RuntimeDep
 from switchgear.api.openapi import answers
 from switchgear.api.schemas import Strict, iso
-from switchgear.core.ffr import PROGRAMMES, programme
+from switchgear.core.ffr import PROGRAMMES, programme, unobserved
 from switchgear.core.model import Json
 from switchgear.errors import InvalidInput
 from switchgear.ffr.forecast import forecast
 from switchgear.ffr.service import ClosedEvent, FfrService, Group, devices_of
 
 router = APIRouter(prefix="/ffr", tags=["ffr"])
-TIMES = ("started_at", "crossed_at", "opened_at", "closed_at")
+TIMES = ("started_at", "crossed_at", "opened_at", "closed_at", "from", "to")
 
 
 class GroupRequest(Strict):
@@ -35,7 +35,7 @@ def _times(d: dict[str, Json]) -> dict[str, Json]:
 
 def _group(g: Group) -> dict[str, Json]:
     out = g.to_json()
-    del out["account_id"]
+    del out["account_id"], out["previous"]
     out["created_at"] = iso(g.created_at)
     return out
 
@@ -78,6 +78,22 @@ async def get_group(rt: RuntimeDep, cred: CredentialDep, group_id: int) -> dict[
     }
 
 
+@router.delete("/groups/{group_id}", responses=answers(404, 409))
+async def delete_group(rt: RuntimeDep, cred: CredentialDep, group_id: int) -> dict[str, Json]:
+    """Unenrol every device, restoring the FFR settings each had before, and delete the
+    group (409 while one of its events is in progress). Its events stay."""
+    return await FfrService.of(rt).delete_group(cred.account_id, group_id)
+
+
+@router.delete("/groups/{group_id}/devices/{device_id}", responses=answers(404, 409))
+async def unenrol(
+    rt: RuntimeDep, cred: CredentialDep, group_id: int, device_id: int
+) -> dict[str, Json]:
+    """Take one device out of the group, restoring its FFR settings (409 while an event of
+    the group is in progress)."""
+    return await FfrService.of(rt).unenrol(cred.account_id, group_id, device_id)
+
+
 class PrequalifyRequest(Strict):
     frequency_hz: float | None = Field(default=None, ge=40, le=70, allow_inf_nan=False)
     hold_s: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
@@ -110,11 +126,14 @@ async def list_events(
     svc = FfrService.of(rt)
     if group is not None:
         svc.group(cred.account_id, group)
-    return [_times(e) for e in svc.events(cred.account_id, group)]
+    await svc.settled()
+    return [_times(e) for e in await svc.events(cred.account_id, group)]
 
 
 async def _event(rt: RuntimeDep, account_id: int, event_id: int) -> ClosedEvent:
-    return await FfrService.of(rt).event(account_id, event_id)
+    svc = FfrService.of(rt)
+    await svc.settled()
+    return await svc.event(account_id, event_id)
 
 
 @router.get("/events/{event_id}", responses=answers(404))
@@ -123,21 +142,47 @@ async def get_event(rt: RuntimeDep, cred: CredentialDep, event_id: int) -> dict[
     ev = await _event(rt, cred.account_id, event_id)
     report = _times(dict(ev.report))
     report["devices"] = [_times(d) for d in ev.report["devices"]]
+    about = report.get("evidence")
+    if isinstance(about, dict):
+        gaps = about.get("unobserved")
+        shown = [_times(g) for g in gaps if isinstance(g, dict)] if isinstance(gaps, list) else []
+        about = {**about, "unobserved": shown}
+        report["evidence"] = about
     return report
 
 
 @router.get("/events/{event_id}/evidence.csv", response_class=Response, responses=answers(404))
 async def get_evidence(rt: RuntimeDep, cred: CredentialDep, event_id: int) -> Response:
-    """Frequency and the group's active power at the programme's logging resolution."""
+    """Frequency and the group's active power at the programme's logging resolution; each
+    row also states the resolution the power actually had (`power_resolution_s`: the
+    logging resolution where every device's power is known at every instant, else the
+    longest time between a device's reports) and whether the server observed that
+    instant (`observed`: false while it was down)."""
     ev = await _event(rt, cred.account_id, event_id)
-    lines = ["time,frequency_hz,active_power_kw"]
-    lines += [f"{iso(t)},{f:.3f},{kw:.3f}" for t, f, kw in FfrService.evidence(ev)]
+    p = ev.programme
+    text, resolution = evidence_csv(ev)
+    reported = sum(1 for t in ev.traces if t.resolution_s > 0)
+    exact = len(ev.traces) - reported
+    source = f"{exact} simulated twins (exact at every instant), {reported} by their reports"
     return Response(
-        "\n".join(lines) + "\n",
+        text,
         media_type="text/csv",
         headers={
             "Content-Disposition": f'attachment; filename="ffr-event-{event_id}.csv"',
-            "X-Resolution-S": f"{ev.programme.resolution_s:g}",
-            "X-Source": "simulated twins: power at the crossing and at each relay change",
+            "X-Resolution-S": f"{p.resolution_s:g}",
+            "X-Power-Resolution-S": f"{resolution:g}",
+            "X-Source": source,
         },
     )
+
+
+def evidence_csv(ev: ClosedEvent) -> tuple[str, float]:
+    """The evidence file, and the resolution its power actually had (stated in each row)."""
+    resolution = max([ev.programme.resolution_s, *(t.resolution_s for t in ev.traces)])
+    res = f"{resolution:g}"
+    lines = ["time,frequency_hz,active_power_kw,power_resolution_s,observed"]
+    lines += [
+        f"{iso(t)},{f:.3f},{kw:.3f},{res},{'false' if unobserved(t, ev.gaps) else 'true'}"
+        for t, f, kw in FfrService.evidence(ev)
+    ]
+    return "\n".join(lines) + "\n", resolution

@@ -85,6 +85,31 @@ def group(
     _print(_call("GET", f"/api/v1/ffr/groups/{group_id}", url, credentials_file, account))
 
 
+@app.command("delete")
+def delete(
+    group_id: int,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+) -> None:
+    """Delete a group: every device unenrolled, its previous FFR settings restored
+    (refused while an event of the group is in progress)."""
+    _print(_call("DELETE", f"/api/v1/ffr/groups/{group_id}", url, credentials_file, account))
+
+
+@app.command("unenrol")
+def unenrol(
+    group_id: int,
+    device_id: int,
+    url: UrlOpt = None,
+    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+    account: AccountOpt = "account",
+) -> None:
+    """Take one device out of a group, its previous FFR settings restored."""
+    path = f"/api/v1/ffr/groups/{group_id}/devices/{device_id}"
+    _print(_call("DELETE", path, url, credentials_file, account))
+
+
 @app.command("prequalify")
 def prequalify(
     group_id: int,
@@ -128,7 +153,8 @@ def evidence(
     credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
     account: AccountOpt = "account",
 ) -> None:
-    """Write the event's evidence CSV (time, frequency, active power at 100 ms)."""
+    """Write the event's evidence CSV (time, frequency, active power at 100 ms, the
+    resolution the power actually had, and whether the server observed each instant)."""
     target = resolve(url, credentials_file, account)
     _call("GET", f"/api/v1/ffr/events/{event_id}", url, credentials_file, account)  # 404s
     headers = {"Authorization": f"Bearer {target.token}"} if target.token else {}

@@ -8,6 +8,7 @@ programme's logging resolution. Both are pure: the caller gathers the traces.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -148,13 +149,43 @@ def from_json(d: Mapping[str, Any]) -> Programme:
 
 @dataclass(frozen=True, slots=True)
 class DeviceTrace:
-    """What one device did: its power at the crossing, when its relay opened and closed."""
+    """What one device did: its power at the crossing, when its relay opened and closed.
+
+    `changes`, when given, is the device's power from the crossing on as (instant, W)
+    steps: relay changes and the load's own (a thermostat's), exact for a twin, as
+    reported for a device known by its reports. Without it the power is `before_w` until
+    the relay opens, 0 until it closes, `after_w` after.
+    """
 
     device_id: int
     before_w: float  # drawn at the crossing (0 with the relay already open)
     opened_at: float | None = None
     closed_at: float | None = None
     after_w: float = 0.0  # drawn once the relay closed again
+    changes: tuple[tuple[float, float], ...] = ()
+    resolution_s: float = 0.0  # 0: known at every instant; else the longest between reports
+
+    def power_steps(self) -> list[tuple[float, float]]:
+        """(from instant, W) steps of the device's power, the first from the crossing."""
+        steps = [(-math.inf, self.before_w)]
+        if self.changes:
+            steps += sorted(self.changes, key=lambda c: c[0])  # (stable: same-instant order)
+        elif self.opened_at is not None:
+            steps.append((self.opened_at, 0.0))
+            if self.closed_at is not None:
+                steps.append((self.closed_at, self.after_w))
+        return steps
+
+    def shed_w(self) -> float:
+        """The power the device drew just before its relay opened (0 if it never did)."""
+        if self.opened_at is None:
+            return 0.0
+        w = self.before_w
+        for at, watts in self.power_steps()[1:]:
+            if at >= self.opened_at - EPS:
+                break
+            w = watts
+        return max(w, 0.0)
 
 
 def frequency_at(steps: Sequence[tuple[float, float]], t: float) -> float:
@@ -196,7 +227,8 @@ def judge(
         response = None if tr.opened_at is None else tr.opened_at - crossed_at
         support = 0.0
         required = p.min_support_s
-        ok = tr.opened_at is not None and tr.before_w > 0
+        had_w = tr.before_w if tr.opened_at is None else tr.shed_w()
+        ok = tr.opened_at is not None and had_w > 0
         if tr.opened_at is not None:
             end = window_end if tr.closed_at is None else tr.closed_at
             support = end - tr.opened_at
@@ -209,14 +241,14 @@ def judge(
             if not on_time:
                 late.append(tr.device_id)
                 ok = False
-            elif tr.before_w > 0:
-                delivered_w += tr.before_w
-            if tr.before_w > 0:
+            elif had_w > 0:
+                delivered_w += had_w
+            if had_w > 0:
                 last_open = max(last_open or 0.0, response or 0.0)
             if support < required - EPS:
                 short.append(tr.device_id)
                 ok = False
-        if tr.before_w <= 0:
+        if had_w <= 0:
             idle.append(tr.device_id)
         devices.append(
             {
@@ -225,7 +257,7 @@ def judge(
                 "opened_at": tr.opened_at,
                 "closed_at": tr.closed_at,
                 "response_s": _r(response),
-                "shed_kw": round(tr.before_w / 1000 if tr.opened_at is not None else 0.0, 3),
+                "shed_kw": round(had_w / 1000 if tr.opened_at is not None else 0.0, 3),
                 "support_s": _r(support),
                 "required_support_s": _r(required),
                 "compliant": ok,
@@ -272,10 +304,10 @@ def evidence(
     power = 0.0
     for tr in traces:
         power += tr.before_w
-        if tr.opened_at is not None:
-            changes.append((tr.opened_at, -tr.before_w))
-            if tr.closed_at is not None:
-                changes.append((tr.closed_at, tr.after_w))
+        steps_w = tr.power_steps()
+        for (_, was), (at, w) in itertools.pairwise(steps_w):
+            if w != was:
+                changes.append((at, w - was))
     changes.sort()
     start = crossed_at - p.log_before_s
     rows = round((p.log_before_s + p.log_after_s) / p.resolution_s)
@@ -290,6 +322,12 @@ def evidence(
             f = steps[si][1]
             si += 1
         yield t, f, power / 1000
+
+
+def unobserved(t: float, gaps: Sequence[tuple[float, float]]) -> bool:
+    """Whether instant t falls in a stretch nobody observed (the server was down)."""
+    tol = 1e-6  # above a float's step at epoch seconds: a row's time is a sum
+    return any(a < t + tol and t < b - tol for a, b in gaps)
 
 
 def _r(v: float | None) -> float | None:

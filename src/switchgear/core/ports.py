@@ -95,6 +95,11 @@ class Store(Protocol):
 
     # meta
     async def meta(self, key: str) -> Json | None: ...
+    async def claim(self, key: str, value: Json) -> Json:
+        """Store `value` under `key` unless the key is taken, at once and atomically (not
+        through the group commit): the value now stored, `value` if this call took it.
+        Workers sharing a database agree through it on who does a thing once."""
+        ...
 
     # group commit
     async def commit(self, batch: Batch) -> None:

@@ -1,171 +1,92 @@
 """FFR aggregation: groups of enrolled controllers, their frequency events and reports.
 
-Groups and closed events are durable in the store's `meta` table (written through the
-journal's group commit). An event opens when the account's simulated grid crosses a
-group's threshold and closes when the programme's logging window ends; its report is
-judged then (core/ffr.py) and kept with the traces its evidence is computed from.
+Groups and events are durable in the store's `meta` table. An event opens when the
+account's simulated grid crosses a group's threshold, or when an enrolled device known
+by its reports (a fleet-process twin, a real device) reports its FFR trip; it closes
+when the programme's logging window ends and its report is judged then (core/ffr.py).
+
+Keys (meta): `ffr:groups` (every group); `ffr:id:N` (event id N, claimed; its summary
+once closed); `ffr:crossing:G:MS` (group G's crossing at MS epoch milliseconds: the
+event id, claimed once by whichever worker saw it first); `ffr:open:N` (a running
+event's state), `ffr:seen:N` (until when it was observed); `ffr:event:N` (the report
+and traces). `ffr:events` (the index before event ids were claimed) is still read.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-from switchgear.core.ffr import DeviceTrace, Programme, evidence, from_json, judge
+from switchgear.core.ffr import evidence, judge
 from switchgear.core.model import (
-    CommandState,
     Device,
     DeviceEvent,
-    FirmwareCommand,
+    DeviceState,
     Json,
     StatusKind,
 )
 from switchgear.core.scheduler import Timer
 from switchgear.devices.physics import GridOverride
 from switchgear.errors import Conflict, InvalidInput, NotFound, SwitchgearError
-from switchgear.ffr.enrol import plan
+from switchgear.ffr.enrol import DEFAULT_PERIODS
+from switchgear.ffr.live import OpenEvent
+from switchgear.ffr.membership import (
+    GROUPS_KEY,
+    EventInProgress,
+    GroupNotFound,
+    Membership,
+    ffr_config,
+)
+from switchgear.ffr.model import ClosedEvent, Group, summary
+from switchgear.ffr.replay import snapshot
 from switchgear.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-GROUPS_KEY = "ffr:groups"
-EVENTS_KEY = "ffr:events"
+EVENTS_KEY = "ffr:events"  # the index as it was kept before ids were claimed (read only)
 EXTENSION = "ffr"
 PREQUALIFY_HOLD_S = 30.0  # the test's hold: twice the support duration, at least this
-
-
-class GroupNotFound(NotFound):
-    """FFR group not found."""
+HEARTBEAT_S = 1.0  # a running event's `ffr:seen:N` is written this often (virtual time)
 
 
 class EventNotFound(NotFound):
     """FFR event not found."""
 
 
-@dataclass
-class Group:
-    id: int
-    account_id: int
-    name: str
-    programme: Programme
-    contracted_kw: float
-    device_ids: list[int]
-    refused: list[dict[str, Json]]
-    created_at: float
-
-    def to_json(self) -> dict[str, Json]:
-        return {
-            "id": self.id,
-            "account_id": self.account_id,
-            "name": self.name,
-            "programme": self.programme.to_json(),
-            "contracted_kw": self.contracted_kw,
-            "devices": list(self.device_ids),
-            "refused": list(self.refused),
-            "created_at": self.created_at,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Group:
-        return cls(
-            d["id"],
-            d["account_id"],
-            d["name"],
-            from_json(d["programme"]),
-            d["contracted_kw"],
-            list(d["devices"]),
-            list(d["refused"]),
-            d["created_at"],
-        )
-
-
-@dataclass
-class OpenEvent:
-    """An event whose logging window is still running: traces grow as devices report."""
-
-    id: int
-    group: Group
-    crossed_at: float
-    steps: list[tuple[float, float]]
-    before: dict[int, float]
-    opened: dict[int, float] = field(default_factory=dict)
-    closed: dict[int, tuple[float, float]] = field(default_factory=dict)
-    timer: Timer | None = None
-
-    def traces(self) -> list[DeviceTrace]:
-        return [
-            DeviceTrace(i, w, self.opened.get(i), *self.closed.get(i, (None, 0.0)))
-            for i, w in self.before.items()
-        ]
-
-
-@dataclass
-class ClosedEvent:
-    id: int
-    group_id: int
-    account_id: int
-    programme: Programme
-    crossed_at: float
-    steps: list[tuple[float, float]]
-    traces: list[DeviceTrace]
-    report: dict[str, Json]
-
-    def to_json(self) -> dict[str, Json]:
-        return {
-            "id": self.id,
-            "group_id": self.group_id,
-            "account_id": self.account_id,
-            "programme": self.programme.to_json(),
-            "crossed_at": self.crossed_at,
-            "steps": [list(s) for s in self.steps],
-            "traces": [
-                [t.device_id, t.before_w, t.opened_at, t.closed_at, t.after_w] for t in self.traces
-            ],
-            "report": self.report,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> ClosedEvent:
-        return cls(
-            d["id"],
-            d["group_id"],
-            d["account_id"],
-            from_json(d["programme"]),
-            d["crossed_at"],
-            [(a, b) for a, b in d["steps"]],
-            [DeviceTrace(*t) for t in d["traces"]],
-            d["report"],
-        )
-
-
-class FfrService:
+class FfrService(Membership):
     """Groups, live events and closed reports of every account on this server."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self.worker = uuid.uuid4().hex  # tells this worker's claims from another's
         self.groups: dict[int, Group] = {}
         self.member: dict[int, int] = {}  # device id -> group id
         self.open: dict[int, OpenEvent] = {}  # group id -> its running event
         self.closed: dict[int, ClosedEvent] = {}
-        self.event_index: list[dict[str, Json]] = []  # {"id", "group_id", "account_id"}
-        self._next_event = 1
+        self.index: dict[int, dict[str, Json]] = {}  # closed events' summaries by id
+        self._next_id = 1  # the lowest event id not known to be taken
+        self._unsettled: set[int] = set()  # ids allocated and not yet closed (any worker)
         self._last_f: dict[int, float] = {}  # group id -> the grid frequency it last saw
+        self._power: dict[int, tuple[float, float]] = {}  # reported device -> (ts, W)
+        self._dirty: set[int] = set()  # group ids whose open event awaits its save
+        self._beat: Timer | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
 
     @classmethod
     async def start(cls, rt: Runtime) -> FfrService:
-        """Load the stored groups and events and follow the grid and the devices."""
+        """Load the stored groups and events, resume running events, follow the grid and
+        the devices."""
         svc = cls(rt)
         for g in await rt.store.meta(GROUPS_KEY) or []:
             svc._add_group(Group.from_json(g))
-        index = await rt.store.meta(EVENTS_KEY) or []
-        assert isinstance(index, list)
-        svc.event_index = index
-        svc._next_event = 1 + max((int(e["id"]) for e in index), default=0)
+        await svc._load_events()
         rt.link.fleet.grid_observers.append(svc._grid_changed)
-        rt.link.attach(svc._device_event)
+        rt.engine.link.attach(svc.device_event)
         rt.extensions[EXTENSION] = svc
+        rt.spawn(svc._keep(), "ffr-keep")
         return svc
 
     @staticmethod
@@ -175,63 +96,17 @@ class FfrService:
             raise SwitchgearError("FFR aggregation is not running")
         return svc
 
-    def _add_group(self, g: Group) -> None:
-        self.groups[g.id] = g
-        for i in g.device_ids:
-            self.member[i] = g.id
-
-    def _save_groups(self) -> None:
-        self.rt.journal.put_meta(GROUPS_KEY, [g.to_json() for g in self.groups.values()])
-
-    # --- groups ---------------------------------------------------------------
-
-    async def create_group(
-        self, account_id: int, name: str, p: Programme, contracted_kw: float, devices: list[int]
-    ) -> Group:
-        """Enrol the devices that can serve the programme; refuse the rest with reasons."""
-        if not name or len(name) > 200:
-            raise InvalidInput("name must be 1 to 200 characters", field="name")
-        if not 0 < contracted_kw < 1e9:
-            raise InvalidInput("contracted_kw must be a positive number", field="contracted_kw")
-        gid = max(self.groups, default=0) + 1
-        enrolled: list[int] = []
-        refused: list[dict[str, Json]] = []
-        for device_id in dict.fromkeys(devices):
-            reason = await self._enrol(account_id, device_id, p)
-            if reason is None:
-                enrolled.append(device_id)
-                self.member[device_id] = gid
-            else:
-                refused.append({"device_id": device_id, "reason": reason})
-        g = Group(gid, account_id, name, p, contracted_kw, enrolled, refused, self.rt.clock.now())
-        self._add_group(g)
-        self._save_groups()
+    async def settled(self) -> None:
+        """Wait for the store work under way (claims, reports) to be done."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.rt.journal.flush()
-        return g
 
-    async def _enrol(self, account_id: int, device_id: int, p: Programme) -> str | None:
-        try:
-            device = self.rt.engine.device(account_id, device_id)
-        except NotFound:
-            return "device not found"
-        settings = plan(device, p, self.member.get(device_id))
-        if isinstance(settings, str):
-            return settings
-        rec = await self.rt.engine.command(
-            account_id, device.id, FirmwareCommand("pc.config", {"ffr": settings})
-        )
-        if rec.state is not CommandState.DONE:
-            return f"the device did not take the settings: {rec.error or rec.state.value}"
-        return None
-
-    def group(self, account_id: int, group_id: int) -> Group:
-        g = self.groups.get(group_id)
-        if g is None or g.account_id != account_id:
-            raise GroupNotFound("FFR group not found")
-        return g
-
-    def account_groups(self, account_id: int) -> list[Group]:
-        return [g for g in self.groups.values() if g.account_id == account_id]
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = self.rt.spawn(coro, name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def power_w(self, device_id: int) -> float:
         """What the device draws now through its relay (the power an FFR trip would shed)."""
@@ -239,9 +114,7 @@ class FfrService:
         if twin is not None and twin.online:  # asked of the twin's load: exact, and cheap
             return max(twin.points[0].load.power(self.rt.clock.now()), 0.0)
         state = self.rt.reading(device_id)
-        if not state.online or not state.channels or not state.channels[0].on:
-            return 0.0
-        return max(state.meters[0].power_w, 0.0) if state.meters else 0.0
+        return _drawn(state)
 
     def available_kw(self, g: Group) -> float:
         return round(sum(self.power_w(i) for i in g.device_ids) / 1000, 3)
@@ -268,9 +141,11 @@ class FfrService:
         ev = self.open.get(g.id)
         if ev is None:  # (only a step from above the threshold opens one)
             raise Conflict("the grid was already below the threshold", field="frequency_hz")
+        if ev.claim is not None:
+            await ev.claim
         return ev
 
-    # --- events ---------------------------------------------------------------
+    # --- events: opening ------------------------------------------------------
 
     def _grid_changed(self, account_id: int, grid: GridOverride) -> None:
         now = self.rt.clock.now()
@@ -282,114 +157,340 @@ class FfrService:
             ev = self.open.get(g.id)
             if ev is not None:
                 ev.steps.append((now, f))
+                self._voltage_steps(ev, now)
+                self._changed(ev)
             elif f < p.threshold_hz:
                 self._open(g, now, f)
             self._last_f[g.id] = f
 
-    def _open(self, g: Group, now: float, f: float) -> None:
+    def _reported(self, device_id: int) -> bool:
+        """Whether the device is known by its reports (no twin in this process)."""
+        return self.rt.link.fleet.get(device_id) is None
+
+    def _open(self, g: Group, now: float, f: float, *, from_reports: bool = False) -> OpenEvent:
         p = g.programme
         before = self._last_f.get(g.id, p.nominal_hz)
         ev = OpenEvent(
-            id=self._next_event,
+            id=0,
             group=g,
             crossed_at=now,
             steps=[(now - p.log_before_s, before), (now, f)],
-            before={i: self.power_w(i) for i in g.device_ids},
+            before={},
+            from_reports=from_reports,
+            key=f"ffr:crossing:{g.id}:{round(now * 1000)}",
         )
-        self._next_event += 1
-        ev.timer = self.rt.scheduler.call_at(now + p.log_after_s, self._close, g.id)
+        fleet = self.rt.link.fleet
+        t = self.rt.clock.now()
+        for i in g.device_ids:
+            twin = fleet.get(i)
+            if twin is not None and twin.online:
+                load = twin.points[0].load
+                ev.before[i] = max(load.power(t), 0.0)
+                state = snapshot(load)
+                if state is not None:
+                    ev.loads[i] = state
+            elif twin is None and i in self._power:
+                ev.reported_at[i], ev.before[i] = self._power[i]
+            else:
+                ev.before[i] = self.power_w(i)
+        self._voltage_steps(ev, now)
+        ev.timer = self.rt.scheduler.call_at(ev.window_end, self._close, g.id)
         self.open[g.id] = ev
-        log.info("FFR event %s of group %s at %.3f Hz", ev.id, g.id, f)
+        ev.claim = self._spawn(self._claim(ev), f"ffr-claim-{g.id}")
+        log.info("FFR event of group %s at %.3f Hz (crossing %.3f)", g.id, f, now)
+        return ev
 
-    def _device_event(self, e: DeviceEvent) -> None:
-        if e.kind is not StatusKind.RELAY or e.device_id not in self.member:
+    def _voltage_steps(self, ev: OpenEvent, now: float) -> None:
+        """A grid step sets a twin's heater to the voltage it sees then (its element power
+        follows): kept for the replay."""
+        if now < ev.crossed_at:  # (an event opened from a report, after the step)
             return
-        ev = self.open.get(self.member[e.device_id])
-        if ev is None or e.ts < ev.crossed_at:
-            return
+        fleet = self.rt.link.fleet
+        for i in ev.loads:
+            twin = fleet.get(i)
+            if twin is not None:
+                ev.voltages.setdefault(i, []).append((now, twin.voltage(now)))
+
+    async def _claim(self, ev: OpenEvent) -> None:
+        """Give the event its id, once across workers: the first to claim its crossing
+        key records it; another that saw the same crossing follows it under that id."""
+        store = self.rt.store
+        n = self._next_id
+        while await store.claim(f"ffr:id:{n}", ev.key) != ev.key:
+            n += 1
+        self._next_id = max(self._next_id, n + 1)
+        won = await store.claim(ev.key, {"id": n, "worker": self.worker})
+        assert isinstance(won, dict)
+        ev.id = int(won["id"])
+        ev.owner = won["worker"] == self.worker
+        self._unsettled.add(ev.id)
+        if ev.id != n:  # another worker had claimed this crossing: our id stays unused
+            self.rt.journal.put_meta(f"ffr:id:{n}", {"void": ev.key})
+        if ev.owner:
+            self._save(ev)
+            self._heartbeat_on()
+        log.info("FFR event %s (%s, %s)", ev.id, ev.key, "recorded" if ev.owner else "follows")
+
+    # --- events: progress -----------------------------------------------------
+
+    def device_event(self, e: DeviceEvent) -> None:
+        """The sink the links report to: every device event (a test feeds it a stream)."""
         i = e.device_id
-        on = e.data.get("on")
-        if on is False and e.reason == "ffr" and i not in ev.opened:
-            ev.opened[i] = e.ts
-        elif on is True and i in ev.opened and i not in ev.closed:
-            ev.closed[i] = (e.ts, self.power_w(i))
+        gid = self.member.get(i)
+        if gid is None:
+            return
+        reported = self._reported(i)
+        ev = self.open.get(gid)
+        if ev is None and reported and e.reason == "ffr" and e.kind is not StatusKind.UPDATE:
+            ev = self._open_from_report(self.groups[gid], e)
+        if ev is not None and e.ts >= ev.crossed_at:
+            self._follow(ev, e, reported)
+        if reported:
+            self._power[i] = (e.ts, _drawn(e.state))
+
+    def _open_from_report(self, g: Group, e: DeviceEvent) -> OpenEvent:
+        """A device's trip report opens the event: the crossing was `periods` grid cycles
+        before its trip (the device's own setting)."""
+        p = g.programme
+        cfg = ffr_config(e.state)
+        periods = cfg.get("periods", DEFAULT_PERIODS) if isinstance(cfg, dict) else None
+        cycles = periods if isinstance(periods, int) else DEFAULT_PERIODS
+        crossed = round(e.ts - cycles / p.nominal_hz, 6)
+        f = e.data.get("frequency")
+        hz = float(f) if isinstance(f, int | float) else p.threshold_hz
+        ev = self._open(g, crossed, hz, from_reports=True)
+        return ev
+
+    def _follow(self, ev: OpenEvent, e: DeviceEvent, reported: bool) -> None:
+        i = e.device_id
+        if ev.from_reports and e.kind is StatusKind.TRIGGER and e.reason == "ffrr":
+            f = e.data.get("frequency")
+            if isinstance(f, int | float):
+                ev.steps.append((e.ts, float(f)))
+        if reported:
+            ev.reports.setdefault(i, []).append((e.ts, _drawn(e.state)))
+            ev.unsaved = True  # a plain report: saved with the next heartbeat
+        if e.kind is StatusKind.RELAY:
+            on = e.data.get("on")
+            if on is False and e.reason == "ffr" and i not in ev.opened:
+                ev.opened[i] = e.ts
+                self._changed(ev)
+            elif on is True and i in ev.opened and i not in ev.closed:
+                w = _drawn(e.state) if reported else self.power_w(i)
+                ev.closed[i] = (e.ts, w)
+                self._changed(ev)
+
+    def _changed(self, ev: OpenEvent) -> None:
+        """Save the event's state once the instant's reports are all in."""
+        if not ev.owner or ev.group.id in self._dirty:
+            return
+        self._dirty.add(ev.group.id)
+        self.rt.scheduler.soon(self._save_dirty)
+
+    def _save_dirty(self) -> None:
+        for gid in list(self._dirty):
+            ev = self.open.get(gid)
+            if ev is not None:
+                self._save(ev)
+        self._dirty.clear()
+
+    def _save(self, ev: OpenEvent) -> None:
+        if ev.id:  # (before its claim the event has no key to be saved under)
+            ev.unsaved = False
+            self.rt.journal.put_meta(f"ffr:open:{ev.id}", ev.to_json(self.rt.clock.now()))
+
+    def _heartbeat_on(self) -> None:
+        if self._beat is None:
+            self._beat = self.rt.scheduler.call_later(HEARTBEAT_S, self._heartbeat)
+
+    def _heartbeat(self, _: object = None) -> None:
+        """Note until when the running events were observed (what a restart will trust)."""
+        self._beat = None
+        owned = [ev for ev in self.open.values() if ev.owner and ev.id]
+        for ev in owned:
+            if ev.unsaved:
+                self._save(ev)
+            self.rt.journal.put_meta(f"ffr:seen:{ev.id}", self.rt.clock.now())
+        if owned:
+            self._heartbeat_on()
+
+    async def _keep(self) -> None:
+        """On a clean stop, note that the running events were observed until then."""
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self._heartbeat()
+            if self._beat is not None:
+                self._beat.cancel()
+
+    # --- events: closing ------------------------------------------------------
 
     def _close(self, group_id: int) -> None:
-        ev = self.open.pop(group_id, None)
+        ev = self.open.get(group_id)
         if ev is None:
             return
-        closed = self._judge(ev, ev.crossed_at + ev.group.programme.log_after_s)
+        if ev.claim is not None and not ev.claim.done():
+            self._spawn(self._close_claimed(ev), f"ffr-close-{group_id}")
+            return
+        del self.open[group_id]
+        self._record(ev)
+
+    async def _close_claimed(self, ev: OpenEvent) -> None:
+        if ev.claim is not None:
+            await ev.claim
+        if self.open.get(ev.group.id) is ev:
+            del self.open[ev.group.id]
+            self._record(ev)
+
+    def _record(self, ev: OpenEvent) -> None:
+        closed = self._judge(ev, ev.window_end)
         self.closed[closed.id] = closed
-        self.event_index.append(summary(closed))
-        self.rt.journal.put_meta(f"ffr:event:{closed.id}", closed.to_json())
-        self.rt.journal.put_meta(EVENTS_KEY, list(self.event_index))
+        self.index[closed.id] = summary(closed)
+        self._unsettled.discard(closed.id)
+        if not ev.owner:  # the worker that claimed the crossing writes the report
+            return
+        journal = self.rt.journal
+        journal.put_meta(f"ffr:event:{closed.id}", closed.to_json())
+        journal.put_meta(f"ffr:id:{closed.id}", {"key": ev.key, "summary": summary(closed)})
+        journal.put_meta(f"ffr:open:{closed.id}", {})
 
     def _judge(self, ev: OpenEvent, window_end: float) -> ClosedEvent:
         g = ev.group
-        traces = ev.traces()
+        p = g.programme
+        traces = ev.traces(window_end)
         steps = list(ev.steps)
-        report = judge(g.programme, g.contracted_kw, ev.crossed_at, window_end, traces, steps)
+        report = judge(p, g.contracted_kw, ev.crossed_at, window_end, traces, steps)
+        reported = [t for t in traces if t.device_id in ev.reported_at or t.resolution_s > 0]
+        report["evidence"] = {
+            "resolution_s": p.resolution_s,
+            "power_resolution_s": max([p.resolution_s, *(t.resolution_s for t in traces)]),
+            "exact_devices": len(traces) - len(reported),
+            "reported_devices": len(reported),
+            "unobserved": [{"from": a, "to": b} for a, b in ev.gaps],
+            "closed_while_unobserved": list(ev.late_closes),
+        }
         return ClosedEvent(
             ev.id,
             g.id,
             g.account_id,
-            g.programme,
+            p,
             ev.crossed_at,
             steps,
             traces,
             {"id": ev.id, "group_id": g.id, **report},
+            list(ev.gaps),
         )
+
+    # --- events: reading ------------------------------------------------------
 
     async def event(self, account_id: int, event_id: int) -> ClosedEvent:
         """A closed event's report, or the running one's so far (`open`: true)."""
         for ev in self.open.values():
-            if ev.id == event_id and ev.group.account_id == account_id:
+            if ev.id == event_id and ev.id and ev.group.account_id == account_id:
                 live = self._judge(ev, self.rt.clock.now())
                 live.report["open"] = True
                 return live
         closed = self.closed.get(event_id)
-        if closed is None and any(e["id"] == event_id for e in self.event_index):
+        if closed is None:
             blob = await self.rt.store.meta(f"ffr:event:{event_id}")
-            if isinstance(blob, dict):
+            if isinstance(blob, dict) and blob:
                 closed = self.closed[event_id] = ClosedEvent.from_json(blob)
         if closed is None or closed.account_id != account_id:
             raise EventNotFound("FFR event not found")
         return closed
 
-    def events(self, account_id: int, group_id: int | None) -> list[dict[str, Json]]:
+    async def events(self, account_id: int, group_id: int | None) -> list[dict[str, Json]]:
         """The account's events (of one group), newest first; running ones included."""
+        await self._scan()
         found = [
             e
-            for e in self.event_index
+            for e in self.index.values()
             if e["account_id"] == account_id and group_id in (None, e["group_id"])
         ]
         for ev in self.open.values():
-            if ev.group.account_id == account_id and group_id in (None, ev.group.id):
+            if ev.id and ev.group.account_id == account_id and group_id in (None, ev.group.id):
                 live = summary(self._judge(ev, self.rt.clock.now()))
                 found.append({**live, "open": True})
         out = [{k: v for k, v in e.items() if k != "account_id"} for e in found]
         return sorted(out, key=lambda e: e["id"], reverse=True)
+
+    async def _load_events(self) -> None:
+        """The index (the legacy blob, then every claimed id) and the running events."""
+        legacy = await self.rt.store.meta(EVENTS_KEY) or []
+        assert isinstance(legacy, list)
+        for e in legacy:
+            assert isinstance(e, dict)
+            self.index[int(e["id"])] = e
+        self._next_id = 1 + max(self.index, default=0)
+        await self._scan()
+        for n in sorted(self._unsettled):
+            state = await self.rt.store.meta(f"ffr:open:{n}")
+            if isinstance(state, dict) and state and state["group_id"] in self.groups:
+                await self._resume(state)
+
+    async def _scan(self) -> None:
+        """Learn the ids claimed since (by any worker): closed ones join the index."""
+        store = self.rt.store
+        for n in sorted(self._unsettled):
+            value = await store.meta(f"ffr:id:{n}")
+            if isinstance(value, dict):  # closed (its summary), or void
+                summary_ = value.get("summary")
+                if isinstance(summary_, dict):
+                    self.index[n] = summary_
+                self._unsettled.discard(n)
+        n = self._next_id
+        while (value := await store.meta(f"ffr:id:{n}")) is not None:
+            if isinstance(value, dict) and "summary" in value:
+                summary_ = value["summary"]
+                assert isinstance(summary_, dict)
+                self.index[n] = summary_
+            elif isinstance(value, str):
+                self._unsettled.add(n)
+            n += 1
+        self._next_id = n
+
+    async def _resume(self, state: dict[str, Any]) -> None:
+        """Take a stored running event on after a restart: what was not observed meanwhile
+        is a gap; relays found closed again closed at an unseen instant."""
+        g = self.groups[state["group_id"]]
+        if g.id in self.open:
+            return
+        ev = OpenEvent.from_json(state, g)
+        seen = await self.rt.store.meta(f"ffr:seen:{ev.id}")
+        until = max(ev.observed_until, float(seen) if isinstance(seen, int | float) else 0.0)
+        now = self.rt.clock.now()
+        end = min(now, ev.window_end)
+        if end > until:
+            ev.gaps.append((until, end))
+        for i in g.device_ids:
+            if i in ev.opened and i not in ev.closed and i in ev.before:
+                state_now = self.rt.reading(i)
+                if state_now.channels and state_now.channels[0].on:
+                    ev.closed[i] = (min(until, ev.window_end), self.power_w(i))
+                    ev.late_closes.append(i)
+        f = self.rt.link.fleet.grid(g.account_id).frequency_hz
+        hz = g.programme.nominal_hz if f is None else f
+        if now < ev.window_end and ev.steps[-1][1] != hz:
+            ev.steps.append((now, hz))
+        self._last_f[g.id] = hz
+        ev.owner = True
+        self.open[g.id] = ev
+        self._unsettled.add(ev.id)
+        ev.timer = self.rt.scheduler.call_at(max(now, ev.window_end), self._close, g.id)
+        self._save(ev)
+        self._heartbeat_on()
+        log.info("FFR event %s resumed; unobserved %.3f..%.3f", ev.id, until, end)
 
     @staticmethod
     def evidence(ev: ClosedEvent) -> Iterator[tuple[float, float, float]]:
         return evidence(ev.programme, ev.crossed_at, ev.traces, ev.steps)
 
 
-def summary(ev: ClosedEvent) -> dict[str, Json]:
-    """An event as the list shows it (kept in the index: a list reads no report)."""
-    r = ev.report
-    keys = (
-        "id",
-        "group_id",
-        "programme",
-        "started_at",
-        "frequency_min_hz",
-        "contracted_kw",
-        "delivered_kw",
-        "activation_s",
-        "compliant",
-    )
-    return {"account_id": ev.account_id, **{k: r[k] for k in keys}}
+def _drawn(state: DeviceState) -> float:
+    """What a device's report says it draws through its relay (0 with the relay open)."""
+    if not state.online or not state.channels or not state.channels[0].on:
+        return 0.0
+    return max(state.meters[0].power_w, 0.0) if state.meters else 0.0
 
 
 def devices_of(rt: Runtime, account_id: int, ids: list[int] | None, tag: str | None) -> list[int]:
@@ -400,4 +501,13 @@ def devices_of(rt: Runtime, account_id: int, ids: list[int] | None, tag: str | N
     return [d.id for d in rt.engine.devices(account_id, tag=tag)]
 
 
-__all__ = ["Device", "EventNotFound", "FfrService", "Group", "GroupNotFound", "devices_of"]
+__all__ = [
+    "ClosedEvent",
+    "Device",
+    "EventInProgress",
+    "EventNotFound",
+    "FfrService",
+    "Group",
+    "GroupNotFound",
+    "devices_of",
+]

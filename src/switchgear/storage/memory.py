@@ -121,6 +121,11 @@ class MemoryStore:
     async def meta(self, key: str) -> Json | None:
         return copy.deepcopy(self._meta.get(key))
 
+    async def claim(self, key: str, value: Json) -> Json:
+        if self._meta.get(key) is None:
+            self._meta[key] = copy.deepcopy(value)
+        return copy.deepcopy(self._meta[key])
+
     async def commit(self, batch: Batch) -> None:
         for rec in batch.statuses:
             self._seq += 1

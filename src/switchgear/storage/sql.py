@@ -319,6 +319,13 @@ class SqlStore:
             r = (await conn.execute(sa.select(t.meta.c.value).where(t.meta.c.key == key))).first()
         return None if r is None else r.value
 
+    async def claim(self, key: str, value: Json) -> Json:
+        try:
+            await self._one_write(t.meta.insert().values(key=key, value=value))
+        except IntegrityError:  # taken: by another worker, or before this one's restart
+            return await self.meta(key)
+        return value
+
     # --- group commit -------------------------------------------------------
 
     async def commit(self, batch: Batch) -> None:

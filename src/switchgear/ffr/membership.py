@@ -1,0 +1,151 @@
+"""FFR group membership: enrolling controllers, and letting them go with their settings back."""
+
+from __future__ import annotations
+
+from switchgear.core.ffr import Programme
+from switchgear.core.model import CommandState, DeviceState, FirmwareCommand, Json
+from switchgear.core.pcconfig import default_config
+from switchgear.errors import Conflict, InvalidInput, NotFound, SwitchgearError
+from switchgear.ffr.enrol import plan
+from switchgear.ffr.live import OpenEvent
+from switchgear.ffr.model import Group
+from switchgear.runtime import Runtime
+
+GROUPS_KEY = "ffr:groups"
+
+
+class GroupNotFound(NotFound):
+    """FFR group not found."""
+
+
+class EventInProgress(Conflict):
+    """The group has an FFR event whose logging window still runs."""
+
+
+class Membership:
+    """Groups and the devices in them (the service's half that owns no events)."""
+
+    rt: Runtime
+    groups: dict[int, Group]
+    member: dict[int, int]  # device id -> group id
+    open: dict[int, OpenEvent]  # group id -> its running event
+
+    def _add_group(self, g: Group) -> None:
+        self.groups[g.id] = g
+        for i in g.device_ids:
+            self.member[i] = g.id
+
+    def _save_groups(self) -> None:
+        self.rt.journal.put_meta(GROUPS_KEY, [g.to_json() for g in self.groups.values()])
+
+    async def create_group(
+        self, account_id: int, name: str, p: Programme, contracted_kw: float, devices: list[int]
+    ) -> Group:
+        """Enrol the devices that can serve the programme; refuse the rest with reasons."""
+        if not name or len(name) > 200:
+            raise InvalidInput("name must be 1 to 200 characters", field="name")
+        if not 0 < contracted_kw < 1e9:
+            raise InvalidInput("contracted_kw must be a positive number", field="contracted_kw")
+        gid = max(self.groups, default=0) + 1
+        g = Group(gid, account_id, name, p, contracted_kw, [], [], self.rt.clock.now())
+        for device_id in dict.fromkeys(devices):
+            reason = await self._enrol(g, device_id)
+            if reason is None:
+                g.device_ids.append(device_id)
+                self.member[device_id] = gid
+            else:
+                g.refused.append({"device_id": device_id, "reason": reason})
+        self._add_group(g)
+        self._save_groups()
+        await self.rt.journal.flush()
+        return g
+
+    async def _enrol(self, g: Group, device_id: int) -> str | None:
+        try:
+            device = self.rt.engine.device(g.account_id, device_id)
+        except NotFound:
+            return "device not found"
+        settings = plan(device, g.programme, self.member.get(device_id))
+        if isinstance(settings, str):
+            return settings
+        previous = ffr_config(self.rt.reading(device_id))
+        rec = await self.rt.engine.command(
+            g.account_id, device.id, FirmwareCommand("pc.config", {"ffr": settings})
+        )
+        if rec.state is not CommandState.DONE:
+            return f"the device did not take the settings: {rec.error or rec.state.value}"
+        g.previous[device_id] = previous
+        return None
+
+    async def delete_group(self, account_id: int, group_id: int) -> dict[str, Json]:
+        """Unenrol every device (their FFR settings restored) and forget the group."""
+        g = self.group(account_id, group_id)
+        self._refuse_while_running(g)
+        restored: list[Json] = []
+        failed: list[Json] = []
+        for i in list(g.device_ids):
+            why = await self._release(g, i)
+            (restored if why is None else failed).append(
+                i if why is None else {"device_id": i, "reason": why}
+            )
+        del self.groups[g.id]
+        self._save_groups()
+        await self.rt.journal.flush()
+        return {"id": g.id, "restored": restored, "not_restored": failed}
+
+    async def unenrol(self, account_id: int, group_id: int, device_id: int) -> dict[str, Json]:
+        """Take one device out of the group, its FFR settings restored."""
+        g = self.group(account_id, group_id)
+        if device_id not in g.device_ids:
+            raise NotFound(f"device {device_id} is not in FFR group {g.id}", field="device_id")
+        self._refuse_while_running(g)
+        why = await self._release(g, device_id)
+        self._save_groups()
+        await self.rt.journal.flush()
+        return {"device_id": device_id, "restored": why is None, "reason": why}
+
+    def _refuse_while_running(self, g: Group) -> None:
+        ev = self.open.get(g.id)
+        if ev is not None:
+            raise EventInProgress(
+                f"FFR group {g.id} has event {ev.id} in progress: its logging window ends "
+                f"{ev.window_end - self.rt.clock.now():.1f} s from now; try again then",
+                field="group",
+            )
+
+    async def _release(self, g: Group, device_id: int) -> str | None:
+        """Restore the device's FFR settings from before enrolment; why not, if not."""
+        g.device_ids.remove(device_id)
+        self.member.pop(device_id, None)
+        previous = g.previous.pop(device_id, None) or default_config()["ffr"]
+        assert isinstance(previous, dict)
+        request = {"enable": previous.get("enabled", False)}
+        request.update({k: v for k, v in previous.items() if k != "enabled"})
+        try:
+            rec = await self.rt.engine.command(
+                g.account_id, device_id, FirmwareCommand("pc.config", {"ffr": request})
+            )
+        except SwitchgearError as err:
+            return str(err)
+        if rec.state is not CommandState.DONE:
+            return f"the device did not take the settings: {rec.error or rec.state.value}"
+        return None
+
+    def group(self, account_id: int, group_id: int) -> Group:
+        g = self.groups.get(group_id)
+        if g is None or g.account_id != account_id:
+            raise GroupNotFound("FFR group not found")
+        return g
+
+    def account_groups(self, account_id: int) -> list[Group]:
+        return [g for g in self.groups.values() if g.account_id == account_id]
+
+
+def ffr_config(state: DeviceState) -> Json:
+    """The device's FFR settings as it reports them (the firmware's default if none)."""
+    config = state.extra.get("config")
+    if isinstance(config, dict) and isinstance(config.get("ffr"), dict):
+        return dict(config["ffr"])
+    ffr = default_config()["ffr"]
+    assert isinstance(ffr, dict)
+    return dict(ffr)
