@@ -16,6 +16,7 @@ import contextlib
 import logging
 import random
 import struct
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -123,8 +124,12 @@ class TwinSession(asyncio.Protocol):
     # --- the MqttTransport face -------------------------------------------------
 
     def start(self, on_message: MessageHandler, on_state: StateHandler) -> None:
-        self._on_message, self._on_state = on_message, on_state
+        self.listen(on_message, on_state)
         self.pool.dial(self)
+
+    def listen(self, on_message: MessageHandler, on_state: StateHandler) -> None:
+        """Where messages and connection changes go (`start` sets them and dials)."""
+        self._on_message, self._on_state = on_message, on_state
 
     @property
     def connected(self) -> bool:
@@ -288,8 +293,7 @@ class SessionPool:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def now(self) -> float:
-        assert self._loop is not None
-        return self._loop.time()
+        return time.monotonic()
 
     def session(
         self,
