@@ -108,9 +108,22 @@ class FleetNode:
         self.scheduler.start()
         self._spawn(self._pump())
         await self.control.subscribe(tw.CONTROL_ADDED)
-        self.control.start(lambda _t, _p: self._spawn(self.load()), lambda _up: None)
+        await self.control.subscribe(tw.CONTROL_GRID)
+        self.control.start(self._on_control, lambda _up: None)
         await self.load()
         log.info("fleet shard %d/%d: %d devices", *self.shard, len(self.clients))
+
+    def _on_control(self, topic: str, payload: bytes) -> None:
+        """The server's word to every fleet process: a device registered, a grid step."""
+        if topic == tw.CONTROL_ADDED:
+            self._spawn(self.load())
+            return
+        frame = tw.loads(payload)
+        if frame is None or not isinstance(frame.get("account_id"), int):
+            return
+        method, params = str(frame.get("method")), frame.get("params")
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            self._grid(frame["account_id"], method, params if isinstance(params, dict) else {})
 
     async def load(self) -> None:
         """Take on the shard's simulated devices not running yet (at start, and when the

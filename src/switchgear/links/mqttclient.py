@@ -21,6 +21,9 @@ StateHandler = Callable[[bool], None]  # connected (True) or lost (False)
 
 KEEPALIVE_S = 30
 MAX_BACKOFF_S = 10.0
+# QoS 1 publishes on the wire before their PUBACKs (paho's default, 20, made a server with
+# thousands of devices wait a broker round trip per 20 requests: docs/performance.md)
+MAX_INFLIGHT = 1000
 
 
 def matches(topic_filter: str, topic: str) -> bool:
@@ -102,8 +105,9 @@ class AiomqttTransport:
                     will = aiomqtt.Will(self._will[0], self._will[1], qos=1, retain=True)
                 async with aiomqtt.Client(
                     self.host, self.port, identifier=self.client_id, keepalive=KEEPALIVE_S,
-                    will=will,
+                    will=will, max_inflight_messages=MAX_INFLIGHT,
                 ) as client:  # fmt: skip
+                    client.pending_calls_threshold = MAX_INFLIGHT  # its warning: a burst
                     for f in sorted(self._filters):
                         await client.subscribe(f, qos=1)
                     if self._birth is not None:
