@@ -185,6 +185,14 @@ async def sessions(n: int, impl: str, idle_s: float) -> dict[str, Any]:
             "idle_core_pct": round(idle * 100, 2)}  # fmt: skip
 
 
+def arun(coro: Any) -> Any:
+    """Run on uvloop, as uvicorn runs a server and `switchgear fleet` its devices."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
 def run_sessions(n: int, impl: str, idle_s: float) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.fleetscale", "sessions", "--devices", str(n),
            "--impl", impl, "--idle-s", str(idle_s), "--link", LINK, "--json"]  # fmt: skip
@@ -489,7 +497,7 @@ def main() -> None:
 
 def run(args: argparse.Namespace) -> None:
     if args.mode == "sessions":
-        print(json.dumps(asyncio.run(sessions(args.devices, args.impl, min(args.idle_s, 20)))))
+        print(json.dumps(arun(sessions(args.devices, args.impl, min(args.idle_s, 20)))))
         return
     from switchgear import gctune
 
@@ -497,10 +505,10 @@ def run(args: argparse.Namespace) -> None:
     base = {"lean": run_sessions(args.devices, "lean", 20)}
     if not args.no_aiomqtt:
         base["aiomqtt"] = run_sessions(args.devices, "aiomqtt", 20)
-    base["echo"] = asyncio.run(echo(min(args.devices, 5000), args.rate))
+    base["echo"] = arun(echo(min(args.devices, 5000), args.rate))
     base["ffr_inproc"] = ffr_inproc(args.devices)
     with gctune.tuned():  # as a server holds its collector
-        got = asyncio.run(main_async(args))
+        got = arun(main_async(args))
     result = {"devices": args.devices, "processes": args.processes, "rate": args.rate,
               "broker": "its own Mosquitto" if args.own_broker else args.link,
               "load_before": [round(x, 1) for x in load0],

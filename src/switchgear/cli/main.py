@@ -148,7 +148,7 @@ def fleet_cmd(
     """Run the database's simulated devices (of one shard) as MQTT clients, for a server
     started with --fleet external."""
     from switchgear.errors import InvalidInput
-    from switchgear.links.fleetnode import parse_shard, run
+    from switchgear.links.fleetnode import parse_shard, serve_fleet
     from switchgear.links.mqttclient import broker_address
     from switchgear.storage import open_store
 
@@ -164,7 +164,7 @@ def fleet_cmd(
     configure_logging(settings.log_level)
     store = open_store(settings.database_url)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(store, link, parts, settings.push3_gateway_delay_s))
+        serve_fleet(store, link, parts, settings.push3_gateway_delay_s)
 
 
 def main() -> None:

@@ -11,9 +11,11 @@ import contextlib
 import logging
 import resource
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from switchgear import gctune
 from switchgear.core.anchor import fleet_clock
 from switchgear.core.journal import Journal
 from switchgear.core.model import Action, Device, DeviceEvent, Json, StatusKind, Switch
@@ -305,6 +307,18 @@ async def run(store: Store, link: str, shard: tuple[int, int], gateway_delay_s: 
     node = FleetNode(store, *broker_address(link), shard=shard, gateway_delay_s=gateway_delay_s)
     await node.start()
     try:
-        await asyncio.Event().wait()
+        with gctune.tuned():  # the booted fleet out of every collector pass, as a server's
+            await asyncio.Event().wait()
     finally:
         await node.stop()
+
+
+def serve_fleet(store: Store, link: str, shard: tuple[int, int], gateway_delay_s: float) -> None:
+    """Run a fleet process on uvloop where it is installed (as uvicorn runs the server)."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(run(store, link, shard, gateway_delay_s))
