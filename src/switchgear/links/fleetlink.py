@@ -208,8 +208,8 @@ class FleetLink:
         """The account's grid steps: one message every fleet process takes for the account's
         devices it runs (a request to each device was 10,000 requests and answers for a
         10,000-device account: docs/performance.md, "Scale-out")."""
-        params = {"frequency_hz": frequency_hz, "voltage_v": voltage_v}
-        await self._to_fleets(account_id, "Sim.SetGrid", params)
+        params = {"frequency_hz": frequency_hz, "voltage_v": voltage_v, "at": self.clock.now()}
+        await self._to_fleets(account_id, "Sim.SetGrid", params)  # at: one instant, all fleets
 
     async def reset_grid(self, account_id: int, frequency: bool, voltage: bool) -> None:
         """The end of a grid event: back to nominal frequency and/or voltage."""

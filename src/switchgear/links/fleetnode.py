@@ -269,11 +269,12 @@ class FleetNode:
             if frequency or voltage:
                 self.fleet.reset_grid(account_id, frequency=frequency, voltage=voltage)
             return
-        f, v = args.get("frequency_hz"), args.get("voltage_v")
+        f, v, at = args.get("frequency_hz"), args.get("voltage_v"), args.get("at")
         f = None if f is None else float(f)
         v = None if v is None else float(v)
+        at = None if at is None else float(at)  # the server's instant of the step (one clock)
         if (f is not None and f != g.frequency_hz) or (v is not None and v != g.voltage_v):
-            self.fleet.set_grid(account_id, frequency_hz=f, voltage_v=v)
+            self.fleet.set_grid(account_id, frequency_hz=f, voltage_v=v, at=at)
 
     def _gen1_command(self, tc: TwinClient, topic: str, text: str) -> None:
         """Gen1's own commands, for any client that speaks them (Home Assistant, Node-RED)."""
