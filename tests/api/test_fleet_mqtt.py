@@ -225,7 +225,9 @@ async def test_kill_9_of_the_fleet_process_takes_its_devices_offline_and_a_resta
             proc = _fleet_process(url)  # restart: the NVRAM it persisted brings the relay back
             await until(lambda: s.online(plug.id), 90)  # a cold start on a busy machine
             await until(lambda: s.on(plug.id), 10)
-            assert (await s.switch(pc.id, "off")).json()["state"] == "done"
+            await until(lambda: s.online(pc.id), 10)  # each device its own session, own pace
+            r = await s.switch(pc.id, "off")
+            assert r.status_code == 200 and r.json()["state"] == "done", r.text
         finally:
             proc.kill()
             proc.wait(10)

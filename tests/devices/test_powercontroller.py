@@ -310,3 +310,42 @@ def _load(load: dict[str, Any]) -> Any:
     from switchgear.core.ports import SimAction
 
     return SimAction("load", channel=0, load=load)
+
+
+async def test_a_trip_run_late_by_a_busy_process_is_stamped_with_its_due_instant() -> None:
+    b = make_bench()
+    fleet = []
+    for i in range(3):
+        twin = b.add(MODEL, device_id=i + 1)
+        assert isinstance(twin, PowerControllerTwin)
+        configure(twin, ffr=SEED_FFR)
+        fleet.append(twin)
+    b.fleet.set_grid(1, frequency_hz=59.6)
+    b.scheduler.start()
+    try:
+        b.events.clear()
+        b.clock.set(T0 + 0.5)  # the process came to its timers a third of a second late
+        await b.advance(1e-9)
+    finally:
+        await b.scheduler.stop()
+    assert all(not pc.relay.on for pc in fleet)
+    stamps = [e.ts - T0 for e in b.events if e.reason == "ffr"]
+    assert len(stamps) == 6  # trigger and relay, each controller
+    assert stamps == pytest.approx([10 / 60] * 6, abs=1e-6)  # the step plus ten cycles
+
+
+async def test_a_grid_step_heard_late_trips_at_the_step_plus_its_cycles() -> None:
+    b = make_bench()
+    pc = controller(b)
+    configure(pc, ffr=SEED_FFR)
+    b.clock.set(T0 + 0.1)  # the step was at T0; this process hears of it 100 ms later
+    b.fleet.set_grid(1, frequency_hz=59.6, at=T0)
+    b.scheduler.start()
+    try:
+        b.events.clear()
+        await b.advance(10 / 60)
+    finally:
+        await b.scheduler.stop()
+    assert not pc.relay.on
+    stamps = [e.ts - T0 for e in b.events if e.reason == "ffr"]
+    assert stamps == pytest.approx([10 / 60] * 2, abs=1e-6)  # trigger and relay

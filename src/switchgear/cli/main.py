@@ -220,7 +220,7 @@ def fleet_cmd(
 ) -> None:
     """Run the database's simulated devices (of one shard) as MQTT clients, for a server
     started with --fleet external."""
-    from switchgear.links.fleetnode import parse_shard, run
+    from switchgear.links.fleetnode import parse_shard, serve_fleet
     from switchgear.storage import open_store
 
     overrides: dict[str, str] = {"link": link, "log_level": log_level}
@@ -235,7 +235,7 @@ def fleet_cmd(
     configure_logging(settings.log_level)
     store = open_store(settings.database_url)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(store, broker, parts, settings.push3_gateway_delay_s))
+        serve_fleet(store, broker, parts, settings.push3_gateway_delay_s)
 
 
 def main() -> None:

@@ -90,10 +90,16 @@ class Fleet:
         return self._grids.setdefault(account_id, GridOverride())
 
     def set_grid(
-        self, account_id: int, frequency_hz: float | None = None, voltage_v: float | None = None
+        self,
+        account_id: int,
+        frequency_hz: float | None = None,
+        voltage_v: float | None = None,
+        at: float | None = None,
     ) -> None:
+        """`at`: when the grid stepped, if before now (a step heard over the broker late)."""
         g = self.grid(account_id)
-        g.changed_at = self.clock.now()
+        now = self.clock.now()
+        g.changed_at = now if at is None else min(at, now)
         if frequency_hz is not None:
             g.frequency_hz = frequency_hz
         if voltage_v is not None:

@@ -476,9 +476,12 @@ class PowerControllerTwin(Twin):
 
     def _ffr_trip(self, _: object = None) -> None:
         """The trip: the relay opens now; the log and the re-planning follow (`soon`)."""
-        self._timers.pop("ffr_trip", None)
+        timer = self._timers.pop("ffr_trip", None)
         c = self.relay
         now = self.clock.now()
+        # the statuses carry the instant the trip was due (the step plus its grid cycles,
+        # the same for the whole fleet), not when a busy process came to this timer
+        at = min(timer.due, now) if timer is not None else now
         was_on = c.on
         self.ffr.update(tripped=True, restore=was_on, events=int(self.ffr["events"]) + 1)
         relay = None
@@ -490,7 +493,7 @@ class PowerControllerTwin(Twin):
             self._arm_flip_back(c, "ffr")
             relay = self._relay_data(c, now)
         frequency = round(self.frequency(now), 3)
-        self.scheduler.soon(lambda: self._ffr_tripped(now, frequency, relay))
+        self.scheduler.soon(lambda: self._ffr_tripped(at, frequency, relay))
 
     def _ffr_tripped(self, at: float, frequency: float, relay: dict[str, Json] | None) -> None:
         """Log the trip as the controller does (trigger/ffr, relay/ffr) and re-plan."""

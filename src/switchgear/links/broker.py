@@ -42,12 +42,19 @@ class Broker:
     def client_options(self) -> dict[str, Any]:
         """aiomqtt.Client keyword arguments for the login and TLS."""
         options: dict[str, Any] = {"username": self.username, "password": self.password}
-        if self.tls:
-            context = ssl.create_default_context(cafile=self.ca_file)
-            if self.cert_file:
-                context.load_cert_chain(self.cert_file, self.key_file)
+        context = self.ssl_context()
+        if context is not None:
             options["tls_context"] = context
         return options
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context (system CAs unless `ca_file`; a client certificate if given)."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
 
 
 def is_broker_link(url: str) -> bool:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import secrets
 import signal
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from switchgear import gctune
 from switchgear.core.anchor import fleet_clock
 from switchgear.core.journal import Journal
 from switchgear.core.model import Action, Device, DeviceEvent, Json, StatusKind, Switch
@@ -23,11 +25,12 @@ from switchgear.core.scheduler import Scheduler
 from switchgear.devices.fleet import Fleet
 from switchgear.devices.gateway import DEFAULT_MAX_DELAY_S
 from switchgear.devices.twin import Twin
-from switchgear.errors import DeviceOffline, InvalidInput, SwitchgearError
+from switchgear.errors import InvalidInput, SwitchgearError
 from switchgear.links import twinwire as tw
 from switchgear.links.broker import Broker
 from switchgear.links.mqttclient import AiomqttTransport
 from switchgear.links.shelly import Gen1
+from switchgear.links.twinsession import SessionPool, TwinSession
 
 log = logging.getLogger(__name__)
 
@@ -47,34 +50,29 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-@dataclass(eq=False)
+def raise_open_files_limit() -> int:
+    """Lift this process's soft limit on open files to the hard one (a socket per device)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft
+
+
+@dataclass(eq=False, slots=True)
 class TwinClient:
     """One simulated device on the broker: its session and the answers it remembers."""
 
     device: Device
-    transport: AiomqttTransport
-    up: asyncio.Event = field(default_factory=asyncio.Event)
+    transport: TwinSession
+    mqtt_id: str
     twin: Twin | None = None
-    seen: OrderedDict[tuple[str, Any], bytes] = field(default_factory=OrderedDict)
+    seen: dict[tuple[str, Any], bytes] | None = None  # made at the first request
 
-    @property
-    def mqtt_id(self) -> str:
-        return tw.mqtt_id(self.device)
-
-    def on_state(self, up: bool) -> None:
-        if up:
-            self.up.set()
-        else:
-            self.up.clear()
-
-    async def send(self, topic: str, payload: bytes, retain: bool) -> None:
-        while True:  # QoS 1 once connected; a lost connection waits for the reconnect
-            await self.up.wait()
-            try:
-                await self.transport.publish(topic, payload, retain=retain)
-                return
-            except DeviceOffline:
-                self.up.clear()
+    def send(self, topic: str, payload: bytes, retain: bool) -> None:
+        """QoS 1: now, or (kept by the session) when it is back on the broker."""
+        self.transport.put(topic, payload, retain)
 
 
 Outgoing = tuple[TwinClient, str, bytes, bool]  # client, topic, payload, retain
@@ -105,6 +103,7 @@ class FleetNode:
         self.control = AiomqttTransport(
             self.broker, client_id=f"switchgear-fleet-{secrets.token_hex(6)}"
         )
+        self.sessions = SessionPool(self.broker)
 
     async def start(self) -> None:
         await self.store.open()
@@ -117,9 +116,22 @@ class FleetNode:
         self.scheduler.start()
         self._spawn(self._pump())
         await self.control.subscribe(tw.CONTROL_ADDED)
-        self.control.start(lambda _t, _p: self._spawn(self.load()), lambda _up: None)
+        await self.control.subscribe(tw.CONTROL_GRID)
+        self.control.start(self._on_control, lambda _up: None)
         await self.load()
         log.info("fleet shard %d/%d: %d devices", *self.shard, len(self.clients))
+
+    def _on_control(self, topic: str, payload: bytes) -> None:
+        """The server's word to every fleet process: a device registered, a grid step."""
+        if topic == tw.CONTROL_ADDED:
+            self._spawn(self.load())
+            return
+        frame = tw.loads(payload)
+        if frame is None or not isinstance(frame.get("account_id"), int):
+            return
+        method, params = str(frame.get("method")), frame.get("params")
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            self._grid(frame["account_id"], method, params if isinstance(params, dict) else {})
 
     async def load(self) -> None:
         """Take on the shard's simulated devices not running yet (at start, and when the
@@ -134,33 +146,29 @@ class FleetNode:
 
     async def _add(self, device: Device, blob: Json | None) -> None:
         online = tw.online_topic(device)
-        transport = AiomqttTransport(
-            self.broker, client_id=tw.mqtt_id(device),
-            will=(online, b"false"), birth=(online, b"true"),
-        )  # fmt: skip
-        tc = TwinClient(device, transport)
+        mqtt_id = tw.mqtt_id(device)
+        session = self.sessions.session(mqtt_id, will=(online, b"false"), birth=(online, b"true"))
+        tc = TwinClient(device, session, mqtt_id)
         self.clients[device.id] = tc  # before the boot: its reports need the client
         tc.twin = self.fleet.add(device, blob)
-        await transport.subscribe(tw.rpc_topic(device))
+        await session.subscribe(tw.rpc_topic(device))
         if tw.wire(device).gen1:
-            for f in GEN1.command_filters(tc.mqtt_id):
-                await transport.subscribe(f)
-        transport.start(lambda topic, payload: self._on_message(tc, topic, payload), tc.on_state)
+            for f in GEN1.command_filters(mqtt_id):
+                await session.subscribe(f)
+        session.start(lambda topic, payload: self._on_message(tc, topic, payload), _ignore)
 
     async def stop(self) -> None:
         """Leave the broker saying so (a clean disconnect sends no last will)."""
         await self.journal.flush()
         for tc in self.clients.values():
-            with contextlib.suppress(DeviceOffline):
-                await tc.transport.publish(tw.online_topic(tc.device), b"false", retain=True)
+            tc.send(tw.online_topic(tc.device), b"false", True)
         for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.scheduler.stop()
         await self.journal.stop()
-        for tc in self.clients.values():
-            await tc.transport.close()
+        await self.sessions.close()
         await self.control.close()
         await self.store.close()
 
@@ -207,7 +215,7 @@ class FleetNode:
                 self._wake.set()
                 continue
             for tc, topic, payload, retain in batch:
-                await tc.send(topic, payload, retain)
+                tc.send(topic, payload, retain)
 
     # --- requests -----------------------------------------------------------------
 
@@ -223,12 +231,14 @@ class FleetNode:
             return
         src, rpc_id = frame["src"], frame["id"]
         key = (src, rpc_id if isinstance(rpc_id, (int, str)) else str(rpc_id))
+        if tc.seen is None:
+            tc.seen = {}
         body = tc.seen.get(key)
         if body is None:  # a duplicate (QoS 1 may deliver twice) gets the same answer
             body = self._run(tc, src, rpc_id, str(frame.get("method")), frame.get("params"))
             tc.seen[key] = body
             if len(tc.seen) > SEEN_PER_DEVICE:
-                tc.seen.popitem(last=False)
+                del tc.seen[next(iter(tc.seen))]  # the oldest
         self._queue(tc, f"{src}/rpc", body)
 
     def _run(self, tc: TwinClient, src: str, rpc_id: Any, method: str, params: Any) -> bytes:
@@ -265,11 +275,12 @@ class FleetNode:
             if frequency or voltage:
                 self.fleet.reset_grid(account_id, frequency=frequency, voltage=voltage)
             return
-        f, v = args.get("frequency_hz"), args.get("voltage_v")
+        f, v, at = args.get("frequency_hz"), args.get("voltage_v"), args.get("at")
         f = None if f is None else float(f)
         v = None if v is None else float(v)
+        at = None if at is None else float(at)  # the server's instant of the step (one clock)
         if (f is not None and f != g.frequency_hz) or (v is not None and v != g.voltage_v):
-            self.fleet.set_grid(account_id, frequency_hz=f, voltage_v=v)
+            self.fleet.set_grid(account_id, frequency_hz=f, voltage_v=v, at=at)
 
     def _gen1_command(self, tc: TwinClient, topic: str, text: str) -> None:
         """Gen1's own commands, for any client that speaks them (Home Assistant, Node-RED)."""
@@ -291,14 +302,33 @@ class FleetNode:
         task.add_done_callback(self._tasks.discard)
 
 
+def _ignore(_up: bool) -> None:
+    """A twin's session state needs no action: its publishes wait in the session."""
+
+
 async def run(store: Store, broker: Broker, shard: tuple[int, int], gateway_delay_s: float) -> None:
     """`switchgear fleet`: serve until SIGINT or SIGTERM (then its devices say offline)."""
+    raise_open_files_limit()
     node = FleetNode(store, broker, shard=shard, gateway_delay_s=gateway_delay_s)
     await node.start()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # (a SIGINT ignored by its parent, too)
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        with gctune.tuned():  # the booted fleet out of every collector pass, as a server's
+            await stop.wait()
     finally:
         await node.stop()
+
+
+def serve_fleet(
+    store: Store, broker: Broker, shard: tuple[int, int], gateway_delay_s: float
+) -> None:
+    """Run a fleet process on uvloop where it is installed (as uvicorn runs the server)."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(run(store, broker, shard, gateway_delay_s))

@@ -24,6 +24,9 @@ StateHandler = Callable[[bool], None]  # connected (True) or lost (False)
 
 KEEPALIVE_S = 30
 MAX_BACKOFF_S = 10.0
+# QoS 1 publishes on the wire before their PUBACKs (paho's default, 20, made a server with
+# thousands of devices wait a broker round trip per 20 requests: docs/performance.md)
+MAX_INFLIGHT = 1000
 
 
 def matches(topic_filter: str, topic: str) -> bool:
@@ -132,8 +135,10 @@ class AiomqttTransport:
                 version = aiomqtt.ProtocolVersion.V5 if self._v5 else aiomqtt.ProtocolVersion.V311
                 async with aiomqtt.Client(
                     self.host, self.port, identifier=self.client_id, keepalive=KEEPALIVE_S,
-                    will=will, protocol=version, **self.broker.client_options(),
+                    will=will, protocol=version, max_inflight_messages=MAX_INFLIGHT,
+                    **self.broker.client_options(),
                 ) as client:  # fmt: skip
+                    client.pending_calls_threshold = MAX_INFLIGHT  # its warning: a burst
                     # set first: a filter added while these subscribe goes straight to the
                     # broker (one added before is in the set), so none is missed
                     self._client = client

@@ -57,6 +57,7 @@ WIRES: dict[Family, Wire] = {
 }
 
 CONTROL_ADDED = "switchgear/fleet/added"  # the server: a simulated device was registered
+CONTROL_GRID = "switchgear/fleet/grid"  # the server: an account's grid steps (or ends)
 SIM_METHODS: dict[str, str] = {  # SimAction.kind <-> method
     "power_cycle": "Sim.PowerCycle",
     "online": "Sim.SetOnline",
@@ -206,6 +207,11 @@ def decode_sim(params: dict[str, Any]) -> SimAction:
         str(params.get("kind")), params.get("online"), params.get("channel"),
         params.get("load"), params.get("frequency_hz"), params.get("voltage_v"),
     )  # fmt: skip
+
+
+def grid_step(account_id: int, method: str, params: dict[str, Json]) -> bytes:
+    """A grid step (`Sim.SetGrid`) or its end (`Sim.ResetGrid`) for every fleet process."""
+    return dumps({"account_id": account_id, "method": method, "params": params})
 
 
 # --- events ------------------------------------------------------------------

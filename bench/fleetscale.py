@@ -1,0 +1,581 @@
+"""Benchmark: issue #22's scale-out figures, over the machine's Mosquitto and PostgreSQL.
+
+    python -m bench.fleetscale [--devices 10000] [--processes 2] [--rate 500] [--idle-s 60]
+    python -m bench.fleetscale sessions --devices 10000 [--impl lean|aiomqtt]   # a baseline alone
+
+One run, four figures, each beside its baseline:
+1. **Sessions.** N power controllers are registered on a server (this process: a Runtime
+   with `fleet=external`, speed 1, a fresh PostgreSQL database); then `--processes`
+   `switchgear fleet` processes start, each twin its own MQTT session, and the time until
+   the server sees every device online is taken, with the fleet processes' RSS. Baseline:
+   the same number of bare sessions (no twins, no database) in one process, the lean
+   session the fleet uses and, for comparison, one aiomqtt client each (the fleet's first
+   design).
+2. **Idle.** The fleet processes' and the server's CPU over `--idle-s` seconds with
+   nothing asked, as a share of one core; plus the 15-minute status cadence, priced at
+   the CPU per report measured in the FFR burst (10,000 reports / 900 s = 11 a second).
+3. **Command round trip.** N `pc.config` commands (FFR on, as the seed's), one per
+   device, sent open-loop at `--rate` a second through the engine: send → device runs it
+   → NVRAM durable → answer → command record durable. Baseline: a raw aiomqtt echo
+   (request and answer over the same broker, QoS 1) at the same rate.
+4. **FFR.** The grid steps to 59.6 Hz for the account; wall time until all N `relay/ffr`
+   statuses are rows in PostgreSQL, and their instants against the step (the physics is
+   `periods` cycles of 60 Hz). Baseline: `bench.ffr` in-process (one process, no broker).
+
+The broker is a Mosquitto of the run's own (`mosquitto -c` with the settings in
+`BROKER_CONF`, on a free loopback port) unless `--link` names one: Mosquitto's defaults
+(`max_queued_messages 1000`, `max_inflight_messages 20`) drop QoS 1 messages to a
+subscriber that is more than 1,000 behind, and the server is one subscriber for every
+device, so a 10,000-device burst (the FFR step) loses reports on a default broker
+(docs/mqtt.md, "Broker settings for a fleet"). Client ids and topics carry a random tag;
+every session is closed and every retained `online` message cleared at the end, and the
+database is dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import json
+import os
+import platform
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+
+ROOT = Path(__file__).resolve().parent.parent
+BROKER = ("127.0.0.1", 1883)  # set by main(): the run's own Mosquitto, or --link
+LINK = f"mqtt://{BROKER[0]}:{BROKER[1]}"
+BROKER_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+persistence false
+max_queued_messages 100000
+max_inflight_messages 1000
+"""
+PG_ADMIN = os.environ.get("SWITCHGEAR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+TICK = os.sysconf("SC_CLK_TCK")
+FFR = {"enable": True, "tripThreshold": 59.7, "returnThreshold": 59.8, "periods": 10, "delay": 10}
+
+
+# --- processes --------------------------------------------------------------------
+
+
+def own_broker(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A Mosquitto for this run, with fleet settings, on a free loopback port."""
+    exe = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
+    if exe is None:
+        sys.exit("mosquitto is not installed (Debian package: mosquitto), or pass --link")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    conf = tmp / "mosquitto.conf"
+    conf.write_text(BROKER_CONF.format(port=port))
+    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a live process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def percentiles(xs: list[float]) -> dict[str, float]:
+    xs = sorted(xs)
+
+    def q(p: float) -> float:
+        return round(xs[min(len(xs) - 1, int(p * len(xs)))] * 1000, 2)
+
+    return {"p50_ms": q(0.50), "p95_ms": q(0.95), "p99_ms": q(0.99), "max_ms": q(1.0)}
+
+
+async def until(check: Callable[[], bool], seconds: float, what: str) -> float:
+    """Poll (bounded) until `check()`; the wall seconds it took."""
+    t0 = time.perf_counter()
+    while not check():
+        if time.perf_counter() - t0 > seconds:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.05)
+    return time.perf_counter() - t0
+
+
+# --- the sessions baseline (its own interpreter) ---------------------------------------
+
+
+async def sessions(n: int, impl: str, idle_s: float) -> dict[str, Any]:
+    """N bare device sessions (id, last will, birth, one subscription): connect, RSS, idle."""
+    from switchgear.links.mqttclient import AiomqttTransport
+    from switchgear.links.twinsession import SessionPool
+
+    tag = f"sgbench-{secrets.token_hex(3)}"
+    up = 0
+    done = asyncio.Event()
+
+    def state(ok: bool) -> None:
+        nonlocal up
+        if ok:
+            up += 1
+            if up == n:
+                done.set()
+
+    rss0, cpu0, t0 = rss_kib(os.getpid()), time.process_time(), time.perf_counter()
+    pool = SessionPool(*BROKER)
+    clients: list[Any] = []
+    for i in range(n):
+        online = (f"{tag}/{i}/online", b"false")
+        birth = (online[0], b"true")
+        c: Any
+        if impl == "lean":
+            c = pool.session(f"{tag}-{i}", will=online, birth=birth)
+        else:
+            c = AiomqttTransport(*BROKER, f"{tag}-{i}", will=online, birth=birth)
+        await c.subscribe(f"{tag}/{i}/rpc")
+        c.start(lambda _t, _p: None, state)
+        clients.append(c)
+    await asyncio.wait_for(done.wait(), 300)
+    connect_s, connect_cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    rss = rss_kib(os.getpid()) - rss0
+    c0 = time.process_time()
+    await asyncio.sleep(idle_s)
+    idle = (time.process_time() - c0) / idle_s
+    for c in clients:  # a clean leave, then the retained `online` cleared
+        await c.close()
+    await pool.close()
+    cleaner = SessionPool(*BROKER).session(f"{tag}-clean")
+    cleaner.start(lambda _t, _p: None, lambda _u: None)
+    await until(lambda: cleaner.ready, 30, "cleaner")
+    for i in range(n):
+        if i % 500 == 0:  # within the session's in-flight bound
+            await until(lambda: cleaner.in_flight < 500, 60, "retained cleared")
+        cleaner.put(f"{tag}/{i}/online", b"", True)
+    await until(lambda: cleaner.in_flight == 0, 60, "retained cleared")
+    await cleaner.close()
+    return {"impl": impl, "sessions": n, "connect_s": round(connect_s, 2),
+            "connect_cpu_s": round(connect_cpu, 2), "rss_kib_per_session": round(rss / n, 1),
+            "idle_core_pct": round(idle * 100, 2)}  # fmt: skip
+
+
+def arun(coro: Any) -> Any:
+    """Run on uvloop, as uvicorn runs a server and `switchgear fleet` its devices."""
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def run_sessions(n: int, impl: str, idle_s: float) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.fleetscale", "sessions", "--devices", str(n),
+           "--impl", impl, "--idle-s", str(idle_s), "--link", LINK, "--json"]  # fmt: skip
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+# --- the echo baseline --------------------------------------------------------------
+
+
+async def echo(count: int, rate: float) -> dict[str, float]:
+    """A raw aiomqtt request/answer over the broker, QoS 1, open-loop at `rate`."""
+    import aiomqtt
+
+    tag = f"sgbench-echo-{secrets.token_hex(3)}"
+    sent: dict[int, float] = {}
+    lat: list[float] = []
+    done = asyncio.Event()
+    window = {"max_inflight_messages": 1000}  # as the server's transport
+    async with (
+        aiomqtt.Client(*BROKER, identifier=f"{tag}-a", **window) as asker,  # type: ignore[arg-type]
+        aiomqtt.Client(*BROKER, identifier=f"{tag}-b", **window) as answerer,  # type: ignore[arg-type]
+    ):
+        asker.pending_calls_threshold = answerer.pending_calls_threshold = 1000
+        await answerer.subscribe(f"{tag}/req", qos=1)
+        await asker.subscribe(f"{tag}/ans", qos=1)
+
+        pending: set[asyncio.Task[None]] = set()
+
+        def spawn(coro: Any) -> None:
+            task = asyncio.create_task(coro)
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+        async def answer() -> None:
+            async for m in answerer.messages:  # as a device: answers in parallel
+                spawn(answerer.publish(f"{tag}/ans", m.payload, qos=1))
+
+        async def hear() -> None:
+            async for m in asker.messages:
+                i = int(bytes(m.payload))  # type: ignore[arg-type]
+                lat.append(time.perf_counter() - sent.pop(i))
+                if len(lat) == count:
+                    done.set()
+
+        tasks = [asyncio.create_task(answer()), asyncio.create_task(hear())]
+        t0 = time.perf_counter()
+        for i in range(count):
+            await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
+            sent[i] = time.perf_counter()
+            spawn(asker.publish(f"{tag}/req", str(i).encode(), qos=1))
+        await asyncio.wait_for(done.wait(), 60)
+        for t in tasks:
+            t.cancel()
+    return percentiles(lat)
+
+
+# --- the scale-out run ----------------------------------------------------------------
+
+
+async def admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+PROFILE = os.environ.get("FLEETSCALE_PROFILE")  # a folder: cProfile the fleets and the FFR
+
+
+def fleet_proc(url: str, shard: str) -> subprocess.Popen[bytes]:
+    prof = ["-m", "cProfile", "-o", f"{PROFILE}/fleet-{shard.replace('/', 'of')}.prof"]
+    cmd = [sys.executable, *(prof if PROFILE else []), "-m", "switchgear", "fleet", "--link",
+           LINK, "--database-url", url, "--shard", shard, "--log-level", "warning"]  # fmt: skip
+    return subprocess.Popen(cmd, cwd=ROOT)
+
+
+async def scale_out(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    from switchgear.core.model import Device, DeviceEvent, FirmwareCommand
+    from switchgear.links import twinwire as tw
+    from switchgear.links.twinsession import SessionPool
+    from switchgear.runtime import Runtime
+    from switchgear.settings import Settings
+
+    n, out = args.devices, {}
+    settings = Settings(database_url=url, speed=1, link=LINK, fleet="external",
+                        secret_key="bench-secret-key-of-at-least-32-bytes",
+                        command_timeout_s=30, log_level="warning")  # fmt: skip
+    rt = await Runtime.start(settings)
+    assert rt.fleet_link is not None
+    procs: list[subprocess.Popen[bytes]] = []
+    tag = secrets.token_hex(3).upper()
+    devices: list[Device] = []
+    try:
+        account = await rt.auth.create_account("fleet@example.com", "Fleet", "a long password")
+        t0 = time.perf_counter()
+        rows = [Device(0, account.id, f"PC-FS{tag}{i:06d}-001", "power-controller-v10", "wh",
+                       rt.clock.now()) for i in range(n)]  # fmt: skip
+        devices = await rt.add_devices(rows)
+        out["register_s"] = round(time.perf_counter() - t0, 1)
+        ids = [d.id for d in devices]
+        server_rss = rss_kib(os.getpid())
+
+        # 1. sessions: births on the broker (a watcher of `+/online`), then the server's view
+        births: set[str] = set()
+        wanted = {tw.online_topic(d) for d in devices}
+        born: list[float] = []
+
+        def birth(topic: str, payload: bytes) -> None:
+            if payload == b"true" and topic in wanted:
+                births.add(topic)
+                if len(births) == n and not born:
+                    born.append(time.perf_counter() - t0)
+
+        watcher = SessionPool(*BROKER).session(f"sgbench-watch-{tag}")
+        await watcher.subscribe("+/online")
+        watcher.start(birth, lambda _u: None)
+        await until(lambda: watcher.ready, 30, "watcher")
+        t0 = time.perf_counter()
+        procs = [fleet_proc(url, f"{i}/{args.processes}") for i in range(args.processes)]
+
+        def all_online() -> bool:
+            if any(p.poll() is not None for p in procs):
+                raise RuntimeError("a fleet process exited")
+            return all(rt.engine.shadow(i).online for i in ids)
+
+        await until(all_online, 300, "every device online")
+        out["online_s"] = round(time.perf_counter() - t0, 1)
+        await until(lambda: bool(born), 30, "every birth")
+        out["connect_s"] = round(born[0], 1)
+        await watcher.close()
+        pids = [p.pid for p in procs]
+        rss = [rss_kib(pid) for pid in pids]
+        out["fleet_rss_mib"] = [round(r / 1024, 1) for r in rss]
+        out["fleet_rss_kib_per_device"] = round(sum(rss) / n, 1)
+        out["fleet_connect_cpu_s"] = round(sum(cpu_s(pid) for pid in pids), 1)
+        out["server_rss_mib"] = round(server_rss / 1024, 1)
+
+        # 2. idle
+        await asyncio.sleep(5)  # the connect's status answers settle
+        c_fleet = sum(cpu_s(pid) for pid in pids)
+        c_server = time.process_time()
+        heard = 0
+
+        def count(_ev: DeviceEvent) -> None:
+            nonlocal heard
+            heard += 1
+
+        rt.fleet_link.attach(count)
+        await asyncio.sleep(args.idle_s)
+        fleet_idle = (sum(cpu_s(pid) for pid in pids) - c_fleet) / args.idle_s
+        server_idle = (time.process_time() - c_server) / args.idle_s
+        out["idle_fleet_core_pct"] = round(fleet_idle * 100, 2)
+        out["idle_server_core_pct"] = round(server_idle * 100, 2)
+        out["idle_reports"] = heard
+
+        # 3. command round trip: FFR on for every controller, one command each
+        lat: list[float] = []
+        failed = 0
+
+        async def one(device_id: int) -> None:
+            nonlocal failed
+            t = time.perf_counter()
+            rec = await rt.engine.command(account.id, device_id,
+                                          FirmwareCommand("pc.config", {"ffr": FFR}))  # fmt: skip
+            lat.append(time.perf_counter() - t)
+            failed += rec.state.value != "done"
+
+        tasks = []
+        c_fleet = sum(cpu_s(pid) for pid in pids)
+        c_server = time.process_time()
+        t0 = time.perf_counter()
+        for k, device_id in enumerate(ids):
+            await asyncio.sleep(max(0.0, t0 + k / args.rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(device_id)))
+        await asyncio.gather(*tasks)
+        cmd_cpu = sum(cpu_s(pid) for pid in pids) - c_fleet + time.process_time() - c_server
+        out["commands"] = {"sent": n, "failed": failed,
+                           "rate_per_s": round(n / (time.perf_counter() - t0), 1),
+                           "cpu_ms_each": round(cmd_cpu / n * 1000, 3),
+                           **percentiles(lat)}  # fmt: skip
+        await asyncio.sleep(2)
+
+        # 4. FFR: grid step -> every relay status a row in PostgreSQL
+        conn = await asyncpg.connect(url)
+        sql = ("SELECT count(*), min(ts), max(ts) FROM statuses "
+               "WHERE kind = 'relay' AND reason = 'ffr'")  # fmt: skip
+        c_fleet = sum(cpu_s(pid) for pid in pids)
+        c_server = time.process_time()
+        profiler = cProfile.Profile() if PROFILE else None
+        if profiler is not None:
+            profiler.enable()
+        step_v = rt.clock.now()
+        t_step = time.perf_counter()
+        stepping = asyncio.create_task(rt.set_grid(account.id, 59.6, None))
+        stepped: list[float] = []
+        stepping.add_done_callback(lambda _t: stepped.append(time.perf_counter() - t_step))
+        rows_now = (0, None, None)
+        while rows_now[0] < n:
+            if time.perf_counter() - t_step > 120:
+                raise TimeoutError(f"FFR: {rows_now[0]} of {n} relay statuses durable")
+            await asyncio.sleep(0.02)
+            rows_now = tuple(await conn.fetchrow(sql))
+        durable_s = time.perf_counter() - t_step
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(f"{PROFILE}/server-ffr.prof")
+        await stepping
+        set_grid_s = stepped[0]
+        await asyncio.sleep(1)
+        ffr_cpu = sum(cpu_s(pid) for pid in pids) - c_fleet + time.process_time() - c_server
+        shard = {d.id: tw.shard_of(d, args.processes) for d in devices}
+        by_shard: dict[int, list[float]] = {}
+        for row in await conn.fetch(sql.replace("count(*), min(ts), max(ts)", "device_id, ts")):
+            by_shard.setdefault(shard[row[0]], []).append(row[1])
+        within = max(max(ts) - min(ts) for ts in by_shard.values())
+        await conn.close()
+        physics = FFR["periods"] / 60
+        first, last = rows_now[1], rows_now[2]
+        out["ffr"] = {"controllers": n, "durable_ms": round(durable_s * 1000),
+                      "set_grid_call_ms": round(set_grid_s * 1000),
+                      "instant_spread_ms": round((last - first) * 1000, 3),
+                      "instant_spread_in_a_process_ms": round(within * 1000, 3),
+                      "first_instant_after_step_ms": round((first - step_v) * 1000, 1),
+                      "physics_ms": round(physics * 1000, 1),
+                      "cpu_s_fleet_and_server": round(ffr_cpu, 2)}  # fmt: skip
+        per_report = ffr_cpu / n
+        cadence = per_report * n / 900  # one `update` a device every 15 minutes
+        out["idle_with_cadence_core_pct"] = round((fleet_idle + server_idle + cadence) * 100, 2)
+        out["cpu_ms_per_report"] = round(per_report * 1000, 3)
+    finally:
+        for p in procs:  # Ctrl-C: each fleet says `online=false` and disconnects cleanly
+            p.send_signal(signal.SIGINT)
+        for p in procs:
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        await rt.stop()
+        if devices:  # no retained `online` left behind on the shared broker
+            cleaner = SessionPool(*BROKER).session(f"sgbench-clean-{tag}")
+            cleaner.start(lambda _t, _p: None, lambda _u: None)
+            with contextlib.suppress(TimeoutError):
+                await until(lambda: cleaner.ready, 30, "cleaner")
+                for k, d in enumerate(devices):
+                    if k % 500 == 0:  # within the session's in-flight bound
+                        await until(lambda: cleaner.in_flight < 500, 60, "retained cleared")
+                    cleaner.put(tw.online_topic(d), b"", True)
+                await until(lambda: cleaner.in_flight == 0, 60, "retained cleared")
+            await cleaner.close()
+    return out
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    name = f"sg_bench22_fs_{secrets.token_hex(3)}"
+    await admin(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        return await scale_out(args, url)
+    finally:
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def ffr_inproc(n: int) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.ffr", "--controllers", str(n)]
+    text = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    return dict(json.loads(text[text.index("{") :]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mode", nargs="?", choices=("all", "sessions"), default="all")
+    ap.add_argument("--devices", type=int, default=10_000)
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--rate", type=float, default=500.0)
+    ap.add_argument("--idle-s", type=float, default=60.0)
+    ap.add_argument("--impl", choices=("lean", "aiomqtt"), default="lean")
+    ap.add_argument("--no-aiomqtt", action="store_true", help="skip the aiomqtt sessions run")
+    ap.add_argument("--link", help="mqtt://host:port of a broker to use (default: its own)")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    global BROKER, LINK
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket per session, and
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the broker inherits it
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = None
+        if args.link is None:
+            broker, port = own_broker(Path(tmp))
+            args.link = f"mqtt://127.0.0.1:{port}"
+        args.own_broker = broker is not None
+        from switchgear.links.mqttclient import broker_address
+
+        BROKER, LINK = broker_address(args.link), args.link
+        try:
+            run(args)
+        finally:
+            if broker is not None:
+                broker.terminate()
+                broker.wait(30)
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.mode == "sessions":
+        print(json.dumps(arun(sessions(args.devices, args.impl, min(args.idle_s, 20)))))
+        return
+    from switchgear import gctune
+
+    load0 = os.getloadavg()
+    base = {"lean": run_sessions(args.devices, "lean", 20)}
+    if not args.no_aiomqtt:
+        base["aiomqtt"] = run_sessions(args.devices, "aiomqtt", 20)
+    base["echo"] = arun(echo(min(args.devices, 5000), args.rate))
+    base["ffr_inproc"] = ffr_inproc(args.devices)
+    with gctune.tuned():  # as a server holds its collector
+        got = arun(main_async(args))
+    result = {"devices": args.devices, "processes": args.processes, "rate": args.rate,
+              "broker": "its own Mosquitto" if args.own_broker else args.link,
+              "load_before": [round(x, 1) for x in load0],
+              "load_after": [round(x, 1) for x in os.getloadavg()],
+              "baseline": base, "scale_out": got}  # fmt: skip
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        report(result)
+
+
+def report(r: dict[str, Any]) -> None:
+    b, s, n = r["baseline"], r["scale_out"], r["devices"]
+    lean, echo_b, ffr_b = b["lean"], b["echo"], b["ffr_inproc"]
+    cmd, ffr = s["commands"], s["ffr"]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; load average {r['load_before'][0]} before, "
+          f"{r['load_after'][0]} after")  # fmt: skip
+    print(f"{n:,} power controllers, {r['processes']} fleet processes, commands at "
+          f"{r['rate']:.0f}/s; broker: {r['broker']}")  # fmt: skip
+    print("| measure | figure | target | baseline | ratio |")
+    print("|---|---|---|---|---|")
+    print(f"| {n:,} sessions connected (every birth on the broker) | {s['connect_s']} s "
+          f"| < 60 s | bare lean sessions {lean['connect_s']} s | "
+          f"{s['connect_s'] / lean['connect_s']:.1f} |")  # fmt: skip
+    print(f"| ... and the server sees every device online (its status asked) | {s['online_s']} s "
+          f"| | | |")  # fmt: skip
+    if "aiomqtt" in b:
+        a = b["aiomqtt"]
+        print(f"| bare sessions, one aiomqtt client each | {a['connect_s']} s, "
+              f"{a['rss_kib_per_session']} KiB, idle {a['idle_core_pct']} % | | lean "
+              f"{lean['connect_s']} s, {lean['rss_kib_per_session']} KiB, idle "
+              f"{lean['idle_core_pct']} % | "
+              f"{a['connect_s'] / lean['connect_s']:.1f} |")  # fmt: skip
+    print(f"| fleet RSS a device (processes: {s['fleet_rss_mib']} MiB) | "
+          f"{s['fleet_rss_kib_per_device']} KiB | < 100 KiB | bare lean session "
+          f"{lean['rss_kib_per_session']} KiB | |")  # fmt: skip
+    print(f"| command round trip at {cmd['rate_per_s']}/s ({cmd['failed']} failed) | p50 "
+          f"{cmd['p50_ms']} ms, p99 **{cmd['p99_ms']} ms** | p99 < 25 ms | aiomqtt echo p50 "
+          f"{echo_b['p50_ms']} ms, p99 {echo_b['p99_ms']} ms | "
+          f"{cmd['p99_ms'] / max(echo_b['p99_ms'], 0.01):.1f} |")  # fmt: skip
+    print(f"| CPU a command, server + fleet (all 2 cores: {2000 / cmd['cpu_ms_each']:,.0f} "
+          f"commands/s) | {cmd['cpu_ms_each']} ms | | | |")  # fmt: skip
+    print(
+        f"| CPU an FFR report, server + fleet (all 2 cores: {n:,} in "
+        f"{ffr['cpu_s_fleet_and_server'] / 2:.2f} s) | {s['cpu_ms_per_report']} ms | | | |"
+    )
+    print(f"| FFR: step → {n:,} relay statuses durable in PostgreSQL | **{ffr['durable_ms']} ms** "
+          f"| < 2,000 ms | in-process, step → last report {ffr_b['step_to_last_report_ms']} ms "
+          f"| {ffr['durable_ms'] / ffr_b['step_to_last_report_ms']:.1f} |")  # fmt: skip
+    print(f"| FFR relay instants: spread in a fleet process, across processes, first after "
+          f"the step (physics {ffr['physics_ms']} ms) | {ffr['instant_spread_in_a_process_ms']} "
+          f"ms, {ffr['instant_spread_ms']} ms, {ffr['first_instant_after_step_ms']} ms | exact "
+          f"| in-process first/last {ffr_b['step_to_first_open_ms']}/"
+          f"{ffr_b['step_to_last_open_ms']} ms | |")  # fmt: skip
+    print(f"| idle: fleet processes / server, {s['idle_reports']} reports heard | "
+          f"{s['idle_fleet_core_pct']} % / {s['idle_server_core_pct']} % of a core | | bare "
+          f"lean sessions {lean['idle_core_pct']} % | |")  # fmt: skip
+    print(f"| idle with the 15-min cadence ({s['cpu_ms_per_report']} ms CPU a report, "
+          f"{n / 900:.1f} reports/s) | **{s['idle_with_cadence_core_pct']} %** of a core | "
+          f"< 10 % | | |")  # fmt: skip
+    print(f"registration of {n:,} on the server: {s['register_s']} s; server RSS with them "
+          f"(twins elsewhere): {s['server_rss_mib']} MiB; fleet CPU to connect: "
+          f"{s['fleet_connect_cpu_s']} s; FFR CPU (fleet + server): "
+          f"{ffr['cpu_s_fleet_and_server']} s; set_grid call "
+          f"{ffr['set_grid_call_ms']} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

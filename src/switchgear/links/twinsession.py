@@ -1,0 +1,400 @@
+"""Lean MQTT 3.1.1 sessions for the many simulated devices of one fleet process.
+
+Each twin stays a real MQTT client with its own session (client id, retained last will,
+retained birth message), but a session is a plain asyncio Protocol on one socket: no task,
+no queue and no timer of its own. One `SessionPool` per process dials sessions with a
+bounded number of connects at once and sends every session's keep-alive pings from one
+ticker. QoS 1 both ways: a publish stays in the session's in-flight table until the
+broker's PUBACK and is sent again (DUP) after a reconnect, so a report made while the
+broker is away goes out when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import struct
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from switchgear.links.broker import Broker
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[str, bytes], None]
+StateHandler = Callable[[bool], None]
+
+KEEPALIVE_S = 30
+CONNECTS_AT_ONCE = 64  # connects in progress at once (TCP handshake to CONNACK)
+CONNACK_TIMEOUT_S = 10.0
+MAX_BACKOFF_S = 10.0
+MAX_IN_FLIGHT = 1000  # publishes kept for a session the broker has not acknowledged
+
+PINGREQ = b"\xc0\x00"
+DISCONNECT = b"\xe0\x00"
+
+
+def _length(n: int) -> bytes:
+    """MQTT's variable-length integer."""
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _text(s: bytes) -> bytes:
+    return struct.pack("!H", len(s)) + s
+
+
+def _packet(first: int, body: bytes) -> bytes:
+    return bytes((first,)) + _length(len(body)) + body
+
+
+def connect_packet(
+    client_id: str,
+    keepalive_s: int,
+    will: tuple[str, bytes] | None,
+    username: str | None = None,
+    password: str | None = None,
+) -> bytes:
+    """CONNECT with a clean session and, if given, a retained QoS 1 last will and a login."""
+    flags, payload = 0x02, _text(client_id.encode())
+    if will is not None:
+        flags |= 0x04 | 0x08 | 0x20  # will, will QoS 1, will retain
+        payload += _text(will[0].encode()) + _text(will[1])
+    if username is not None:
+        flags |= 0x80
+        payload += _text(username.encode())
+        if password is not None:
+            flags |= 0x40
+            payload += _text(password.encode())
+    head = b"\x00\x04MQTT\x04" + bytes((flags,)) + struct.pack("!H", keepalive_s)
+    return _packet(0x10, head + payload)
+
+
+def publish_packet(topic: str, payload: bytes, pid: int, retain: bool, dup: bool) -> bytes:
+    """PUBLISH at QoS 1."""
+    first = 0x32 | (0x08 if dup else 0) | (0x01 if retain else 0)
+    return _packet(first, _text(topic.encode()) + struct.pack("!H", pid) + payload)
+
+
+def subscribe_packet(pid: int, filters: list[str]) -> bytes:
+    """SUBSCRIBE, every filter at QoS 1."""
+    body = b"".join(_text(f.encode()) + b"\x01" for f in filters)
+    return _packet(0x82, struct.pack("!H", pid) + body)
+
+
+class TwinSession(asyncio.Protocol):
+    """One device's broker session; publishes queue while it is down."""
+
+    __slots__ = (
+        "_buf",
+        "_in_flight",
+        "_on_message",
+        "_on_state",
+        "_pid",
+        "backoff",
+        "birth",
+        "client_id",
+        "closed",
+        "connack",
+        "filters",
+        "last_in",
+        "last_out",
+        "pool",
+        "ready",
+        "transport",
+        "will",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        pool: SessionPool,
+        client_id: str,
+        will: tuple[str, bytes] | None = None,
+        birth: tuple[str, bytes] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.client_id = client_id
+        self.will, self.birth = will, birth
+        self.filters: list[str] = []
+        self.transport: asyncio.Transport | None = None
+        self.ready = False  # CONNACK accepted: publishes go out now
+        self.closed = False
+        self.last_in = self.last_out = 0.0
+        self.backoff = 0.5
+        self.connack: asyncio.Future[bool] | None = None
+        self._buf = b""
+        self._pid = 0
+        self._in_flight: dict[int, tuple[str, bytes, bool]] = {}
+        self._on_message: MessageHandler = lambda _t, _p: None
+        self._on_state: StateHandler = lambda _up: None
+
+    # --- the MqttTransport face -------------------------------------------------
+
+    def start(self, on_message: MessageHandler, on_state: StateHandler) -> None:
+        self.listen(on_message, on_state)
+        self.pool.dial(self)
+
+    def listen(self, on_message: MessageHandler, on_state: StateHandler) -> None:
+        """Where messages and connection changes go (`start` sets them and dials)."""
+        self._on_message, self._on_state = on_message, on_state
+
+    @property
+    def connected(self) -> bool:
+        return self.ready
+
+    async def subscribe(self, topic_filter: str) -> None:
+        if topic_filter in self.filters:
+            return
+        self.filters.append(topic_filter)
+        if self.ready:
+            self._write(subscribe_packet(self._next_pid(), [topic_filter]))
+
+    async def publish(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        self.put(topic, payload, retain)
+
+    def put(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        """Publish at QoS 1 now, or when the session is (back) up."""
+        if len(self._in_flight) >= MAX_IN_FLIGHT:
+            dropped = next(iter(self._in_flight))
+            del self._in_flight[dropped]
+            log.warning("%s: in-flight publishes full, the oldest dropped", self.client_id)
+        pid = self._next_pid()
+        self._in_flight[pid] = (topic, payload, retain)
+        if self.ready:
+            self._write(publish_packet(topic, payload, pid, retain, False))
+
+    async def close(self) -> None:
+        """Leave cleanly (DISCONNECT: the broker does not publish the last will)."""
+        self.closed = True
+        self.pool.sessions.discard(self)
+        t, self.transport = self.transport, None
+        self.ready = False
+        if t is not None:
+            with contextlib.suppress(RuntimeError):
+                t.write(DISCONNECT)
+            t.close()
+
+    def itself(self) -> TwinSession:
+        """The protocol factory for `create_connection`: the session is its own protocol."""
+        return self
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    # --- asyncio.Protocol ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass of it
+        if self.closed:  # closed while it was dialling
+            transport.close()
+            return
+        self.transport = transport
+        self.last_in = self.pool.now()
+        broker = self.pool.broker
+        self._write(connect_packet(self.client_id, self.pool.keepalive_s, self.will,
+                                   broker.username, broker.password))  # fmt: skip
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport, self._buf = None, b""
+        was = self.ready
+        self.ready = False
+        if self.connack is not None and not self.connack.done():
+            self.connack.set_result(False)
+        if was:
+            self._on_state(False)
+        else:  # refused or cut before CONNACK: back off further
+            self.backoff = min(self.backoff * 2, MAX_BACKOFF_S)
+        if not self.closed:
+            self.pool.dial(self, random.uniform(0.1, self.backoff))
+
+    def data_received(self, data: bytes) -> None:
+        self.last_in = self.pool.now()
+        buf = self._buf + data if self._buf else data
+        pos, end = 0, len(buf)
+        while end - pos >= 2:
+            length, mult, i = 0, 1, pos + 1
+            while i < end:
+                digit = buf[i]
+                length += (digit & 0x7F) * mult
+                mult *= 128
+                i += 1
+                if not digit & 0x80:
+                    break
+            else:
+                break  # the length itself is not all here yet
+            if i + length > end:
+                break
+            self._packet(buf[pos], buf[i : i + length])
+            pos = i + length
+        self._buf = buf[pos:] if pos < end else b""
+
+    # --- packets ------------------------------------------------------------------
+
+    def _packet(self, first: int, body: bytes) -> None:
+        kind = first & 0xF0
+        if kind == 0x30:  # PUBLISH
+            n = struct.unpack_from("!H", body)[0]
+            topic = body[2 : 2 + n].decode(errors="replace")
+            pos = 2 + n
+            if first & 0x06:  # QoS 1 (we subscribe at 1; the broker never sends 2)
+                self._write(b"\x40\x02" + body[pos : pos + 2])  # PUBACK
+                pos += 2
+            try:
+                self._on_message(topic, body[pos:])
+            except Exception:
+                log.exception("%s: MQTT message on %s not handled", self.client_id, topic)
+        elif kind == 0x40:  # PUBACK
+            self._in_flight.pop(struct.unpack_from("!H", body)[0], None)
+        elif kind == 0x20:  # CONNACK
+            self._connected(body[1] if len(body) > 1 else 255)
+        elif kind == 0x90 and 0x80 in body[2:]:  # SUBACK with a refused filter
+            log.warning("%s: the broker refused a subscription", self.client_id)
+
+    def _connected(self, code: int) -> None:
+        if code != 0:
+            log.warning("%s: the broker refused the connection (code %s)", self.client_id, code)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self.ready, self.backoff = True, 0.5
+        if self.filters:
+            self._write(subscribe_packet(self._next_pid(), self.filters))
+        pending = list(self._in_flight.items())
+        if self.birth is not None:  # after the subscriptions: whoever hears it can ask
+            pending = [p for p in pending if p[1][0] != self.birth[0]]
+            self._in_flight = dict(pending)
+            self.put(self.birth[0], self.birth[1], True)
+        for pid, (topic, payload, retain) in pending:  # reports made while it was down
+            self._write(publish_packet(topic, payload, pid, retain, True))
+        if self.connack is not None and not self.connack.done():
+            self.connack.set_result(True)
+        self._on_state(True)
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+            self.last_out = self.pool.now()
+
+    def _next_pid(self) -> int:
+        while True:
+            self._pid = self._pid % 65535 + 1
+            if self._pid not in self._in_flight:
+                return self._pid
+
+
+class SessionPool:
+    """The sessions of one process: bounded dialling and one keep-alive ticker."""
+
+    def __init__(
+        self,
+        broker: Broker | str,
+        port: int | None = None,
+        keepalive_s: int = KEEPALIVE_S,
+        connects_at_once: int = CONNECTS_AT_ONCE,
+    ) -> None:
+        """`broker`: where to connect, with its login and TLS (one TLS context for all),
+        or a plain host with `port`."""
+        if not isinstance(broker, Broker):
+            broker = Broker(broker, port or 1883)
+        self.broker = broker
+        self.host, self.port = broker.host, broker.port
+        self._tls = broker.ssl_context()
+        self.keepalive_s = keepalive_s
+        self.connects_at_once = connects_at_once
+        self.sessions: set[TwinSession] = set()
+        self._queue: asyncio.Queue[TwinSession] | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    def session(
+        self,
+        client_id: str,
+        will: tuple[str, bytes] | None = None,
+        birth: tuple[str, bytes] | None = None,
+    ) -> TwinSession:
+        s = TwinSession(self, client_id, will, birth)
+        self.sessions.add(s)
+        return s
+
+    @property
+    def connected(self) -> int:
+        return sum(1 for s in self.sessions if s.ready)
+
+    def dial(self, s: TwinSession, delay: float = 0.0) -> None:
+        """Connect the session now (or after `delay` s), behind the bounded dialers."""
+        if self._queue is None:
+            self._start()
+        assert self._queue is not None and self._loop is not None
+        if delay > 0:
+            self._loop.call_later(delay, self._queue.put_nowait, s)
+        else:
+            self._queue.put_nowait(s)
+
+    def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue()
+        for i in range(self.connects_at_once):
+            self._tasks.append(self._loop.create_task(self._dialer(), name=f"mqtt-dial-{i}"))
+        self._tasks.append(self._loop.create_task(self._ticker(), name="mqtt-keepalive"))
+
+    async def _dialer(self) -> None:
+        assert self._queue is not None and self._loop is not None
+        while True:
+            s = await self._queue.get()
+            if s.closed or s.transport is not None:
+                continue
+            s.connack = self._loop.create_future()
+            made = ok = False
+            try:
+                async with asyncio.timeout(CONNACK_TIMEOUT_S):
+                    await self._loop.create_connection(s.itself, self.host, self.port,
+                                                       ssl=self._tls)  # fmt: skip
+                    made = True
+                    ok = await s.connack
+            except (OSError, TimeoutError) as err:
+                log.debug("%s: connect failed: %s", s.client_id, err)
+            s.connack = None
+            if ok or s.closed:
+                continue
+            if made:  # connected but no CONNACK: connection_lost dials again
+                if s.transport is not None:
+                    s.transport.abort()
+            else:
+                s.backoff = min(s.backoff * 2, MAX_BACKOFF_S)
+                self.dial(s, random.uniform(s.backoff / 2, s.backoff))
+
+    async def _ticker(self) -> None:
+        """Ping every session idle for 3/4 of the keep-alive; drop one the broker left."""
+        every = self.keepalive_s / 4
+        while True:
+            await asyncio.sleep(every)
+            now = self.now()
+            for s in self.sessions:
+                if not s.ready or s.transport is None:
+                    continue
+                if now - s.last_in > self.keepalive_s * 1.5:
+                    s.transport.abort()
+                elif now - s.last_out >= self.keepalive_s * 0.75:
+                    s._write(PINGREQ)
+
+    async def close(self) -> None:
+        """Disconnect every session cleanly and stop dialling."""
+        for s in list(self.sessions):
+            await s.close()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        self._queue = None
