@@ -129,7 +129,10 @@ class Runtime:
                     await remote.add(device, nvram.get(device.id))
         journal.start()
         scheduler.start()
-        await journal.flush()
+        # The boot's reports (a status per relay, each twin's NVRAM) commit in the
+        # background: waiting for them kept a 100,000-device start from answering for
+        # 18 s. Whatever acknowledges a command or reads history flushes first, and a
+        # crash before they land boots the same twins again from the same NVRAM.
         log.info("runtime started: %d devices, clock speed %s", len(devices), settings.speed)
         return rt
 
@@ -182,11 +185,17 @@ class Runtime:
         return stored
 
     async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
-        """Register many simulated devices in one store transaction (all or none: Conflict
-        on a taken serial); their twins boot, and their first reports are one group commit."""
+        """Register many devices in one store transaction (all or none: Conflict on a taken
+        serial); simulated twins boot, and their first reports are one group commit; real
+        devices are polled or listened to as `add_device` does."""
         stored = await self.engine.add_devices(devices)
         for device in stored:
-            if self.fleet_link is not None:  # the fleet processes boot them
+            if not device.simulated:
+                if "url" in device.attrs:
+                    self.poller.add(device)
+                elif self.mqtt is not None and "mqtt_id" in device.attrs:
+                    await self.mqtt.add(device, None)
+            elif self.fleet_link is not None:  # the fleet processes boot them
                 await self.fleet_link.add(device)
                 await self.fleet_link.announce(device)
             else:
