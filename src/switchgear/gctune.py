@@ -41,3 +41,10 @@ def paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def settle() -> None:
+    """Freeze what was built since the start froze the heap (twins booted after it), if the
+    server's tuning is on: no pass need walk them again."""
+    if gc.get_threshold() == THRESHOLDS:
+        gc.freeze()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from switchgear.core.catalog import CATALOG
@@ -68,13 +68,19 @@ class Context:
 
     rt: Runtime
     account_id: int
-    mqtt_ids: set[str] = field(default_factory=set)  # adopted by anyone, or earlier rows
     meters: int = 0  # meters the account polls, with the file's so far
+    _mqtt_ids: set[str] | None = None  # adopted by anyone, or by earlier rows
 
     @classmethod
     def of(cls, rt: Runtime, account_id: int) -> Context:
-        ids = set() if rt.mqtt is None else rt.mqtt.mqtt_ids()
-        return cls(rt, account_id, ids, rt.poller.count(account_id))
+        return cls(rt, account_id, rt.poller.count(account_id))
+
+    def mqtt_ids(self) -> set[str]:
+        """Taken MQTT ids, gathered at the file's first MQTT row (a file of simulated
+        devices pays nothing for the adopted fleet's size)."""
+        if self._mqtt_ids is None:
+            self._mqtt_ids = set() if self.rt.mqtt is None else self.rt.mqtt.mqtt_ids()
+        return self._mqtt_ids
 
 
 Build = Callable[[Fields, int, float], Device | str]
@@ -127,9 +133,9 @@ async def _admit_mqtt(ctx: Context, device: Device) -> str | None:
     if ctx.rt.mqtt is None:
         return NO_MQTT
     mqtt_id = device.attrs["mqtt_id"]
-    if mqtt_id in ctx.mqtt_ids:
+    if mqtt_id in ctx.mqtt_ids():
         return ADDRESS_REFUSED
-    ctx.mqtt_ids.add(mqtt_id)
+    ctx.mqtt_ids().add(mqtt_id)
     return None
 
 

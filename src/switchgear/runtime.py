@@ -37,6 +37,10 @@ from switchgear.storage import open_store
 log = logging.getLogger(__name__)
 
 ADVANCE_STEP_S = 3600.0  # a manual clock's long jump commits every virtual hour
+# after a start, the late twins boot BOOT_STEP at a time (≈ 25 ms of CPU) with a pause
+# between steps, so requests wait for one step at most, not for the whole fleet
+BOOT_STEP = 250
+BOOT_PAUSE_S = 0.002
 
 
 @dataclass
@@ -113,12 +117,15 @@ class Runtime:
         if fleet_link is not None:
             fleet_link.shadow = engine.shadow
             await fleet_link.start()
+        later: list[Device] = []  # twins past settings.boot_inline_twins
         with gctune.paused():
             devices = await engine.load()
             nvram = await store.nvram()
             for device in devices:
                 if device.simulated and fleet_link is not None:
                     await fleet_link.add(device)
+                elif device.simulated and len(link.fleet) >= settings.boot_inline_twins:
+                    later.append(device)
                 elif device.simulated:
                     link.fleet.add(
                         device, nvram.get(device.id)
@@ -129,12 +136,32 @@ class Runtime:
                     await remote.add(device, nvram.get(device.id))
         journal.start()
         scheduler.start()
+        if later:
+            rt.spawn(rt._boot_later(later, nvram), "fleet-boot")
         # The boot's reports (a status per relay, each twin's NVRAM) commit in the
         # background: waiting for them kept a 100,000-device start from answering for
         # 18 s. Whatever acknowledges a command or reads history flushes first, and a
         # crash before they land boots the same twins again from the same NVRAM.
         log.info("runtime started: %d devices, clock speed %s", len(devices), settings.speed)
         return rt
+
+    async def _boot_later(self, devices: list[Device], nvram: dict[int, Any]) -> None:
+        """Boot the twins a start left for after it answers, BOOT_STEP at a time with the
+        collector paused (requests are served between two steps), as a fleet comes back
+        over the seconds after a power cut: until its twin boots a device is offline."""
+        started = time.process_time()
+        for i in range(0, len(devices), BOOT_STEP):
+            with gctune.paused():
+                for device in devices[i : i + BOOT_STEP]:
+                    if self.link.fleet.get(device.id) is None:
+                        self.link.fleet.add(device, nvram.pop(device.id, None))
+            await asyncio.sleep(BOOT_PAUSE_S)
+        gctune.settle()
+        log.info(
+            "fleet booted: %d more twins in %.1f s of CPU",
+            len(devices),
+            time.process_time() - started,
+        )
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run background work of a face; it is cancelled when the runtime stops."""
