@@ -41,6 +41,7 @@ ADVANCE_STEP_S = 3600.0  # a manual clock's long jump commits every virtual hour
 # between steps, so requests wait for one step at most, not for the whole fleet
 BOOT_STEP = 250
 BOOT_PAUSE_S = 0.002
+BOOT_WAIT_S = 2.0  # the late boot waits this long for `serving()` (an app's start) at most
 
 
 @dataclass
@@ -59,6 +60,8 @@ class Runtime:
     auth: Auth
     extensions: dict[str, Any] = field(default_factory=dict)  # per-face state (quotas, ...)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)  # background work of faces
+    # set once the faces are up: the late twins' boot waits for it (BOOT_WAIT_S at most)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
     mqtt: MqttLink | None = None  # real devices on a broker (`--link mqtt://...`)
     fleet_link: FleetLink | None = None  # simulated devices in `switchgear fleet` processes
 
@@ -149,6 +152,8 @@ class Runtime:
         """Boot the twins a start left for after it answers, BOOT_STEP at a time with the
         collector paused (requests are served between two steps), as a fleet comes back
         over the seconds after a power cut: until its twin boots a device is offline."""
+        with contextlib.suppress(TimeoutError):  # the app's own start goes first
+            await asyncio.wait_for(self.started.wait(), BOOT_WAIT_S)
         started = time.process_time()
         for i in range(0, len(devices), BOOT_STEP):
             with gctune.paused():
