@@ -1,13 +1,17 @@
 """Fleet onboarding: bulk import of N devices, one more row at 100 and at N, boot and RSS.
 
     python -m bench.onboard [--devices 100000] [--database sqlite|postgresql] [--no-boot]
+    python -m bench.onboard --boot-only sqlite:///path/to/fleet.db
 
 Through the native API in process (httpx on the ASGI app, as the CLI's requests arrive):
 a CSV of N simulated devices (plugs, strips, power controllers and meters in turn) is
-posted in parts of 5,000 rows, as `switchgear devices import` sends it. Before and after,
+posted in parts of 5,000 rows, each an import job read until it ends, as `switchgear
+devices import` sends and follows it. Before and after,
 one-row imports are timed (median of 30) with 100 and with N devices present. Then the
 server is stopped and `switchgear serve` is started on the same database: the seconds to
-its first HTTP answer and its resident memory with the N devices booted. PostgreSQL
+its first HTTP answer, its CPU seconds then and its resident memory; and in process, the
+CPU seconds until `Runtime.start` returns, until every twin is up and until the boot's
+reports are committed. PostgreSQL
 (`SWITCHGEAR_TEST_PG`) gets a database of its own, dropped at the end.
 """
 
@@ -17,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -27,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
@@ -74,6 +80,18 @@ async def one_row_ms(client: httpx.AsyncClient, h: dict[str, str], first: int) -
     return [round(statistics.median(wall), 2), round(statistics.median(cpu), 2)]
 
 
+async def finished(
+    client: httpx.AsyncClient, h: dict[str, str], r: httpx.Response
+) -> dict[str, Any]:
+    """The import's final report: the answer itself, or its job read until it ends (as
+    `switchgear devices import` follows it)."""
+    job: dict[str, Any] = r.json()
+    while r.status_code == 202 and job["state"] not in ("done", "failed"):
+        await asyncio.sleep(0.05)
+        job = (await client.get(r.headers["location"], headers=h)).json()
+    return job
+
+
 async def import_all(url: str, devices: int) -> dict[str, object]:
     settings = Settings(database_url=url, speed=0)
     app = create_app(settings)
@@ -93,7 +111,8 @@ async def import_all(url: str, devices: int) -> dict[str, object]:
                 body = HEADER + "".join(map(row, range(start, min(start + PART, devices))))
                 r = await c.post("/api/v1/devices:import", content=body, headers=h,
                                  params={"line_offset": start})  # fmt: skip
-                assert not r.json()["refused"], r.text[:300]
+                job = await finished(c, h, r)
+                assert job["state"] == "done" and not job["refused"], str(job)[:300]
             took, cpu = time.perf_counter() - t0, time.process_time() - c0
             at_n = await one_row_ms(c, h, spare + 100)
             end = min(100 + PART, devices)
@@ -101,8 +120,9 @@ async def import_all(url: str, devices: int) -> dict[str, object]:
             r = await c.post("/api/v1/devices:import",
                              content=HEADER + "".join(map(row, range(100, end))),
                              headers=h)  # fmt: skip
+            job = await finished(c, h, r)
             again = time.perf_counter() - again0
-            assert r.json()["unchanged"] == end - 100, r.text[:300]
+            assert job["unchanged"] == end - 100, str(job)[:300]
         return {
             "devices": len(rt.engine),
             "import_seconds": round(took, 1),
@@ -119,6 +139,25 @@ async def import_all(url: str, devices: int) -> dict[str, object]:
         }
 
 
+async def boot_in_process(url: str) -> dict[str, object]:
+    """`Runtime.start` on the database in this process: CPU seconds until it returns (the
+    server would answer from then on), until every twin is up, and until the boot's
+    reports are committed."""
+    c0 = time.process_time()
+    rt = await Runtime.start(Settings(database_url=url, speed=1))
+    started = time.process_time() - c0
+    try:
+        late = [t for t in rt.tasks if t.get_name() == "fleet-boot"]  # the late twins
+        await asyncio.gather(*late)
+        booted = time.process_time() - c0
+        await rt.journal.flush()
+        durable = time.process_time() - c0
+    finally:
+        await rt.stop()
+    return {"start_returns_cpu_s": round(started, 1), "all_twins_up_cpu_s": round(booted, 1),
+            "boot_reports_durable_cpu_s": round(durable, 1)}  # fmt: skip
+
+
 def cpu_s(pid: int) -> float:
     """User and system CPU seconds the process has used."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -127,14 +166,15 @@ def cpu_s(pid: int) -> float:
 
 def boot(url: str) -> dict[str, object]:
     """`switchgear serve` on the database: seconds (wall, and the server's CPU) to its first
-    HTTP answer, and its RSS then."""
+    HTTP answer, and its RSS then; again once every twin is up."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "switchgear", "serve", "--port", str(port), "--speed", "1",
-           "--database-url", url, "--log-level", "warning"]  # fmt: skip
+           "--database-url", url, "--log-level", "info"]  # fmt: skip
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed with the server, below)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
     try:
         while True:
             try:
@@ -145,11 +185,26 @@ def boot(url: str) -> dict[str, object]:
                     raise RuntimeError("the server did not answer") from None
                 time.sleep(0.05)
         took = time.perf_counter() - t0
-        return {"boot_to_first_answer_s": round(took, 1), "boot_cpu_s": round(cpu_s(proc.pid), 1),
-                "server_rss_mib": round(rss_mib(proc.pid))}  # fmt: skip
+        out = {"boot_to_first_answer_s": round(took, 1), "boot_cpu_s": round(cpu_s(proc.pid), 1),
+               "server_rss_mib": round(rss_mib(proc.pid))}  # fmt: skip
+        # then until the late twins are up: the server logs "fleet booted" (a fleet of no
+        # more than the inline count logs nothing: it was up at the first answer)
+        log.seek(0)
+        started = re.search(rb"runtime started: (\d+) devices", log.read())
+        if started and int(started.group(1)) > Settings().boot_inline_twins:
+            while time.perf_counter() - t0 < 1800:
+                log.seek(0)
+                if b"fleet booted" in log.read():
+                    break
+                time.sleep(0.5)
+        out.update({"all_up_s": round(time.perf_counter() - t0, 1),
+                    "all_up_cpu_s": round(cpu_s(proc.pid), 1),
+                    "server_rss_mib_all_up": round(rss_mib(proc.pid))})  # fmt: skip
+        return out
     finally:
         proc.kill()
         proc.wait()
+        log.close()
 
 
 async def main() -> None:
@@ -157,7 +212,12 @@ async def main() -> None:
     ap.add_argument("--devices", type=int, default=100_000)
     ap.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     ap.add_argument("--no-boot", action="store_true")
+    ap.add_argument("--boot-only", metavar="URL", help="only the boot figures, of this database")
     args = ap.parse_args()
+    if args.boot_only:
+        out0 = {**boot(args.boot_only), **await boot_in_process(args.boot_only)}
+        print(json.dumps(out0, indent=2))
+        return
     out: dict[str, object] = {"database": args.database}
     if args.database == "sqlite":
         folder = Path(tempfile.mkdtemp(prefix="switchgear-onboard-"))
@@ -167,6 +227,7 @@ async def main() -> None:
             print(json.dumps(out), flush=True)
             if not args.no_boot:
                 out.update(boot(url))
+                out.update(await boot_in_process(url))
         finally:
             shutil.rmtree(folder)
     else:
@@ -179,6 +240,7 @@ async def main() -> None:
             print(json.dumps(out), flush=True)
             if not args.no_boot:
                 out.update(boot(url))
+                out.update(await boot_in_process(url))
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()

@@ -47,20 +47,25 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        rt = await Runtime.start(settings, store)
-        app.state.runtime = api.state.runtime = rt
-        rt.journal.on_commit = metrics.observe_commit
-        try:
-            for dialect in dialects():
-                if dialect.start is not None:
-                    await dialect.start(rt)
-            await FfrService.start(rt)
-            if on_start is not None:
-                await on_start(rt)
-            with gctune.tuned():
-                yield
-        finally:
-            await rt.stop()
+        # no collector passes while the start builds what lives on (a young pass over a
+        # 100,000-device registry walked all of it, several times); tuned() freezes it
+        # and turns the collector on for serving
+        with gctune.paused():
+            rt = await Runtime.start(settings, store)
+            app.state.runtime = api.state.runtime = rt
+            rt.journal.on_commit = metrics.observe_commit
+            try:
+                for dialect in dialects():
+                    if dialect.start is not None:
+                        await dialect.start(rt)
+                await FfrService.start(rt)
+                if on_start is not None:
+                    await on_start(rt)
+                with gctune.tuned():
+                    rt.started.set()  # a large fleet's late twins boot from here on
+                    yield
+            finally:
+                await rt.stop()
 
     routes: list[BaseRoute] = []
     faces: dict[int, str] = {}  # id(route) -> its face (routes compare equal, hash not)

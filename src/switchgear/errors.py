@@ -5,7 +5,8 @@ SwitchgearError
 │   ├── AccountNotFound
 │   ├── DeviceNotFound       (missing, or owned by another account: same answer)
 │   ├── CommandNotFound
-│   └── CredentialNotFound
+│   ├── CredentialNotFound
+│   └── ImportNotFound       (a bulk import job: unknown, or another account's)
 ├── AuthError
 │   ├── NotAuthenticated     (no credential presented)
 │   ├── InvalidCredential    (unknown, malformed, tampered, wrong kind)
@@ -58,6 +59,10 @@ class CommandNotFound(NotFound):
 
 class CredentialNotFound(NotFound):
     """Credential not found."""
+
+
+class ImportNotFound(NotFound):
+    """Import not found."""
 
 
 class AuthError(SwitchgearError):

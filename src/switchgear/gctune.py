@@ -18,14 +18,18 @@ THRESHOLDS = (10_000, 20, 20)  # allocations before a young pass; young passes p
 
 @contextmanager
 def tuned() -> Iterator[None]:
-    """Freeze the heap as it stands and raise the thresholds; undo both on exit."""
-    before = gc.get_threshold()
+    """Freeze the heap as it stands and raise the thresholds, with the collector on (a
+    start may have paused it); undo all three on exit."""
+    before, enabled = gc.get_threshold(), gc.isenabled()
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
+    gc.enable()
     try:
         yield
     finally:
+        if not enabled:
+            gc.disable()
         gc.set_threshold(*before)
         gc.unfreeze()  # let what the server built be collected again (tests start many)
 
@@ -41,3 +45,10 @@ def paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def settle() -> None:
+    """Freeze what was built since the start froze the heap (twins booted after it), if the
+    server's tuning is on: no pass need walk them again."""
+    if gc.get_threshold() == THRESHOLDS:
+        gc.freeze()

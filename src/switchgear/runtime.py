@@ -43,6 +43,11 @@ log = logging.getLogger(__name__)
 
 COUNTERS_SWEEP_S = 60.0  # wall seconds between sweeps of ended counters
 ADVANCE_STEP_S = 3600.0  # a manual clock's long jump commits every virtual hour
+# after a start, the late twins boot BOOT_STEP at a time (≈ 25 ms of CPU) with a pause
+# between steps, so requests wait for one step at most, not for the whole fleet
+BOOT_STEP = 250
+BOOT_PAUSE_S = 0.002
+BOOT_WAIT_S = 2.0  # the late boot waits this long for `serving()` (an app's start) at most
 
 
 @dataclass
@@ -61,6 +66,8 @@ class Runtime:
     auth: Auth
     extensions: dict[str, Any] = field(default_factory=dict)  # per-face state (quotas, ...)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)  # background work of faces
+    # set once the faces are up: the late twins' boot waits for it (BOOT_WAIT_S at most)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
     mqtt: MqttLink | None = None  # real devices on a broker (`--link mqtt://...`)
     fleet_link: FleetLink | None = None  # simulated devices in `switchgear fleet` processes
     # abuse counters (throttles, quotas, PIN guesses): the database's with PostgreSQL
@@ -147,12 +154,15 @@ class Runtime:
         if fleet_link is not None:
             fleet_link.shadow = engine.shadow
             await fleet_link.start()
+        later: list[Device] = []  # twins past settings.boot_inline_twins
         with gctune.paused():
             devices = await engine.load()
             nvram = await store.nvram()
             for device in devices:
                 if device.simulated and fleet_link is not None:
                     await fleet_link.add(device)
+                elif device.simulated and len(link.fleet) >= settings.boot_inline_twins:
+                    later.append(device)
                 elif device.simulated:
                     link.fleet.add(
                         device, nvram.get(device.id)
@@ -163,7 +173,12 @@ class Runtime:
                     await remote.add(device, nvram.get(device.id))
         journal.start()
         scheduler.start()
-        await journal.flush()
+        if later:
+            rt.spawn(rt._boot_later(later, nvram), "fleet-boot")
+        # The boot's reports (a status per relay, each twin's NVRAM) commit in the
+        # background: waiting for them kept a 100,000-device start from answering for
+        # 18 s. Whatever acknowledges a command or reads history flushes first, and a
+        # crash before they land boots the same twins again from the same NVRAM.
         log.info("runtime started: %d devices, clock speed %s", len(devices), settings.speed)
         return rt
 
@@ -184,6 +199,26 @@ class Runtime:
                 await self.poller.lease.keep()
         finally:
             await self.poller.lease.close()
+
+    async def _boot_later(self, devices: list[Device], nvram: dict[int, Any]) -> None:
+        """Boot the twins a start left for after it answers, BOOT_STEP at a time with the
+        collector paused (requests are served between two steps), as a fleet comes back
+        over the seconds after a power cut: until its twin boots a device is offline."""
+        with contextlib.suppress(TimeoutError):  # the app's own start goes first
+            await asyncio.wait_for(self.started.wait(), BOOT_WAIT_S)
+        started = time.process_time()
+        for i in range(0, len(devices), BOOT_STEP):
+            with gctune.paused():
+                for device in devices[i : i + BOOT_STEP]:
+                    if self.link.fleet.get(device.id) is None:
+                        self.link.fleet.add(device, nvram.pop(device.id, None))
+            await asyncio.sleep(BOOT_PAUSE_S)
+        gctune.settle()
+        log.info(
+            "fleet booted: %d more twins in %.1f s of CPU",
+            len(devices),
+            time.process_time() - started,
+        )
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run background work of a face; it is cancelled when the runtime stops."""
@@ -237,11 +272,17 @@ class Runtime:
         return stored
 
     async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
-        """Register many simulated devices in one store transaction (all or none: Conflict
-        on a taken serial); their twins boot, and their first reports are one group commit."""
+        """Register many devices in one store transaction (all or none: Conflict on a taken
+        serial); simulated twins boot, and their first reports are one group commit; real
+        devices are polled or listened to as `add_device` does."""
         stored = await self.engine.add_devices(devices)
         for device in stored:
-            if self.fleet_link is not None:  # the fleet processes boot them
+            if not device.simulated:
+                if "url" in device.attrs:
+                    self.poller.add(device)
+                elif self.mqtt is not None and "mqtt_id" in device.attrs:
+                    await self.mqtt.add(device, None)
+            elif self.fleet_link is not None:  # the fleet processes boot them
                 await self.fleet_link.add(device)
                 await self.fleet_link.announce(device)
             else:

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     fleet: Literal["in-process", "external"] = "in-process"
     secret_key: str | None = Field(default=None, min_length=32)
     command_timeout_s: float = Field(default=10.0, gt=0)
+    # simulated twins booted before a start answers; the rest boot in the background
+    boot_inline_twins: int = Field(default=5_000, ge=0)
     public_url: str | None = None
     demo: bool = False
     # `demo --fleet-size N`: N simulated devices in all (0: the small demo fleet alone)

@@ -225,6 +225,23 @@ def test_events_of_a_device_of_another_account_is_not_found(demo: Demo) -> None:
     assert code == 1 and "not found (HTTP 404)" in err
 
 
+def test_devices_import_of_json_lines_follows_the_servers_job(demo: Demo, tmp_path: Path) -> None:
+    path = tmp_path / "fleet.jsonl"
+    rows = [
+        {"serial": f"SPG-JSONL-{i:03d}", "model": "SHPLG-1", "tags": ["jsonl"]} for i in range(3)
+    ]
+    rows.append({"serial": "SPG-JSONL-X", "model": "SHPLG-1", "protocol": "shelly-gen1",
+                 "address": "shellyplug-CLI001"})  # fmt: skip
+    path.write_text("\n".join(map(json.dumps, rows)) + "\n")
+    code, out, err = sg(demo, "devices", "import", str(path))
+    assert code == 1  # the demo has no MQTT link: the Shelly row is refused by line
+    assert "line 4: protocol: this server has no MQTT link" in out
+    assert "3 imported, 0 already there, 1 refused (of 4 rows)" in out
+    assert "imported" in err and "4/4" in err  # the progress read from the job
+    code, out, _ = sg(demo, "devices", "list", "--tag", "jsonl", "--json")
+    assert {d["serial"] for d in json.loads(out)} == {f"SPG-JSONL-{i:03d}" for i in range(3)}
+
+
 def test_devices_import_reports_bad_lines_then_a_second_run_changes_nothing(
     demo: Demo, tmp_path: Path
 ) -> None:

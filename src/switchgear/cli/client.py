@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -59,6 +60,11 @@ def resolve(url: str | None, credentials_file: str, account: str = "account") ->
     return Target(url or creds.get("base_url") or DEFAULT_URL, token)
 
 
+def session(target: Target) -> httpx.Client:
+    """A client for several requests to the server over one kept-alive connection."""
+    return httpx.Client(base_url=target.url, timeout=30)
+
+
 def call(
     target: Target,
     method: str,
@@ -67,17 +73,22 @@ def call(
     params: dict[str, Any] | None = None,
     auth: bool = True,
     csv_body: str | None = None,
+    content_type: str = "text/csv",
+    extra_headers: dict[str, str] | None = None,
+    client: httpx.Client | None = None,
 ) -> Any:
-    """One request (a JSON body, or `csv_body` as text/csv); a problem document or a
-    refused connection becomes a CliError."""
+    """One request (a JSON body, or `csv_body` as text/csv or `content_type`); a problem
+    document or a refused connection becomes a CliError. A `client` given keeps its
+    connection (the requests of one import reach the same server process)."""
     headers = {"Authorization": f"Bearer {target.token}"} if auth and target.token else {}
+    headers.update(extra_headers or {})
     content = None
     if csv_body is not None:
-        headers["Content-Type"] = "text/csv"
+        headers["Content-Type"] = content_type
         content = csv_body.encode()
     try:
-        with httpx.Client(base_url=target.url, timeout=30) as client:
-            r = client.request(
+        with contextlib.nullcontext(client) if client else session(target) as c:
+            r = c.request(
                 method, path, json=json_body, content=content, params=params, headers=headers
             )
     except httpx.ConnectError:

@@ -174,10 +174,16 @@ def adopt(
 @remote
 def import_devices(
     target: Target,
-    file: Annotated[Path, typer.Argument(help="CSV with the header serial,model,name,tags.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV with the header serial,model,name,tags (and optionally"
+            " protocol,address,pin), or JSON lines with those keys (a .jsonl file)."
+        ),
+    ],
     as_json: JsonOpt = False,
 ) -> None:
-    """Add simulated devices from a CSV; exits 1 when any row is refused.
+    """Add devices from a CSV or JSON lines file; exits 1 when any row is refused.
 
     Every row is checked; bad rows are listed with their line number and reason. Rows
     whose device the account already has are left as they are, so a file can be

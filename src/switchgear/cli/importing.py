@@ -1,27 +1,35 @@
-"""`switchgear devices import FILE`: a CSV of simulated devices sent in parts, with progress."""
+"""`switchgear devices import FILE`: a CSV or JSON lines file sent in parts, each an import
+job on the server whose progress the bar shows."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from switchgear.cli.client import CliError, Target, call
+from switchgear.cli.client import CliError, Target, call, session
 from switchgear.cli.output import errors
 
 PART_ROWS = 5_000  # rows per request
 PART_BYTES = 512 * 1024  # and at most this much of them (the server takes 1 MiB a body)
+POLL_S = 0.2  # between two reads of a job's progress
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+CSV_TYPE, JSONL_TYPE = "text/csv", "application/x-ndjson"
 
 
-def parts(path: Path) -> tuple[str, list[tuple[int, list[str]]]]:
-    """The header line and the data lines in parts, each with the number of data lines
-    before it (the server adds it to the line numbers it reports)."""
+def parts(path: Path) -> tuple[str | None, list[tuple[int, list[str]]]]:
+    """The CSV header line (None for JSON lines) and the data lines in parts, each with the
+    number of data lines before it (the server adds it to the line numbers it reports)."""
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except (OSError, UnicodeDecodeError) as err:
         raise CliError(f"cannot read {path}: {err}") from None
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        return None, list(_split(lines))
     if not lines:
         raise CliError(f"{path} is empty: the first line must be serial,model,name,tags")
     return lines[0], list(_split(lines[1:]))
@@ -39,23 +47,54 @@ def _split(lines: list[str]) -> Iterator[tuple[int, list[str]]]:
 
 
 def send(target: Target, path: Path, show_progress: bool) -> dict[str, Any]:
-    """Import the file part by part; the summed report."""
+    """Import the file part by part, each as a job whose progress is read back; the summed
+    report. One kept-alive connection carries every request (so a job is read from the
+    server process that runs it)."""
     header, chunks = parts(path)
+    kind = CSV_TYPE if header is not None else JSONL_TYPE
     total = sum(len(c) for _, c in chunks)
     out: dict[str, Any] = {"rows": 0, "imported": 0, "unchanged": 0, "refused": []}
-    with Progress(
-        TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    with session(target) as client, Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=errors, disable=not show_progress, transient=False,
     ) as bar:  # fmt: skip
-        task = bar.add_task("import", total=total)
+        checked = bar.add_task("checked ", total=total)
+        imported = bar.add_task("imported", total=total)
+        done = 0
         for before, chunk in chunks:
-            body = "\n".join([header, *chunk]) + "\n"
-            report = call(
+            body = "\n".join([*([header] if header is not None else []), *chunk]) + "\n"
+            answer = call(
                 target, "POST", "/api/v1/devices:import", params={"line_offset": before},
-                csv_body=body,
+                csv_body=body, content_type=kind, extra_headers={"Prefer": "respond-async"},
+                client=client,
             )  # fmt: skip
+
+            def show(job: dict[str, Any], base: int = done) -> None:
+                settled = job["imported"] + job["unchanged"] + len(job["refused"])
+                bar.update(checked, completed=base + job.get("validated", job["rows"]))
+                bar.update(imported, completed=base + min(settled, job["rows"]))
+
+            report = _follow(target, client, answer, show)
             for key in ("rows", "imported", "unchanged"):
                 out[key] += report[key]
             out["refused"] += report["refused"]
-            bar.advance(task, len(chunk))
+            done += len(chunk)
+            bar.update(checked, completed=done)
+            bar.update(imported, completed=done)
     return out
+
+
+def _follow(target: Target, client: httpx.Client, answer: dict[str, Any], show: Any) -> Any:
+    """The final report of an import answered as a job (read until it ends), or the report
+    itself when the server answered in the request."""
+    if "state" not in answer:  # a report (a small import, or a server without jobs)
+        return answer
+    job = answer
+    while job["state"] not in ("done", "failed"):
+        show(job)
+        time.sleep(POLL_S)
+        job = call(target, "GET", f"/api/v1/imports/{job['id']}", client=client)
+    show(job)
+    if job["state"] == "failed":
+        raise CliError(f"the import failed: {job['error']}")
+    return job

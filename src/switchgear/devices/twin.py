@@ -190,8 +190,9 @@ class Twin:
             self._supply(c)
             if flip is not None:
                 due.append((c, flip))
+        state = self.snapshot() if self.online else None  # one instant for every channel
         for c in self.channels:
-            self.emit(StatusKind.RELAY, "reboot", self._relay_data(c), c.index)
+            self.emit(StatusKind.RELAY, "reboot", self._relay_data(c), c.index, state=state)
         for c, flip in due:
             c.arm(self.scheduler, flip, self._fire)  # overdue ones fire on the next tick
         for c in self.channels:

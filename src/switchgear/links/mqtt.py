@@ -126,6 +126,10 @@ class MqttLink:
         if any(a.mqtt_id == mqtt_id for a in self._devices.values()):
             raise Conflict("this device is adopted already", field="mqtt_id")
 
+    def mqtt_ids(self) -> set[str]:
+        """The MQTT ids adopted so far (a bulk import checks its rows against them)."""
+        return {a.mqtt_id for a in self._devices.values()}
+
     async def start(self) -> None:
         self.transport.start(self._on_message, self._on_connection)
         await self.transport.subscribe(f"{self._src}/rpc")

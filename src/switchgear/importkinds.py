@@ -1,0 +1,185 @@
+"""What each `protocol` of an import row becomes: a simulated twin, a Shelly, a polled meter.
+
+One row of `KINDS` per protocol: how a row's fields build the device, and what the server
+must have for it (an MQTT link, a meter address it may poll). The import never branches
+on a protocol's name; it asks the row.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from switchgear.core.catalog import CATALOG
+from switchgear.core.model import Device
+from switchgear.dialects.meterhttp.wire import DEFAULT_VERSION
+from switchgear.errors import InvalidInput
+from switchgear.importrows import Fields
+from switchgear.links.shelly import PROTOCOLS
+
+if TYPE_CHECKING:
+    from switchgear.runtime import Runtime
+
+SIMULATED = "simulated"
+# One answer for a malformed serial and for one already registered to anyone else, as on
+# every face: the report never tells whose a serial is.
+SERIAL_REFUSED = "serial: not a serial that can be added for this model"
+ADDRESS_REFUSED = "address: not an MQTT id that can be adopted"
+NO_MQTT = "protocol: this server has no MQTT link: start it with --link mqtt://host:port"
+MQTT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")  # one topic level, as adoption
+URL = re.compile(r"^https?://[^\s]+$")
+DEVID = re.compile(r"^[0-9]{10}$")
+PIN = re.compile(r"^[0-9]{6}$")
+
+
+@dataclass(frozen=True)
+class SerialRule:
+    """What a model's serials look like, and the attributes its twin starts with."""
+
+    pattern: re.Pattern[str]
+    attrs: Callable[[], Mapping[str, str]] = dict
+
+
+def _pin() -> Mapping[str, str]:
+    return {"devpass": f"{secrets.randbelow(1_000_000):06d}"}
+
+
+GENERIC = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{2,63}$")
+# per model: the serial its own face addresses it by (models absent here: real devices only)
+RULES: dict[str, SerialRule] = {
+    "SHPLG-1": SerialRule(GENERIC),
+    "LG-MULTI-4": SerialRule(GENERIC),
+    "power-controller-v10": SerialRule(re.compile(r"^PC-[A-Z0-9]{6,20}-\d{3}$")),
+    "OMNIMETER-V4": SerialRule(
+        re.compile(r"^[0-9A-Za-z]{1,12}$"), lambda: {"meter_password": "00000000"}
+    ),
+    "PUSH3": SerialRule(re.compile(r"^[0-9A-Za-z]{1,12}$")),
+    "D101": SerialRule(re.compile(r"^[0-9]{10}$"), lambda: {"version": "standard", **_pin()}),
+    "D103": SerialRule(re.compile(r"^[0-9]{10}$"), lambda: {"version": "extended", **_pin()}),
+}
+
+
+@dataclass
+class Context:
+    """What one import's checks share: the server's links and what the file took so far."""
+
+    rt: Runtime
+    account_id: int
+    meters: int = 0  # meters the account polls, with the file's so far
+    _mqtt_ids: set[str] | None = None  # adopted by anyone, or by earlier rows
+
+    @classmethod
+    def of(cls, rt: Runtime, account_id: int) -> Context:
+        return cls(rt, account_id, rt.poller.count(account_id))
+
+    def mqtt_ids(self) -> set[str]:
+        """Taken MQTT ids, gathered at the file's first MQTT row (a file of simulated
+        devices pays nothing for the adopted fleet's size)."""
+        if self._mqtt_ids is None:
+            self._mqtt_ids = set() if self.rt.mqtt is None else self.rt.mqtt.mqtt_ids()
+        return self._mqtt_ids
+
+
+Build = Callable[[Fields, int, float], Device | str]
+Admit = Callable[[Context, Device], Awaitable[str | None]]
+
+
+def _device(
+    row: Fields, account_id: int, now: float, model: str, serial: str,
+    attrs: Mapping[str, str], default_tags: tuple[str, ...], simulated: bool,
+) -> Device:  # fmt: skip
+    tags = row.tags or default_tags
+    return Device(
+        0, account_id, serial, model, row.name or serial, now, tags, dict(attrs), simulated
+    )
+
+
+def _simulated(row: Fields, account_id: int, now: float) -> Device | str:
+    if row.address or row.pin:
+        return "address: only a real device has one (give its protocol)"
+    if row.model not in CATALOG:
+        return f"model: unknown model {row.model!r}"
+    rule = RULES.get(row.model)
+    if rule is None:
+        return f"model: {row.model} is a real device only (give its protocol and address)"
+    if not rule.pattern.match(row.serial):
+        return SERIAL_REFUSED
+    return _device(row, account_id, now, row.model, row.serial, rule.attrs(), (), True)
+
+
+def _shelly(protocol: str) -> Build:
+    proto = PROTOCOLS[protocol]
+
+    def build(row: Fields, account_id: int, now: float) -> Device | str:
+        if row.model not in ("", proto.model):
+            return f"model: a {protocol} device is {proto.model}"
+        if not MQTT_ID.match(row.address):
+            return "address: the device's MQTT id, one topic level (e.g. shellyplug-A1B2C3)"
+        if row.pin:
+            return "pin: only a smart-MAIC meter has one"
+        serial = row.serial or row.address
+        if not MQTT_ID.match(serial):
+            return SERIAL_REFUSED
+        attrs = {"protocol": protocol, "mqtt_id": row.address}
+        return _device(row, account_id, now, proto.model, serial, attrs, ("mqtt",), False)
+
+    return build
+
+
+async def _admit_mqtt(ctx: Context, device: Device) -> str | None:
+    if ctx.rt.mqtt is None:
+        return NO_MQTT
+    mqtt_id = device.attrs["mqtt_id"]
+    if mqtt_id in ctx.mqtt_ids():
+        return ADDRESS_REFUSED
+    ctx.mqtt_ids().add(mqtt_id)
+    return None
+
+
+def _meter(row: Fields, account_id: int, now: float) -> Device | str:
+    model = row.model or "D101"
+    if model not in DEFAULT_VERSION:
+        return f"model: a smart-maic meter is one of {', '.join(DEFAULT_VERSION)}"
+    if not DEVID.match(row.serial):
+        return SERIAL_REFUSED
+    if not URL.match(row.address) or len(row.address) > 500:
+        return "address: the meter's http:// or https:// URL"
+    if not PIN.match(row.pin):
+        return "pin: the meter's 6-digit PIN"
+    attrs = {"url": row.address, "devpass": row.pin, "version": DEFAULT_VERSION[model]}
+    return _device(row, account_id, now, model, row.serial, attrs, ("polled",), False)
+
+
+async def _admit_meter(ctx: Context, device: Device) -> str | None:
+    try:
+        await ctx.rt.poller.guard.check(device.attrs["url"])
+    except InvalidInput as err:
+        return "address: " + err.message.removeprefix("url: ")
+    most = ctx.rt.settings.meter_max_per_account
+    if ctx.meters >= most:
+        return f"address: the account would poll more than {most} meters (this server's most)"
+    ctx.meters += 1
+    return None
+
+
+async def _free(ctx: Context, device: Device) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How rows of one protocol become devices, and what the server must have for them."""
+
+    build: Build
+    admit: Admit = _free
+
+
+KINDS: dict[str, Kind] = {
+    SIMULATED: Kind(_simulated),
+    "shelly-gen1": Kind(_shelly("shelly-gen1"), _admit_mqtt),
+    "shelly-gen2": Kind(_shelly("shelly-gen2"), _admit_mqtt),
+    "smart-maic": Kind(_meter, _admit_meter),
+}
