@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import World
+from tests.deployments import world  # noqa: F401 (the fixture, on every deployment)
 
 PROBLEM = "application/problem+json"
 
@@ -91,6 +92,7 @@ async def test_switch_on_is_done_durable_and_visible(world: World) -> None:
     assert relay[-1]["data"]["on"] is True and relay[-1]["reason"] == "api"
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_delayed_switch_fires_after_exactly_the_delay(world: World) -> None:
     r = await switch(world, world.plug_a.id, {"action": "on", "delay": 60})
     assert r.json()["state"] == "done"
