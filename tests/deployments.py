@@ -91,7 +91,7 @@ async def deployed(request: pytest.FixtureRequest, **settings: Any) -> AsyncIter
 
 
 @pytest.fixture(params=SHAPES)
-async def world(request: pytest.FixtureRequest) -> AsyncIterator[World]:
+async def on_every_deployment(request: pytest.FixtureRequest) -> AsyncIterator[World]:
     """The conftest's two accounts and their devices, on each deployment."""
     async with deployed(request) as d, world_on(d.app, d.shape, d.settle) as w:
         yield w

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import World
-from tests.deployments import world  # noqa: F401 (the fixture, on every deployment)
+from tests.deployments import on_every_deployment
 
+world = on_every_deployment  # the fixture: each test runs embedded and scale-out
 PROBLEM = "application/problem+json"
 
 
