@@ -17,12 +17,11 @@ import pytest
 import uvicorn
 import websockets
 
-from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_NATIVE, KIND_PUSH3_GATEWAY_KEY, KIND_PUSH3_KEY
 from switchgear.core.model import Device
 from switchgear.core.ports import SimAction
 from switchgear.runtime import Runtime
-from switchgear.settings import Settings
+from tests.deployments import SHAPES, deployed
 
 ADDRESS = "000350000900"
 GATEWAY = "4016A0B1C2D3"
@@ -60,38 +59,36 @@ async def _device(rt: Runtime, account_id: int, serial: str, model: str, **attrs
     )
 
 
-@pytest.fixture
-async def push3() -> AsyncIterator[Push3]:
-    settings = Settings(
-        database_url="memory://", speed=0, secret_key="test-secret-key-of-at-least-32-bytes"
-    )
-    app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    settings.port = port  # the port links name: the one it listens on
-    rt: Runtime = app.state.runtime
-    a = await rt.auth.create_account("a@example.com", "A", "correct horse A")
-    b = await rt.auth.create_account("b@example.com", "B", "correct horse B")
-    await _device(rt, a.id, GATEWAY, "PUSH3")
-    meter = await _device(rt, a.id, ADDRESS, "OMNIMETER-V4", gateway=GATEWAY)
-    await _device(rt, b.id, "4016FFFFFFFF", "PUSH3")
-    meter_b = await _device(rt, b.id, "000350000901", "OMNIMETER-V4", gateway="4016FFFFFFFF")
-    await rt.simulate(a.id, meter.id, SimAction("load", channel=0,
-                      load={"type": "constant", "watts": 850.0}))  # fmt: skip
-    _, key = await rt.auth.issue(a.id, KIND_PUSH3_KEY, None)
-    _, key_b = await rt.auth.issue(b.id, KIND_PUSH3_KEY, None)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-            yield Push3(rt, base, client, key, key_b, meter, meter_b)
-    finally:
-        server.should_exit = True
-        await task
+@pytest.fixture(params=SHAPES)
+async def push3(request: pytest.FixtureRequest) -> AsyncIterator[Push3]:
+    async with deployed(request) as d:
+        app, rt = d.app, d.rt
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        )
+        task = asyncio.create_task(server.serve())
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        rt.settings.port = port  # the port links name: the one it listens on
+        a = await rt.auth.create_account("a@example.com", "A", "correct horse A")
+        b = await rt.auth.create_account("b@example.com", "B", "correct horse B")
+        await _device(rt, a.id, GATEWAY, "PUSH3")
+        meter = await _device(rt, a.id, ADDRESS, "OMNIMETER-V4", gateway=GATEWAY)
+        await _device(rt, b.id, "4016FFFFFFFF", "PUSH3")
+        meter_b = await _device(rt, b.id, "000350000901", "OMNIMETER-V4", gateway="4016FFFFFFFF")
+        await d.settle()
+        await rt.simulate(a.id, meter.id, SimAction("load", channel=0,
+                          load={"type": "constant", "watts": 850.0}))  # fmt: skip
+        _, key = await rt.auth.issue(a.id, KIND_PUSH3_KEY, None)
+        _, key_b = await rt.auth.issue(b.id, KIND_PUSH3_KEY, None)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+                yield Push3(rt, base, client, key, key_b, meter, meter_b)
+        finally:
+            server.should_exit = True
+            await task
 
 
 async def read_stream(p: Push3, channel: str, count: int) -> list[Any]:
@@ -108,6 +105,7 @@ async def read_stream(p: Push3, channel: str, count: int) -> list[Any]:
     return out
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_the_seed_example_exchange_over_the_http_stream(push3: Push3) -> None:
     p = push3
     r = await p.send(SEED)
@@ -132,6 +130,7 @@ async def test_the_seed_example_exchange_over_the_http_stream(push3: Push3) -> N
     assert sent_at < t_on <= sent_at + 1.5
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_the_same_answer_over_the_websocket(push3: Push3) -> None:
     p = push3
     body = (await p.send(SEED)).json()
@@ -144,6 +143,7 @@ async def test_the_same_answer_over_the_websocket(push3: Push3) -> None:
     assert message["msg_id"] == body["msg_id"] and message["success"] is True
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_twenty_commands_in_flight_all_answer_matched_by_msg_id(push3: Push3) -> None:
     p = push3
     bodies = [
@@ -164,6 +164,7 @@ async def test_twenty_commands_in_flight_all_answer_matched_by_msg_id(push3: Pus
     assert all(m["success"] for m in got)
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_b20_replays_earlier_responses(push3: Push3) -> None:
     p = push3
     sent = [(await p.send({**SEED, "client": "replay"})).json() for _ in range(3)]
@@ -205,6 +206,7 @@ async def test_a_short_address_is_zero_padded(push3: Push3) -> None:
     assert r.status_code == 200, r.text
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_meter_failures_arrive_as_success_false(push3: Push3) -> None:
     p = push3
     wrong = {**SEED, "params": {**SEED["params"], "meter_password": "12345678"}}
@@ -267,6 +269,7 @@ async def _gateway_online(p: Push3, online: bool) -> None:
     await p.rt.simulate(p.meter.account_id, gateway.id, SimAction("online", online=online))
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_commands_wait_for_an_offline_gateway_and_run_when_it_returns(push3: Push3) -> None:
     p = push3
     await _gateway_online(p, False)
@@ -283,6 +286,7 @@ async def test_commands_wait_for_an_offline_gateway_and_run_when_it_returns(push
     assert p.relay(0) is True
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_a_command_waits_an_hour_for_its_gateway_then_fails(push3: Push3) -> None:
     p = push3
     await _gateway_online(p, False)
@@ -328,6 +332,7 @@ async def test_an_unknown_websocket_channel_is_the_404_of_sub(push3: Push3) -> N
 FEB_30 = {"year": "2024", "month": "02", "day": "30"}
 
 
+@pytest.mark.embedded_only("reads the in-process gateway's queue")
 async def test_invalid_command_parameters_are_400_before_anything_is_sent(push3: Push3) -> None:
     p = push3
     relay = SEED["params"]
@@ -361,6 +366,7 @@ async def test_invalid_command_parameters_are_400_before_anything_is_sent(push3:
     assert ok.status_code == 200, ok.text
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_a_plain_sub_after_the_answer_still_gets_it_for_a_minute(push3: Push3) -> None:
     p = push3
     body = (await p.send(SEED)).json()
@@ -392,6 +398,7 @@ async def test_an_idle_stream_gets_keep_alives(push3: Push3) -> None:
     assert got == b"\r\n\r\n"  # blank lines: no answer has arrived, the stream is alive
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_a_client_may_name_its_own_response_channel(push3: Push3) -> None:
     p = push3
     mine = "my-app-channel-0001"
