@@ -59,6 +59,7 @@ class Deployment:
             return all(rt.engine.shadow(d.id).online for d in devices)
 
         await until(online, SETTLE_S)
+        await rt.journal.flush()  # their connection records too, before a test reads history
 
 
 @asynccontextmanager
