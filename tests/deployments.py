@@ -10,6 +10,7 @@ the manual clock is marked `embedded_only` and skips on scale-out with its reaso
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import secrets
@@ -41,6 +42,7 @@ from tests.storage.conftest import empty_schema
 
 EMBEDDED = "embedded"
 SCALE_OUT = "scale-out"
+TEARDOWN_S = 60.0
 SETTLE_S = 20.0  # a fleet device's first report over the broker, on a loaded machine
 
 SHAPES = [EMBEDDED, pytest.param(SCALE_OUT, marks=[pytest.mark.mqtt, pytest.mark.postgres])]
@@ -145,8 +147,9 @@ async def deployed(request: pytest.FixtureRequest, **settings: Any) -> AsyncIter
         try:
             yield Deployment(shape, app, node)
         finally:
-            await node.stop()
-            await _forget((host, port), (d for d in rt.engine.all_devices() if d.simulated))
+            async with asyncio.timeout(TEARDOWN_S):  # a stuck stop fails loudly, not forever
+                await node.stop()
+                await _forget((host, port), (d for d in rt.engine.all_devices() if d.simulated))
 
 
 async def _forget(at: tuple[str, int], devices: Iterable[Device]) -> None:
