@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import World
+from tests.deployments import on_every_deployment
 
+world = on_every_deployment  # the fixture: each test runs embedded and scale-out
 PROBLEM = "application/problem+json"
 
 
@@ -91,6 +93,7 @@ async def test_switch_on_is_done_durable_and_visible(world: World) -> None:
     assert relay[-1]["data"]["on"] is True and relay[-1]["reason"] == "api"
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_delayed_switch_fires_after_exactly_the_delay(world: World) -> None:
     r = await switch(world, world.plug_a.id, {"action": "on", "delay": 60})
     assert r.json()["state"] == "done"

@@ -10,6 +10,9 @@ import pytest
 from switchgear.core.model import Device
 from switchgear.links.memory import LinkFault
 from tests.conftest import World
+from tests.deployments import on_every_deployment
+
+world = on_every_deployment  # the fixture: each test runs embedded and scale-out
 
 
 @dataclass
@@ -39,6 +42,7 @@ async def meters(world: World) -> Meters:
 
     d101 = await meter("1900000011", "D101", "123456")
     d103 = await meter("1728053249", "D103", "012345")
+    await world.settle()
     for phase, watts, pf in ((0, 586.0, 0.94), (1, 30.0, 0.42), (2, 37.0, 0.6)):
         r = await world.client.put(
             f"/api/v1/sim/devices/{d103.id}/load",
@@ -72,6 +76,7 @@ async def test_the_documents_sample_request_returns_the_documented_structure(
     assert list(data)[:8] == ["V1", "A1", "W1", "rW1", "Wh1", "rWh1", "PF1", "Fr1"]
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_a_requests_get_style_client_reads_w1(meters: Meters) -> None:
     await meters.get("1728053249", "012345", pout="1")
     await meters.advance(6)
@@ -88,6 +93,7 @@ async def test_single_phase_keys_have_no_suffix(meters: Meters) -> None:
     assert not any(k.endswith("1") for k in data)
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_pout_switches_the_relay_and_power_follows(meters: Meters) -> None:
     body = (await meters.get("1728053249", "012345", pout="1")).json()
     assert body["pout"] == "1" and body["data"]["W1"]["value"] == "586"
@@ -96,6 +102,7 @@ async def test_pout_switches_the_relay_and_power_follows(meters: Meters) -> None
     assert body["pout"] == "0" and body["data"]["W1"]["value"] == "0"
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_energy_registers_grow_by_power_times_time(meters: Meters) -> None:
     start = (await meters.get("1728053249", "012345", pout="1")).json()["data"]
     await meters.advance(3600)
@@ -105,6 +112,7 @@ async def test_energy_registers_grow_by_power_times_time(meters: Meters) -> None
     assert int(data["TWh"]["value"]) >= int(data["Wh1"]["value"])
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_too_fast_requests_get_429_and_change_nothing(meters: Meters) -> None:
     assert (await meters.get("1728053249", "012345")).status_code == 200
     await meters.advance(5)
@@ -120,6 +128,7 @@ async def test_too_fast_requests_get_429_and_change_nothing(meters: Meters) -> N
     assert (await meters.get("1900000011", "123456")).status_code == 200
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_wrong_pin_and_unknown_devid_look_the_same_and_leak_nothing(meters: Meters) -> None:
     wrong = await meters.get("1728053249", "999999")
     unknown = await meters.get("1111111111", "012345")
@@ -139,6 +148,9 @@ async def test_bad_pout_and_unknown_page(meters: Meters) -> None:
     assert r.status_code == 404
 
 
+@pytest.mark.embedded_only(
+    "injects a fault into the in-process link, and advances the manual clock"
+)
 async def test_a_relay_the_meter_cannot_reach_is_503_in_the_meters_shape(meters: Meters) -> None:
     rt = meters.w.rt
     rt.link.faults[meters.d103.id] = LinkFault(lost=True)  # the relay never answers
@@ -170,6 +182,7 @@ async def test_the_body_is_compact_json_with_raw_utf8_like_the_meters(meters: Me
     assert bad.content == b'{"error":"too many requests"}'
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_registers_and_voltage_move_between_the_meters_samples(meters: Meters) -> None:
     """The document's two reads 60 s apart at 586 W differ by 9 Wh (33549075, 33549084)."""
     rt = meters.w.rt

@@ -10,6 +10,9 @@ import pytest
 
 from switchgear.core.model import Device
 from tests.conftest import World
+from tests.deployments import on_every_deployment
+
+world = on_every_deployment  # the fixture: each test runs embedded and scale-out
 
 BASE = "/multioutlet/plug/energy/addressLocation/plants/{plant}/parameter/{key}/value/{value}"
 
@@ -89,6 +92,7 @@ async def plant(world: World) -> Plant:
     token = (await credential(world, "multisocket.id_token", world.token_a))["id_token"]
     key_b = (await credential(world, "multisocket.key", world.token_b))["subscription_key"]
     token_b = (await credential(world, "multisocket.id_token", world.token_b))["id_token"]
+    await world.settle()
     return Plant(world, plant_id, other_plant, key, token, key_b, token_b, strips)
 
 
@@ -171,6 +175,7 @@ async def test_gateway_answers_for_keys(plant: Plant) -> None:
     assert r.json()["message"].startswith("Access denied due to invalid subscription key.")
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_tokens_invalid_expired_or_without_scope(plant: Plant) -> None:
     r = await plant.get("id", "LGM-P1-1", token="not.a.jwt")
     assert r.status_code == 401 and r.json() == {
@@ -277,6 +282,7 @@ async def test_an_offline_strips_get_says_it_is_unreachable(plant: Plant) -> Non
     assert (await plant.get("id", "LGM-P2-1")).status_code == 200  # its neighbour still answers
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_quota_per_user_when_configured(plant: Plant) -> None:
     plant.w.rt.settings.multisocket_daily_quota = 3
     plant.w.rt.extensions.clear()

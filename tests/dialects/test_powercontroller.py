@@ -11,7 +11,11 @@ import jwt as pyjwt
 import pytest
 
 from switchgear.core.model import Device
+from tests.api.test_mqtt_devices import until
 from tests.conftest import World, add
+from tests.deployments import on_every_deployment
+
+world = on_every_deployment  # the fixture: each test runs embedded and scale-out
 
 MODEL = "power-controller-v10"
 SEED_FFR = {"enable": True, "tripThreshold": 59.7, "returnThreshold": 59.8, "periods": 10,
@@ -72,6 +76,7 @@ async def cloud(world: World) -> Cloud:
         d["device"]["id"] for d in (await _devices(w, token)) if d["device"]["sn"] == pc.serial
     ]
     ids_b = [d["device"]["id"] for d in await _devices(w, token_b)]
+    await w.settle()
     return Cloud(w, token, token_b, pc, ids_a[0], ids_b[-1])
 
 
@@ -165,6 +170,7 @@ async def test_the_token_works_nowhere_else(cloud: Cloud) -> None:
     assert cloud.relay_on() is True
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_revoked_and_expired_tokens_are_refused(cloud: Cloud) -> None:
     c = cloud.w.client
     r = await signin(cloud.w, "a@example.com", "correct horse A", expires=60)
@@ -196,6 +202,7 @@ async def test_a_tampered_or_unsigned_token_is_refused(cloud: Cloud) -> None:
 # --- devices ---------------------------------------------------------------------------
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_adding_the_seed_device_shows_initializing_then_active(cloud: Cloud) -> None:
     c = cloud.w.client
     r = await c.post("/v1/devices", data={"sn": "PC-ZXCVBNMASDF-001", "country": "US"},
@@ -234,6 +241,7 @@ async def test_bad_registrations_are_400(cloud: Cloud, sn: str, country: str, me
     assert r.status_code == 400 and r.json() == {"message": message}
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_a_serial_no_controller_answers_stays_initializing(cloud: Cloud) -> None:
     cloud.w.rt.settings.simulate_new_devices = False
     c = cloud.w.client
@@ -260,6 +268,7 @@ async def test_the_list_holds_every_device_of_the_account_in_this_shape(cloud: C
     assert cloud.pc_b_id not in [d["id"] for d in devices]
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_refresh_status_sends_an_api_update(cloud: Cloud) -> None:
     await cloud.advance(300)
     r = await cloud.w.client.post(f"/v1/devices/{cloud.pc_id}/status", headers=cloud.h())
@@ -278,6 +287,7 @@ async def test_refresh_status_sends_an_api_update(cloud: Cloud) -> None:
 # --- commands ----------------------------------------------------------------------------
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 @pytest.mark.parametrize(
     ("command", "codes", "on_after"),
     [
@@ -303,6 +313,7 @@ async def test_each_seed_command_answers_its_code(
     assert cloud.relay_on() is on_after
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_on_at_and_off_at_fire_at_their_unix_time(cloud: Cloud) -> None:
     now = cloud.w.rt.clock.now()
     r = await cloud.command({"command": {"name": "off_at", "time": int(now) + 120}})
@@ -315,6 +326,7 @@ async def test_on_at_and_off_at_fire_at_their_unix_time(cloud: Cloud) -> None:
     assert r.status_code == 400 and r.json()["responseCodes"] == [-992]
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 @pytest.mark.parametrize(
     "body",
     [
@@ -411,6 +423,7 @@ async def test_bad_configuration_gets_codes_or_a_message_and_changes_nothing(clo
     assert got["device"]["info"]["samplePeriod"] == 900
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_schedule_replaces_all_and_runs(cloud: Cloud) -> None:
     now = int(cloud.w.rt.clock.now())
     entries = [{"name": "off", "when": now + 60, "repeat": 0},
@@ -432,6 +445,12 @@ async def test_schedule_replaces_all_and_runs(cloud: Cloud) -> None:
 async def _settle(cloud: Cloud) -> None:
     for _ in range(20):
         await asyncio.sleep(0)
+    if cloud.w.shape != "embedded":  # the background request's answer crosses the broker
+
+        def sent() -> bool:
+            return not any(t.get_name().startswith("pc-async-") for t in cloud.w.rt.tasks)
+
+        await until(sent)
     await cloud.w.rt.journal.flush()
 
 
@@ -445,6 +464,7 @@ async def test_async_answers_202_and_records_the_function_status(cloud: Cloud) -
     assert functions[-1]["info"] == {"update": {"on": False}, "responseCodes": [103]}
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_an_unreachable_controller_is_503_sync_and_kept_async_until_back(
     cloud: Cloud,
 ) -> None:
@@ -472,6 +492,7 @@ async def test_an_unreachable_controller_is_503_sync_and_kept_async_until_back(
 # --- FFR through the API -------------------------------------------------------------------
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_an_under_frequency_event_trips_and_returns_in_order(cloud: Cloud) -> None:
     w = cloud.w
     assert (await cloud.put({"info": {"ffr": SEED_FFR}})).json()["responseCodes"] == [108]
@@ -507,6 +528,7 @@ def _iso(ts: float) -> str:
 # --- statuses ------------------------------------------------------------------------------
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_statuses_default_to_the_last_day_ascending(cloud: Cloud) -> None:
     await cloud.command({"command": {"name": "off"}})
     await cloud.advance(2 * 86_400)
@@ -523,6 +545,7 @@ async def test_statuses_default_to_the_last_day_ascending(cloud: Cloud) -> None:
     assert autos and all(s["info"]["duration"] == 900 for s in autos)
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_statuses_date_forms_and_the_ten_day_limit(cloud: Cloud) -> None:
     await cloud.advance(3 * 86_400)
     now = cloud.w.rt.clock.now()
@@ -543,6 +566,7 @@ async def test_statuses_date_forms_and_the_ten_day_limit(cloud: Cloud) -> None:
     assert r.status_code == 400
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_statuses_of_all_devices_and_of_no_other_account(cloud: Cloud) -> None:
     await cloud.advance(900)
     mine = await cloud.statuses()
@@ -597,6 +621,7 @@ async def test_the_seed_statuses_query_runs_as_written(cloud: Cloud) -> None:
     assert r.status_code == 200 and r.json() == {"statuses": []}
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_statuses_page_with_next(cloud: Cloud) -> None:
     await cloud.advance(86_400)
     first = await cloud.w.client.get(
@@ -616,6 +641,7 @@ SEED_CAPACITY = {"enable": True, "maxCapacity": 100, "minCapacity": 50, "lossPer
                  "lossPerIdleMinute": 1.3, "gainPerWattHour": 2.7}  # fmt: skip
 
 
+@pytest.mark.embedded_only("advances the manual clock (the scheduler's)")
 async def test_capacity_cycles_between_max_and_min_for_hours_and_the_server_answers(
     cloud: Cloud,
 ) -> None:
@@ -651,6 +677,7 @@ def _epoch(iso: str) -> int:
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_a_scheduled_limit_power_logs_relay_timer(cloud: Cloud) -> None:
     await cloud.command({"command": {"name": "off"}})
     now = int(cloud.w.rt.clock.now())
@@ -662,6 +689,7 @@ async def test_a_scheduled_limit_power_logs_relay_timer(cloud: Cloud) -> None:
     assert _epoch(relays[-1]["date"]) == now + 60
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 @pytest.mark.parametrize("since_boot", [300, 1000])  # before and after the first update
 async def test_toggle_in_counts_from_the_status_date_even_after_a_reset(
     cloud: Cloud, since_boot: int
@@ -683,6 +711,7 @@ async def test_toggle_in_counts_from_the_status_date_even_after_a_reset(
     assert cloud.relay_on() is False  # the flip the status announced fires
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_a_second_timed_command_replaces_the_first_and_says_so(cloud: Cloud) -> None:
     t = int(cloud.w.rt.clock.now())
     first = await cloud.command({"command": {"name": "off_at", "time": t + 120}})
@@ -711,6 +740,7 @@ async def test_on_at_in_milliseconds_is_refused_like_a_bad_period(cloud: Cloud, 
     assert r.json()["responseCodes"] == [106 if name == "on_at" else 107]
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_a_switch_that_changes_nothing_logs_no_relay_status(cloud: Cloud) -> None:
     r = await cloud.command({"command": {"name": "on"}})  # on while on
     assert r.json()["responseCodes"] == [102]
@@ -729,6 +759,7 @@ async def test_a_switch_that_changes_nothing_logs_no_relay_status(cloud: Cloud) 
     assert relays == [("reboot", True), ("api", False), ("reboot", True)]
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_the_first_update_after_a_reset_covers_one_sample_period(cloud: Cloud) -> None:
     await cloud.advance(420)
     await cloud.command({"command": {"name": "reset"}})
@@ -738,6 +769,7 @@ async def test_the_first_update_after_a_reset_covers_one_sample_period(cloud: Cl
     assert [s["info"]["duration"] for s in autos] == [900]
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_one_device_gets_its_whole_range_and_an_account_wide_overflow_is_413(
     cloud: Cloud,
 ) -> None:
@@ -760,6 +792,7 @@ async def test_one_device_gets_its_whole_range_and_an_account_wide_overflow_is_4
     assert r.status_code == 200 and len(r.json()["statuses"]) == 5000 and r.json()["next"]
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_next_links_use_the_public_base_url_and_never_carry_the_token(
     cloud: Cloud,
 ) -> None:

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import World
+from tests.deployments import on_every_deployment
+
+world = on_every_deployment  # the fixture: each test runs embedded and scale-out
 
 PROBLEM = "application/problem+json"
 
@@ -137,6 +140,7 @@ async def test_fetch_reports_power_per_channel(plug: Plug) -> None:
     assert (await plug.fetch()).json()["provider"]["power"] == [60]
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 @pytest.mark.parametrize(("state", "first", "then"), [("on", "on", False), ("off", "off", True)])
 async def test_auto_switch_flips_back_after_the_timeout(
     plug: Plug, state: str, first: str, then: bool
@@ -153,6 +157,7 @@ async def test_auto_switch_flips_back_after_the_timeout(
     assert await plug.relay() is (not then)
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 @pytest.mark.parametrize("state", ["on", "off"])
 async def test_auto_switch_timeout_0_cancels_the_flip_already_armed(plug: Plug, state: str) -> None:
     await plug.send(command="switch_on_off", state="off" if state == "on" else "on")
@@ -164,6 +169,7 @@ async def test_auto_switch_timeout_0_cancels_the_flip_already_armed(plug: Plug, 
     assert await plug.relay() is (state == "on")  # stayed where it was switched
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_an_offline_plug_reports_no_power_an_hour_later(plug: Plug) -> None:
     await plug.w.client.put(
         f"/api/v1/sim/devices/{plug.w.plug_a.id}/load", json={"channel": 0, "watts": 120},
@@ -209,6 +215,7 @@ async def test_max_power_turn_off_trips_and_fetch_shows_no_power(plug: Plug) -> 
     assert await plug.relay() is False
 
 
+@pytest.mark.embedded_only("advances the manual clock")
 async def test_tokens_expire_and_renew_gives_a_working_one(plug: Plug) -> None:
     await plug.advance(86_400)
     r = await plug.fetch()
