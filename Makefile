@@ -39,10 +39,16 @@ $(CHROMIUM):
 test: $(STAMP) $(CHROMIUM) lint typecheck
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+# The HTTP benchmarks drive their servers with wrk (Debian's package), installed when missing.
+WRK := /usr/bin/wrk
+$(WRK):
+	$$([ "$$(id -u)" = 0 ] || echo sudo) apt-get update -qq
+	$$([ "$$(id -u)" = 0 ] || echo sudo) apt-get install -y -qq wrk
+
+bench: $(STAMP) $(WRK)
 	$(BIN)/python -m bench.run
 
-bench-all: $(STAMP)
+bench-all: $(STAMP) $(WRK)
 	$(BIN)/python -m bench.all $(ARGS)
 
 crash: $(STAMP)

@@ -358,3 +358,23 @@ async def test_push3_answers_reach_a_channel_read_on_the_other_worker(url: str) 
             assert r.status_code == 204
             await again.until(lambda t: False, seconds=5)
             assert again.ended
+
+
+async def test_ffr_groups_made_on_either_worker_are_one_list_on_both(url: str) -> None:
+    async with deployment(url) as d:
+        body = {"name": "north", "programme": "nordic-ffr-49.7", "contracted_kw": 10.0,
+                "device_ids": [d.plug.id]}  # fmt: skip
+        made = []
+        for w in (d.a, d.b):  # (a plug has no FFR firmware: refused, the group is made)
+            r = await w.post("/api/v1/ffr/groups", d.native, {**body, "name": w.name})
+            assert r.status_code == 201, r.text
+            assert r.json()["refused"][0]["device_id"] == d.plug.id
+            made.append(r.json()["id"])
+        assert len(set(made)) == 2  # two workers never give one id twice
+        for w in (d.a, d.b):
+            r = await w.get("/api/v1/ffr/groups", d.native)
+            assert sorted(g["name"] for g in r.json()) == ["A", "B"], (w.name, r.text)
+        assert (await d.b.delete(f"/api/v1/ffr/groups/{made[0]}", d.native)).status_code == 200
+        r = await d.a.get("/api/v1/ffr/groups", d.native)
+        assert [g["name"] for g in r.json()] == ["B"]
+        assert (await d.a.get(f"/api/v1/ffr/groups/{made[0]}", d.native)).status_code == 404

@@ -12,6 +12,8 @@ from switchgear.ffr.model import Group
 from switchgear.runtime import Runtime
 
 GROUPS_KEY = "ffr:groups"
+GROUP_ID_KEY = "ffr:group-id:"  # + N: group id N is taken (by any worker)
+PEER_GROUPS = "ffr.groups"  # told to the other workers when the groups change
 
 
 class GroupNotFound(NotFound):
@@ -35,8 +37,29 @@ class Membership:
         for i in g.device_ids:
             self.member[i] = g.id
 
-    def _save_groups(self) -> None:
-        self.rt.journal.put_meta(GROUPS_KEY, [g.to_json() for g in self.groups.values()])
+    async def _save_groups(self) -> None:
+        """Store every group durably, then tell the other workers (they take the list)."""
+        groups = [g.to_json() for g in self.groups.values()]
+        self.rt.journal.put_meta(GROUPS_KEY, groups)
+        await self.rt.journal.flush()
+        await self.rt.peers.tell(PEER_GROUPS, {"groups": groups})
+
+    async def _peer_groups(self, body: Json) -> None:
+        """Another worker changed the groups: take its list (events stay as they are)."""
+        groups = body.get("groups") if isinstance(body, dict) else None
+        if not isinstance(groups, list):
+            return
+        self.groups.clear()
+        self.member.clear()
+        for g in groups:
+            self._add_group(Group.from_json(g))
+
+    async def _new_group_id(self) -> int:
+        """The next group id, claimed in the store: two workers never give the same one."""
+        gid = max(self.groups, default=0) + 1
+        while await self.rt.store.claim(f"{GROUP_ID_KEY}{gid}", True) is not True:
+            gid += 1
+        return gid
 
     async def create_group(
         self, account_id: int, name: str, p: Programme, contracted_kw: float, devices: list[int]
@@ -46,7 +69,7 @@ class Membership:
             raise InvalidInput("name must be 1 to 200 characters", field="name")
         if not 0 < contracted_kw < 1e9:
             raise InvalidInput("contracted_kw must be a positive number", field="contracted_kw")
-        gid = max(self.groups, default=0) + 1
+        gid = await self._new_group_id()
         g = Group(gid, account_id, name, p, contracted_kw, [], [], self.rt.clock.now())
         for device_id in dict.fromkeys(devices):
             reason = await self._enrol(g, device_id)
@@ -56,8 +79,7 @@ class Membership:
             else:
                 g.refused.append({"device_id": device_id, "reason": reason})
         self._add_group(g)
-        self._save_groups()
-        await self.rt.journal.flush()
+        await self._save_groups()
         return g
 
     async def _enrol(self, g: Group, device_id: int) -> str | None:
@@ -89,8 +111,7 @@ class Membership:
                 i if why is None else {"device_id": i, "reason": why}
             )
         del self.groups[g.id]
-        self._save_groups()
-        await self.rt.journal.flush()
+        await self._save_groups()
         return {"id": g.id, "restored": restored, "not_restored": failed}
 
     async def unenrol(self, account_id: int, group_id: int, device_id: int) -> dict[str, Json]:
@@ -100,8 +121,7 @@ class Membership:
             raise NotFound(f"device {device_id} is not in FFR group {g.id}", field="device_id")
         self._refuse_while_running(g)
         why = await self._release(g, device_id)
-        self._save_groups()
-        await self.rt.journal.flush()
+        await self._save_groups()
         return {"device_id": device_id, "restored": why is None, "reason": why}
 
     def _refuse_while_running(self, g: Group) -> None:

@@ -35,6 +35,7 @@ from switchgear.ffr.enrol import DEFAULT_PERIODS
 from switchgear.ffr.live import OpenEvent
 from switchgear.ffr.membership import (
     GROUPS_KEY,
+    PEER_GROUPS,
     EventInProgress,
     GroupNotFound,
     Membership,
@@ -86,6 +87,7 @@ class FfrService(Membership):
         rt.link.fleet.grid_observers.append(svc._grid_changed)
         rt.engine.link.attach(svc.device_event)
         rt.extensions[EXTENSION] = svc
+        rt.peers.on(PEER_GROUPS, svc._peer_groups)
         rt.spawn(svc._keep(), "ffr-keep")
         return svc
 
