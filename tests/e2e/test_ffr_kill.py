@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +15,14 @@ import pytest
 from tests.e2e.proc import start_demo
 
 pytestmark = pytest.mark.e2e
+
+
+def wait_until(ok: Callable[[], bool], timeout_s: float) -> None:
+    """Poll the wall clock until `ok` (a precondition outside the server, not a result)."""
+    deadline = time.monotonic() + timeout_s
+    while not ok():
+        assert time.monotonic() < deadline, "the wall clock did not get there"
+        time.sleep(0.05)
 
 
 def _epoch(iso: str) -> float:
@@ -34,9 +44,13 @@ async def test_an_event_survives_kill_9(tmp_path: Path) -> None:
             test = r.json()
             r = await client.post("/api/v1/sim/clock/advance", json={"seconds": 2})
             assert r.status_code == 200, r.text
+            killed_at = (await client.get("/api/v1/sim/clock")).json()["epoch"]
         demo.kill()  # no shutdown hook runs: what was committed is all there is
     finally:
         demo.stop()
+    # A manual clock restarts at the later of its stored time and the wall clock's: let the
+    # wall clock pass the time of the kill, so the restart lies after it (a gap unobserved)
+    wait_until(lambda: time.time() > killed_at + 0.5, timeout_s=10)
     again = start_demo(tmp_path, db)
     try:
         async with httpx.AsyncClient(base_url=again.base_url, headers=h, timeout=30) as client:

@@ -168,7 +168,8 @@ async def test_a_holder_that_loses_its_database_session_hands_over_without_doubl
             try:
                 killed = await admin.fetchval(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_locks"
-                    " WHERE locktype = 'advisory' AND objid = $1 AND granted",
+                    " WHERE locktype = 'advisory' AND objid = $1 AND granted AND database ="
+                    " (SELECT oid FROM pg_database WHERE datname = current_database())",
                     LOCK_KEY,
                 )
             finally:

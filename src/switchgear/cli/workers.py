@@ -131,14 +131,14 @@ class Supervisor(Multiprocess):
     failed = False  # a worker could not start: the whole server stops
 
     def keep_subprocess_alive(self) -> None:
-        if not self.should_exit.is_set():
-            for p in self.processes:
-                code = p.exitcode
-                if code == STARTUP_FAILURE:
-                    self.failed = True
-                elif code is not None:
-                    log.warning("API worker %s exited (%s); starting another", p.pid, code)
+        # said after the check (a worker may die while it runs): each one replaced in it
+        before = list(self.processes)
         super().keep_subprocess_alive()
+        for old, now in zip(before, self.processes, strict=False):
+            if old.exitcode == STARTUP_FAILURE:
+                self.failed = True
+            elif now is not old:
+                log.warning("API worker %s exited (%s); starting another", old.pid, old.exitcode)
 
 
 def wait_answering(base_url: str, stop: threading.Event, timeout_s: float) -> bool:
