@@ -137,5 +137,6 @@ async def import_devices(
 
 @router.get("/imports/{job_id}", response_model=JobOut, responses=answers(404))
 async def get_import(rt: RuntimeDep, cred: CredentialDep, job_id: str) -> JobOut:
-    """An import job's progress: its state, rows checked, devices added, rows refused."""
-    return job_out(Jobs.of(rt).get(cred.account_id, job_id))
+    """An import job's progress: its state, rows checked, devices added, rows refused
+    (on whichever API worker the request reaches)."""
+    return job_out(await Jobs.of(rt).find(rt, cred.account_id, job_id))
