@@ -130,13 +130,18 @@ class Jobs:
             raise ImportNotFound("import not found")
         return job
 
-    def start(self, rt: Runtime, account_id: int, rows: list[Parsed], line_offset: int) -> Job:
-        """Queue the import of these rows and return its job at once."""
+    async def start(
+        self, rt: Runtime, account_id: int, rows: list[Parsed], line_offset: int
+    ) -> Job:
+        """Queue the import of these rows and return its job at once (shared: once every
+        worker can read it, so the 202's Location never answers 404 on another)."""
         self._forget(rt)
         job = Job(secrets.token_hex(12), account_id, len(rows))
         self._jobs[job.id] = job
         self._trim(account_id, rt)
-        self._publish(rt, job)
+        if self.shared:
+            self._publish(rt, job)
+            await rt.journal.flush()
         rt.spawn(self._run(rt, job, rows, line_offset), f"import-{job.id}")
         return job
 

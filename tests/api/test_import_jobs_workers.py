@@ -29,7 +29,9 @@ async def test_a_job_posted_on_a_reads_back_on_b_and_only_for_its_account(url: s
                                            "Authorization": f"Bearer {d.native}"})  # fmt: skip
         assert r.status_code == 202, r.text
         location = r.headers["location"]
-        seen: list[dict[str, Any]] = []
+        at_once = await d.b.get(location, d.native)  # readable on B as soon as A answered
+        assert at_once.status_code == 200, at_once.text
+        seen: list[dict[str, Any]] = [at_once.json()]
 
         async def on_b(states: tuple[str, ...]) -> bool:
             got = await d.b.get(location, d.native)

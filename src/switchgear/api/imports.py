@@ -128,7 +128,7 @@ async def import_devices(
     if len(rows) <= SYNC_ROWS and not wants_job:
         report = await jobs.run_now(rt, cred.account_id, rows, line_offset)
         return JSONResponse(_report(report).model_dump())
-    job = jobs.start(rt, cred.account_id, rows, line_offset)
+    job = await jobs.start(rt, cred.account_id, rows, line_offset)
     headers = {"Location": f"/api/v1/imports/{job.id}"}
     if wants_job:
         headers["Preference-Applied"] = "respond-async"
