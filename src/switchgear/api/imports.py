@@ -128,7 +128,7 @@ async def import_devices(
     if len(rows) <= SYNC_ROWS and not wants_job:
         report = await jobs.run_now(rt, cred.account_id, rows, line_offset)
         return JSONResponse(_report(report).model_dump())
-    job = jobs.start(rt, cred.account_id, rows, line_offset)
+    job = await jobs.start(rt, cred.account_id, rows, line_offset)
     headers = {"Location": f"/api/v1/imports/{job.id}"}
     if wants_job:
         headers["Preference-Applied"] = "respond-async"
@@ -137,5 +137,6 @@ async def import_devices(
 
 @router.get("/imports/{job_id}", response_model=JobOut, responses=answers(404))
 async def get_import(rt: RuntimeDep, cred: CredentialDep, job_id: str) -> JobOut:
-    """An import job's progress: its state, rows checked, devices added, rows refused."""
-    return job_out(Jobs.of(rt).get(cred.account_id, job_id))
+    """An import job's progress: its state, rows checked, devices added, rows refused
+    (on whichever API worker the request reaches)."""
+    return job_out(await Jobs.of(rt).find(rt, cred.account_id, job_id))
