@@ -40,7 +40,7 @@ from switchgear.devices.twin import NvramSink
 from switchgear.errors import Conflict, DeviceOffline, InvalidCommand
 from switchgear.links.mqttclient import MqttTransport
 from switchgear.links.shelly import PROTOCOLS, Report, ShellyProtocol, rpc_answer
-from switchgear.links.shellygroup import KEEP_S, Group, message_record_id
+from switchgear.links.shellygroup import KEEP_S, Group
 
 log = logging.getLogger(__name__)
 
@@ -285,11 +285,12 @@ class MqttLink:
                 if by is None and w.rid is not None:
                     cmd = (True, w.rid)
                 by = by or w.reason
-        if by is None and changed and not overpower:  # another worker's command?
+        if by is None and not overpower:  # another worker's command? (it records it)
             for i in a.intents:
-                if i.on == on:
+                if i.on == on:  # (unchanged: the device was in that state already)
                     a.intents.remove(i)
-                    by, cmd = i.reason, (False, i.rid)
+                    if changed:
+                        by, cmd = i.reason, (False, i.rid)
                     break
         if by is not None:
             self._cancel_pending(a)  # a newer command, carried out, replaces a pending flip
@@ -522,7 +523,7 @@ class MqttLink:
             if cmd is not None:
                 rid = cmd[1]
             elif self._msg is not None:  # the records of a message: its elected worker's
-                rid = message_record_id(*self._msg, len(self._derived), event)
+                rid = self.group.namer.name(*self._msg, len(self._derived), event)
             else:  # what only this worker sees (a timer it armed): its own record
                 rid = ""
             if rid:

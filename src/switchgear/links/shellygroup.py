@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 
@@ -41,6 +40,22 @@ def message_record_id(topic: str, payload: bytes, index: int, ev: DeviceEvent) -
     return base64.urlsafe_b64encode(digest).decode()
 
 
+class Namer:
+    """Names the records derived from device messages as every worker does: the same
+    record again within its 10 s (the same power after a switch and back) counts on."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[int, float]] = {}  # id -> times named, when first
+
+    def name(self, topic: str, payload: bytes, index: int, ev: DeviceEvent) -> str:
+        base = message_record_id(topic, payload, index, ev)
+        n, first = self._seen.get(base, (0, ev.ts))
+        self._seen[base] = (n + 1, first)
+        if len(self._seen) > 1024:  # past their 10 s: forget
+            self._seen = {k: v for k, v in self._seen.items() if v[1] > ev.ts - 20.0}
+        return base if n == 0 else f"{base}-{n}"
+
+
 class Election:
     """Pairs a message's plain copy (the records this worker derived from it) with its
     shared copy (this worker was dealt it, so it writes them), whichever comes first.
@@ -55,7 +70,6 @@ class Election:
         self.recorder = recorder
         self._derived: dict[str, tuple[bytes, list[tuple[DeviceEvent, str]]]] = {}
         self._elected: dict[str, bytes] = {}
-        self._written: dict[str, float] = {}  # ids written in the last 20 s, oldest first
 
     def plain(self, key: Key, records: list[tuple[DeviceEvent, str]]) -> None:
         """The records derived from one message's plain copy."""
@@ -81,14 +95,8 @@ class Election:
         return len(self._derived) + len(self._elected)
 
     def _write(self, records: list[tuple[DeviceEvent, str]]) -> None:
-        now = time.monotonic()
         for ev, rid in records:
-            if rid in self._written:  # the same record again within its 10 s: a new id
-                rid = f"{rid}-{secrets.token_urlsafe(3)}"  # (its live events name the first)
-            self._written[rid] = now
             self.recorder(ev, rid)
-        while self._written and next(iter(self._written.values())) < now - 20.0:
-            del self._written[next(iter(self._written))]
 
 
 class Group:
@@ -97,6 +105,7 @@ class Group:
     def __init__(self, name: str, recorder: Recorder, peers: Peers, claim: Claim) -> None:
         self.name = name  # the shared subscriptions' group
         self.election = Election(recorder)
+        self.namer = Namer()
         self.recorder = recorder
         self.peers = peers
         self.claim = claim
