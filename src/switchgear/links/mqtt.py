@@ -371,6 +371,8 @@ class MqttLink:
                 result = await fut
             finally:
                 self._rpc.pop(rpc_id, None)
+                if not (fut.done() and not fut.cancelled() and fut.result().ok):
+                    self._drop_intent(a, rid)
             if result.ok:
                 self._relay(a, on, False, reason, rid)  # the answer is the device's word
                 if flip_back:
@@ -387,8 +389,9 @@ class MqttLink:
             await self._publish(msgs)
             await waiter.fut
         finally:
-            if waiter in a.waiters:
+            if waiter in a.waiters:  # not answered: offline, or the engine stopped waiting
                 a.waiters.remove(waiter)
+                self._drop_intent(a, rid)
         return CommandResult(ok=True, data={"on": [on]})
 
     async def _publish(self, msgs: list[tuple[str, bytes]]) -> None:
@@ -482,9 +485,18 @@ class MqttLink:
             record=False,
         )  # fmt: skip (the shadow's toggle_at, as on the worker that set it)
 
+    def _drop_intent(self, a: Adopted, rid: str | None) -> None:
+        """A command that failed: the others forget its intent (so it names no later switch)."""
+        if self.group is not None and rid is not None:
+            self._spawn(self.group.peers.tell("shelly.intent", {"device": a.device.id,
+                                                                "drop": rid}))  # fmt: skip
+
     async def _peer_intent(self, body: Json) -> None:
         a = self._devices.get(body.get("device")) if isinstance(body, dict) else None  # type: ignore[arg-type]
         if a is None or not isinstance(body, dict):
+            return
+        if "drop" in body:
+            a.intents = [i for i in a.intents if i.rid != body["drop"]]
             return
         now = time.monotonic()
         a.intents = [i for i in a.intents if now - i.at < KEEP_S]
