@@ -35,6 +35,7 @@ from switchgear.links.mqttclient import AiomqttTransport, MqttTransport
 from switchgear.links.netguard import NetGuard
 from switchgear.links.router import LinkRouter
 from switchgear.links.shelly import PROTOCOLS
+from switchgear.links.shellygroup import Group
 from switchgear.settings import Settings
 from switchgear.storage import open_store
 from switchgear.storage.shared import shared_counters, shared_engine
@@ -95,7 +96,7 @@ class Runtime:
         if mqtt is None and settings.link != "memory":
             if not is_broker_link(settings.link):
                 raise InvalidInput(f"link {settings.link!r} is not available", field="link")
-            mqtt = AiomqttTransport(from_settings(settings))
+            mqtt = AiomqttTransport(from_settings(settings), v5=external)  # 5: shared subs
         store = store or open_store(settings.database_url)
         await store.open()
         stored_clock = await store.meta("clock")
@@ -126,6 +127,8 @@ class Runtime:
         engine = Engine(store, router, bus, clock, journal, settings.command_timeout_s)
         if fleet_link is not None:
             fleet_link.recorder = engine.record
+        if remote is not None and external and cluster is not None:  # one record, one firing
+            remote.join(Group(f"switchgear-{name}", engine.record, cluster.peers, store.claim))
         counters = shared_counters(store) or MemoryCounters()
         hashes = HashPool(settings.password_workers)
         auth = Auth(store, clock, key, hashes=hashes, counters=counters)

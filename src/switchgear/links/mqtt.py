@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,10 @@ from switchgear.core.model import (
     Json,
     MeterReading,
     Refresh,
+    SharedEvent,
     StatusKind,
     Switch,
+    short_id,
 )
 from switchgear.core.ports import EventSink, SimAction
 from switchgear.core.scheduler import Scheduler, Timer
@@ -37,6 +40,7 @@ from switchgear.devices.twin import NvramSink
 from switchgear.errors import Conflict, DeviceOffline, InvalidCommand
 from switchgear.links.mqttclient import MqttTransport
 from switchgear.links.shelly import PROTOCOLS, Report, ShellyProtocol, rpc_answer
+from switchgear.links.shellygroup import KEEP_S, Group
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,17 @@ class Waiter:
     on: bool
     reason: str
     fut: asyncio.Future[None]
+    rid: str | None = None  # (group mode) the id of the record this worker writes
+
+
+@dataclass
+class Intent:
+    """(group mode) A switch another worker commanded: it records the change."""
+
+    on: bool
+    reason: str
+    rid: str
+    at: float  # monotonic, to forget one whose report never came
 
 
 @dataclass
@@ -84,6 +99,7 @@ class Adopted:
     recorded_power: float | None = None
     recorded_at: float = 0.0
     waiters: list[Waiter] = field(default_factory=list)
+    intents: list[Intent] = field(default_factory=list)
 
     @property
     def mqtt_id(self) -> str:
@@ -112,6 +128,16 @@ class MqttLink:
         self._rpc_ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._src = transport.client_id  # Gen2 answers come to `<src>/rpc`
+        self.group: Group | None = None  # other API workers take the same devices
+        self._msg: tuple[str, bytes] | None = None  # (group mode) the message being applied
+        self._derived: list[tuple[DeviceEvent, str]] = []  # and the records it makes
+
+    def join(self, group: Group) -> None:
+        """Work beside other API workers (links/shellygroup.py): each record and timer once."""
+        self.group = group
+        group.worker = self._src
+        group.peers.on("shelly.intent", self._peer_intent)
+        group.peers.on("shelly.pending", self._peer_pending)
 
     # --- registry -----------------------------------------------------------
 
@@ -148,6 +174,8 @@ class MqttLink:
         for f in a.proto.filters(a.mqtt_id):
             self._by_topic[f.split("/#")[0]] = a
             await self.transport.subscribe(f)
+            if self.group is not None:
+                await self.transport.share(self.group.name, f, self._on_shared)
         if a.pending is not None:
             self._arm(a, a.pending)  # an overdue one fires once the device is back
         self._ask_state(a)
@@ -169,8 +197,9 @@ class MqttLink:
             for a in self._devices.values():
                 self._ask_state(a)
         else:
-            for a in self._devices.values():
-                self._went_offline(a, "the server lost the MQTT broker")
+            for a in self._devices.values():  # (with other workers: theirs to say, if so)
+                self._went_offline(a, "the server lost the MQTT broker",
+                                   record=self.group is None)  # fmt: skip
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         if topic == f"{self._src}/rpc":
@@ -185,8 +214,22 @@ class MqttLink:
         if a is None:
             return
         report = a.proto.parse(a.mqtt_id, topic, payload)
-        if report is not None:
-            self._apply(a, report)
+        if self.group is None:
+            if report is not None:
+                self._apply(a, report)
+            return
+        self._msg, self._derived = (topic, payload), []
+        try:
+            if report is not None:
+                self._apply(a, report)
+        finally:
+            derived, self._msg, self._derived = self._derived, None, []
+        self.group.election.plain((topic, payload), derived)
+
+    def _on_shared(self, topic: str, payload: bytes) -> None:
+        """(group mode) This worker's share of the messages: it writes their records."""
+        if self.group is not None and self._device_for(topic) is not None:
+            self.group.election.shared((topic, payload))
 
     def _device_for(self, topic: str) -> Adopted | None:
         for prefix in (topic, topic.rsplit("/", 1)[0], topic.rsplit("/", 2)[0]):
@@ -226,16 +269,29 @@ class MqttLink:
                 a.recorded_power, a.recorded_at = a.power_w, now
             self._emit(a, StatusKind.UPDATE, "device", self._summary(a), record=record)
 
-    def _relay(self, a: Adopted, on: bool, overpower: bool, by: str | None = None) -> None:
+    def _relay(
+        self, a: Adopted, on: bool, overpower: bool, by: str | None = None, rid: str | None = None
+    ) -> None:
         """The relay as reported; `by`: the command that switched it (else: the waiter
-        this report answers, or "device": switched at the plug or by its own timers)."""
+        this report answers, or "device": switched at the plug or by its own timers);
+        `rid`: (group mode) the id of that command's record, written here."""
         changed = on != a.on or overpower != a.overpower
+        cmd: tuple[bool, str] | None = None if rid is None else (True, rid)
         for w in list(a.waiters):
             if w.on == on:
                 a.waiters.remove(w)
                 if not w.fut.done():
                     w.fut.set_result(None)
+                if by is None and w.rid is not None:
+                    cmd = (True, w.rid)
                 by = by or w.reason
+        if by is None and not overpower:  # another worker's command? (it records it)
+            for i in a.intents:
+                if i.on == on:  # (unchanged: the device was in that state already)
+                    a.intents.remove(i)
+                    if changed:
+                        by, cmd = i.reason, (False, i.rid)
+                    break
         if by is not None:
             self._cancel_pending(a)  # a newer command, carried out, replaces a pending flip
         reason = by or "device"
@@ -250,18 +306,18 @@ class MqttLink:
                 self._cancel_pending(a)  # done, or void after a switch by hand
             self._save(a.device.id, a.nvram)
             self._emit(a, StatusKind.RELAY, "overpower" if overpower else reason,
-                       {"on": on, "toggleIn": self._toggle_in(a)}, 0)  # fmt: skip
+                       {"on": on, "toggleIn": self._toggle_in(a)}, 0, cmd=cmd)  # fmt: skip
         else:
             self._emit(a, StatusKind.RELAY, reason, {"on": on}, 0, record=False)
 
-    def _went_offline(self, a: Adopted, why: str) -> None:
+    def _went_offline(self, a: Adopted, why: str, *, record: bool = True) -> None:
         for w in a.waiters:
             if not w.fut.done():
                 w.fut.set_exception(DeviceOffline(why))
         a.waiters.clear()
         if a.online:
             a.online = False
-            self._emit(a, StatusKind.CONNECTION, "offline", {"online": False})
+            self._emit(a, StatusKind.CONNECTION, "offline", {"online": False}, record=record)
 
     # --- commands -----------------------------------------------------------
 
@@ -284,6 +340,7 @@ class MqttLink:
             self._arm(a, p)
             self._save(a.device.id, a.nvram)
             self._emit(a, StatusKind.FUNCTION, "timer", {"on": on, "delay": command.delay}, 0)
+            await self._tell_pending(a, armed=True)
             return CommandResult(ok=True, data={"on": [a.on], "toggle_at": p.due})
         result = await self._switch(a, on, command.duration)
         if result.ok and command.duration and not a.proto.flips_back_itself:
@@ -291,6 +348,7 @@ class MqttLink:
             self._save(a.device.id, a.nvram)
             self._emit(a, StatusKind.RELAY, "api", {"on": a.on, "toggleIn": self._toggle_in(a)},
                        0, record=False)  # fmt: skip
+            await self._tell_pending(a, armed=True)
         return result
 
     async def _switch(
@@ -300,6 +358,11 @@ class MqttLink:
         flip_back = duration if a.proto.flips_back_itself else None
         rpc_id = next(self._rpc_ids)
         msgs = a.proto.switch(a.mqtt_id, on, flip_back, rpc_id, self._src)
+        rid = None
+        if self.group is not None:  # the others hear of it first: the record is ours
+            rid = short_id()
+            intent = {"device": a.device.id, "on": on, "reason": reason, "rid": rid}
+            await self.group.peers.tell("shelly.intent", intent)
         if a.proto.acks_by_rpc:
             fut: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
             self._rpc[rpc_id] = fut
@@ -308,14 +371,17 @@ class MqttLink:
                 result = await fut
             finally:
                 self._rpc.pop(rpc_id, None)
+                if not (fut.done() and not fut.cancelled() and fut.result().ok):
+                    self._drop_intent(a, rid)
             if result.ok:
-                self._relay(a, on, False, reason)  # the answer is the device's word: it switched
+                self._relay(a, on, False, reason, rid)  # the answer is the device's word
                 if flip_back:
                     a.pending = Pending(self.clock.now() + flip_back, not on, "auto")
                     self._emit(a, StatusKind.RELAY, "api", {"on": on, "toggleIn": flip_back}, 0,
                                record=False)  # fmt: skip
+                    await self._tell_pending(a, armed=False)
             return result
-        waiter = Waiter(on, reason, asyncio.get_running_loop().create_future())
+        waiter = Waiter(on, reason, asyncio.get_running_loop().create_future(), rid)
         a.waiters.append(waiter)
         try:
             if a.on == on:  # no change to announce: ask the device to say its state again
@@ -323,8 +389,9 @@ class MqttLink:
             await self._publish(msgs)
             await waiter.fut
         finally:
-            if waiter in a.waiters:
+            if waiter in a.waiters:  # not answered: offline, or the engine stopped waiting
                 a.waiters.remove(waiter)
+                self._drop_intent(a, rid)
         return CommandResult(ok=True, data={"on": [on]})
 
     async def _publish(self, msgs: list[tuple[str, bytes]]) -> None:
@@ -369,6 +436,12 @@ class MqttLink:
     async def _run_pending(self, a: Adopted, p: Pending) -> None:
         if a.pending is not p:
             return
+        # armed on every worker: the first to claim it runs it (the relay's report, with
+        # the runner's intent, clears it on the others)
+        if self.group is not None and not await self.group.fire(a.device.id, p.due, p.on):
+            return
+        if a.pending is not p:
+            return
         a.pending = None
         try:
             flip_back = p.then_s if a.proto.flips_back_itself else None
@@ -379,6 +452,55 @@ class MqttLink:
         if p.then_s and not a.proto.flips_back_itself:
             self._arm(a, Pending(self.clock.now() + p.then_s, not p.on, "auto"))
         self._save(a.device.id, a.nvram)
+        if a.pending is not None:
+            await self._tell_pending(a, armed=not a.proto.flips_back_itself)
+
+    # --- group mode: what the other workers tell ---------------------------------
+
+    async def _tell_pending(self, a: Adopted, *, armed: bool) -> None:
+        """Every worker keeps the device's pending switch (any of them may fire it)."""
+        if self.group is not None:
+            p = a.pending.to_json() if a.pending else None
+            body: Json = {"device": a.device.id, "pending": p, "armed": armed}
+            await self.group.peers.tell("shelly.pending", body)
+
+    async def _peer_pending(self, body: Json) -> None:
+        a = self._devices.get(body.get("device")) if isinstance(body, dict) else None  # type: ignore[arg-type]
+        if a is None or not isinstance(body, dict):
+            return
+        self._cancel_pending(a)
+        p = body.get("pending")
+        if isinstance(p, dict):
+            pending = Pending(float(p["due"]), bool(p["on"]), str(p["reason"]), p["then_s"])
+            if body.get("armed"):
+                self._arm(a, pending)
+            else:
+                a.pending = pending
+        self._emit(
+            a,
+            StatusKind.RELAY,
+            "api",
+            {"on": a.on, "toggleIn": self._toggle_in(a)},
+            0,
+            record=False,
+        )  # fmt: skip (the shadow's toggle_at, as on the worker that set it)
+
+    def _drop_intent(self, a: Adopted, rid: str | None) -> None:
+        """A command that failed: the others forget its intent (so it names no later switch)."""
+        if self.group is not None and rid is not None:
+            self._spawn(self.group.peers.tell("shelly.intent", {"device": a.device.id,
+                                                                "drop": rid}))  # fmt: skip
+
+    async def _peer_intent(self, body: Json) -> None:
+        a = self._devices.get(body.get("device")) if isinstance(body, dict) else None  # type: ignore[arg-type]
+        if a is None or not isinstance(body, dict):
+            return
+        if "drop" in body:
+            a.intents = [i for i in a.intents if i.rid != body["drop"]]
+            return
+        now = time.monotonic()
+        a.intents = [i for i in a.intents if now - i.at < KEEP_S]
+        a.intents.append(Intent(bool(body["on"]), str(body["reason"]), str(body["rid"]), now))
 
     # --- reports to the engine ---------------------------------------------
 
@@ -403,10 +525,26 @@ class MqttLink:
 
     def _emit(
         self, a: Adopted, kind: StatusKind, reason: str, data: dict[str, Json],
-        channel: int | None = None, *, record: bool = True,
+        channel: int | None = None, *, record: bool = True, cmd: tuple[bool, str] | None = None,
     ) -> None:  # fmt: skip
-        event = DeviceEvent(a.device.id, self.clock.now(), kind, reason, data, self._state(a),
-                            channel, record)  # fmt: skip
+        """Tell the engine; `cmd`: (group mode) the command's record id, and whether this
+        worker ran the command (and so writes the record)."""
+        now = self.clock.now()
+        event = DeviceEvent(a.device.id, now, kind, reason, data, self._state(a), channel, record)
+        if self.group is not None and record:
+            if cmd is not None:
+                rid = cmd[1]
+            elif self._msg is not None:  # the records of a message: its elected worker's
+                rid = self.group.namer.name(*self._msg, len(self._derived), event)
+            else:  # what only this worker sees (a timer it armed): its own record
+                rid = ""
+            if rid:
+                event = SharedEvent(a.device.id, now, kind, reason, data, event.state, channel,
+                                    False, None, rid)  # fmt: skip
+                if cmd is not None and cmd[0]:
+                    self.group.recorder(event, rid)
+                elif cmd is None:
+                    self._derived.append((event, rid))
         for sink in self._sinks:
             sink(event)
 

@@ -1,0 +1,177 @@
+"""Two API workers and a real Shelly device (a fake Gen1 or Gen2 over the machine's
+Mosquitto): each history record is written once and each server-side timer fires once.
+
+Both workers hear every message of the device; the device's fake counts the commands it
+is sent, so a timer that fired on both workers would show as two commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from switchgear.auth.scopes import KIND_NATIVE
+from tests.api.test_mqtt_devices import Gen1, Gen2, until
+from tests.api.test_workers import Worker, history, url, worker  # noqa: F401 (a fixture)
+from tests.storage.conftest import pg_database  # noqa: F401 (a fixture)
+
+pytestmark = [pytest.mark.mqtt, pytest.mark.postgres]
+
+
+@dataclass
+class Pair:
+    a: Worker
+    b: Worker
+    token: str
+
+
+@asynccontextmanager
+async def pair(url: str) -> AsyncIterator[Pair]:  # noqa: F811
+    secret = f"shelly-workers-{secrets.token_hex(16)}"
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(worker("A", url, secret))
+        b = await stack.enter_async_context(worker("B", url, secret))
+        for w in (a, b):
+            await until(lambda w=w: len(w.rt.cluster.peers.present) == 1)  # type: ignore[misc, union-attr]
+            await until(lambda w=w: w.rt.mqtt is not None and w.rt.mqtt.transport.connected)  # type: ignore[misc]
+        account = await a.rt.auth.create_account("s@example.com", "S", "correct horse S")
+        _, token = await a.rt.auth.issue(account.id, KIND_NATIVE, 3600.0)
+        yield Pair(a, b, token)
+
+
+async def adopt(p: Pair, protocol: str, mqtt_id: str) -> int:
+    r = await p.a.post("/api/v1/devices", p.token, {"protocol": protocol, "mqtt_id": mqtt_id,
+                                                     "name": "kettle"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    dev = int(r.json()["id"])
+    for w in (p.a, p.b):
+        await until(lambda w=w: w.rt.engine.shadow(dev).online)  # type: ignore[misc]
+    return dev
+
+
+async def switch(w: Worker, token: str, dev: int, **body: Any) -> dict[str, Any]:
+    r = await w.post(f"/api/v1/devices/{dev}/channels/0/switch", token, body)
+    assert r.status_code == 200 and r.json()["state"] == "done", r.text
+    return dict(r.json())
+
+
+async def settled_history(p: Pair, dev: int) -> list[dict[str, Any]]:
+    await asyncio.sleep(0.3)  # let the last reports cross the broker (not an assertion)
+    await p.a.rt.journal.flush()
+    await p.b.rt.journal.flush()
+    return await history(p.b, p.token, dev)
+
+
+def assert_once(records: list[dict[str, Any]]) -> None:
+    ids = [x["id"] for x in records]
+    assert len(ids) == len(set(ids)), "\n".join(
+        str((x["id"], x["kind"], x["reason"], x["data"], x["ts"])) for x in records
+    )
+    keys = [(x["ts"], x["kind"], x["reason"], json.dumps(x["data"])) for x in records]
+    assert len(keys) == len(set(keys)), records
+
+
+def relays(records: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    return [(x["reason"], x["data"]["on"]) for x in records if x["kind"] == "relay"]
+
+
+def commands(plug: Gen1 | Gen2) -> list[str]:
+    """The switch commands the device was sent (Gen1 topic payloads, Gen2 Switch.Set)."""
+    out = []
+    for topic, payload in plug.received:
+        if topic.endswith("/relay/0/command"):
+            out.append(payload.decode())
+        elif topic.endswith("/rpc") and json.loads(payload)["method"] == "Switch.Set":
+            out.append("on" if json.loads(payload)["params"]["on"] else "off")
+    return out
+
+
+@pytest.mark.parametrize("gen", [Gen1, Gen2])
+async def test_switches_on_either_worker_are_each_one_record_read_on_the_other(
+    url: str,  # noqa: F811
+    gen: type[Gen1] | type[Gen2],
+) -> None:
+    async with pair(url) as p, gen() as plug:
+        protocol = "shelly-gen1" if gen is Gen1 else "shelly-gen2"
+        dev = await adopt(p, protocol, plug.mqtt_id)
+        for i, action in enumerate(("on", "off", "on", "off")):
+            await switch((p.a, p.b)[i % 2], p.token, dev, action=action)
+        plug.power = "12.25"
+        await switch(p.a, p.token, dev, action="off")  # off already: no record
+        for on in (True, False):  # switched at the plug itself: the device says so by itself
+            plug.on = on
+            if isinstance(plug, Gen1):
+                await plug.report()
+            else:
+                await plug.say("events/rpc", {"method": "NotifyStatus",
+                                              "params": {"switch:0": plug.status()}})  # fmt: skip
+            for w in (p.a, p.b):
+                await until(lambda w=w, on=on: w.rt.engine.shadow(dev).channels[0].on is on)  # type: ignore[misc]
+        records = await settled_history(p, dev)
+        assert_once(records)
+        assert relays(records) == [("api", True), ("api", False), ("api", True),
+                                   ("api", False), ("device", True), ("device", False)]  # fmt: skip
+        assert commands(plug) == ["on", "off", "on", "off", "off"]
+
+
+@pytest.mark.parametrize("gen", [Gen1, Gen2])
+async def test_a_delayed_switch_fires_once_across_workers(
+    url: str,  # noqa: F811
+    gen: type[Gen1] | type[Gen2],
+) -> None:
+    async with pair(url) as p, gen() as plug:
+        protocol = "shelly-gen1" if gen is Gen1 else "shelly-gen2"
+        dev = await adopt(p, protocol, plug.mqtt_id)
+        answer = await switch(p.a, p.token, dev, action="on", delay=1)
+        assert answer["state"] == "done"
+        await until(lambda: p.b.rt.engine.shadow(dev).channels[0].toggle_at is not None)
+        await until(lambda: plug.on)
+        for w in (p.a, p.b):
+            await until(lambda w=w: w.rt.engine.shadow(dev).channels[0].on)  # type: ignore[misc]
+        records = await settled_history(p, dev)
+        assert commands(plug) == ["on"]  # one command on the device's topic
+        assert_once(records)
+        assert relays(records) == [("timer", True)]
+        for w in (p.a, p.b):
+            assert w.rt.engine.shadow(dev).channels[0].toggle_at is None
+
+
+async def test_a_gen1_timed_switch_flips_back_once_across_workers(url: str) -> None:  # noqa: F811
+    async with pair(url) as p, Gen1() as plug:
+        dev = await adopt(p, "shelly-gen1", plug.mqtt_id)
+        await switch(p.b, p.token, dev, action="on", duration=1)
+        await until(lambda: p.a.rt.engine.shadow(dev).channels[0].toggle_at is not None)
+        await until(lambda: not plug.on and commands(plug) == ["on", "off"])
+        for w in (p.a, p.b):
+            await until(lambda w=w: not w.rt.engine.shadow(dev).channels[0].on)  # type: ignore[misc]
+        records = await settled_history(p, dev)
+        assert commands(plug) == ["on", "off"]
+        assert_once(records)
+        assert relays(records) == [("api", True), ("auto", False)]
+
+
+async def test_a_timer_outlives_the_worker_that_set_it(url: str) -> None:  # noqa: F811
+    """The worker that set a delayed switch stops at once (its timers go with it, as with
+    kill -9): the other fires it, once."""
+    secret = f"shelly-workers-{secrets.token_hex(16)}"
+    async with Gen1() as plug, worker("B", url, secret) as b:
+        async with worker("A", url, secret) as a:
+            await until(lambda: len(a.rt.cluster.peers.present) == 1)  # type: ignore[union-attr]
+            await until(lambda: len(b.rt.cluster.peers.present) == 1)  # type: ignore[union-attr]
+            await until(lambda: a.rt.mqtt is not None and a.rt.mqtt.transport.connected)
+            account = await a.rt.auth.create_account("k@example.com", "K", "correct horse K")
+            _, token = await a.rt.auth.issue(account.id, KIND_NATIVE, 3600.0)
+            dev = await adopt(Pair(a, b, token), "shelly-gen1", plug.mqtt_id)
+            await switch(a, token, dev, action="on", delay=1.5)
+            await until(lambda: b.rt.engine.shadow(dev).channels[0].toggle_at is not None)
+        await until(lambda: plug.on, seconds=5)
+        await until(lambda: b.rt.engine.shadow(dev).channels[0].on)
+        await asyncio.sleep(0.3)
+        assert commands(plug) == ["on"]
