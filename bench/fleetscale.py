@@ -65,6 +65,7 @@ allow_anonymous true
 persistence false
 max_queued_messages 100000
 max_inflight_messages 1000
+set_tcp_nodelay {nodelay}
 """
 PG_ADMIN = os.environ.get("SWITCHGEAR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -74,7 +75,7 @@ FFR = {"enable": True, "tripThreshold": 59.7, "returnThreshold": 59.8, "periods"
 # --- processes --------------------------------------------------------------------
 
 
-def own_broker(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+def own_broker(tmp: Path, nodelay: bool = True) -> tuple[subprocess.Popen[bytes], int]:
     """A Mosquitto for this run, with fleet settings, on a free loopback port."""
     exe = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
     if exe is None:
@@ -83,7 +84,7 @@ def own_broker(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
     conf = tmp / "mosquitto.conf"
-    conf.write_text(BROKER_CONF.format(port=port))
+    conf.write_text(BROKER_CONF.format(port=port, nodelay=str(nodelay).lower()))
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 10
@@ -271,8 +272,65 @@ def fleet_proc(url: str, shard: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, cwd=ROOT)
 
 
+async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
+                   rate: float) -> dict[str, Any]:  # fmt: skip
+    """One `pc.config` (FFR on) to each device, open loop at `rate`: latency and CPU."""
+    from switchgear.core.model import FirmwareCommand
+
+    lat: list[float] = []
+    answered: list[float] = []  # send -> the device's answer back in the server
+    commits: list[float] = []  # the server's group commits: how long each took
+    failed = 0
+    link, send, journal = rt.fleet_link, rt.fleet_link.send, rt.journal
+    observe = journal.on_commit
+
+    async def timed_send(device_id: int, command: Any) -> Any:
+        t = time.perf_counter()
+        result = await send(device_id, command)
+        answered.append(time.perf_counter() - t)
+        return result
+
+    def commit(size: int, took: float) -> None:
+        commits.append(took)
+        if observe is not None:
+            observe(size, took)
+
+    async def one(device_id: int) -> None:
+        nonlocal failed
+        t = time.perf_counter()
+        rec = await rt.engine.command(account_id, device_id,
+                                      FirmwareCommand("pc.config", {"ffr": FFR}))  # fmt: skip
+        lat.append(time.perf_counter() - t)
+        failed += rec.state.value != "done"
+
+    link.send, journal.on_commit = timed_send, commit
+    batches = journal.batches
+    profiler = cProfile.Profile() if PROFILE else None
+    if profiler is not None:
+        profiler.enable()
+    tasks = []
+    c_fleet = sum(cpu_s(pid) for pid in pids)
+    c_server = time.process_time()
+    t0 = time.perf_counter()
+    for k, device_id in enumerate(ids):
+        await asyncio.sleep(max(0.0, t0 + k / rate - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(device_id)))
+    await asyncio.gather(*tasks)
+    cmd_cpu = sum(cpu_s(pid) for pid in pids) - c_fleet + time.process_time() - c_server
+    rate = round(len(ids) / (time.perf_counter() - t0), 1)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(f"{PROFILE}/server-commands.prof")
+    del link.send
+    journal.on_commit = observe
+    return {"sent": len(ids), "failed": failed, "rate_per_s": rate,
+            "cpu_ms_each": round(cmd_cpu / len(ids) * 1000, 3), **percentiles(lat),
+            "answer": percentiles(answered), "server_commit": percentiles(commits),
+            "server_commits": journal.batches - batches}  # fmt: skip
+
+
 async def scale_out(args: argparse.Namespace, url: str) -> dict[str, Any]:
-    from switchgear.core.model import Device, DeviceEvent, FirmwareCommand
+    from switchgear.core.model import Device, DeviceEvent
     from switchgear.links import twinwire as tw
     from switchgear.links.twinsession import SessionPool
     from switchgear.runtime import Runtime
@@ -332,8 +390,12 @@ async def scale_out(args: argparse.Namespace, url: str) -> dict[str, Any]:
         out["fleet_connect_cpu_s"] = round(sum(cpu_s(pid) for pid in pids), 1)
         out["server_rss_mib"] = round(server_rss / 1024, 1)
 
-        # 2. idle
         await asyncio.sleep(5)  # the connect's status answers settle
+        if args.mode == "commands":  # the round trip alone (issue #22's latency work)
+            out["commands"] = await commands(rt, account.id, ids, pids, args.rate)
+            return out
+
+        # 2. idle
         c_fleet = sum(cpu_s(pid) for pid in pids)
         c_server = time.process_time()
         heard = 0
@@ -351,30 +413,7 @@ async def scale_out(args: argparse.Namespace, url: str) -> dict[str, Any]:
         out["idle_reports"] = heard
 
         # 3. command round trip: FFR on for every controller, one command each
-        lat: list[float] = []
-        failed = 0
-
-        async def one(device_id: int) -> None:
-            nonlocal failed
-            t = time.perf_counter()
-            rec = await rt.engine.command(account.id, device_id,
-                                          FirmwareCommand("pc.config", {"ffr": FFR}))  # fmt: skip
-            lat.append(time.perf_counter() - t)
-            failed += rec.state.value != "done"
-
-        tasks = []
-        c_fleet = sum(cpu_s(pid) for pid in pids)
-        c_server = time.process_time()
-        t0 = time.perf_counter()
-        for k, device_id in enumerate(ids):
-            await asyncio.sleep(max(0.0, t0 + k / args.rate - time.perf_counter()))
-            tasks.append(asyncio.create_task(one(device_id)))
-        await asyncio.gather(*tasks)
-        cmd_cpu = sum(cpu_s(pid) for pid in pids) - c_fleet + time.process_time() - c_server
-        out["commands"] = {"sent": n, "failed": failed,
-                           "rate_per_s": round(n / (time.perf_counter() - t0), 1),
-                           "cpu_ms_each": round(cmd_cpu / n * 1000, 3),
-                           **percentiles(lat)}  # fmt: skip
+        out["commands"] = await commands(rt, account.id, ids, pids, args.rate)
         await asyncio.sleep(2)
 
         # 4. FFR: grid step -> every relay status a row in PostgreSQL
@@ -465,7 +504,7 @@ def ffr_inproc(n: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", nargs="?", choices=("all", "sessions"), default="all")
+    ap.add_argument("mode", nargs="?", choices=("all", "sessions", "commands"), default="all")
     ap.add_argument("--devices", type=int, default=10_000)
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--rate", type=float, default=500.0)
@@ -474,6 +513,8 @@ def main() -> None:
     ap.add_argument("--no-aiomqtt", action="store_true", help="skip the aiomqtt sessions run")
     ap.add_argument("--link", help="mqtt://host:port of a broker to use (default: its own)")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--broker-nagle", action="store_true",
+                    help="own broker without set_tcp_nodelay (Mosquitto's default)")  # fmt: skip
     args = ap.parse_args()
     global BROKER, LINK
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket per session, and
@@ -481,7 +522,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         broker = None
         if args.link is None:
-            broker, port = own_broker(Path(tmp))
+            broker, port = own_broker(Path(tmp), not args.broker_nagle)
             args.link = f"mqtt://127.0.0.1:{port}"
         args.own_broker = broker is not None
         from switchgear.links.mqttclient import broker_address
@@ -502,6 +543,15 @@ def run(args: argparse.Namespace) -> None:
     from switchgear import gctune
 
     load0 = os.getloadavg()
+    if args.mode == "commands":  # the round trip and its echo baseline, nothing else
+        echo_b = arun(echo(min(args.devices, 5000), args.rate))
+        with gctune.tuned():
+            cmd = arun(main_async(args))["commands"]
+        load1 = [round(x, 1) for x in os.getloadavg()]
+        print(json.dumps({"devices": args.devices, "rate": args.rate, "load_before":
+                          [round(x, 1) for x in load0], "load_after": load1,
+                          "echo": echo_b, "commands": cmd}))  # fmt: skip
+        return
     base = {"lean": run_sessions(args.devices, "lean", 20)}
     if not args.no_aiomqtt:
         base["aiomqtt"] = run_sessions(args.devices, "aiomqtt", 20)

@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import ssl
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -27,6 +28,33 @@ MAX_BACKOFF_S = 10.0
 # QoS 1 publishes on the wire before their PUBACKs (paho's default, 20, made a server with
 # thousands of devices wait a broker round trip per 20 requests: docs/performance.md)
 MAX_INFLIGHT = 1000
+
+
+def no_delay(paho: Any) -> None:
+    """Turn Nagle off on paho's socket (paho leaves it on: a small publish waited for the
+    broker's delayed ACK of the one before, up to 40 ms) and, where TCP_CORK exists, send
+    what one write pass queued (publishes, PUBACKs) in full segments instead of a packet
+    each: the per-packet send was the server's largest cost (docs/performance.md)."""
+    sock = paho.socket()
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    cork = getattr(socket, "TCP_CORK", None)
+    if cork is None or not hasattr(sock, "setsockopt"):
+        return
+    write = paho.loop_write
+
+    def corked() -> Any:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
+        except OSError:
+            return write()
+        try:
+            return write()
+        finally:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, cork, 0)  # uncorked: out at once
+
+    paho.loop_write = corked
 
 
 def matches(topic_filter: str, topic: str) -> bool:
@@ -138,6 +166,7 @@ class AiomqttTransport:
                     will=will, protocol=version, max_inflight_messages=MAX_INFLIGHT,
                     **self.broker.client_options(),
                 ) as client:  # fmt: skip
+                    no_delay(client._client)  # paho underneath
                     client.pending_calls_threshold = MAX_INFLIGHT  # its warning: a burst
                     # set first: a filter added while these subscribe goes straight to the
                     # broker (one added before is in the set), so none is missed
