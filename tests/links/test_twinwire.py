@@ -100,10 +100,12 @@ def test_a_trips_events_cross_the_wire_in_one_message_each_state_once() -> None:
         DeviceEvent(99, 5.0, StatusKind.RELAY, "ffr", {"on": False}, tripped, 0),
         DeviceEvent(99, 5.5, StatusKind.UPDATE, "power", {}, later, None, False),
     ]
-    bodies = [tw.event_body(evs[0]), tw.event_body(evs[1], with_state=False),
-              tw.event_body(evs[2])]  # fmt: skip
+    bodies = [tw.dumps(tw.event_body(evs[0])), tw.dumps(tw.event_body(evs[1], with_state=False)),
+              tw.dumps(tw.event_body(evs[2]))]  # fmt: skip
     payload = tw.notify_events("dev", bodies)
     assert payload.count(b'"state"') == 2  # the relay event's state is the trigger's
+    assert tw.loads(payload) == {"src": "dev", "dst": "switchgear", "method": "NotifyEvent",
+                                 "params": {"events": [tw.loads(b) for b in bodies]}}  # fmt: skip
     back = tw.parse_events(7, payload)
     assert [(e.kind, e.reason, e.ts, e.record) for e in back] == [
         (StatusKind.TRIGGER, "ffr", 5.0, True), (StatusKind.RELAY, "ffr", 5.0, True),
@@ -113,7 +115,7 @@ def test_a_trips_events_cross_the_wire_in_one_message_each_state_once() -> None:
     assert back[2].state.ts == 5.5 and back[1].data == {"on": False}
     # the one-event form still reads; a malformed event keeps those before it
     assert [e.reason for e in tw.parse_events(7, tw.notify_event("dev", evs[1]))] == ["ffr"]
-    broken = tw.notify_events("dev", [bodies[0], {"kind": "relay"}])
+    broken = tw.notify_events("dev", [bodies[0], tw.dumps({"kind": "relay"})])
     assert [e.kind for e in tw.parse_events(7, broken)] == [StatusKind.TRIGGER]
     assert tw.parse_events(7, b"not json") == []
 

@@ -88,7 +88,7 @@ class Reports:
     """A device's events queued one after another: one `NotifyEvent` carrying them all,
     each state sent once (an event whose state equals the one before's omits it)."""
 
-    events: list[Json]
+    events: list[bytes]  # each event encoded
     last: DeviceState
 
 
@@ -221,10 +221,10 @@ class FleetNode:
             r = last[2]
             if len(r.events) < tw.MAX_EVENTS:
                 same = ev.state is r.last or ev.state == r.last
-                r.events.append(tw.event_body(ev, with_state=not same))
+                r.events.append(tw.dumps(tw.event_body(ev, with_state=not same)))
                 r.last = ev.state
                 return
-        reports = Reports([tw.event_body(ev)], ev.state)
+        reports = Reports([tw.dumps(tw.event_body(ev))], ev.state)
         self._queue(tc, tw.events_topic(tc.device), reports)
 
     def _queue(

@@ -259,10 +259,11 @@ def event_body(ev: DeviceEvent, with_state: bool = True) -> dict[str, Json]:
     return body
 
 
-def notify_events(src: str, events: list[dict[str, Json]]) -> bytes:
-    """Events of one device, in order, as one `NotifyEvent` (`params.events`)."""
-    return dumps({"src": src, "dst": "switchgear", "method": "NotifyEvent",
-                  "params": {"events": events}})  # fmt: skip
+def notify_events(src: str, events: list[bytes]) -> bytes:
+    """Events of one device, in order (each `dumps(event_body(...))`: kept encoded while
+    queued, as compact as the message), as one `NotifyEvent` (`params.events`)."""
+    head = dumps({"src": src, "dst": "switchgear", "method": "NotifyEvent"})[:-1]
+    return head + b',"params":{"events":[' + b",".join(events) + b"]}}"
 
 
 def parse_events(device_id: int, payload: bytes) -> list[DeviceEvent]:
