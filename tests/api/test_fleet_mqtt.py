@@ -391,6 +391,49 @@ def test_the_fleet_command_refuses_a_bad_shard() -> None:
     assert result.exit_code != 0 and "shard" in result.output
 
 
+@pytest.mark.mqtt
+async def test_an_ffr_trip_is_one_report_message_and_each_status_is_stored_once(
+    url: str,
+) -> None:
+    """A trip's trigger and relay events (and the state they share) go in one message."""
+    require_broker()
+    async with server(url) as s:
+        pc = await add(s.rt, s.account_id, f"PC-{secrets.token_hex(5).upper()}-001",
+                       "power-controller-v10")  # fmt: skip
+        topic = twinwire.events_topic(pc)
+        async with fleet(url), aiomqtt.Client(*BROKER, identifier=f"w-{topic[:20]}") as watch:
+            await until(lambda: s.online(pc.id))
+            ffr = {"enable": True, "tripThreshold": 59.7, "returnThreshold": 59.8,
+                   "periods": 10, "delay": 10}  # fmt: skip
+            rec = await s.rt.engine.command(s.account_id, pc.id,
+                                            FirmwareCommand("pc.config", {"ffr": ffr}))  # fmt: skip
+            assert rec.state.value == "done"
+            await watch.subscribe(topic, qos=1)
+            messages: list[dict[str, Any]] = []
+
+            async def hear() -> None:
+                async for m in watch.messages:
+                    messages.append(json.loads(bytes(m.payload)))  # type: ignore[arg-type]
+
+            hearing = asyncio.create_task(hear())
+            await s.rt.set_grid(s.account_id, 59.6, None)
+
+            async def tripped() -> bool:  # each status stored once
+                stored = sorted(h["kind"] for h in await s.history(pc.id) if h["reason"] == "ffr")
+                return stored == ["relay", "trigger"]
+
+            await until(tripped, 10)
+            assert not await s.on(pc.id)
+            hearing.cancel()
+            reasons = [[e["reason"] for e in m["params"].get("events", ())] for m in messages]
+            trips = [m for m, r in zip(messages, reasons, strict=True) if "ffr" in r]
+            assert len(trips) == 1, messages  # trigger/ffr and relay/ffr: one message
+            events = trips[0]["params"]["events"]
+            assert [(e["kind"], e["reason"]) for e in events][:2] == [("trigger", "ffr"),
+                                                                      ("relay", "ffr")]  # fmt: skip
+            assert "state" in events[0] and "state" not in events[1], events  # the same state, once
+
+
 async def _not(check: Any) -> bool:
     return not await check
 

@@ -21,6 +21,7 @@ from switchgear.core.model import (
 )
 from switchgear.errors import DeviceOffline, InvalidCommand, InvalidInput
 from switchgear.links import twinwire as tw
+from switchgear.links.fleetlink import record_id
 from switchgear.links.fleetnode import parse_shard
 
 
@@ -89,3 +90,38 @@ def test_results_errors_and_reports_cross_the_wire() -> None:
     assert back is not None and back.device_id == 7 and back.state.device_id == 7
     assert back.state.channels == state.channels and back.reason == "api"
     assert tw.parse_event(7, b"not json") is None
+
+
+def test_a_trips_events_cross_the_wire_in_one_message_each_state_once() -> None:
+    tripped = DeviceState(99, 5.0, True, (ChannelState(0, False),))
+    later = DeviceState(99, 5.5, True, (ChannelState(0, False),))
+    evs = [
+        DeviceEvent(99, 5.0, StatusKind.TRIGGER, "ffr", {"frequency": 59.6}, tripped, 0),
+        DeviceEvent(99, 5.0, StatusKind.RELAY, "ffr", {"on": False}, tripped, 0),
+        DeviceEvent(99, 5.5, StatusKind.UPDATE, "power", {}, later, None, False),
+    ]
+    bodies = [tw.dumps(tw.event_body(evs[0])), tw.dumps(tw.event_body(evs[1], with_state=False)),
+              tw.dumps(tw.event_body(evs[2]))]  # fmt: skip
+    payload = tw.notify_events("dev", bodies)
+    assert payload.count(b'"state"') == 2  # the relay event's state is the trigger's
+    assert tw.loads(payload) == {"src": "dev", "dst": "switchgear", "method": "NotifyEvent",
+                                 "params": {"events": [tw.loads(b) for b in bodies]}}  # fmt: skip
+    back = tw.parse_events(7, payload)
+    assert [(e.kind, e.reason, e.ts, e.record) for e in back] == [
+        (StatusKind.TRIGGER, "ffr", 5.0, True), (StatusKind.RELAY, "ffr", 5.0, True),
+        (StatusKind.UPDATE, "power", 5.5, False),
+    ]  # fmt: skip
+    assert back[1].state == back[0].state and back[1].state.device_id == 7
+    assert back[2].state.ts == 5.5 and back[1].data == {"on": False}
+    # the one-event form still reads; a malformed event keeps those before it
+    assert [e.reason for e in tw.parse_events(7, tw.notify_event("dev", evs[1]))] == ["ffr"]
+    broken = tw.notify_events("dev", [bodies[0], tw.dumps({"kind": "relay"})])
+    assert [e.kind for e in tw.parse_events(7, broken)] == [StatusKind.TRIGGER]
+    assert tw.parse_events(7, b"not json") == []
+
+
+def test_each_event_of_one_message_has_its_own_record_id() -> None:
+    payload = b'{"method":"NotifyEvent"}'
+    ids = {record_id("t/events/rpc", payload, k) for k in range(3)}
+    assert len(ids) == 3 and record_id("t/events/rpc", payload) in ids
+    assert record_id("t/events/rpc", payload, 1) == record_id("t/events/rpc", payload, 1)

@@ -498,9 +498,10 @@ class PowerControllerTwin(Twin):
     def _ffr_tripped(self, at: float, frequency: float, relay: dict[str, Json] | None) -> None:
         """Log the trip as the controller does (trigger/ffr, relay/ffr) and re-plan."""
         c = self.relay
-        self.emit(StatusKind.TRIGGER, "ffr", {"frequency": frequency}, 0, at=at)
+        state = self.snapshot()  # one instant, one state: a report carries it once
+        self.emit(StatusKind.TRIGGER, "ffr", {"frequency": frequency}, 0, at=at, state=state)
         if relay is not None:
-            self.emit(StatusKind.RELAY, "ffr", relay, 0, at=at)
+            self.emit(StatusKind.RELAY, "ffr", relay, 0, at=at, state=state)
             self._check(c)
             self._rearm()
         self.save()

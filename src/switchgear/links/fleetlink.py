@@ -1,9 +1,9 @@
 """Southbound to simulated devices served by `switchgear fleet` processes over MQTT.
 
 Commands and simulation steps are JSON-RPC requests on the device's `<prefix>/rpc`; the
-device's reports (`NotifyEvent` on `<prefix>/events/rpc`, each with its whole state) keep
-the shadow; its retained `<prefix>/online` (a last will when its process dies) says
-whether it is on the broker.
+device's reports (`NotifyEvent` on `<prefix>/events/rpc`, one or several events of the
+device with their states) keep the shadow; its retained `<prefix>/online` (a last will when
+its process dies) says whether it is on the broker.
 
 With a `group` (API workers sharing one database), every worker takes every report for
 its shadows and its own subscribers, and the history records are written once: by the
@@ -56,9 +56,10 @@ class Served:
 Recorder = Callable[[DeviceEvent, str], None]
 
 
-def record_id(topic: str, payload: bytes) -> str:
-    """The id every worker gives the record of one device message."""
-    digest = hashlib.blake2b(topic.encode() + b"\0" + payload, digest_size=9).digest()
+def record_id(topic: str, payload: bytes, k: int = 0) -> str:
+    """The id every worker gives the record of the `k`th event of one device message."""
+    tail = b"" if k == 0 else b"\0" + str(k).encode()
+    digest = hashlib.blake2b(topic.encode() + b"\0" + payload + tail, digest_size=9).digest()
     return base64.urlsafe_b64encode(digest).decode()
 
 
@@ -140,13 +141,12 @@ class FleetLink:
             return
         s = self._by_events.get(topic)
         if s is not None:
-            ev = tw.parse_event(s.device.id, payload)
-            if ev is not None and self.group is not None and ev.record:
-                ev = SharedEvent(
-                    ev.device_id, ev.ts, ev.kind, ev.reason, ev.data, ev.state, ev.channel,
-                    False, ev.topic, record_id(topic, payload),
-                )  # fmt: skip
-            if ev is not None:
+            for k, ev in enumerate(tw.parse_events(s.device.id, payload)):
+                if self.group is not None and ev.record:
+                    ev = SharedEvent(
+                        ev.device_id, ev.ts, ev.kind, ev.reason, ev.data, ev.state, ev.channel,
+                        False, ev.topic, record_id(topic, payload, k),
+                    )  # fmt: skip
                 if ev.kind is StatusKind.CONNECTION:
                     s.online = ev.state.online
                 self._emit(ev)
@@ -170,9 +170,9 @@ class FleetLink:
             return
         s = self._by_events.get(topic)
         if s is not None:
-            ev = tw.parse_event(s.device.id, payload)
-            if ev is not None and ev.record:
-                self.recorder(ev, record_id(topic, payload))
+            for k, ev in enumerate(tw.parse_events(s.device.id, payload)):
+                if ev.record:
+                    self.recorder(ev, record_id(topic, payload, k))
             return
         s = self._by_online.get(topic)
         if s is not None:

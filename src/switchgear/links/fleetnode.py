@@ -19,7 +19,15 @@ from typing import Any
 from switchgear import gctune
 from switchgear.core.anchor import fleet_clock
 from switchgear.core.journal import Journal
-from switchgear.core.model import Action, Device, DeviceEvent, Json, StatusKind, Switch
+from switchgear.core.model import (
+    Action,
+    Device,
+    DeviceEvent,
+    DeviceState,
+    Json,
+    StatusKind,
+    Switch,
+)
 from switchgear.core.ports import Store
 from switchgear.core.scheduler import Scheduler
 from switchgear.devices.fleet import Fleet
@@ -75,7 +83,16 @@ class TwinClient:
         self.transport.put(topic, payload, retain)
 
 
-Outgoing = tuple[TwinClient, str, bytes, bool]  # client, topic, payload, retain
+@dataclass(eq=False, slots=True)
+class Reports:
+    """A device's events queued one after another: one `NotifyEvent` carrying them all,
+    each state sent once (an event whose state equals the one before's omits it)."""
+
+    events: list[bytes]  # each event encoded
+    last: DeviceState
+
+
+Outgoing = tuple[TwinClient, str, bytes | Reports, bool]  # client, topic, payload, retain
 
 
 class FleetNode:
@@ -178,7 +195,7 @@ class FleetNode:
         tc = self.clients.get(ev.device_id)
         if tc is None:
             return
-        self._queue(tc, tw.events_topic(tc.device), tw.notify_event(tc.mqtt_id, ev))
+        self._report(tc, ev)
         if ev.kind is StatusKind.CONNECTION:  # the simulated network: on or off the broker
             self._queue(tc, tw.online_topic(tc.device),
                         b"true" if ev.state.online else b"false", retain=True)  # fmt: skip
@@ -196,7 +213,23 @@ class FleetNode:
         ):
             self._queue(tc, topic, payload)  # fmt: skip
 
-    def _queue(self, tc: TwinClient, topic: str, payload: bytes, retain: bool = False) -> None:
+    def _report(self, tc: TwinClient, ev: DeviceEvent) -> None:
+        """Queue an event; joined to the device's report queued just before, if any (a
+        trip's trigger, relay and power events: one message, not three)."""
+        last = self._outbox[-1] if self._outbox else None
+        if last is not None and last[0] is tc and isinstance(last[2], Reports):
+            r = last[2]
+            if len(r.events) < tw.MAX_EVENTS:
+                same = ev.state is r.last or ev.state == r.last
+                r.events.append(tw.dumps(tw.event_body(ev, with_state=not same)))
+                r.last = ev.state
+                return
+        reports = Reports([tw.dumps(tw.event_body(ev))], ev.state)
+        self._queue(tc, tw.events_topic(tc.device), reports)
+
+    def _queue(
+        self, tc: TwinClient, topic: str, payload: bytes | Reports, retain: bool = False
+    ) -> None:
         self._outbox.append((tc, topic, payload, retain))
         self._wake.set()
 
@@ -215,6 +248,8 @@ class FleetNode:
                 self._wake.set()
                 continue
             for tc, topic, payload, retain in batch:
+                if isinstance(payload, Reports):
+                    payload = tw.notify_events(tc.mqtt_id, payload.events)
                 tc.send(topic, payload, retain)
 
     # --- requests -----------------------------------------------------------------

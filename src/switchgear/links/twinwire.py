@@ -242,3 +242,54 @@ def parse_event(device_id: int, payload: bytes) -> DeviceEvent | None:
         )  # fmt: skip
     except (KeyError, TypeError, ValueError):
         return None
+
+
+# --- several events of one device in one message (docs/device-protocol.md §3) --------
+
+MAX_EVENTS = 32  # events one report message carries at most
+
+
+def event_body(ev: DeviceEvent, with_state: bool = True) -> dict[str, Json]:
+    """One event of a `NotifyEvent`'s `events` list; no `state`: the one before's."""
+    body: dict[str, Json] = {"ts": ev.ts, "kind": ev.kind.value, "reason": ev.reason,
+                             "data": plain(dict(ev.data)), "channel": ev.channel,
+                             "record": ev.record, "topic": ev.topic}  # fmt: skip
+    if with_state:
+        body["state"] = ev.state.to_json()
+    return body
+
+
+def notify_events(src: str, events: list[bytes]) -> bytes:
+    """Events of one device, in order (each `dumps(event_body(...))`: kept encoded while
+    queued, as compact as the message), as one `NotifyEvent` (`params.events`)."""
+    head = dumps({"src": src, "dst": "switchgear", "method": "NotifyEvent"})[:-1]
+    return head + b',"params":{"events":[' + b",".join(events) + b"]}}"
+
+
+def parse_events(device_id: int, payload: bytes) -> list[DeviceEvent]:
+    """The events of a `NotifyEvent`, one (`params.event`) or several (`params.events`);
+    an event without `state` has the state of the one before it."""
+    body = loads(payload)
+    if body is None or body.get("method") != "NotifyEvent":
+        return []
+    params = body.get("params")
+    if not isinstance(params, dict):
+        return []
+    if "events" not in params:
+        one = parse_event(device_id, payload)
+        return [] if one is None else [one]
+    out: list[DeviceEvent] = []
+    state: DeviceState | None = None
+    items = params["events"]
+    for e in items if isinstance(items, list) else ():
+        try:
+            if "state" in e or state is None:
+                state = DeviceState.from_json({**e["state"], "device_id": device_id})
+            out.append(DeviceEvent(
+                device_id, float(e["ts"]), StatusKind(e["kind"]), str(e["reason"]),
+                dict(e.get("data") or {}), state, e.get("channel"), bool(e.get("record", True)),
+                e.get("topic"),
+            ))  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            return out  # the events before a malformed one stand
+    return out
