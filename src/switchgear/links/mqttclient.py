@@ -32,29 +32,12 @@ MAX_INFLIGHT = 1000
 
 def no_delay(paho: Any) -> None:
     """Turn Nagle off on paho's socket (paho leaves it on: a small publish waited for the
-    broker's delayed ACK of the one before, up to 40 ms) and, where TCP_CORK exists, send
-    what one write pass queued (publishes, PUBACKs) in full segments instead of a packet
-    each: the per-packet send was the server's largest cost (docs/performance.md)."""
+    broker's delayed ACK of the one before, up to 40 ms). Corking its write passes
+    (TCP_CORK around paho's loop_write) was measured faster but broke reconnecting after a
+    broker restart under uvloop, so it is not done."""
     sock = paho.socket()
     with contextlib.suppress(OSError, AttributeError):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    cork = getattr(socket, "TCP_CORK", None)
-    if cork is None or not hasattr(sock, "setsockopt"):
-        return
-    write = paho.loop_write
-
-    def corked() -> Any:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
-        except OSError:
-            return write()
-        try:
-            return write()
-        finally:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.IPPROTO_TCP, cork, 0)  # uncorked: out at once
-
-    paho.loop_write = corked
 
 
 def matches(topic_filter: str, topic: str) -> bool:
