@@ -73,6 +73,16 @@ def test_on_then_show_and_delayed_switch_with_the_manual_clock(demo: Demo) -> No
     assert code == 0 and "channels" in out and "meters" in out
 
 
+def test_a_meter_with_its_relay_off_shows_zero_not_minus_zero(demo: Demo) -> None:
+    pid = plug_id(demo)
+    code, out, _ = sg(demo, "devices", "off", str(pid))
+    assert code == 0
+    code, out, _ = sg(demo, "devices", "show", str(pid), "--json")
+    assert code == 0 and json.loads(out)["meters"] and "-0.0" not in out
+    code, out, _ = sg(demo, "devices", "show", str(pid))
+    assert code == 0 and "rev W" in out and "-0.0" not in out
+
+
 def test_errors_are_one_line_on_stderr_and_exit_1(demo: Demo) -> None:
     code, _, err = sg(demo, "devices", "show", "999999")
     assert code == 1 and "error: device not found (HTTP 404)" in err and "Traceback" not in err
