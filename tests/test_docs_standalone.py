@@ -1,4 +1,5 @@
-"""The project's docs stand alone: every link they make lands on a file of this repository."""
+"""The project's docs stand alone: every link they make lands on a file of this repository,
+and every #anchor on a heading of the file it names."""
 
 from __future__ import annotations
 
@@ -42,3 +43,68 @@ def test_the_check_sees_a_link_out_of_the_repository() -> None:
     assert not (ROOT / "docs" / up).resolve().is_relative_to(ROOT)
     assert (ROOT / "docs" / api.split("#")[0]).exists()
     assert OUTSIDE.search(text)
+
+
+FENCE = re.compile(r"^\s*(```|~~~)")
+HEADING = re.compile(r"^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: its text, lower case, punctuation dropped, spaces
+    to hyphens (markdown's own marks go first: code ticks, emphasis, a link's target)."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)
+    text = re.sub(r"[`*]|(?<!\w)_|_(?!\w)", "", text).lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    """Every anchor a markdown file has: one per heading outside code fences, a repeated
+    one numbered `-1`, `-2`... as GitHub numbers them."""
+    seen: dict[str, int] = {}
+    found: set[str] = set()
+    fenced = False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+            continue
+        heading = None if fenced else HEADING.match(line)
+        if heading:
+            base = slug(heading.group(1))
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            found.add(base if n == 0 else f"{base}-{n}")
+    return found
+
+
+def fragments(doc: Path) -> list[tuple[str, Path, str]]:
+    """(link, file it names, anchor) for each of the doc's links that names an anchor."""
+    out = []
+    for target in LINK.findall(doc.read_text()):
+        if re.match(r"[a-z]+:", target) or "#" not in target:
+            continue
+        path, anchor = target.split("#", 1)
+        out.append((target, (doc.parent / path).resolve() if path else doc, anchor))
+    return out
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_anchor_lands_on_a_heading(doc: Path) -> None:
+    for target, path, anchor in fragments(doc):
+        assert path.suffix == ".md" and path.exists(), f"{target}: no such markdown file"
+        assert anchor in anchors(path.read_text()), f"{target}: no heading has that anchor"
+
+
+def test_the_anchor_check_knows_githubs_anchors(tmp_path: Path) -> None:
+    text = (
+        "# Title\n## 6. Simulated devices in their own processes\n### Login and TLS\n"
+        "## Scale-out (issue #22)\n## `--fleet-size N`\n## Errors\n## Errors\n"
+        "```\n# not a heading\n```\n"
+    )
+    assert anchors(text) == {
+        "title", "6-simulated-devices-in-their-own-processes", "login-and-tls",
+        "scale-out-issue-22", "--fleet-size-n", "errors", "errors-1",
+    }  # fmt: skip
+    doc = tmp_path / "a.md"
+    doc.write_text(text + "[ok](#errors-1) [bad](#not-a-heading) [web](https://x.org/#y)\n")
+    found = {target: anchor in anchors(path.read_text()) for target, path, anchor in fragments(doc)}
+    assert found == {"#errors-1": True, "#not-a-heading": False}

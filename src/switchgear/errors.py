@@ -15,7 +15,8 @@ SwitchgearError
 │   ├── BadPassword
 │   └── Forbidden            (authenticated, but lacks a scope)
 ├── InvalidInput             (a request field is wrong; names the field)
-│   └── InvalidCommand
+│   ├── InvalidCommand
+│   └── NothingMatched       (a well-formed selection names no device: nothing to act on)
 ├── Conflict                 (duplicate serial/email, clock not manual, ...)
 ├── RateLimited
 └── DeviceError
@@ -99,6 +100,10 @@ class InvalidInput(SwitchgearError):
 
 class InvalidCommand(InvalidInput):
     """The command is invalid for this device."""
+
+
+class NothingMatched(InvalidInput):
+    """No device matched."""
 
 
 class TooLarge(InvalidInput):

@@ -133,10 +133,6 @@ async def test_enrolment_configures_what_can_serve_and_refuses_the_rest(world: W
 async def test_a_60_hz_controller_cannot_serve_a_nordic_programme(world: World) -> None:
     [a] = await controllers(world, 1)
     r = await group(
-        world, {"name": "n", "programme": "nordic-ffr-49.6", "contracted_kw": 1, "tag": "none-such"}
-    )
-    assert r.status_code == 201 and r.json()["devices"] == []
-    r = await group(
         world, {"name": "n", "programme": "nordic-ffr-49.6", "contracted_kw": 1, "device_ids": [a]}
     )
     assert r.json()["refused"] == [
@@ -308,6 +304,34 @@ async def test_bad_group_requests_are_problems(world: World, body: dict[str, Any
     r = await group(world, body)
     assert r.status_code in (400, 422), r.text
     assert r.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("selects", "says"),
+    [
+        ({"tag": "nothing-has-this"}, "no device of the account has the tag 'nothing-has-this'"),
+        ({"tag": "theirs"}, "no device of the account has the tag 'theirs'"),  # b's tag only
+        ({"device_ids": []}, "device_ids is empty"),
+    ],
+)
+async def test_a_group_of_no_device_is_refused_and_not_created(
+    world: World, selects: dict[str, Any], says: str
+) -> None:
+    w = world
+    await controllers(w, 1)  # the account has a controller, just not one that is named
+    await w.rt.add_device(
+        Device(0, 2, "PC-THEIRS0001-001", PC, "theirs", w.rt.clock.now(), tags=("theirs",))
+    )
+    r = await group(w, {"name": "g", "programme": "ercot-ffr", "contracted_kw": 1, **selects})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["status"] == 422 and problem["field"] == next(iter(selects))
+    assert problem["detail"].startswith("no device matched: ") and says in problem["detail"]
+    r = await w.client.get("/api/v1/ffr/groups", headers=w.auth())
+    assert r.status_code == 200 and r.json() == []
+    spec = (await w.client.get("/api/openapi.json")).json()
+    assert "422" in spec["paths"]["/api/v1/ffr/groups"]["post"]["responses"]
 
 
 async def test_prequalification_steps_the_simulated_grid_and_reports(world: World) -> None:

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+import typer
 from typer.testing import CliRunner
 
+from switchgear.cli.client import CliError
+from switchgear.cli.errors import handled
 from switchgear.cli.main import app
 from tests.e2e.proc import Demo, start_demo
 
@@ -68,6 +71,16 @@ def test_on_then_show_and_delayed_switch_with_the_manual_clock(demo: Demo) -> No
     assert any(s["reason"] == "timer" and s["kind"] == "relay" for s in json.loads(out))
     code, out, _ = sg(demo, "devices", "show", str(pid))
     assert code == 0 and "channels" in out and "meters" in out
+
+
+def test_a_meter_with_its_relay_off_shows_zero_not_minus_zero(demo: Demo) -> None:
+    pid = plug_id(demo)
+    code, out, _ = sg(demo, "devices", "off", str(pid))
+    assert code == 0
+    code, out, _ = sg(demo, "devices", "show", str(pid), "--json")
+    assert code == 0 and json.loads(out)["meters"] and "-0.0" not in out
+    code, out, _ = sg(demo, "devices", "show", str(pid))
+    assert code == 0 and "rev W" in out and "-0.0" not in out
 
 
 def test_errors_are_one_line_on_stderr_and_exit_1(demo: Demo) -> None:
@@ -171,6 +184,32 @@ def test_devices_list_never_cuts_a_number_at_80_columns(demo: Demo) -> None:
     assert max(len(line) for line in table.splitlines()) <= 80
     for m in shown["meters"]:
         assert f"{m['energy_wh']:.1f}" in table and f"{m['voltage_v']:.1f}" in table
+
+
+def test_tokens_and_credentials_lists_cut_nothing_at_80_columns(demo: Demo) -> None:
+    assert sg(demo, "credentials", "create", "powercontroller.token")[0] == 0
+    for listing, whole in (
+        (("tokens", "list"), ("id",)),
+        (("credentials", "list"), ("id", "kind")),
+    ):
+        code, out, _ = sg(demo, *listing, "--json")
+        rows = json.loads(out)
+        code, table, _ = sg(demo, *listing)
+        assert code == 0 and "…" not in table, table
+        assert max(len(line) for line in table.splitlines()) <= 80, table
+        for row in rows:
+            line = next(line for line in table.splitlines() if line.startswith(row["id"]))
+            assert all(row[key] in line.split() for key in whole), (row, line)
+
+
+def test_an_error_longer_than_the_terminal_is_still_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    detail = "url: the meter's address is outside the networks this server may poll"
+    with pytest.raises(typer.Exit) as exit_, handled():
+        raise CliError(f"{detail} (HTTP 400)")
+    assert exit_.value.exit_code == 1
+    assert capsys.readouterr().err == f"error: {detail} (HTTP 400)\n"
 
 
 def test_every_listing_has_json_for_scripts(demo: Demo) -> None:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -80,3 +81,25 @@ def test_an_aggregator_enrols_tests_and_files_the_evidence(demo: Demo, tmp_path:
     assert json.loads(out) == {"id": group["id"], "restored": ids[1:], "not_restored": []}
     code, out = sg(demo, "ffr", "group", str(group["id"]))
     assert code != 0 and "not found" in out
+
+
+@pytest.mark.parametrize(
+    ("selects", "says"),
+    [
+        (["--tag", "nothing-has-this"], "no device of the account has the tag 'nothing-has-this'"),
+        (["--devices", ""], "device_ids is empty"),
+    ],
+)
+def test_create_with_no_device_matched_is_a_one_line_error(
+    demo: Demo, selects: list[str], says: str
+) -> None:
+    args = ["ffr", "create", "empty", "--programme", "ercot-ffr", "--kw", "1", *selects]
+    r = runner.invoke(app, [*args, "--credentials-file", str(demo.credentials_path)])
+    assert r.exit_code == 1 and r.stdout == ""
+    assert r.stderr.startswith("error: no device matched: ") and says in r.stderr
+    assert r.stderr.strip().endswith("(HTTP 422)") and len(r.stderr.strip().splitlines()) == 1
+    token = demo.credentials["account"]["token"]
+    groups = httpx.get(
+        f"{demo.base_url}/api/v1/ffr/groups", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    assert [g for g in groups if g["name"] == "empty"] == []

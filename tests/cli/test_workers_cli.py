@@ -1,4 +1,4 @@
-"""`serve --workers N` and the scale-out demo refuse what cannot work, in one line."""
+"""`serve`, `demo` and `fleet` refuse option combinations that cannot work, in one line."""
 
 from __future__ import annotations
 
@@ -44,11 +44,17 @@ LINK = "mqtt://127.0.0.1:1883"
         (["demo", "--link", LINK, "--workers", "2"], "needs a PostgreSQL --database-url"),
         (["demo", "--link", LINK, "--speed", "0"], MANUAL_REFUSED),
         (["demo", "--link", "http://127.0.0.1:1883"], "is not mqtt://host:port"),
+        (["serve", "--fleet", "external"], "an external fleet needs --link mqtt://host:port"),
+        (["serve", "--fleet", "external", "--link", LINK, "--speed", "0"], MANUAL_REFUSED),
+        (["serve", "--fleet", "elsewhere"], "--fleet is in-process or external"),
+        (["serve", "--link", "http://127.0.0.1:1883"], "is not mqtt://host:port"),
+        (["serve", "--certfile", "cert.pem"], "--certfile and --keyfile go together"),
+        (["demo", "--keyfile", "key.pem"], "--certfile and --keyfile go together"),
+        (["fleet", "--link", "http://127.0.0.1:1883"], "is not mqtt://host:port"),
+        (["fleet", "--link", LINK, "--shard", "3/2"], "shard"),
     ],
 )
-def test_a_multi_process_start_that_cannot_work_is_refused_in_one_line(
-    args: list[str], says: str
-) -> None:
+def test_a_start_that_cannot_work_is_refused_in_one_line(args: list[str], says: str) -> None:
     r = runner.invoke(app, args)
     assert r.exit_code == 2
     assert says in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any
 
 import pytest
@@ -164,3 +166,32 @@ async def test_pv_feed_counts_reverse_energy() -> None:
     m = meter.snapshot().meters[2]
     assert m.reverse_power_w == 2000 and m.power_w == 0
     assert m.reverse_energy_wh == pytest.approx(1000) and m.energy_wh == 0
+
+
+def negative_zeros(twin: Twin) -> list[tuple[int, str]]:
+    """(metering point, field) of every reading that is -0.0 (it would show as "-0.0")."""
+    return [
+        (m.index, f.name)
+        for m in twin.snapshot().meters
+        for f in dataclasses.fields(m)
+        if getattr(m, f.name) == 0 and math.copysign(1.0, getattr(m, f.name)) < 0
+    ]
+
+
+@pytest.mark.parametrize(
+    ("model", "load"),
+    [
+        ("SHPLG-1", None),  # relay off, nothing plugged in
+        ("SHPLG-1", {"type": "constant", "watts": 500.0}),  # relay off, a load behind it
+        ("SHPLG-1", {"type": "constant", "watts": -0.0}),
+        ("D103", {"type": "constant", "watts": 300.0}),
+        ("OMNIMETER-V4", {"type": "generation", "watts": 0.0}),  # line 3: always connected
+    ],
+)
+async def test_no_reading_is_a_negative_zero(model: str, load: dict[str, Any] | None) -> None:
+    b = make_bench()
+    twin = b.add(model)
+    if load is not None:
+        twin.set_load(len(twin.snapshot().meters) - 1, load)
+    await b.advance(60)
+    assert negative_zeros(twin) == []

@@ -46,9 +46,13 @@ async def programmes(cred: CredentialDep) -> list[dict[str, Json]]:
     return [p.to_json() for p in PROGRAMMES]
 
 
-@router.post("/groups", status_code=201, responses=answers(404, 409))
+NO_MATCH = "No device matched: device_ids is empty, or no device of the account has the tag"
+
+
+@router.post("/groups", status_code=201, responses=answers(404, 409, 422, s422=NO_MATCH))
 async def create_group(rt: RuntimeDep, cred: CredentialDep, body: GroupRequest) -> dict[str, Json]:
-    """Enrol controllers (by ids or by tag) in a programme with a contracted capacity."""
+    """Enrol controllers (by ids or by tag) in a programme with a contracted capacity
+    (422 when the ids or the tag name no device: a group of none could serve nothing)."""
     if (body.device_ids is None) == (body.tag is None):
         raise InvalidInput("give exactly one of device_ids or tag", field="device_ids")
     p = programme(body.programme)

@@ -43,10 +43,14 @@ class Problem(BaseModel):
     command_id: str | None = Field(default=None, description="The command that failed")
 
 
-def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: these problem statuses, each with the Problem schema."""
+def answers(*statuses: int, **why: str) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: these problem statuses, each with the Problem schema;
+    `why` words a status this route gives for its own reason (`s422="..."`)."""
     return {
-        s: {"description": DESCRIBE[s], "content": {PROBLEM: {"schema": {"$ref": REF}}}}
+        s: {
+            "description": why.get(f"s{s}", DESCRIBE[s]),
+            "content": {PROBLEM: {"schema": {"$ref": REF}}},
+        }
         for s in statuses
     }
 

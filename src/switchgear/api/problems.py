@@ -20,6 +20,7 @@ STATUS: dict[type[errors.SwitchgearError], tuple[int, str]] = {
     errors.NotAuthenticated: (401, "Unauthorized"),
     errors.AuthError: (401, "Unauthorized"),
     errors.Forbidden: (403, "Forbidden"),
+    errors.NothingMatched: (422, "Unprocessable Content"),
     errors.InvalidInput: (400, "Bad Request"),
     errors.Conflict: (409, "Conflict"),
     errors.RateLimited: (429, "Too Many Requests"),

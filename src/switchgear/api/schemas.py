@@ -221,17 +221,23 @@ def channel_out(c: ChannelState) -> ChannelOut:
     )
 
 
+def _shown(value: float, digits: int) -> float:
+    """A reading rounded for the wire; a value that rounds to zero is 0.0, never -0.0
+    (a real meter's "-0", or -0.001 W of noise, is no reverse flow)."""
+    return round(value, digits) + 0.0
+
+
 def meter_out(m: MeterReading) -> MeterOut:
     return MeterOut(
         index=m.index,
-        voltage_v=round(m.voltage_v, 2),
-        current_a=round(m.current_a, 3),
-        power_w=round(m.power_w, 2),
-        reverse_power_w=round(m.reverse_power_w, 2),
-        power_factor=round(m.power_factor, 3),
-        frequency_hz=round(m.frequency_hz, 3),
-        energy_wh=round(m.energy_wh, 3),
-        reverse_energy_wh=round(m.reverse_energy_wh, 3),
+        voltage_v=_shown(m.voltage_v, 2),
+        current_a=_shown(m.current_a, 3),
+        power_w=_shown(m.power_w, 2),
+        reverse_power_w=_shown(m.reverse_power_w, 2),
+        power_factor=_shown(m.power_factor, 3),
+        frequency_hz=_shown(m.frequency_hz, 3),
+        energy_wh=_shown(m.energy_wh, 3),
+        reverse_energy_wh=_shown(m.reverse_energy_wh, 3),
     )
 
 

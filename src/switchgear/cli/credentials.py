@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from switchgear.cli.client import JsonOpt, Target, call
-from switchgear.cli.output import console, print_json
+from switchgear.cli.output import console, print_json, table
 from switchgear.cli.remote import remote
 
 app = typer.Typer(no_args_is_help=True, help="Create, list and revoke vendor-API credentials.")
@@ -45,17 +44,19 @@ def list_credentials(
     if as_json:
         print_json(data)
         return
-    t = Table()
-    t.add_column("id", no_wrap=True)
-    t.add_column("kind")
-    t.add_column("desc")
-    t.add_column("created")
-    t.add_column("expires")
-    t.add_column("revoked")
-    for c in data:
-        t.add_row(c["id"], c["kind"], c["desc"], c["created_at"], c["expires_at"] or "-",
-                  "yes" if c["revoked"] else "no")  # fmt: skip
-    console.print(t)
+    names = ("id", "kind", "desc", "created", "expires", "revoked")
+    rows = [
+        (
+            c["id"],
+            c["kind"],
+            c["desc"],
+            c["created_at"],
+            c["expires_at"] or "-",
+            "yes" if c["revoked"] else "no",
+        )
+        for c in data
+    ]
+    console.print(table(names, rows, {"id", "kind"}))
 
 
 @app.command("revoke")

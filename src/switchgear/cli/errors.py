@@ -17,5 +17,5 @@ def handled() -> Iterator[None]:
     try:
         yield
     except (CliError, SwitchgearError) as err:
-        errors.print(f"error: {err}", highlight=False, markup=False)
+        errors.print(f"error: {err}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(1) from None

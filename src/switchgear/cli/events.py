@@ -91,7 +91,9 @@ def live(target: Target, device: int | None) -> Iterator[dict[str, Any]]:
             for name, data in sse(r.iter_lines()):
                 if name == "end":
                     reason = json.loads(data).get("reason", "") if data else ""
-                    errors.print(f"stream ended: {reason}", highlight=False, markup=False)
+                    errors.print(
+                        f"stream ended: {reason}", highlight=False, markup=False, soft_wrap=True
+                    )
                     return
                 yield json.loads(data)
     except httpx.ConnectError:

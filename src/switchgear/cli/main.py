@@ -61,7 +61,7 @@ def _refuse(line: str) -> NoReturn:
 
 def _tls(certfile: str | None, keyfile: str | None) -> dict[str, str]:
     if bool(certfile) != bool(keyfile):
-        raise typer.BadParameter("--certfile and --keyfile go together")
+        _refuse("switchgear: --certfile and --keyfile go together")
     return {"tls_certfile": certfile, "tls_keyfile": keyfile} if certfile and keyfile else {}
 
 
@@ -96,7 +96,7 @@ def serve_cmd(
 ) -> None:
     """Run the server on its database (the embedded default: SQLite, in-process devices)."""
     if fleet is not None and fleet not in ("in-process", "external"):
-        raise typer.BadParameter("--fleet is in-process or external")
+        _refuse("switchgear: --fleet is in-process or external")
     if workers > 1 and fleet == "in-process":
         _refuse("switchgear: --workers above 1 runs the simulated devices in `switchgear fleet`"
                 " processes: leave out --fleet in-process")  # fmt: skip
@@ -117,15 +117,15 @@ def serve_cmd(
         refused = refusal(settings, workers)
         if refused:
             _refuse(refused)
-    if settings.fleet == "external" and settings.speed <= 0:
-        raise typer.BadParameter(MANUAL_REFUSED, param_hint="--speed")
     if settings.fleet == "external" and not is_broker_link(settings.link):
-        raise typer.BadParameter("an external fleet needs --link mqtt://host:port")
-    if is_broker_link(settings.link):
+        _refuse("switchgear: an external fleet needs --link mqtt://host:port")
+    if settings.fleet == "external" and settings.speed <= 0:
+        _refuse(f"switchgear: {MANUAL_REFUSED}")
+    if settings.link != "memory":
         try:
             from_settings(settings)
         except InvalidInput as err:
-            raise typer.BadParameter(err.message, param_hint="--link") from None
+            _refuse(f"switchgear: {err.message}")
     configure_logging(settings.log_level, settings.log_format)
     if workers > 1:
         serve_workers(settings, workers)
@@ -231,7 +231,7 @@ def fleet_cmd(
         broker = from_settings(settings)
         parts = parse_shard(shard)
     except InvalidInput as err:
-        raise typer.BadParameter(err.message) from None
+        _refuse(f"switchgear: {err.message}")
     configure_logging(settings.log_level)
     store = open_store(settings.database_url)
     with contextlib.suppress(KeyboardInterrupt):

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from switchgear.cli.client import CliError, JsonOpt, Target, call
-from switchgear.cli.output import console, print_json
+from switchgear.cli.output import console, print_json, table
 from switchgear.cli.remote import remote
 
 app = typer.Typer(no_args_is_help=True, help="Create, list and revoke native API tokens.")
@@ -58,21 +57,18 @@ def list_tokens(
     if as_json:
         print_json(data)
         return
-    t = Table()
-    t.add_column("id", no_wrap=True)
-    t.add_column("desc")
-    t.add_column("created")
-    t.add_column("expires")
-    t.add_column("revoked")
-    for tok in data:
-        t.add_row(
-            tok["id"],
-            tok["desc"],
-            tok["created_at"],
-            tok["expires_at"] or "-",
-            "yes" if tok["revoked"] else "no",
+    names = ("id", "desc", "created", "expires", "revoked")
+    rows = [
+        (
+            t["id"],
+            t["desc"],
+            t["created_at"],
+            t["expires_at"] or "-",
+            "yes" if t["revoked"] else "no",
         )
-    console.print(t)
+        for t in data
+    ]
+    console.print(table(names, rows, {"id"}))
 
 
 @app.command("revoke")

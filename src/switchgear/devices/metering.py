@@ -40,7 +40,7 @@ class MeterPoint:
         current = abs(p) / (voltage_v * pf) if voltage_v > 0 else 0.0
         # index, voltage, current, power, reverse power, power factor, frequency, energies
         # (positional: one reading per metering point per event)
-        return MeterReading(self.index, voltage_v, current, max(p, 0.0), max(-p, 0.0), pf,
+        return MeterReading(self.index, voltage_v, current, forward(p), forward(-p), pf,
                             frequency_hz, imp, exp)  # fmt: skip
 
     def water_temperature(self) -> float | None:
@@ -52,6 +52,14 @@ class MeterPoint:
     def restore(self, d: dict[str, Any]) -> None:
         self.base_import_wh, self.base_export_wh = (float(x) for x in d["base"])
         self.load = load_from_json(d["load"], float(d["load"]["state"]["t"]), self.nominal_v)
+
+
+def forward(watts: float) -> float:
+    """The part of a signed power that flows one way: `watts` if positive, else 0.0.
+
+    Never -0.0: `max(-p, 0.0)` with p == 0 keeps max's first argument, -0.0, which every
+    face would print as "-0.0" (a reverse flow where there is none)."""
+    return watts if watts > 0 else 0.0
 
 
 def installed_registers(text: str) -> list[float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from switchgear.core.ffr import Programme
 from switchgear.core.model import CommandState, DeviceState, FirmwareCommand, Json
 from switchgear.core.pcconfig import default_config
-from switchgear.errors import Conflict, InvalidInput, NotFound, SwitchgearError
+from switchgear.errors import Conflict, InvalidInput, NotFound, NothingMatched, SwitchgearError
 from switchgear.ffr.enrol import plan
 from switchgear.ffr.live import OpenEvent
 from switchgear.ffr.model import Group
@@ -69,6 +69,8 @@ class Membership:
             raise InvalidInput("name must be 1 to 200 characters", field="name")
         if not 0 < contracted_kw < 1e9:
             raise InvalidInput("contracted_kw must be a positive number", field="contracted_kw")
+        if not devices:
+            raise NothingMatched("no device matched: the group names no device", field="device_ids")
         gid = await self._new_group_id()
         g = Group(gid, account_id, name, p, contracted_kw, [], [], self.rt.clock.now())
         for device_id in dict.fromkeys(devices):

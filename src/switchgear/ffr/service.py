@@ -30,7 +30,7 @@ from switchgear.core.model import (
 )
 from switchgear.core.scheduler import Timer
 from switchgear.devices.physics import GridOverride
-from switchgear.errors import Conflict, InvalidInput, NotFound, SwitchgearError
+from switchgear.errors import Conflict, InvalidInput, NotFound, NothingMatched, SwitchgearError
 from switchgear.ffr.enrol import DEFAULT_PERIODS
 from switchgear.ffr.live import OpenEvent
 from switchgear.ffr.membership import (
@@ -496,11 +496,21 @@ def _drawn(state: DeviceState) -> float:
 
 
 def devices_of(rt: Runtime, account_id: int, ids: list[int] | None, tag: str | None) -> list[int]:
-    """The device ids a group request names: the given ids, or the account's devices by tag."""
+    """The device ids a group request names: the given ids, or the account's devices by tag.
+
+    NothingMatched when they name no device: an empty group would be judged under-delivered
+    at every event. Ids that name devices which cannot serve are refused one by one instead."""
     if ids is not None:
+        if not ids:
+            raise NothingMatched("no device matched: device_ids is empty", field="device_ids")
         return ids
     assert tag is not None
-    return [d.id for d in rt.engine.devices(account_id, tag=tag)]
+    found = [d.id for d in rt.engine.devices(account_id, tag=tag)]
+    if not found:
+        raise NothingMatched(
+            f"no device matched: no device of the account has the tag {tag!r}", field="tag"
+        )
+    return found
 
 
 __all__ = [
