@@ -224,6 +224,9 @@ class FleetLink:
             state = DeviceState.from_json({**result, "device_id": s.device.id})
         except (DeviceOffline, TimeoutError, KeyError, TypeError, ValueError):
             pass
+        known = self.shadow(s.device.id)
+        if state is not None and known.ts > state.ts:  # a report came after the answer
+            state = replace(known, online=True) if was is not True else None
         if was is not True and s.online:
             state = state or replace(self.shadow(s.device.id), online=True)
             self._event(s, StatusKind.CONNECTION, "online", {"online": True}, state,

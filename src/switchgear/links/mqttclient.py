@@ -17,6 +17,7 @@ from paho.mqtt.properties import Properties
 
 from switchgear.errors import DeviceOffline
 from switchgear.links.broker import Broker, broker
+from switchgear.links.mqttwire import BrokerRefused
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ _LOGIN_REFUSED = {4, 5, 134, 135}
 
 def refused(err: BaseException) -> str | None:
     """What an operator must fix when the broker refused us (login, TLS), else None."""
+    if isinstance(err, BrokerRefused) and err.code in _LOGIN_REFUSED:
+        return f"bad user name or password, or not authorised ({err})"
     if isinstance(err, aiomqtt.MqttCodeError):
         rc = getattr(err.rc, "value", err.rc)
         if rc in _LOGIN_REFUSED:

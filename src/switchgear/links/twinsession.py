@@ -21,6 +21,15 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from switchgear.links.broker import Broker
+from switchgear.links.mqttwire import (
+    DISCONNECT,
+    PINGREQ,
+    connect_packet,
+    puback,
+    publish_packet,
+    split,
+    subscribe_packet,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,61 +41,6 @@ CONNECTS_AT_ONCE = 64  # connects in progress at once (TCP handshake to CONNACK)
 CONNACK_TIMEOUT_S = 10.0
 MAX_BACKOFF_S = 10.0
 MAX_IN_FLIGHT = 1000  # publishes kept for a session the broker has not acknowledged
-
-PINGREQ = b"\xc0\x00"
-DISCONNECT = b"\xe0\x00"
-
-
-def _length(n: int) -> bytes:
-    """MQTT's variable-length integer."""
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _text(s: bytes) -> bytes:
-    return struct.pack("!H", len(s)) + s
-
-
-def _packet(first: int, body: bytes) -> bytes:
-    return bytes((first,)) + _length(len(body)) + body
-
-
-def connect_packet(
-    client_id: str,
-    keepalive_s: int,
-    will: tuple[str, bytes] | None,
-    username: str | None = None,
-    password: str | None = None,
-) -> bytes:
-    """CONNECT with a clean session and, if given, a retained QoS 1 last will and a login."""
-    flags, payload = 0x02, _text(client_id.encode())
-    if will is not None:
-        flags |= 0x04 | 0x08 | 0x20  # will, will QoS 1, will retain
-        payload += _text(will[0].encode()) + _text(will[1])
-    if username is not None:
-        flags |= 0x80
-        payload += _text(username.encode())
-        if password is not None:
-            flags |= 0x40
-            payload += _text(password.encode())
-    head = b"\x00\x04MQTT\x04" + bytes((flags,)) + struct.pack("!H", keepalive_s)
-    return _packet(0x10, head + payload)
-
-
-def publish_packet(topic: str, payload: bytes, pid: int, retain: bool, dup: bool) -> bytes:
-    """PUBLISH at QoS 1."""
-    first = 0x32 | (0x08 if dup else 0) | (0x01 if retain else 0)
-    return _packet(first, _text(topic.encode()) + struct.pack("!H", pid) + payload)
-
-
-def subscribe_packet(pid: int, filters: list[str]) -> bytes:
-    """SUBSCRIBE, every filter at QoS 1."""
-    body = b"".join(_text(f.encode()) + b"\x01" for f in filters)
-    return _packet(0x82, struct.pack("!H", pid) + body)
 
 
 class TwinSession(asyncio.Protocol):
@@ -217,24 +171,9 @@ class TwinSession(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_in = self.pool.now()
-        buf = self._buf + data if self._buf else data
-        pos, end = 0, len(buf)
-        while end - pos >= 2:
-            length, mult, i = 0, 1, pos + 1
-            while i < end:
-                digit = buf[i]
-                length += (digit & 0x7F) * mult
-                mult *= 128
-                i += 1
-                if not digit & 0x80:
-                    break
-            else:
-                break  # the length itself is not all here yet
-            if i + length > end:
-                break
-            self._packet(buf[pos], buf[i : i + length])
-            pos = i + length
-        self._buf = buf[pos:] if pos < end else b""
+        packets, self._buf = split(self._buf + data if self._buf else data)
+        for first, body in packets:
+            self._packet(first, body)
 
     # --- packets ------------------------------------------------------------------
 
@@ -245,7 +184,7 @@ class TwinSession(asyncio.Protocol):
             topic = body[2 : 2 + n].decode(errors="replace")
             pos = 2 + n
             if first & 0x06:  # QoS 1 (we subscribe at 1; the broker never sends 2)
-                self._write(b"\x40\x02" + body[pos : pos + 2])  # PUBACK
+                self._write(puback(body[pos : pos + 2]))
                 pos += 2
             try:
                 self._on_message(topic, body[pos:])
