@@ -51,6 +51,7 @@ class TwinSession(asyncio.Protocol):
         "_in_flight",
         "_on_message",
         "_on_state",
+        "_out",
         "_pid",
         "backoff",
         "birth",
@@ -84,6 +85,7 @@ class TwinSession(asyncio.Protocol):
         self.backoff = 0.5
         self.connack: asyncio.Future[bool] | None = None
         self._buf = b""
+        self._out: bytes | None = None  # written this loop pass, not yet on the socket
         self._pid = 0
         self._in_flight: dict[int, tuple[str, bytes, bool]] = {}
         self._on_message: MessageHandler = lambda _t, _p: None
@@ -131,8 +133,9 @@ class TwinSession(asyncio.Protocol):
         t, self.transport = self.transport, None
         self.ready = False
         if t is not None:
+            out, self._out = self._out or b"", None
             with contextlib.suppress(RuntimeError):
-                t.write(DISCONNECT)
+                t.write(out + DISCONNECT)
             t.close()
 
     def itself(self) -> TwinSession:
@@ -157,7 +160,7 @@ class TwinSession(asyncio.Protocol):
                                    broker.username, broker.password))  # fmt: skip
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.transport, self._buf = None, b""
+        self.transport, self._buf, self._out = None, b"", None
         was = self.ready
         self.ready = False
         if self.connack is not None and not self.connack.done():
@@ -218,9 +221,22 @@ class TwinSession(asyncio.Protocol):
         self._on_state(True)
 
     def _write(self, data: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(data)
-            self.last_out = self.pool.now()
+        """Queue a packet: a session's packets of one loop pass leave in one socket write
+        (a command's report and answer: one send(), not two)."""
+        if self.transport is None:
+            return
+        if self._out is None:
+            self._out = data
+            self.pool.wrote(self)
+        else:
+            self._out += data
+        self.last_out = self.pool.now()
+
+    def flush(self) -> None:
+        """Write what was queued (the pool's end of the loop pass)."""
+        out, self._out = self._out, None
+        if out is not None and self.transport is not None:
+            self.transport.write(out)
 
     def _next_pid(self) -> int:
         while True:
@@ -249,6 +265,7 @@ class SessionPool:
         self.keepalive_s = keepalive_s
         self.connects_at_once = connects_at_once
         self.sessions: set[TwinSession] = set()
+        self._dirty: list[TwinSession] = []  # sessions with packets queued this loop pass
         self._queue: asyncio.Queue[TwinSession] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -265,6 +282,21 @@ class SessionPool:
         s = TwinSession(self, client_id, will, birth)
         self.sessions.add(s)
         return s
+
+    def wrote(self, s: TwinSession) -> None:
+        """`s` queued packets: they go at the end of this loop pass (at once before the
+        pool has started, as in tests that drive a session by hand)."""
+        if self._loop is None:
+            s.flush()
+            return
+        if not self._dirty:
+            self._loop.call_soon(self._flush)
+        self._dirty.append(s)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for s in dirty:
+            s.flush()
 
     @property
     def connected(self) -> int:
