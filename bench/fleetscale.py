@@ -136,7 +136,7 @@ async def until(check: Callable[[], bool], seconds: float, what: str) -> float:
 
 async def sessions(n: int, impl: str, idle_s: float) -> dict[str, Any]:
     """N bare device sessions (id, last will, birth, one subscription): connect, RSS, idle."""
-    from switchgear.links.mqttclient import AiomqttTransport
+    from bench.aiomqttclient import AiomqttTransport
     from switchgear.links.twinsession import SessionPool
 
     tag = f"sgbench-{secrets.token_hex(3)}"
