@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import ssl
 import struct
 from collections.abc import AsyncIterator, Iterator
 
@@ -16,6 +17,7 @@ import pytest
 from switchgear.errors import DeviceOffline
 from switchgear.links import mqttwire as mw
 from switchgear.links.leanmqtt import LeanTransport
+from switchgear.links.mqttclient import refused
 from tests.api.test_mqtt_devices import BROKER, require_broker, until
 from tests.api.test_mqtt_reconnect import PrivateBroker, broker  # noqa: F401 (a fixture)
 
@@ -234,3 +236,15 @@ async def test_subscriptions_come_back_after_a_broker_restart(
     finally:
         await t.close()
         await other.close()
+
+
+def test_what_the_operator_must_fix_is_said_for_a_login_or_tls_refusal() -> None:
+    assert "bad user name or password" in (refused(mw.BrokerRefused(134)) or "")
+    err = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    err.verify_message = "self-signed certificate in certificate chain"
+    assert refused(err) == (
+        "its TLS certificate is not trusted (self-signed certificate in certificate chain): "
+        "see SWITCHGEAR_MQTT_CA"
+    )
+    assert refused(mw.BrokerRefused(3)) is None  # server unavailable: just try again
+    assert refused(ConnectionResetError()) is None
