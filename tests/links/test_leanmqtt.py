@@ -248,3 +248,16 @@ def test_what_the_operator_must_fix_is_said_for_a_login_or_tls_refusal() -> None
     )
     assert refused(mw.BrokerRefused(3)) is None  # server unavailable: just try again
     assert refused(ConnectionResetError()) is None
+
+
+async def test_close_sends_what_is_buffered_then_disconnects() -> None:
+    async with FakeBroker(ack=True) as fb:
+        t = LeanTransport("127.0.0.1", fb.port, "sgtest-close")
+        t.start(lambda _t, _p: None, lambda _up: None)
+        await until(lambda: t.connected)
+        big = b"x" * 20_000
+        for _ in range(500):  # 10 MB: more than a socket takes at once
+            await t.publish("a/b", big)
+        await t.close()
+        await until(lambda: fb.got[-1:] == [(0xE0, b"")], seconds=10)
+        assert len(fb.publishes()) == 500

@@ -34,6 +34,7 @@ KEEPALIVE_S = 30
 CONNACK_TIMEOUT_S = 10.0
 MAX_BACKOFF_S = 10.0
 MAX_IN_FLIGHT = 1000  # our QoS 1 publishes on the wire before their PUBACKs (at most)
+CLOSE_DRAIN_S = 2.0  # how long close() waits for the PUBACKs of what is in flight
 SUBSCRIBE_BATCH = 500  # filters a SUBSCRIBE carries when a reconnect makes them again
 
 
@@ -79,6 +80,7 @@ class LeanTransport(asyncio.Protocol):
         self._in_flight: dict[int, tuple[str, bytes, bool]] = {}
         self._waiting: deque[tuple[str, bytes, bool]] = deque()
         self._subacks: dict[int, asyncio.Future[None]] = {}
+        self._drained: asyncio.Future[None] | None = None  # closing: all acknowledged
 
     # --- MqttTransport --------------------------------------------------------------
 
@@ -121,7 +123,14 @@ class LeanTransport(asyncio.Protocol):
         self._put(topic, payload, retain)
 
     async def close(self) -> None:
-        """Leave cleanly (DISCONNECT: the broker does not publish the last will)."""
+        """Leave cleanly: wait (a while) for the broker to acknowledge what is in flight,
+        then DISCONNECT (the broker does not publish the last will). Closing with PUBACKs
+        still unread would reset the connection and lose what was not yet read."""
+        if self._ready and self.in_flight:
+            self._drained = asyncio.get_running_loop().create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._drained), CLOSE_DRAIN_S)
+            self._drained = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -152,7 +161,8 @@ class LeanTransport(asyncio.Protocol):
                 self._flush()
                 with contextlib.suppress(RuntimeError):
                     t.write(mw.DISCONNECT)
-                t.close()
+                t.close()  # after what is buffered is sent (not abort: that would drop it)
+                self._transport = None
             self._drop(tell=False)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -235,6 +245,8 @@ class LeanTransport(asyncio.Protocol):
             if not sub.done():
                 sub.set_result(None)  # the next connection subscribes again
         self._subacks.clear()
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)  # closing: nothing more will be acknowledged
         for fut in (self._connack, self._lost):
             if fut is not None and not fut.done():
                 fut.set_exception(err)
@@ -267,6 +279,8 @@ class LeanTransport(asyncio.Protocol):
         elif kind == 0x40:  # PUBACK
             if self._in_flight.pop(struct.unpack_from("!H", body)[0], None) and self._waiting:
                 self._fill()
+            if self._drained is not None and not self.in_flight and not self._drained.done():
+                self._drained.set_result(None)
         elif kind == 0x90:  # SUBACK
             pid = struct.unpack_from("!H", body)[0]
             codes = body[mw.properties(body, 2)[1] :] if self._v5 else body[2:]
