@@ -16,8 +16,9 @@ One run, four figures, each beside its baseline:
    the CPU per report measured in the FFR burst (10,000 reports / 900 s = 11 a second).
 3. **Command round trip.** N `pc.config` commands (FFR on, as the seed's), one per
    device, sent open-loop at `--rate` a second through the engine: send → device runs it
-   → NVRAM durable → answer → command record durable. Baseline: a raw aiomqtt echo
-   (request and answer over the same broker, QoS 1) at the same rate.
+   → NVRAM durable → answer → command record durable. Baseline: a raw echo (request
+   and answer over the same broker, QoS 1) at the same rate with the server's lean client
+   at both ends, and the same echo with aiomqtt (paho), labelled as such.
 4. **FFR.** The grid steps to 59.6 Hz for the account; wall time until all N `relay/ffr`
    statuses are rows in PostgreSQL, and their instants against the step (the physics is
    `periods` cycles of 60 Hz). Baseline: `bench.ffr` in-process (one process, no broker).
@@ -135,7 +136,7 @@ async def until(check: Callable[[], bool], seconds: float, what: str) -> float:
 
 async def sessions(n: int, impl: str, idle_s: float) -> dict[str, Any]:
     """N bare device sessions (id, last will, birth, one subscription): connect, RSS, idle."""
-    from switchgear.links.mqttclient import AiomqttTransport
+    from bench.aiomqttclient import AiomqttTransport
     from switchgear.links.twinsession import SessionPool
 
     tag = f"sgbench-{secrets.token_hex(3)}"
@@ -205,7 +206,50 @@ def run_sessions(n: int, impl: str, idle_s: float) -> dict[str, Any]:
 
 
 async def echo(count: int, rate: float) -> dict[str, float]:
-    """A raw aiomqtt request/answer over the broker, QoS 1, open-loop at `rate`."""
+    """The fair baseline: a request/answer over the broker with the server's own lean
+    client at both ends (QoS 1, open loop at `rate`, answered at once), with its CPU."""
+    from switchgear.links.leanmqtt import LeanTransport
+
+    tag = f"sgbench-echo-{secrets.token_hex(3)}"
+    sent: dict[int, float] = {}
+    lat: list[float] = []
+    done = asyncio.Event()
+    asker = LeanTransport(*BROKER, f"{tag}-a")
+    answerer = LeanTransport(*BROKER, f"{tag}-b")
+    pending: set[asyncio.Task[None]] = set()
+
+    def answer(_topic: str, payload: bytes) -> None:  # as a device: answers at once
+        task = asyncio.create_task(answerer.publish(f"{tag}/ans", payload))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    def hear(_topic: str, payload: bytes) -> None:
+        lat.append(time.perf_counter() - sent.pop(int(payload)))
+        if len(lat) == count:
+            done.set()
+
+    ups = [asyncio.Event(), asyncio.Event()]
+    answerer.start(answer, lambda up: up and ups[0].set())
+    asker.start(hear, lambda up: up and ups[1].set())
+    try:
+        await answerer.subscribe(f"{tag}/req")
+        await asker.subscribe(f"{tag}/ans")
+        await asyncio.wait_for(asyncio.gather(*(u.wait() for u in ups)), 10)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        for i in range(count):
+            await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
+            sent[i] = time.perf_counter()
+            await asker.publish(f"{tag}/req", str(i).encode())
+        await asyncio.wait_for(done.wait(), 60)
+        cpu_ms = (time.process_time() - cpu0) / count * 1000
+    finally:
+        await asker.close()
+        await answerer.close()
+    return {**percentiles(lat), "cpu_ms_each": round(cpu_ms, 3)}
+
+
+async def echo_aiomqtt(count: int, rate: float) -> dict[str, float]:
+    """The same echo with aiomqtt (paho) at both ends, as the server's connection was."""
     import aiomqtt
 
     tag = f"sgbench-echo-{secrets.token_hex(3)}"
@@ -240,15 +284,18 @@ async def echo(count: int, rate: float) -> dict[str, float]:
                     done.set()
 
         tasks = [asyncio.create_task(answer()), asyncio.create_task(hear())]
-        t0 = time.perf_counter()
+        cpu0, t0 = time.process_time(), time.perf_counter()
         for i in range(count):
             await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
             sent[i] = time.perf_counter()
             spawn(asker.publish(f"{tag}/req", str(i).encode(), qos=1))
+        send_cpu = time.process_time() - cpu0
+        cpu0 = time.process_time()
         await asyncio.wait_for(done.wait(), 60)
+        cpu_ms = (time.process_time() - cpu0) / count * 1000  # (the sending's CPU: below)
         for t in tasks:
             t.cancel()
-    return percentiles(lat)
+    return {**percentiles(lat), "cpu_ms_each": round(cpu_ms + send_cpu / count * 1000, 3)}
 
 
 # --- the scale-out run ----------------------------------------------------------------
@@ -545,17 +592,20 @@ def run(args: argparse.Namespace) -> None:
     load0 = os.getloadavg()
     if args.mode == "commands":  # the round trip and its echo baseline, nothing else
         echo_b = arun(echo(min(args.devices, 5000), args.rate))
+        echo_a = arun(echo_aiomqtt(min(args.devices, 5000), args.rate))
         with gctune.tuned():
             cmd = arun(main_async(args))["commands"]
         load1 = [round(x, 1) for x in os.getloadavg()]
         print(json.dumps({"devices": args.devices, "rate": args.rate, "load_before":
                           [round(x, 1) for x in load0], "load_after": load1,
-                          "echo": echo_b, "commands": cmd}))  # fmt: skip
+                          "echo_lean": echo_b, "echo_aiomqtt": echo_a,
+                          "commands": cmd}))  # fmt: skip
         return
     base = {"lean": run_sessions(args.devices, "lean", 20)}
     if not args.no_aiomqtt:
         base["aiomqtt"] = run_sessions(args.devices, "aiomqtt", 20)
     base["echo"] = arun(echo(min(args.devices, 5000), args.rate))
+    base["echo_aiomqtt"] = arun(echo_aiomqtt(min(args.devices, 5000), args.rate))
     base["ffr_inproc"] = ffr_inproc(args.devices)
     with gctune.tuned():  # as a server holds its collector
         got = arun(main_async(args))
@@ -597,8 +647,9 @@ def report(r: dict[str, Any]) -> None:
           f"{s['fleet_rss_kib_per_device']} KiB | < 100 KiB | bare lean session "
           f"{lean['rss_kib_per_session']} KiB | |")  # fmt: skip
     print(f"| command round trip at {cmd['rate_per_s']}/s ({cmd['failed']} failed) | p50 "
-          f"{cmd['p50_ms']} ms, p99 **{cmd['p99_ms']} ms** | p99 < 25 ms | aiomqtt echo p50 "
-          f"{echo_b['p50_ms']} ms, p99 {echo_b['p99_ms']} ms | "
+          f"{cmd['p50_ms']} ms, p99 **{cmd['p99_ms']} ms** | p99 < 25 ms | lean echo p50 "
+          f"{echo_b['p50_ms']} ms, p99 {echo_b['p99_ms']} ms (aiomqtt echo p50 "
+          f"{b['echo_aiomqtt']['p50_ms']} ms, p99 {b['echo_aiomqtt']['p99_ms']} ms) | "
           f"{cmd['p99_ms'] / max(echo_b['p99_ms'], 0.01):.1f} |")  # fmt: skip
     print(f"| CPU a command, server + fleet (all 2 cores: {2000 / cmd['cpu_ms_each']:,.0f} "
           f"commands/s) | {cmd['cpu_ms_each']} ms | | | |")  # fmt: skip

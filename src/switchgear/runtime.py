@@ -26,12 +26,13 @@ from switchgear.core.scheduler import Scheduler
 from switchgear.errors import Conflict, InvalidInput
 from switchgear.links.broker import from_settings, is_broker_link
 from switchgear.links.fleetlink import FleetLink
+from switchgear.links.leanmqtt import LeanTransport
 from switchgear.links.memory import MemoryLink
 from switchgear.links.meterlease import LEASE_CHECK_S, AdvisoryLease
 from switchgear.links.meterpoll import MeterPoller
 from switchgear.links.mqtt import MqttLink
 from switchgear.links.mqttbus import Cluster, deployment
-from switchgear.links.mqttclient import AiomqttTransport, MqttTransport
+from switchgear.links.mqttclient import MqttTransport
 from switchgear.links.netguard import NetGuard
 from switchgear.links.router import LinkRouter
 from switchgear.links.shelly import PROTOCOLS
@@ -96,7 +97,7 @@ class Runtime:
         if mqtt is None and settings.link != "memory":
             if not is_broker_link(settings.link):
                 raise InvalidInput(f"link {settings.link!r} is not available", field="link")
-            mqtt = AiomqttTransport(from_settings(settings), v5=external)  # 5: shared subs
+            mqtt = LeanTransport(from_settings(settings), v5=external)  # 5: shared subs
         store = store or open_store(settings.database_url)
         await store.open()
         stored_clock = await store.meta("clock")
@@ -120,7 +121,7 @@ class Runtime:
         remote = None if mqtt is None else MqttLink(clock, scheduler, journal.put_nvram, mqtt)
         fleet_link = None
         if external:  # MQTT 5: the history is written once, by shared subscriptions
-            fleet_transport = AiomqttTransport(from_settings(settings), v5=True)
+            fleet_transport = LeanTransport(from_settings(settings), v5=True)
             fleet_link = FleetLink(clock, fleet_transport, settings.command_timeout_s,
                                    group=f"switchgear-{name}")  # fmt: skip
         router = LinkRouter(link, poller, remote, fleet_link)

@@ -7,20 +7,21 @@ import asyncio
 import secrets
 import socket
 
-from switchgear.links.mqttclient import AiomqttTransport
+from switchgear.links.leanmqtt import LeanTransport
 from tests.api.test_mqtt_devices import BROKER, require_broker, until
 
 
 async def test_the_server_connection_has_nagle_off() -> None:
     require_broker()
     tag = f"sgtest-nodelay-{secrets.token_hex(4)}"
-    transport = AiomqttTransport(*BROKER, client_id=tag)
+    transport = LeanTransport(*BROKER, client_id=tag)
     got: list[bytes] = []
     transport.start(lambda _t, payload: got.append(payload), lambda _up: None)
     try:
         await transport.subscribe(f"{tag}/echo")
         await until(lambda: transport.connected)
-        sock = transport._client._client.socket()  # type: ignore[union-attr]
+        assert transport._transport is not None
+        sock = transport._transport.get_extra_info("socket")
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
         # a burst: every publish and PUBACK goes out
         await asyncio.gather(*(transport.publish(f"{tag}/echo", b"%d" % i) for i in range(15)))

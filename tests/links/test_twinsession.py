@@ -19,6 +19,7 @@ from switchgear.links.twinsession import (
 )
 from tests.api.test_mqtt_devices import BROKER, require_broker, until
 from tests.api.test_mqtt_reconnect import PrivateBroker, broker  # noqa: F401 (a fixture)
+from tests.links.test_leanmqtt import FakeBroker
 
 
 class Wire(asyncio.Transport):
@@ -133,3 +134,23 @@ async def test_a_report_made_while_the_broker_is_away_arrives_when_it_is_back(
         await until(lambda: s.in_flight == 0)
     finally:
         await pool.close()
+
+
+async def test_a_sessions_packets_of_one_loop_pass_leave_in_one_write() -> None:
+    async with FakeBroker() as fb:
+        pool = SessionPool("127.0.0.1", fb.port)
+        s = pool.session("sgpowerctl-one")
+        ups: list[bool] = []
+        s.start(lambda _t, _p: None, ups.append)
+        try:
+            await until(lambda: ups == [True])
+            assert s.transport is not None
+            sends: list[bytes] = []
+            real = s.transport.write
+            s.transport.write = lambda data: (sends.append(bytes(data)), real(data))[1]  # type: ignore[method-assign]
+            s.put("sgpowerctl-one/events/rpc", b"report")  # a command's report and its
+            s.put("switchgear-x/rpc", b"answer")  # answer, made in one pass
+            await until(lambda: len(fb.publishes()) == 2)
+            assert len(sends) == 1 and sends[0].endswith(b"answer")
+        finally:
+            await pool.close()

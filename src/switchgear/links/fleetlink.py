@@ -90,6 +90,9 @@ class FleetLink:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._src = transport.client_id
+        # (group mode) the last report parsed: its other copy (plain or shared, which the
+        # broker sends one after the other) is not parsed again
+        self._parsed: tuple[str, bytes, list[DeviceEvent]] = ("", b"", [])
 
     def attach(self, sink: EventSink) -> None:
         self._sinks.append(sink)
@@ -141,7 +144,7 @@ class FleetLink:
             return
         s = self._by_events.get(topic)
         if s is not None:
-            for k, ev in enumerate(tw.parse_events(s.device.id, payload)):
+            for k, ev in enumerate(self._events(s, topic, payload)):
                 if self.group is not None and ev.record:
                     ev = SharedEvent(
                         ev.device_id, ev.ts, ev.kind, ev.reason, ev.data, ev.state, ev.channel,
@@ -162,6 +165,16 @@ class FleetLink:
             elif text == "false":
                 self._offline(s, "the device left the broker", record=s.online is True)
 
+    def _events(self, s: Served, topic: str, payload: bytes) -> list[DeviceEvent]:
+        """A report's events, parsed once for its plain and its shared copy."""
+        last_topic, last_payload, events = self._parsed
+        if topic == last_topic and payload == last_payload:
+            return events
+        events = tw.parse_events(s.device.id, payload)
+        if self.group is not None:
+            self._parsed = (topic, payload, events)
+        return events
+
     # --- group mode: the elected worker's records --------------------------------
 
     def _on_shared(self, topic: str, payload: bytes) -> None:
@@ -170,7 +183,7 @@ class FleetLink:
             return
         s = self._by_events.get(topic)
         if s is not None:
-            for k, ev in enumerate(tw.parse_events(s.device.id, payload)):
+            for k, ev in enumerate(self._events(s, topic, payload)):
                 if ev.record:
                     self.recorder(ev, record_id(topic, payload, k))
             return
@@ -224,6 +237,9 @@ class FleetLink:
             state = DeviceState.from_json({**result, "device_id": s.device.id})
         except (DeviceOffline, TimeoutError, KeyError, TypeError, ValueError):
             pass
+        known = self.shadow(s.device.id)
+        if state is not None and known.ts > state.ts:  # a report came after the answer
+            state = replace(known, online=True) if was is not True else None
         if was is not True and s.online:
             state = state or replace(self.shadow(s.device.id), online=True)
             self._event(s, StatusKind.CONNECTION, "online", {"online": True}, state,

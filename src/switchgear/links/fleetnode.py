@@ -36,7 +36,7 @@ from switchgear.devices.twin import Twin
 from switchgear.errors import InvalidInput, SwitchgearError
 from switchgear.links import twinwire as tw
 from switchgear.links.broker import Broker
-from switchgear.links.mqttclient import AiomqttTransport
+from switchgear.links.leanmqtt import LeanTransport
 from switchgear.links.shelly import Gen1
 from switchgear.links.twinsession import SessionPool, TwinSession
 
@@ -117,7 +117,7 @@ class FleetNode:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._load_lock = asyncio.Lock()
-        self.control = AiomqttTransport(
+        self.control = LeanTransport(
             self.broker, client_id=f"switchgear-fleet-{secrets.token_hex(6)}"
         )
         self.sessions = SessionPool(self.broker)

@@ -32,7 +32,8 @@ from switchgear.core.model import Json
 from switchgear.core.ports import PeerHandler
 from switchgear.errors import DeviceOffline
 from switchgear.links.broker import Broker
-from switchgear.links.mqttclient import AiomqttTransport, MqttTransport
+from switchgear.links.leanmqtt import LeanTransport
+from switchgear.links.mqttclient import MqttTransport
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ class Cluster:
         root = f"switchgear/{name}/"
         client_id = f"switchgear-{secrets.token_hex(6)}"
         here = f"{root}peers/present/{client_id}"
-        self.transport = AiomqttTransport(broker, None, client_id, will=(here, b""),
+        self.transport = LeanTransport(broker, None, client_id, will=(here, b""),
                                           birth=(here, b"1"))  # fmt: skip
         self.peers = BrokerPeers(self.transport, root)
         self.bus = MqttBus(self.transport, root, outward)

@@ -21,6 +21,15 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from switchgear.links.broker import Broker
+from switchgear.links.mqttwire import (
+    DISCONNECT,
+    PINGREQ,
+    connect_packet,
+    puback,
+    publish_packet,
+    split,
+    subscribe_packet,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,61 +42,6 @@ CONNACK_TIMEOUT_S = 10.0
 MAX_BACKOFF_S = 10.0
 MAX_IN_FLIGHT = 1000  # publishes kept for a session the broker has not acknowledged
 
-PINGREQ = b"\xc0\x00"
-DISCONNECT = b"\xe0\x00"
-
-
-def _length(n: int) -> bytes:
-    """MQTT's variable-length integer."""
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _text(s: bytes) -> bytes:
-    return struct.pack("!H", len(s)) + s
-
-
-def _packet(first: int, body: bytes) -> bytes:
-    return bytes((first,)) + _length(len(body)) + body
-
-
-def connect_packet(
-    client_id: str,
-    keepalive_s: int,
-    will: tuple[str, bytes] | None,
-    username: str | None = None,
-    password: str | None = None,
-) -> bytes:
-    """CONNECT with a clean session and, if given, a retained QoS 1 last will and a login."""
-    flags, payload = 0x02, _text(client_id.encode())
-    if will is not None:
-        flags |= 0x04 | 0x08 | 0x20  # will, will QoS 1, will retain
-        payload += _text(will[0].encode()) + _text(will[1])
-    if username is not None:
-        flags |= 0x80
-        payload += _text(username.encode())
-        if password is not None:
-            flags |= 0x40
-            payload += _text(password.encode())
-    head = b"\x00\x04MQTT\x04" + bytes((flags,)) + struct.pack("!H", keepalive_s)
-    return _packet(0x10, head + payload)
-
-
-def publish_packet(topic: str, payload: bytes, pid: int, retain: bool, dup: bool) -> bytes:
-    """PUBLISH at QoS 1."""
-    first = 0x32 | (0x08 if dup else 0) | (0x01 if retain else 0)
-    return _packet(first, _text(topic.encode()) + struct.pack("!H", pid) + payload)
-
-
-def subscribe_packet(pid: int, filters: list[str]) -> bytes:
-    """SUBSCRIBE, every filter at QoS 1."""
-    body = b"".join(_text(f.encode()) + b"\x01" for f in filters)
-    return _packet(0x82, struct.pack("!H", pid) + body)
-
 
 class TwinSession(asyncio.Protocol):
     """One device's broker session; publishes queue while it is down."""
@@ -97,6 +51,7 @@ class TwinSession(asyncio.Protocol):
         "_in_flight",
         "_on_message",
         "_on_state",
+        "_out",
         "_pid",
         "backoff",
         "birth",
@@ -130,6 +85,7 @@ class TwinSession(asyncio.Protocol):
         self.backoff = 0.5
         self.connack: asyncio.Future[bool] | None = None
         self._buf = b""
+        self._out: bytes | None = None  # written this loop pass, not yet on the socket
         self._pid = 0
         self._in_flight: dict[int, tuple[str, bytes, bool]] = {}
         self._on_message: MessageHandler = lambda _t, _p: None
@@ -177,8 +133,9 @@ class TwinSession(asyncio.Protocol):
         t, self.transport = self.transport, None
         self.ready = False
         if t is not None:
+            out, self._out = self._out or b"", None
             with contextlib.suppress(RuntimeError):
-                t.write(DISCONNECT)
+                t.write(out + DISCONNECT)
             t.close()
 
     def itself(self) -> TwinSession:
@@ -203,7 +160,7 @@ class TwinSession(asyncio.Protocol):
                                    broker.username, broker.password))  # fmt: skip
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.transport, self._buf = None, b""
+        self.transport, self._buf, self._out = None, b"", None
         was = self.ready
         self.ready = False
         if self.connack is not None and not self.connack.done():
@@ -217,24 +174,9 @@ class TwinSession(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_in = self.pool.now()
-        buf = self._buf + data if self._buf else data
-        pos, end = 0, len(buf)
-        while end - pos >= 2:
-            length, mult, i = 0, 1, pos + 1
-            while i < end:
-                digit = buf[i]
-                length += (digit & 0x7F) * mult
-                mult *= 128
-                i += 1
-                if not digit & 0x80:
-                    break
-            else:
-                break  # the length itself is not all here yet
-            if i + length > end:
-                break
-            self._packet(buf[pos], buf[i : i + length])
-            pos = i + length
-        self._buf = buf[pos:] if pos < end else b""
+        packets, self._buf = split(self._buf + data if self._buf else data)
+        for first, body in packets:
+            self._packet(first, body)
 
     # --- packets ------------------------------------------------------------------
 
@@ -245,7 +187,7 @@ class TwinSession(asyncio.Protocol):
             topic = body[2 : 2 + n].decode(errors="replace")
             pos = 2 + n
             if first & 0x06:  # QoS 1 (we subscribe at 1; the broker never sends 2)
-                self._write(b"\x40\x02" + body[pos : pos + 2])  # PUBACK
+                self._write(puback(body[pos : pos + 2]))
                 pos += 2
             try:
                 self._on_message(topic, body[pos:])
@@ -279,9 +221,22 @@ class TwinSession(asyncio.Protocol):
         self._on_state(True)
 
     def _write(self, data: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(data)
-            self.last_out = self.pool.now()
+        """Queue a packet: a session's packets of one loop pass leave in one socket write
+        (a command's report and answer: one send(), not two)."""
+        if self.transport is None:
+            return
+        if self._out is None:
+            self._out = data
+            self.pool.wrote(self)
+        else:
+            self._out += data
+        self.last_out = self.pool.now()
+
+    def flush(self) -> None:
+        """Write what was queued (the pool's end of the loop pass)."""
+        out, self._out = self._out, None
+        if out is not None and self.transport is not None:
+            self.transport.write(out)
 
     def _next_pid(self) -> int:
         while True:
@@ -310,6 +265,7 @@ class SessionPool:
         self.keepalive_s = keepalive_s
         self.connects_at_once = connects_at_once
         self.sessions: set[TwinSession] = set()
+        self._dirty: list[TwinSession] = []  # sessions with packets queued this loop pass
         self._queue: asyncio.Queue[TwinSession] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -326,6 +282,21 @@ class SessionPool:
         s = TwinSession(self, client_id, will, birth)
         self.sessions.add(s)
         return s
+
+    def wrote(self, s: TwinSession) -> None:
+        """`s` queued packets: they go at the end of this loop pass (at once before the
+        pool has started, as in tests that drive a session by hand)."""
+        if self._loop is None:
+            s.flush()
+            return
+        if not self._dirty:
+            self._loop.call_soon(self._flush)
+        self._dirty.append(s)
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for s in dirty:
+            s.flush()
 
     @property
     def connected(self) -> int:
