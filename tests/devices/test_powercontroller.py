@@ -437,5 +437,5 @@ async def test_a_step_heard_after_its_trip_was_due_still_reports_once_with_the_t
     finally:
         await b.scheduler.stop()
     seq = [(e.device_id, e.kind.value, e.reason) for e in b.events]
-    assert seq == [(i, k, r) for i in (1, 2, 3)
-                   for k, r in (("update", "grid"), ("trigger", "ffr"), ("relay", "ffr"))]  # fmt: skip
+    one = (("update", "grid"), ("trigger", "ffr"), ("relay", "ffr"))
+    assert seq == [(i, k, r) for i in (1, 2, 3) for k, r in one]
