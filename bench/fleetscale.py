@@ -485,6 +485,7 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
     rt.fleet_link.attach(heard)
     c_fleet = sum(cpu_s(pid) for pid in pids)
     c_server = time.process_time()
+    batches = rt.journal.batches
     profiler = cProfile.Profile() if PROFILE else None
     if profiler is not None:
         profiler.enable()
@@ -500,6 +501,7 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
         await asyncio.sleep(0.02)
         rows_now = tuple(await conn.fetchrow(sql))
     durable_s = time.perf_counter() - t_step
+    commits = rt.journal.batches - batches
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(f"{PROFILE}/server-ffr.prof")
@@ -529,7 +531,7 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
                     "fleet_cpu_ms_a_controller": round(fleet_cpu / n * 1000, 3),
                     "server_cpu_ms_a_controller": round(server_cpu / n * 1000, 3),
                     "server_device_messages_parsed": parsed,
-                    "server_events_heard": events, "server_message_shapes": shapes}}  # fmt: skip
+                    "server_events_heard": events, "server_commits_until_durable": commits, "server_message_shapes": shapes}}  # fmt: skip
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
