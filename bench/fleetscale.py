@@ -531,7 +531,9 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
                     "fleet_cpu_ms_a_controller": round(fleet_cpu / n * 1000, 3),
                     "server_cpu_ms_a_controller": round(server_cpu / n * 1000, 3),
                     "server_device_messages_parsed": parsed,
-                    "server_events_heard": events, "server_commits_until_durable": commits, "server_message_shapes": shapes}}  # fmt: skip
+                    "server_events_heard": events,
+                    "server_commits_until_durable": commits,
+                    "server_message_shapes": shapes}}  # fmt: skip
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
