@@ -2,6 +2,7 @@
 
     python -m bench.fleetscale [--devices 10000] [--processes 2] [--rate 500] [--idle-s 60]
     python -m bench.fleetscale sessions --devices 10000 [--impl lean|aiomqtt]   # a baseline alone
+    python -m bench.fleetscale ffr --devices 3000 [--rate 1000]   # FFR alone, quick to iterate
 
 One run, four figures, each beside its baseline:
 1. **Sessions.** N power controllers are registered on a server (this process: a Runtime
@@ -442,6 +443,12 @@ async def scale_out(args: argparse.Namespace, url: str) -> dict[str, Any]:
             out["commands"] = await commands(rt, account.id, ids, pids, args.rate)
             return out
 
+        if args.mode == "ffr":  # FFR alone: its commands, no idle phase, no baselines
+            out["commands"] = await commands(rt, account.id, ids, pids, args.rate)
+            await asyncio.sleep(2)
+            out.update(await ffr_burst(rt, account.id, devices, pids, args.processes, url))
+            return out
+
         # 2. idle
         c_fleet = sum(cpu_s(pid) for pid in pids)
         c_server = time.process_time()
@@ -464,49 +471,8 @@ async def scale_out(args: argparse.Namespace, url: str) -> dict[str, Any]:
         await asyncio.sleep(2)
 
         # 4. FFR: grid step -> every relay status a row in PostgreSQL
-        conn = await asyncpg.connect(url)
-        sql = ("SELECT count(*), min(ts), max(ts) FROM statuses "
-               "WHERE kind = 'relay' AND reason = 'ffr'")  # fmt: skip
-        c_fleet = sum(cpu_s(pid) for pid in pids)
-        c_server = time.process_time()
-        profiler = cProfile.Profile() if PROFILE else None
-        if profiler is not None:
-            profiler.enable()
-        step_v = rt.clock.now()
-        t_step = time.perf_counter()
-        stepping = asyncio.create_task(rt.set_grid(account.id, 59.6, None))
-        stepped: list[float] = []
-        stepping.add_done_callback(lambda _t: stepped.append(time.perf_counter() - t_step))
-        rows_now = (0, None, None)
-        while rows_now[0] < n:
-            if time.perf_counter() - t_step > 120:
-                raise TimeoutError(f"FFR: {rows_now[0]} of {n} relay statuses durable")
-            await asyncio.sleep(0.02)
-            rows_now = tuple(await conn.fetchrow(sql))
-        durable_s = time.perf_counter() - t_step
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(f"{PROFILE}/server-ffr.prof")
-        await stepping
-        set_grid_s = stepped[0]
-        await asyncio.sleep(1)
-        ffr_cpu = sum(cpu_s(pid) for pid in pids) - c_fleet + time.process_time() - c_server
-        shard = {d.id: tw.shard_of(d, args.processes) for d in devices}
-        by_shard: dict[int, list[float]] = {}
-        for row in await conn.fetch(sql.replace("count(*), min(ts), max(ts)", "device_id, ts")):
-            by_shard.setdefault(shard[row[0]], []).append(row[1])
-        within = max(max(ts) - min(ts) for ts in by_shard.values())
-        await conn.close()
-        physics = FFR["periods"] / 60
-        first, last = rows_now[1], rows_now[2]
-        out["ffr"] = {"controllers": n, "durable_ms": round(durable_s * 1000),
-                      "set_grid_call_ms": round(set_grid_s * 1000),
-                      "instant_spread_ms": round((last - first) * 1000, 3),
-                      "instant_spread_in_a_process_ms": round(within * 1000, 3),
-                      "first_instant_after_step_ms": round((first - step_v) * 1000, 1),
-                      "physics_ms": round(physics * 1000, 1),
-                      "cpu_s_fleet_and_server": round(ffr_cpu, 2)}  # fmt: skip
-        per_report = ffr_cpu / n
+        out.update(await ffr_burst(rt, account.id, devices, pids, args.processes, url))
+        per_report = out["ffr"]["cpu_s_fleet_and_server"] / n
         cadence = per_report * n / 900  # one `update` a device every 15 minutes
         out["idle_with_cadence_core_pct"] = round((fleet_idle + server_idle + cadence) * 100, 2)
         out["cpu_ms_per_report"] = round(per_report * 1000, 3)
@@ -533,6 +499,90 @@ async def scale_out(args: argparse.Namespace, url: str) -> dict[str, Any]:
     return out
 
 
+async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int],
+                    processes: int, url: str) -> dict[str, Any]:  # fmt: skip
+    """The grid steps to 59.6 Hz: wall time until every `relay/ffr` status is a row in
+    PostgreSQL, the relays' instants, the CPU of fleets and server, the messages the server
+    parsed on device topics and the events they carried."""
+    from switchgear.core.model import DeviceEvent
+    from switchgear.links import twinwire as tw
+
+    n = len(devices)
+    conn = await asyncpg.connect(url)
+    sql = ("SELECT count(*), min(ts), max(ts) FROM statuses "
+           "WHERE kind = 'relay' AND reason = 'ffr'")  # fmt: skip
+    parsed, events = 0, 0
+    parse = tw.parse_events
+
+    shapes: dict[str, int] = {}  # the events a message carried (kind/reason, ...): how often
+
+    def counted(device_id: int, payload: bytes) -> list[DeviceEvent]:
+        nonlocal parsed
+        parsed += 1
+        evs = parse(device_id, payload)
+        shape = " ".join(f"{e.kind.value}/{e.reason}" for e in evs)
+        shapes[shape] = shapes.get(shape, 0) + 1
+        return evs
+
+    def heard(_ev: DeviceEvent) -> None:
+        nonlocal events
+        events += 1
+
+    tw.parse_events = counted  # type: ignore[assignment]
+    rt.fleet_link.attach(heard)
+    c_fleet = sum(cpu_s(pid) for pid in pids)
+    c_server = time.process_time()
+    batches = rt.journal.batches
+    profiler = cProfile.Profile() if PROFILE else None
+    if profiler is not None:
+        profiler.enable()
+    step_v = rt.clock.now()
+    t_step = time.perf_counter()
+    stepping = asyncio.create_task(rt.set_grid(account_id, 59.6, None))
+    stepped: list[float] = []
+    stepping.add_done_callback(lambda _t: stepped.append(time.perf_counter() - t_step))
+    rows_now = (0, None, None)
+    while rows_now[0] < n:
+        if time.perf_counter() - t_step > 120:
+            raise TimeoutError(f"FFR: {rows_now[0]} of {n} relay statuses durable")
+        await asyncio.sleep(0.02)
+        rows_now = tuple(await conn.fetchrow(sql))
+    durable_s = time.perf_counter() - t_step
+    commits = rt.journal.batches - batches
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(f"{PROFILE}/server-ffr.prof")
+    await stepping
+    set_grid_s = stepped[0]
+    await asyncio.sleep(1)
+    fleet_cpu = sum(cpu_s(pid) for pid in pids) - c_fleet
+    server_cpu = time.process_time() - c_server
+    ffr_cpu = fleet_cpu + server_cpu
+    tw.parse_events = parse  # type: ignore[assignment]
+    shard = {d.id: tw.shard_of(d, processes) for d in devices}
+    by_shard: dict[int, list[float]] = {}
+    for row in await conn.fetch(sql.replace("count(*), min(ts), max(ts)", "device_id, ts")):
+        by_shard.setdefault(shard[row[0]], []).append(row[1])
+    within = max(max(ts) - min(ts) for ts in by_shard.values())
+    await conn.close()
+    physics = FFR["periods"] / 60
+    first, last = rows_now[1], rows_now[2]
+    return {"ffr": {"controllers": n, "durable_ms": round(durable_s * 1000),
+                    "set_grid_call_ms": round(set_grid_s * 1000),
+                    "instant_spread_ms": round((last - first) * 1000, 3),
+                    "instant_spread_in_a_process_ms": round(within * 1000, 3),
+                    "first_instant_after_step_ms": round((first - step_v) * 1000, 1),
+                    "physics_ms": round(physics * 1000, 1),
+                    "cpu_s_fleet_and_server": round(ffr_cpu, 2),
+                    "cpu_ms_a_controller": round(ffr_cpu / n * 1000, 3),
+                    "fleet_cpu_ms_a_controller": round(fleet_cpu / n * 1000, 3),
+                    "server_cpu_ms_a_controller": round(server_cpu / n * 1000, 3),
+                    "server_device_messages_parsed": parsed,
+                    "server_events_heard": events,
+                    "server_commits_until_durable": commits,
+                    "server_message_shapes": shapes}}  # fmt: skip
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     name = f"sg_bench22_fs_{secrets.token_hex(3)}"
     await admin(f'CREATE DATABASE "{name}"')
@@ -551,7 +601,9 @@ def ffr_inproc(n: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", nargs="?", choices=("all", "sessions", "commands"), default="all")
+    ap.add_argument(
+        "mode", nargs="?", choices=("all", "sessions", "commands", "ffr"), default="all"
+    )
     ap.add_argument("--devices", type=int, default=10_000)
     ap.add_argument("--processes", type=int, default=2)
     ap.add_argument("--rate", type=float, default=500.0)
@@ -590,6 +642,21 @@ def run(args: argparse.Namespace) -> None:
     from switchgear import gctune
 
     load0 = os.getloadavg()
+    if args.mode == "ffr":  # the FFR burst alone (its commands turn FFR on), no baselines
+        with gctune.tuned():
+            got = arun(main_async(args))
+        print(
+            json.dumps(
+                {
+                    "devices": args.devices,
+                    "load_before": [round(x, 1) for x in load0],
+                    "load_after": [round(x, 1) for x in os.getloadavg()],
+                    "cpu_ms_a_command": got["commands"]["cpu_ms_each"],
+                    **got["ffr"],
+                }
+            )
+        )
+        return
     if args.mode == "commands":  # the round trip and its echo baseline, nothing else
         echo_b = arun(echo(min(args.devices, 5000), args.rate))
         echo_a = arun(echo_aiomqtt(min(args.devices, 5000), args.rate))

@@ -21,7 +21,7 @@ from switchgear.backfill import backfill
 from switchgear.core.model import Action, Device, Json, Switch
 from switchgear.core.ports import SimAction
 from switchgear.demofleet import grow
-from switchgear.devices.powercontroller import HOUSEHOLD_DRAWS
+from switchgear.devices.pcdata import HOUSEHOLD_DRAWS
 from switchgear.dialects import dialects
 from switchgear.runtime import Runtime
 

@@ -395,7 +395,8 @@ def test_the_fleet_command_refuses_a_bad_shard() -> None:
 async def test_an_ffr_trip_is_one_report_message_and_each_status_is_stored_once(
     url: str,
 ) -> None:
-    """A trip's trigger and relay events (and the state they share) go in one message."""
+    """A trip's trigger and relay events (and the state they share) go in one message,
+    with the grid step's `update/grid` (its own state, the relay still on) before them."""
     require_broker()
     async with server(url) as s:
         pc = await add(s.rt, s.account_id, f"PC-{secrets.token_hex(5).upper()}-001",
@@ -428,10 +429,15 @@ async def test_an_ffr_trip_is_one_report_message_and_each_status_is_stored_once(
             reasons = [[e["reason"] for e in m["params"].get("events", ())] for m in messages]
             trips = [m for m, r in zip(messages, reasons, strict=True) if "ffr" in r]
             assert len(trips) == 1, messages  # trigger/ffr and relay/ffr: one message
+            assert not [r for r in reasons if "grid" in r and "ffr" not in r], messages
             events = trips[0]["params"]["events"]
-            assert [(e["kind"], e["reason"]) for e in events][:2] == [("trigger", "ffr"),
-                                                                      ("relay", "ffr")]  # fmt: skip
-            assert "state" in events[0] and "state" not in events[1], events  # the same state, once
+            assert [(e["kind"], e["reason"]) for e in events][:3] == [
+                ("update", "grid"), ("trigger", "ffr"), ("relay", "ffr"),
+            ]  # fmt: skip
+            grid, trigger, relay = events[:3]
+            assert grid["record"] is False and grid["state"]["channels"][0]["on"] is True
+            assert trigger["state"]["channels"][0]["on"] is False
+            assert "state" not in relay, events  # the trigger's state, sent once
 
 
 async def _not(check: Any) -> bool:

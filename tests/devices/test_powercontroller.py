@@ -99,6 +99,74 @@ async def test_a_grid_step_opens_every_relay_of_a_fleet_before_any_trip_is_logge
     assert trips[0][2] == pytest.approx(10 / 60, abs=1e-6)
 
 
+def grid_reports(b: Bench) -> list[tuple[float, bool, float]]:
+    """The `update/grid` reports: when, the relay in their state, its meter's power."""
+    return [
+        (e.ts - T0, e.state.channels[0].on, e.state.meters[0].power_w)
+        for e in b.events
+        if e.kind is StatusKind.UPDATE and e.reason == "grid"
+    ]
+
+
+async def test_a_step_that_trips_reports_its_grid_update_just_before_the_trip() -> None:
+    """One report a trip: the step's `update/grid` (its instant, the relay still on) goes
+    out with the trip's events, not as a message of its own 10 cycles earlier."""
+    b = make_bench()
+    pc = controller(b)
+    configure(pc, ffr=SEED_FFR)
+    b.scheduler.start()
+    try:
+        b.events.clear()
+        b.fleet.set_grid(1, frequency_hz=59.6)
+        await b.advance(0)  # the step's reports run (the `soon` lane)
+        await b.advance(9 / 60)
+        assert grid_reports(b) == []  # held for the trip
+        await b.advance(1 / 60 + 1e-9)
+    finally:
+        await b.scheduler.stop()
+    seq = [(e.kind.value, e.reason, e.record) for e in b.events]
+    at = seq.index(("update", "grid", False))
+    assert seq[at : at + 3] == [("update", "grid", False), ("trigger", "ffr", True),
+                                ("relay", "ffr", True)]  # fmt: skip
+    ((ts, on, power),) = grid_reports(b)
+    assert ts == pytest.approx(0.0) and on is True and power > 0  # the state at the step
+    trip = b.events[at + 2]
+    assert trip.state.channels[0].on is False and trip.ts - T0 == pytest.approx(10 / 60)
+
+
+async def test_a_step_that_comes_back_before_the_trip_still_reports_its_grid_update() -> None:
+    b = make_bench()
+    pc = controller(b)
+    configure(pc, ffr=SEED_FFR)
+    b.scheduler.start()
+    try:
+        b.events.clear()
+        b.fleet.set_grid(1, frequency_hz=59.6)
+        await b.advance(0)
+        await b.advance(5 / 60)
+        assert grid_reports(b) == []
+        b.fleet.set_grid(1, frequency_hz=59.75)  # above trip: no trip comes
+        await b.advance(0)
+    finally:
+        await b.scheduler.stop()
+    reports = grid_reports(b)
+    assert [round(t, 4) for t, _, _ in reports] == [0.0, round(5 / 60, 4)]
+    assert all(on for _, on, _ in reports) and pc.relay.on is True
+
+
+async def test_a_step_without_ffr_reports_its_grid_update_at_once() -> None:
+    b = make_bench()
+    controller(b)
+    b.scheduler.start()
+    try:
+        b.events.clear()
+        b.fleet.set_grid(1, frequency_hz=59.6)
+        await b.advance(0)
+    finally:
+        await b.scheduler.stop()
+    assert [(round(t, 4), on) for t, on, _ in grid_reports(b)] == [(0.0, True)]
+
+
 async def test_a_dip_shorter_than_the_periods_does_not_trip() -> None:
     b = make_bench()
     pc = controller(b)
@@ -349,3 +417,25 @@ async def test_a_grid_step_heard_late_trips_at_the_step_plus_its_cycles() -> Non
     assert not pc.relay.on
     stamps = [e.ts - T0 for e in b.events if e.reason == "ffr"]
     assert stamps == pytest.approx([10 / 60] * 2, abs=1e-6)  # trigger and relay
+
+
+async def test_a_step_heard_after_its_trip_was_due_still_reports_once_with_the_trip() -> None:
+    """A fleet process that hears the step late runs the overdue trips before the step's
+    reports: each controller's report still goes with its trip's events (one message: its
+    events one after another), not alone among the other controllers' reports."""
+    b = make_bench()
+    fleet = [b.add(MODEL, device_id=i) for i in (1, 2, 3)]
+    for twin in fleet:
+        assert isinstance(twin, PowerControllerTwin)
+        configure(twin, ffr=SEED_FFR)
+    b.clock.set(T0 + 0.5)  # the step was at T0; its trips were due at T0 + 10 cycles
+    b.scheduler.start()
+    try:
+        b.events.clear()
+        b.fleet.set_grid(1, frequency_hz=59.6, at=T0)
+        await b.advance(0)
+    finally:
+        await b.scheduler.stop()
+    seq = [(e.device_id, e.kind.value, e.reason) for e in b.events]
+    one = (("update", "grid"), ("trigger", "ffr"), ("relay", "ffr"))
+    assert seq == [(i, k, r) for i in (1, 2, 3) for k, r in one]

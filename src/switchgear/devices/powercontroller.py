@@ -10,45 +10,34 @@ stops and restarts heating, a per-period energy cap, and a schedule of commands.
 from __future__ import annotations
 
 import copy
-import math
 import random
 from collections.abc import Mapping
 from typing import Any
 
 from switchgear.core.model import (
     CommandResult,
+    DeviceState,
     FirmwareCommand,
     Json,
     StatusKind,
 )
 from switchgear.core.pcconfig import FIRMWARE, Refused, default_config, number, plan_config
 from switchgear.core.scheduler import Timer
+from switchgear.devices.pcdata import (
+    AMBIENT_C,
+    CAPACITY_STEP_MAX_S,
+    COMMANDS,
+    DEFAULT_HEATER,
+    MAX_AHEAD_S,
+    SELF_HEATING_C_PER_A,
+    after_now,
+    command_seconds,
+    fahrenheit,
+)
 from switchgear.devices.physics import ThermostatLoad
 from switchgear.devices.relay import PendingFlip, RelayChannel
 from switchgear.devices.twin import Twin
 from switchgear.errors import InvalidCommand
-
-# Hot water drawn as a household does: [start hour, end hour (UTC), litres per minute].
-HOUSEHOLD_DRAWS: list[Json] = [[6.5, 6.75, 8.0], [7.0, 7.25, 4.0], [18.5, 18.75, 3.0],
-                               [21.0, 21.2, 6.0]]  # fmt: skip
-# A 190 L, 4.5 kW tank.
-DEFAULT_HEATER: dict[str, Json] = {
-    "type": "thermostat",
-    "rated_watts": 4500.0,
-    "tank_litres": 190.0,
-    "setpoint_c": 60.0,
-    "hysteresis_c": 5.0,
-    "draws": HOUSEHOLD_DRAWS,
-}
-AMBIENT_C = 20.0
-SELF_HEATING_C_PER_A = 0.6  # the enclosure sensor warms with the relay current
-CAPACITY_STEP_MAX_S = 3600.0  # re-estimate the capacity at least hourly
-COMMANDS = ("on", "off", "on_for", "off_for", "on_at", "off_at", "limit_power", "reset")
-MAX_AHEAD_S = 366 * 86_400  # the furthest a command's period or time may reach
-
-
-def fahrenheit(c: float) -> float:
-    return c * 9 / 5 + 32
 
 
 class PowerControllerTwin(Twin):
@@ -65,6 +54,10 @@ class PowerControllerTwin(Twin):
         self._off_by: str = ""  # what last opened the relay
         self._timers: dict[str, Timer] = {}
         self._schedule_timers: dict[int, Timer] = {}
+        # a grid step's `update/grid` report (when, its state) held for the FFR trip's
+        # message: one report a trip, not a second message 10 cycles before it
+        self._grid_held: tuple[float, DeviceState] | None = None
+        self._trip_unlogged = False  # the relay opened, its log (`soon`) not written yet
 
     @property
     def relay(self) -> RelayChannel:
@@ -213,11 +206,29 @@ class PowerControllerTwin(Twin):
             timer.cancel()
         self._timers.clear()
         self._schedule_timers.clear()
+        self._grid_held, self._trip_unlogged = None, False  # off: the held report is lost
 
     def grid_changed(self) -> None:
         super().grid_changed()
         self._ffr_watch(since=self.grid.changed_at)
         self.scheduler.soon(self._rearm)
+
+    def _grid_report(self) -> None:
+        """The step's `update/grid`, or, with the FFR trip armed, its state held for the
+        trip's report (same instant and state, reported with the trip's events)."""
+        if ("ffr_trip" not in self._timers and not self._trip_unlogged) or not self.online:
+            super()._grid_report()
+            return
+        self._grid_release()  # (a second step before the trip: the first's report goes)
+        self._check_all()
+        self._grid_held = (self.clock.now(), self.snapshot())
+
+    def _grid_release(self) -> None:
+        """Report the held `update/grid` (before the trip's events, or once no trip comes)."""
+        held, self._grid_held = self._grid_held, None
+        if held is not None:
+            at, state = held
+            self.emit(StatusKind.UPDATE, "grid", {}, record=False, at=at, state=state)
 
     def set_load(self, point: int, description: dict[str, Any]) -> None:
         super().set_load(point, description)
@@ -299,7 +310,7 @@ class PowerControllerTwin(Twin):
         self.ffr["restore"] = False  # the user decides now, not the FFR return
         if name in ("on", "off"):
             on = name == "on"
-            delay = _seconds(params.get("delay", 0))
+            delay = command_seconds(params.get("delay", 0))
             if delay > 0:
                 c.arm(self.scheduler, PendingFlip(now + delay, on, "timer"), self._fire)
                 return {"on": on, "toggleIn": delay}, [106 if on else 107]
@@ -307,7 +318,7 @@ class PowerControllerTwin(Twin):
             return {"on": on}, [102 if on else 103]
         if name in ("on_for", "off_for"):
             on = name == "on_for"
-            period = _seconds(params.get("time", params.get("delay")), positive=True)
+            period = command_seconds(params.get("time", params.get("delay")), positive=True)
             self.set_relay(c, on, "api", then_for=period)
             return {"on": on, "toggleIn": period}, [104 if on else 105]
         on = name == "on_at"
@@ -444,7 +455,7 @@ class PowerControllerTwin(Twin):
         change = heater.next_change()
         if change is not None and change > now:
             due = min(due, change)
-        return _after(now, due)
+        return after_now(now, due)
 
     # --- FFR ----------------------------------------------------------------------
 
@@ -459,6 +470,7 @@ class PowerControllerTwin(Twin):
         f = self.frequency(now)
         if not cfg["enabled"]:
             self._cancel("ffr_trip")
+            self._grid_release()
             if state["tripped"]:
                 self._ffr_returned(f, delay=0.0)
             return
@@ -470,6 +482,7 @@ class PowerControllerTwin(Twin):
                     self._arm("ffr_trip", due, self._ffr_trip, shared=True)
             else:
                 self._cancel("ffr_trip")
+                self._grid_release()  # the frequency came back before the trip
         elif f >= float(cfg["returnThreshold"]):
             backoff = random.Random(self.device.id * 1000 + state["events"]).random()
             self._ffr_returned(f, delay=float(cfg["delay"]) + backoff * float(cfg["maxBackOff"]))
@@ -483,6 +496,7 @@ class PowerControllerTwin(Twin):
         # the same for the whole fleet), not when a busy process came to this timer
         at = min(timer.due, now) if timer is not None else now
         was_on = c.on
+        self._trip_unlogged = True
         self.ffr.update(tripped=True, restore=was_on, events=int(self.ffr["events"]) + 1)
         relay = None
         if was_on:
@@ -498,6 +512,8 @@ class PowerControllerTwin(Twin):
     def _ffr_tripped(self, at: float, frequency: float, relay: dict[str, Json] | None) -> None:
         """Log the trip as the controller does (trigger/ffr, relay/ffr) and re-plan."""
         c = self.relay
+        self._trip_unlogged = False
+        self._grid_release()  # the step's report goes first, in the same message
         state = self.snapshot()  # one instant, one state: a report carries it once
         self.emit(StatusKind.TRIGGER, "ffr", {"frequency": frequency}, 0, at=at, state=state)
         if relay is not None:
@@ -585,19 +601,6 @@ class PowerControllerTwin(Twin):
         if change is not None and (due is None or change < due):
             due = change
         if due is not None and due < limit["ends_at"]:
-            self._arm("limit", _after(now, due), self._limit_check)
+            self._arm("limit", after_now(now, due), self._limit_check)
         else:
             self._cancel("limit")
-
-
-def _after(now: float, due: float) -> float:
-    """`due`, or the clock's next step when it is not after `now` (a check makes progress)."""
-    return due if due > now else math.nextafter(now, math.inf)
-
-
-def _seconds(value: Any, *, positive: bool = False) -> float:
-    """A command's period in seconds, or Refused(-992)."""
-    s = number(value)
-    if s is None or s < 0 or (positive and s == 0) or s > MAX_AHEAD_S:
-        raise Refused(-992)
-    return s

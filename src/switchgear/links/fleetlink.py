@@ -54,6 +54,8 @@ class Served:
 
 
 Recorder = Callable[[DeviceEvent, str], None]
+Parsed = list[tuple[DeviceEvent, str]]  # a report's events, each with its record id
+PARSED_KEPT = 256  # reports whose events wait for their other copy (group mode)
 
 
 def record_id(topic: str, payload: bytes, k: int = 0) -> str:
@@ -90,9 +92,9 @@ class FleetLink:
         self._ids = itertools.count(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._src = transport.client_id
-        # (group mode) the last report parsed: its other copy (plain or shared, which the
-        # broker sends one after the other) is not parsed again
-        self._parsed: tuple[str, bytes, list[DeviceEvent]] = ("", b"", [])
+        # group mode: a report comes twice to the worker dealt its shared copy, the two
+        # copies one after the other; the first's parse serves the second
+        self._parsed: dict[tuple[int, bytes], Parsed] = {}
 
     def attach(self, sink: EventSink) -> None:
         self._sinks.append(sink)
@@ -144,15 +146,17 @@ class FleetLink:
             return
         s = self._by_events.get(topic)
         if s is not None:
-            for k, ev in enumerate(self._events(s, topic, payload)):
-                if self.group is not None and ev.record:
+            if self.group is None:
+                for ev in tw.parse_events(s.device.id, payload):
+                    self._report(s, ev)
+                return
+            for ev, rid in self._parse(s, topic, payload):
+                if ev.record:
                     ev = SharedEvent(
                         ev.device_id, ev.ts, ev.kind, ev.reason, ev.data, ev.state, ev.channel,
-                        False, ev.topic, record_id(topic, payload, k),
+                        False, ev.topic, rid,
                     )  # fmt: skip
-                if ev.kind is StatusKind.CONNECTION:
-                    s.online = ev.state.online
-                self._emit(ev)
+                self._report(s, ev)
             return
         s = self._by_online.get(topic)
         if s is not None:
@@ -165,17 +169,24 @@ class FleetLink:
             elif text == "false":
                 self._offline(s, "the device left the broker", record=s.online is True)
 
-    def _events(self, s: Served, topic: str, payload: bytes) -> list[DeviceEvent]:
-        """A report's events, parsed once for its plain and its shared copy."""
-        last_topic, last_payload, events = self._parsed
-        if topic == last_topic and payload == last_payload:
-            return events
-        events = tw.parse_events(s.device.id, payload)
-        if self.group is not None:
-            self._parsed = (topic, payload, events)
-        return events
+    def _report(self, s: Served, ev: DeviceEvent) -> None:
+        if ev.kind is StatusKind.CONNECTION:
+            s.online = ev.state.online
+        self._emit(ev)
 
     # --- group mode: the elected worker's records --------------------------------
+
+    def _parse(self, s: Served, topic: str, payload: bytes) -> Parsed:
+        """A report's events and record ids, parsed once for its two copies."""
+        key = (s.device.id, payload)
+        parsed = self._parsed.pop(key, None)
+        if parsed is None:
+            events = tw.parse_events(s.device.id, payload)
+            parsed = [(ev, record_id(topic, payload, k)) for k, ev in enumerate(events)]
+            self._parsed[key] = parsed
+            if len(self._parsed) > PARSED_KEPT:  # a copy dealt to another worker
+                del self._parsed[next(iter(self._parsed))]
+        return parsed
 
     def _on_shared(self, topic: str, payload: bytes) -> None:
         """This worker's share of the reports: the history records they make."""
@@ -183,9 +194,9 @@ class FleetLink:
             return
         s = self._by_events.get(topic)
         if s is not None:
-            for k, ev in enumerate(self._events(s, topic, payload)):
+            for ev, rid in self._parse(s, topic, payload):
                 if ev.record:
-                    self.recorder(ev, record_id(topic, payload, k))
+                    self.recorder(ev, rid)
             return
         s = self._by_online.get(topic)
         if s is not None:

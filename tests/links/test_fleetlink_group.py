@@ -1,0 +1,73 @@
+"""FleetLink in group mode: every worker's shadows and events, each record written once."""
+
+from __future__ import annotations
+
+from switchgear.core.clock import VirtualClock
+from switchgear.core.model import (
+    ChannelState,
+    Device,
+    DeviceEvent,
+    DeviceState,
+    SharedEvent,
+    StatusKind,
+)
+from switchgear.links import twinwire as tw
+from switchgear.links.fleetlink import FleetLink
+from switchgear.links.mqttclient import MemoryBroker
+
+T0 = 1_750_000_000.0
+DEVICE = Device(5, 1, "PC-0001", "power-controller-v10", "wh", T0)
+
+
+async def worker(broker: MemoryBroker, name: str) -> tuple[FleetLink, list[DeviceEvent],
+                                                           list[tuple[str, str]]]:  # fmt: skip
+    link = FleetLink(VirtualClock(start=T0, speed=0), broker.transport(name), 5.0, group="g")
+    heard: list[DeviceEvent] = []
+    records: list[tuple[str, str]] = []
+    link.attach(heard.append)
+    link.recorder = lambda ev, rid: records.append((f"{ev.kind.value}/{ev.reason}", rid))
+    await link.start()
+    await link.add(DEVICE)
+    return link, heard, records
+
+
+def trip_report() -> bytes:
+    """A controller's trip as the fleet sends it: the step's update, trigger and relay."""
+    at_step = DeviceState(5, T0, True, (ChannelState(0, True),))
+    tripped = DeviceState(5, T0 + 1 / 6, True, (ChannelState(0, False),))
+    evs = [
+        DeviceEvent(5, T0, StatusKind.UPDATE, "grid", {}, at_step, None, False),
+        DeviceEvent(5, T0 + 1 / 6, StatusKind.TRIGGER, "ffr", {"frequency": 59.6}, tripped, 0),
+        DeviceEvent(5, T0 + 1 / 6, StatusKind.RELAY, "ffr", {"on": False}, tripped, 0),
+    ]
+    bodies = [tw.dumps(tw.event_body(e, with_state=k < 2)) for k, e in enumerate(evs)]
+    return tw.notify_events(tw.mqtt_id(DEVICE), bodies)
+
+
+async def test_one_trip_report_reaches_every_worker_and_is_recorded_once() -> None:
+    broker = MemoryBroker()
+    workers = [await worker(broker, f"w{i}") for i in range(2)]
+    for _ in range(3):  # three reports: the shared copies go round the two workers
+        broker.publish(tw.events_topic(DEVICE), trip_report())
+    for _link, heard, _records in workers:
+        assert [(e.kind.value, e.reason, e.state.channels[0].on) for e in heard] == [
+            ("update", "grid", True), ("trigger", "ffr", False), ("relay", "ffr", False),
+        ] * 3  # fmt: skip
+        assert not any(e.record for e in heard)  # the records are the elected worker's
+    records = [r for _, _, rs in workers for r in rs]
+    assert sorted(kind for kind, _ in records) == ["relay/ffr"] * 3 + ["trigger/ffr"] * 3
+    assert [len(rs) for _, _, rs in workers] == [4, 2]  # reports 1 and 3, then 2
+    # a live event names its history record by the id the elected worker wrote it under
+    for _, heard, _ in workers:
+        ids = [e.record_id for e in heard if isinstance(e, SharedEvent) and e.record_id]
+        assert sorted(ids) == sorted(rid for _, rid in records)
+
+
+async def test_a_worker_alone_records_each_report_once_and_keeps_no_parse_behind() -> None:
+    broker = MemoryBroker()
+    link, heard, records = await worker(broker, "w0")
+    for k in range(600):
+        broker.publish(tw.events_topic(DEVICE), trip_report().replace(b"59.6", f"{k}".encode()))
+    assert len(heard) == 1800 and len(records) == 1200
+    assert len({rid for _, rid in records}) == 1200
+    assert not link._parsed  # each report's parse served its two copies, then went
