@@ -212,3 +212,17 @@ async def test_no_value_is_a_negative_zero(meters: Meters) -> None:
         data = (await meters.get(devid, pin)).json()["data"]
         values = {k: v["value"] for k, v in data.items() if "value" in v}
         assert values and not [k for k, v in values.items() if v.startswith("-")], values
+
+
+async def test_a_meter_off_the_network_gives_no_reading(meters: Meters) -> None:
+    """Not its last reading dated now: a poller must see that the meter is gone."""
+    online = f"/api/v1/sim/devices/{meters.d101.id}/online"
+    r = await meters.w.client.post(online, json={"online": False}, headers=meters.w.auth())
+    assert r.status_code == 200
+    r = await meters.get("1900000011", "123456")
+    assert (r.status_code, r.json()) == (503, {"error": "meter unavailable"})
+    assert r.headers["server"] == "smart-MAC"
+    r = await meters.w.client.post(online, json={"online": True}, headers=meters.w.auth())
+    await meters.w.settle()
+    r = await meters.get("1900000011", "123456")  # the refusal spent no request
+    assert r.status_code == 200 and r.json()["devid"] == "1900000011"

@@ -94,6 +94,8 @@ async def index(request: Request) -> Response:
     pout = params.get("pout")
     if pout is not None and pout not in ("0", "1"):  # refused before it spends the slot
         return reply(400, {"error": "pout must be 0 or 1"})
+    if not rt.engine.shadow(device.id).online:  # never its last reading dated now
+        return reply(503, {"error": "meter unavailable"})
     if not await _allowed(rt, devid, INTERVAL_S[version(device)]):
         return reply(429, {"error": "too many requests"})
     if pout is not None:
