@@ -81,7 +81,7 @@ def create_app(
         default=edges.Fallback(api),
         lifespan=lifespan,
         middleware=[Middleware(Observe, faces=faces), Middleware(BodyLimit)],
-        exception_handlers={HTTPException: edges.http_error},
+        exception_handlers={HTTPException: edges.http_error, Exception: edges.server_error},
         redirect_slashes=False,
     )
     root.state.api = api

@@ -129,6 +129,12 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return answer(request.scope, exc.status_code, text, headers)
 
 
+async def server_error(request: Request, exc: Exception) -> Response:
+    """An exception no handler expected: 500 in the face's shape (Starlette's
+    ServerErrorMiddleware calls this, then re-raises for the server to log)."""
+    return answer(request.scope, 500, "Internal Server Error")
+
+
 class Fallback:
     """The root's default app: a path no face route matched goes to the native API when it
     is the native API's, and gets its face's 404 otherwise."""

@@ -105,9 +105,15 @@ class Root(Starlette):
                     app = route.app
                     for cls, args, kwargs in reversed(self.user_middleware):
                         app = cls(app, *args, **kwargs)
-                    direct[path, method] = (route, ServerErrorMiddleware(app, debug=self.debug))
+                    errors = ServerErrorMiddleware(app, handler=self._on_500(), debug=self.debug)
+                    direct[path, method] = (route, errors)
         self._direct = direct
         return direct
+
+    def _on_500(self) -> Any:
+        """The 500 handler Starlette's own stack is built with (None: its plain text)."""
+        handlers = self.exception_handlers
+        return handlers.get(500) or handlers.get(Exception)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not scope.get("root_path"):

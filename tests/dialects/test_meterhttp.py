@@ -198,3 +198,31 @@ async def test_registers_and_voltage_move_between_the_meters_samples(meters: Met
     assert first["V1"]["value"] != second["V1"]["value"]  # the mains wobbles as read
     after = await rt.engine.history(meters.w.plug_a.account_id, [meters.d103.id], 0, 1e12)
     assert len(after.records) == len(statuses.records)  # a read is computed, not stored
+
+
+async def test_a_bad_pout_spends_no_request_of_the_meter(meters: Meters) -> None:
+    r = await meters.get("1900000011", "123456", pout="on")
+    assert r.status_code == 400 and r.json() == {"error": "pout must be 0 or 1"}
+    r = await meters.get("1900000011", "123456")  # standard: one request a minute, still unused
+    assert r.status_code == 200 and r.json()["pout"] == "0"
+
+
+async def test_no_value_is_a_negative_zero(meters: Meters) -> None:
+    for devid, pin in (("1900000011", "123456"), ("1728053249", "012345")):
+        data = (await meters.get(devid, pin)).json()["data"]
+        values = {k: v["value"] for k, v in data.items() if "value" in v}
+        assert values and not [k for k, v in values.items() if v.startswith("-")], values
+
+
+async def test_a_meter_off_the_network_gives_no_reading(meters: Meters) -> None:
+    """Not its last reading dated now: a poller must see that the meter is gone."""
+    online = f"/api/v1/sim/devices/{meters.d101.id}/online"
+    r = await meters.w.client.post(online, json={"online": False}, headers=meters.w.auth())
+    assert r.status_code == 200
+    r = await meters.get("1900000011", "123456")
+    assert (r.status_code, r.json()) == (503, {"error": "meter unavailable"})
+    assert r.headers["server"] == "smart-MAC"
+    r = await meters.w.client.post(online, json={"online": True}, headers=meters.w.auth())
+    await meters.w.settle()
+    r = await meters.get("1900000011", "123456")  # the refusal spent no request
+    assert r.status_code == 200 and r.json()["devid"] == "1900000011"

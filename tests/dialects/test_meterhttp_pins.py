@@ -100,3 +100,28 @@ async def test_a_guess_spread_over_many_addresses_leaves_the_owners_poller_worki
     for _ in range(PER_ADDRESS):
         assert (await lan.get("10.7.7.7", PIN, devid="1111111111")).status_code == 403
     assert (await lan.get("10.7.7.7", PIN)).status_code == 429
+
+
+async def test_behind_a_trusted_proxy_failed_pins_count_per_forwarded_client() -> None:
+    proxy, owner, stranger = "10.1.1.1", "192.168.1.10", "192.168.1.66"
+    settings = Settings(database_url="memory://", speed=0, trusted_proxies=[proxy])
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        rt: Runtime = app.state.runtime
+        account = await rt.auth.create_account("owner@example.com", "Owner", "a long password")
+        await rt.add_device(
+            Device(0, account.id, DEVID, "D101", "meter", rt.clock.now(), attrs={"devpass": PIN})
+        )
+        transport = httpx.ASGITransport(app=app, client=(proxy, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://m") as via_proxy:
+
+            async def get(client: str, devpass: str) -> httpx.Response:
+                params = {"page": "getdata", "devid": DEVID, "devpass": devpass}
+                headers = {"X-Forwarded-For": client}
+                return await via_proxy.get("/", params=params, headers=headers)
+
+            for guess in range(PER_ADDRESS):
+                assert (await get(stranger, f"{guess:06d}")).status_code == 403
+            assert (await get(stranger, PIN)).status_code == 429  # the stranger is out
+            r = await get(owner, PIN)  # the owner, through the same proxy, is not
+            assert r.status_code == 200 and r.json()["devid"] == DEVID

@@ -810,3 +810,27 @@ async def test_next_links_use_the_public_base_url_and_never_carry_the_token(
     assert "limit=10" in link and f"device={cloud.pc_id}" in link
     rest = await cloud.w.client.get(link, headers=cloud.h())
     assert rest.status_code == 200 and len(rest.json()["statuses"]) == 10
+
+
+async def test_a_huge_whole_number_is_answered_not_a_server_error(cloud: Cloud) -> None:
+    body = {"command": {"name": "limit_power", "power": 1e20, "time": 3600}}
+    r = await cloud.command(body)
+    assert r.status_code == 200, r.text
+    assert r.json()["responseCodes"] == [115]
+    assert r.json()["status"]["info"]["update"]["powerLimit"]["power"] == 1e20
+    r = await cloud.w.client.get(f"/v1/devices/{cloud.pc_id}", headers=cloud.h())
+    assert r.status_code == 200 and r.json()["device"]["info"]["powerLimit"]["power"] == 1e20
+
+
+async def test_a_schedule_in_milliseconds_is_refused_like_on_at(cloud: Cloud) -> None:
+    now = int(cloud.w.rt.clock.now())
+    kept = [{"name": "off", "when": now + 60, "repeat": 0}]
+    assert (await cloud.put({"schedule": kept})).json()["responseCodes"] == [117]
+    for entry in (
+        {"name": "on", "when": now * 1000, "repeat": 0},  # milliseconds: the year 58,000
+        {"name": "limit_power", "when": now + 60, "repeat": 0, "power": 50, "time": 1e12},
+    ):
+        r = await cloud.put({"schedule": [entry]})
+        assert r.status_code == 400 and r.json()["responseCodes"][0] < 0, r.text
+    r = await cloud.w.client.get(f"/v1/devices/{cloud.pc_id}", headers=cloud.h())
+    assert r.json()["device"]["info"]["schedule"] == kept  # nothing replaced

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from switchgear.auth import tokens
 from tests.conftest import World
 from tests.deployments import on_every_deployment
 
@@ -337,3 +338,33 @@ async def test_client_credentials_are_listed_without_secrets_and_revocable(plug:
         "/api/v1/credentials", json={"kind": "nonsense"}, headers=plug.w.auth()
     )
     assert bad.status_code == 400
+
+
+async def test_revoking_the_client_ends_the_tokens_it_was_given(plug: Plug) -> None:
+    assert (await plug.fetch()).status_code == 200
+    r = await plug.w.client.delete(f"/api/v1/credentials/{plug.client_id}", headers=plug.w.auth())
+    assert r.status_code == 204
+    r = await plug.fetch()  # the access token the client got at login
+    assert r.status_code == 401 and r.headers["content-type"] == PROBLEM
+    assert r.json()["title"] == "Unauthorized"
+    r = await plug.send(command="switch_on_off", state="on")
+    assert r.status_code == 401
+    assert plug.w.rt.engine.shadow(plug.w.plug_a.id).channels[0].on is False
+    body = {"client_id": plug.client_id, "client_secret": plug.client_secret,
+            "refresh_token": plug.refresh}  # fmt: skip
+    assert (await plug.w.client.post("/v1/auth/renew", json=body)).status_code == 401
+
+
+async def test_revoking_a_refresh_token_ends_the_access_tokens_renewed_from_it(plug: Plug) -> None:
+    body = {"client_id": plug.client_id, "client_secret": plug.client_secret,
+            "refresh_token": plug.refresh}  # fmt: skip
+    r = await plug.w.client.post("/v1/auth/renew", json=body)
+    renewed = r.json()["auth"]["access_token"]
+    assert (
+        await plug.post("/provider/fetch", {"serial_number": "SPG-A-1"}, renewed)
+    ).status_code == 200
+    refresh_id, _ = tokens.parse(plug.refresh)
+    r = await plug.w.client.delete(f"/api/v1/credentials/{refresh_id}", headers=plug.w.auth())
+    assert r.status_code == 204
+    r = await plug.post("/provider/fetch", {"serial_number": "SPG-A-1"}, renewed)
+    assert r.status_code == 401

@@ -106,7 +106,7 @@ async def test_a_good_credential_works_and_every_spoiled_one_is_refused(
         gateway = e.section("push3", other=True)["gateway"]
         _, theirs = await e.rt.auth.issue(2, face.kind, None, attrs={"gateway": gateway})
         r = await face.use(e, theirs)
-        assert r.status_code == 400 and "unknown meter" in r.json()["error"]
+        assert r.status_code == 404 and "unknown meter" in r.json()["error"]
     assert (await face.use(e, good)).status_code == 200
 
 

@@ -67,6 +67,7 @@ FFR_DELAY_MAX_S = 86_400
 SAMPLE_PERIOD_S = (60, 86_400)
 SCHEDULE_MAX = 39
 SCHEDULE_NAMES = ("on", "off", "limit_power")
+SCHEDULE_AHEAD_S = 366 * 86_400  # as far as a command's time or period may reach
 FIRMWARE = "2.4.1"
 
 
@@ -286,10 +287,12 @@ def _schedule(
             raise Refused(-985)
         if repeat == 0 and when <= now:
             raise Refused(-985)  # a one-off entry in the past would never run
+        if when > now + SCHEDULE_AHEAD_S:
+            raise Refused(-985)  # not unix seconds (milliseconds reach the year 58,000)
         entry: dict[str, Json] = {"name": raw["name"], "when": when, "repeat": repeat}
         if raw["name"] == "limit_power":
             power, time = number(raw.get("power")), number(raw.get("time"))
-            if power is None or time is None or power < 0 or time <= 0:
+            if power is None or time is None or power < 0 or not 0 < time <= SCHEDULE_AHEAD_S:
                 raise Refused(-986)
             entry.update(power=power, time=time)
         entries.append(entry)

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from switchgear.auth.clientaddr import client_address
 from switchgear.core.catalog import model as catalog_model
 from switchgear.core.counters import METER_SLOT
 from switchgear.core.engine import raise_for_state
@@ -79,8 +80,9 @@ async def index(request: Request) -> Response:
     devid, devpass = params.get("devid", ""), params.get("devpass", "")
     device = _meters(rt).get(devid) if devid else None
     # a cautious device: an unknown devid and a wrong PIN get the same answer, no data;
-    # failed PINs count per client address, never against the meter's request slot
-    address = request.client.host if request.client else ""
+    # failed PINs count per client address (behind a trusted proxy, the forwarded one),
+    # never against the meter's request slot
+    address = client_address(request, rt.settings.trusted_proxies)
     guard = _pins(rt)
     if await guard.refused(address, devid):
         return reply(429, {"error": "too many requests"})
@@ -89,12 +91,14 @@ async def index(request: Request) -> Response:
         await guard.failed(address, devid)
         return reply(403, {"error": "access denied"})
     await guard.succeeded(address, devid)
+    pout = params.get("pout")
+    if pout is not None and pout not in ("0", "1"):  # refused before it spends the slot
+        return reply(400, {"error": "pout must be 0 or 1"})
+    if not rt.engine.shadow(device.id).online:  # never its last reading dated now
+        return reply(503, {"error": "meter unavailable"})
     if not await _allowed(rt, devid, INTERVAL_S[version(device)]):
         return reply(429, {"error": "too many requests"})
-    pout = params.get("pout")
     if pout is not None:
-        if pout not in ("0", "1"):
-            return reply(400, {"error": "pout must be 0 or 1"})
         on = Action.ON if pout == "1" else Action.OFF
         raise_for_state(await rt.engine.command(device.account_id, device.id, Switch(on, 0)))
     now = rt.clock.now()

@@ -39,6 +39,12 @@ def _layout(suffix: str) -> tuple[tuple[str, str, str, Callable[[MeterReading], 
     )
 
 
+def _fmt(value: float, spec: str) -> str:
+    """A reading as the meter prints it: never a negative zero (`-0`, `-0.00`)."""
+    text = format(value, spec)
+    return text[1:] if text[0] == "-" and not text.strip("-0.") else text
+
+
 def _entry(name: str, unit: str, value: str) -> dict[str, Json]:
     return {"name": name, "unit": unit, "value": value}
 
@@ -73,15 +79,15 @@ def readings(state: DeviceState) -> dict[str, Json]:
     for m in state.meters:
         suffix = str(m.index + 1) if three else ""
         for key, name, unit, get, spec in _layout(suffix):
-            data[key] = {"name": name, "unit": unit, "value": format(get(m), spec)}
+            data[key] = {"name": name, "unit": unit, "value": _fmt(get(m), spec)}
         if three:
             data[f"br{m.index}"] = {"name": "\n"}
     if three:
-        data["A"] = _entry("Current", "A", f"{sum(m.current_a for m in state.meters):.2f}")
-        data["W"] = _entry("Active Power", "W", f"{sum(m.power_w for m in state.meters):.0f}")
-        data["TWh"] = _entry("Energy", "Wh", f"{sum(m.energy_wh for m in state.meters):.0f}")
+        data["A"] = _entry("Current", "A", _fmt(sum(m.current_a for m in state.meters), ".2f"))
+        data["W"] = _entry("Active Power", "W", _fmt(sum(m.power_w for m in state.meters), ".0f"))
+        data["TWh"] = _entry("Energy", "Wh", _fmt(sum(m.energy_wh for m in state.meters), ".0f"))
     temperature = state.temperature_c if state.temperature_c is not None else 0.0
-    data["T"] = _entry("Temperature", "°C", f"{temperature:.0f}")
+    data["T"] = _entry("Temperature", "°C", _fmt(temperature, ".0f"))
     return data
 
 

@@ -41,8 +41,9 @@ def parse_when(text: str, name: str) -> float:
 
 
 def num(value: Json) -> Json:
-    """Plain JSON numbers, integers where whole (60, not 60.0), all the way down."""
-    if isinstance(value, float) and math.isfinite(value) and value == int(value):
+    """Plain JSON numbers, integers where whole (60, not 60.0), all the way down; a whole
+    number beyond 64 bits stays a float (JSON encoders refuse larger integers)."""
+    if isinstance(value, float) and abs(value) < 2**63 and value == int(value):
         return int(value)
     if isinstance(value, Mapping):
         return {k: num(v) for k, v in value.items()}

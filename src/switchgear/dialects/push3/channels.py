@@ -90,7 +90,7 @@ class Hub:
             self.channels.move_to_end(channel_id)
             return found
         if channel_id.startswith(ISSUED):
-            raise InvalidInput("unknown response_channel_id", field="response_channel_id")
+            raise ChannelNotFound("unknown response_channel_id")
         if found is not None:
             raise InvalidInput("response_channel_id is taken: name another",
                                field="response_channel_id")  # fmt: skip

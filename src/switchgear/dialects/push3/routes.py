@@ -29,7 +29,13 @@ from switchgear.dialects.http import JsonResponse, bearer, json_object
 from switchgear.dialects.push3.channels import BACKLOG, Channel, Hub, hub
 from switchgear.dialects.push3.errors import mapped, to_response
 from switchgear.dialects.push3.outbox import outbox, unreachable
-from switchgear.errors import AuthError, InvalidInput, NotAuthenticated, SwitchgearError
+from switchgear.errors import (
+    AuthError,
+    DeviceNotFound,
+    InvalidInput,
+    NotAuthenticated,
+    SwitchgearError,
+)
 from switchgear.runtime import Runtime
 from switchgear.streams import Lease, LeasedStream, StreamEnded, gate
 
@@ -84,7 +90,7 @@ def _target(rt: Runtime, cred: Credential, body: dict[str, Any], gateway: str | 
         if (limit is None or gw == limit) and (gateway is None or gw == gateway):
             return d
     # another account's meter or gateway is exactly as unknown as one that does not exist
-    raise InvalidInput(f"unknown {target} {address}", field="target_id")
+    raise DeviceNotFound(f"unknown {target} {address}")
 
 
 def _gateway_of(rt: Runtime, account_id: int, device: Device) -> Device:

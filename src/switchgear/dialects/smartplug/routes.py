@@ -154,10 +154,15 @@ async def login(request: Request) -> Response:
         return _grant_error(href, 401, "invalid_client", "Invalid client credentials")
     if client is not None and client.account_id != account.id:
         return _grant_error(href, 401, "invalid_client", "Invalid client credentials")
+    # minted with the client's credential: revoking the client ends them (not the public one)
     attrs = {"client_id": client_id}
-    _, access = await rt.auth.issue(account.id, KIND_SMARTPLUG_ACCESS, ACCESS_TTL_S, attrs=attrs)
-    _, refresh = await rt.auth.issue(account.id, KIND_SMARTPLUG_REFRESH, REFRESH_TTL_S, attrs=attrs)
-    return JsonResponse(wire.auth_body(access, ACCESS_TTL_S, refresh))
+    grant = await rt.auth.issue(
+        account.id, KIND_SMARTPLUG_REFRESH, REFRESH_TTL_S, attrs=attrs, parent=client
+    )
+    _, access = await rt.auth.issue(
+        account.id, KIND_SMARTPLUG_ACCESS, ACCESS_TTL_S, attrs=attrs, parent=grant[0]
+    )
+    return JsonResponse(wire.auth_body(access, ACCESS_TTL_S, grant[1]))
 
 
 async def renew(request: Request) -> Response:
@@ -178,9 +183,9 @@ async def renew(request: Request) -> Response:
             raise InvalidCredential("refresh token of another client")
     except AuthError:
         return _grant_error(href, 400, "invalid_grant", "Invalid refresh token")
-    attrs = {"client_id": client_id}
+    attrs = {"client_id": client_id}  # under the refresh token: revoked with it (RFC 7009)
     _, access = await rt.auth.issue(
-        refresh.account_id, KIND_SMARTPLUG_ACCESS, ACCESS_TTL_S, attrs=attrs
+        refresh.account_id, KIND_SMARTPLUG_ACCESS, ACCESS_TTL_S, attrs=attrs, parent=refresh
     )
     return JsonResponse(wire.auth_body(access, ACCESS_TTL_S, None))
 
