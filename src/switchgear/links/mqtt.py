@@ -88,6 +88,7 @@ class Adopted:
     device: Device
     proto: ShellyProtocol
     online: bool = False
+    gone: bool = False  # its last will came: only its own `online` = `true` brings it back
     on: bool = False
     overpower: bool = False
     power_w: float = 0.0
@@ -195,7 +196,8 @@ class MqttLink:
     def _on_connection(self, up: bool) -> None:
         if up:  # (re)connected: ask every device for its state; answers mark them online
             for a in self._devices.values():
-                self._ask_state(a)
+                a.gone = False  # it may be back (its will, if retained, comes again: the
+                self._ask_state(a)  # `online` topic sorts first, as the resubscribe goes)
         else:
             for a in self._devices.values():  # (with other workers: theirs to say, if so)
                 self._went_offline(a, "the server lost the MQTT broker",
@@ -241,7 +243,12 @@ class MqttLink:
     def _apply(self, a: Adopted, r: Report) -> None:
         now = self.clock.now()
         if r.online is False:
+            a.gone = True
             self._went_offline(a, "the device left the broker")
+            return
+        if r.online:
+            a.gone = False
+        elif a.gone:  # a report the broker retained from before it left: not the device now
             return
         if not a.online:
             a.online = True

@@ -1,0 +1,249 @@
+"""Adopted Shelly devices (fakes over the machine's Mosquitto) on every face that serves
+plugs, as issue #22 promises: each bad adoption a problem document, the native API, the
+smart-plug API, live events and history while the device is up, gone (its last will) and
+back, and another account's answers identical to a device that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from switchgear.app import create_app
+from switchgear.auth.scopes import KIND_NATIVE
+from switchgear.runtime import Runtime
+from switchgear.settings import Settings
+from tests.api.test_mqtt_devices import BROKER, SECRET, Gen1, Gen2, require_broker, until
+from tests.api.test_workers import Stream, events
+
+pytestmark = pytest.mark.mqtt
+
+PROBLEM = "application/problem+json"
+
+
+@dataclass
+class Faces:
+    app: FastAPI
+    rt: Runtime
+    client: httpx.AsyncClient
+    native: dict[str, str]  # account A
+    native_b: dict[str, str]
+    plug: dict[str, str]  # A's smart-plug access token header
+    plug_b: dict[str, str]
+    token_b: str
+
+    async def adopt(self, headers: dict[str, str], **body: Any) -> httpx.Response:
+        return await self.client.post("/api/v1/devices", json=body, headers=headers)
+
+    async def device(self, dev: int) -> dict[str, Any]:
+        r = await self.client.get(f"/api/v1/devices/{dev}", headers=self.native)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    async def online(self, dev: int) -> bool:
+        return bool((await self.device(dev))["online"])
+
+    async def offline(self, dev: int) -> bool:
+        return not (await self.device(dev))["online"]
+
+    async def relay(self, dev: int) -> bool | None:
+        return bool((await self.device(dev))["channels"][0]["on"])
+
+    async def history(self, dev: int) -> list[dict[str, Any]]:
+        await self.rt.journal.flush()
+        r = await self.client.get(f"/api/v1/devices/{dev}/history", headers=self.native)
+        assert r.status_code == 200, r.text
+        return list(r.json()["statuses"])
+
+
+async def _login(client: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
+    body = {"client_id": "mclimate", "client_secret": "mclimate_core",
+            "username": email, "password": password}  # fmt: skip
+    r = await client.post("/v1/auth/login", json=body)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['auth']['access_token']}"}
+
+
+@pytest.fixture
+async def faces() -> AsyncIterator[Faces]:
+    require_broker()
+    settings = Settings(database_url="memory://", speed=0, secret_key=SECRET,
+                        link=f"mqtt://{BROKER[0]}:{BROKER[1]}", command_timeout_s=5)  # fmt: skip
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        rt: Runtime = app.state.runtime
+        await until(lambda: rt.mqtt is not None and rt.mqtt.transport.connected)
+        a = await rt.auth.create_account("a@example.com", "Account A", "correct horse A")
+        b = await rt.auth.create_account("b@example.com", "Account B", "correct horse B")
+        _, token_a = await rt.auth.issue(a.id, KIND_NATIVE, 3600.0)
+        _, token_b = await rt.auth.issue(b.id, KIND_NATIVE, 3600.0)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield Faces(
+                app, rt, client,
+                {"Authorization": f"Bearer {token_a}"}, {"Authorization": f"Bearer {token_b}"},
+                await _login(client, "a@example.com", "correct horse A"),
+                await _login(client, "b@example.com", "correct horse B"),
+                token_b,
+            )  # fmt: skip
+
+
+def assert_problem(r: httpx.Response, status: int, *words: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == PROBLEM, r.headers
+    body = r.json()
+    assert body["status"] == status and body["title"], body
+    for word in words:
+        assert word in body["detail"], body
+
+
+async def test_each_bad_adoption_is_a_problem_document_and_stores_nothing(faces: Faces) -> None:
+    async with Gen1() as plug:
+        bad: list[tuple[dict[str, Any], int, tuple[str, ...]]] = [
+            ({"protocol": "shelly-gen3", "mqtt_id": plug.mqtt_id}, 400, ("protocol",)),
+            ({"protocol": "shelly-gen1"}, 400, ("mqtt_id",)),
+            ({"protocol": "shelly-gen1", "mqtt_id": "shellies/#"}, 400, ("mqtt_id",)),
+            ({"protocol": "shelly-gen1", "mqtt_id": plug.mqtt_id, "serial": "a b"}, 400,
+             ("serial",)),
+        ]  # fmt: skip
+        for body, status, words in bad:
+            assert_problem(await faces.adopt(faces.native, **body), status, *words)
+        r = await faces.adopt(faces.native, protocol="shelly-gen1", mqtt_id=plug.mqtt_id)
+        assert r.status_code == 201, r.text
+        # by the other account, and by the same: one answer, which does not say whose
+        again = {"protocol": "shelly-gen1", "mqtt_id": plug.mqtt_id}
+        theirs = await faces.adopt(faces.native_b, **again)
+        assert_problem(theirs, 409, "adopted already")
+        mine = await faces.adopt(faces.native, **again)
+        assert theirs.json() == mine.json()
+        r = await faces.client.get("/api/v1/devices", headers=faces.native_b)
+        assert r.json() == []
+        r = await faces.client.get("/api/v1/devices", headers=faces.native)
+        assert [d["serial"] for d in r.json()] == [plug.mqtt_id]
+
+
+@pytest.mark.parametrize("gen", [Gen1, Gen2])
+async def test_gone_is_offline_on_every_face_and_back_resyncs(
+    faces: Faces, gen: type[Gen1 | Gen2]
+) -> None:
+    async with gen() as plug:
+        serial = f"K{plug.mqtt_id[-6:]}"
+        r = await faces.adopt(faces.native, protocol=plug_protocol(plug), mqtt_id=plug.mqtt_id,
+                              name="kettle", serial=serial)  # fmt: skip
+        assert r.status_code == 201, r.text
+        dev = r.json()["id"]
+        await until(lambda: faces.online(dev))
+        async with Stream(faces.app, f"/api/v1/events?device={dev}", faces.native[
+                "Authorization"].removeprefix("Bearer ")) as sse:  # fmt: skip
+            await sse.until(lambda t: ": connected" in t)
+            r = await faces.client.post(
+                "/provider/send",
+                headers=faces.plug,
+                json={"serial_number": serial, "command": "switch_on_off", "state": "on"},
+            )
+            assert r.status_code == 200 and r.json()["provider"]["isok"] is True, r.text
+            assert plug.on
+            r = await faces.client.get(f"/v1/controllers/{serial}", headers=faces.plug)
+            assert r.json()["controller"]["relay_state"] is True
+            assert r.json()["controller"]["online"] is True
+            await until(lambda: _fetched(faces, serial, {"online": True, "power": [42.5]}))
+            # the broker publishes the device's last will
+            await plug.say("online", "false")
+            await until(lambda: faces.offline(dev))
+            text = await sse.until(lambda t: any(e["kind"] == "connection" for e in events(t)))
+        relay = [e for e in events(text) if e["kind"] == "relay"]
+        assert relay and relay[0]["reason"] == "api" and relay[0]["state"]["channels"][0]["on"]
+        gone = [e for e in events(text) if e["kind"] == "connection"]
+        assert gone[-1]["reason"] == "offline" and gone[-1]["state"]["online"] is False
+        # each face's offline answer
+        r = await faces.client.post("/provider/fetch", headers=faces.plug,
+                                    json={"serial_number": serial})  # fmt: skip
+        assert r.json()["provider"] == {"online": False, "power": []}
+        r = await faces.client.get(f"/v1/controllers/{serial}", headers=faces.plug)
+        assert r.json()["controller"]["online"] is False
+        r = await faces.client.get("/v1/controllers", headers=faces.plug)
+        assert [c["online"] for c in r.json()["_embedded"]["controller"]] == [False]
+        r = await faces.client.post(
+            "/provider/send",
+            headers=faces.plug,
+            json={"serial_number": serial, "command": "switch_on_off", "state": "off"},
+        )
+        assert_problem(r, 503)
+        r = await faces.client.post(f"/api/v1/devices/{dev}/channels/0/switch",
+                                    headers=faces.native, json={"action": "off"})  # fmt: skip
+        assert_problem(r, 503, "offline")
+        assert plug.on  # nothing reached it
+        # back, switched off by hand meanwhile: it says hello and every face follows
+        plug.on = False
+        await plug.say("online", "true")
+        await until(lambda: faces.online(dev))
+        await until(lambda: _not_on(faces, dev))
+        r = await faces.client.get(f"/v1/controllers/{serial}", headers=faces.plug)
+        assert r.json()["controller"]["online"] is True
+        assert r.json()["controller"]["relay_state"] is False
+        r = await faces.client.post("/provider/fetch", headers=faces.plug,
+                                    json={"serial_number": serial})  # fmt: skip
+        assert r.json()["provider"] == {"online": True, "power": [0]}
+        kinds = [(s["kind"], s["reason"], s["data"].get("on")) for s in await faces.history(dev)]
+        assert ("relay", "api", True) in kinds and ("connection", "offline", None) in kinds
+        assert kinds.index(("relay", "device", False)) > kinds.index(("connection", "offline",
+                                                                      None))  # fmt: skip
+
+
+async def _fetched(faces: Faces, serial: str, provider: dict[str, Any]) -> bool:
+    r = await faces.client.post("/provider/fetch", headers=faces.plug,
+                                json={"serial_number": serial})  # fmt: skip
+    return bool(r.json()["provider"] == provider)
+
+
+async def _not_on(faces: Faces, dev: int) -> bool:
+    return not await faces.relay(dev)
+
+
+def plug_protocol(plug: Gen1 | Gen2) -> str:
+    return "shelly-gen1" if isinstance(plug, Gen1) else "shelly-gen2"
+
+
+async def test_a_retained_report_of_a_device_that_is_gone_does_not_bring_it_online(
+    faces: Faces,
+) -> None:
+    """A Gen1 with its "retain" setting on leaves its last relay report on the broker;
+    its last will (retained) says it is gone. Adopted then, it is offline on the faces
+    until it says `online` = `true` itself."""
+    plug = Gen1()
+    base = f"shellies/{plug.mqtt_id}"
+    try:
+        async with plug:
+            for topic, payload in (("relay/0", "on"), ("relay/0/power", "42.50"),
+                                   ("relay/0/energy", "600"), ("online", "false")):  # fmt: skip
+                await plug.client.publish(f"{base}/{topic}", payload.encode(), qos=1,
+                                          retain=True)  # fmt: skip
+        r = await faces.adopt(faces.native, protocol="shelly-gen1", mqtt_id=plug.mqtt_id)
+        assert r.status_code == 201, r.text
+        dev = r.json()["id"]
+        # a live plug adopted next: once it is online, the server has taken the messages
+        # the broker sent it before (the retained ones of the first) too
+        async with Gen1() as live:
+            r = await faces.adopt(faces.native, protocol="shelly-gen1", mqtt_id=live.mqtt_id)
+            await until(lambda: faces.online(r.json()["id"]))
+        shown = await faces.device(dev)
+        assert shown["online"] is False, shown
+        r = await faces.client.post(f"/api/v1/devices/{dev}/channels/0/switch",
+                                    headers=faces.native, json={"action": "off"})  # fmt: skip
+        assert_problem(r, 503, "offline")
+        # it comes back: says so, answers the server's request for its state
+        async with Gen1(plug.mqtt_id) as back:
+            back.on = True
+            await back.say("online", "true")
+            await until(lambda: faces.online(dev))
+            await until(lambda: faces.relay(dev))
+    finally:
+        async with aiomqtt.Client(*BROKER, identifier=f"cleanup-{plug.mqtt_id}") as c:
+            for topic in ("relay/0", "relay/0/power", "relay/0/energy", "online"):
+                await c.publish(f"{base}/{topic}", b"", qos=1, retain=True)
