@@ -69,7 +69,7 @@ class Context:
     rt: Runtime
     account_id: int
     meters: int = 0  # meters the account polls, with the file's so far
-    _mqtt_ids: set[str] | None = None  # adopted by anyone, or by earlier rows
+    _mqtt_ids: set[str] | None = None  # adopted by anyone, a twin's, or by earlier rows
 
     @classmethod
     def of(cls, rt: Runtime, account_id: int) -> Context:
@@ -79,7 +79,7 @@ class Context:
         """Taken MQTT ids, gathered at the file's first MQTT row (a file of simulated
         devices pays nothing for the adopted fleet's size)."""
         if self._mqtt_ids is None:
-            self._mqtt_ids = set() if self.rt.mqtt is None else self.rt.mqtt.mqtt_ids()
+            self._mqtt_ids = set() if self.rt.mqtt is None else self.rt.mqtt_ids_taken()
         return self._mqtt_ids
 
 

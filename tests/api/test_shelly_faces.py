@@ -124,6 +124,11 @@ async def test_each_bad_adoption_is_a_problem_document_and_stores_nothing(faces:
         assert theirs.json() == mine.json()
         r = await faces.client.get("/api/v1/devices", headers=faces.native_b)
         assert r.json() == []
+        # the smart-plug face finds a plug by its serial: a Gen2 may not take a Gen1's
+        for headers in (faces.native, faces.native_b):
+            r = await faces.adopt(headers, protocol="shelly-gen2", mqtt_id="shellyplusplugs-0",
+                                  serial=plug.mqtt_id)  # fmt: skip
+            assert_problem(r, 409, "serial")
         r = await faces.client.get("/api/v1/devices", headers=faces.native)
         assert [d["serial"] for d in r.json()] == [plug.mqtt_id]
 
@@ -247,3 +252,50 @@ async def test_a_retained_report_of_a_device_that_is_gone_does_not_bring_it_onli
         async with aiomqtt.Client(*BROKER, identifier=f"cleanup-{plug.mqtt_id}") as c:
             for topic in ("relay/0", "relay/0/power", "relay/0/energy", "online"):
                 await c.publish(f"{base}/{topic}", b"", qos=1, retain=True)
+
+
+async def test_another_account_gets_the_answers_of_a_device_that_does_not_exist(
+    faces: Faces,
+) -> None:
+    async with Gen1() as plug:
+        serial = f"K{plug.mqtt_id[-6:]}"
+        r = await faces.adopt(faces.native, protocol="shelly-gen1", mqtt_id=plug.mqtt_id,
+                              serial=serial)  # fmt: skip
+        dev = r.json()["id"]
+        await until(lambda: faces.online(dev))
+        missing, nobody = dev + 1000, "K000000"
+        c, nb, pb = faces.client, faces.native_b, faces.plug_b
+        probes: list[tuple[str, Any]] = [
+            ("show", lambda d, s: c.get(f"/api/v1/devices/{d}", headers=nb)),
+            ("switch", lambda d, s: c.post(f"/api/v1/devices/{d}/channels/0/switch",
+                                           headers=nb, json={"action": "on"})),
+            ("settings", lambda d, s: c.patch(f"/api/v1/devices/{d}/settings", headers=nb,
+                                              json={"power_on": "on"})),
+            ("history", lambda d, s: c.get(f"/api/v1/devices/{d}/history", headers=nb)),
+            ("events", lambda d, s: c.get(f"/api/v1/events?device={d}", headers=nb)),
+            ("sim", lambda d, s: c.post(f"/api/v1/sim/devices/{d}/online", headers=nb,
+                                        json={"online": False})),
+            ("send", lambda d, s: c.post("/provider/send", headers=pb, json={
+                "serial_number": s, "command": "switch_on_off", "state": "on"})),
+            ("fetch", lambda d, s: c.post("/provider/fetch", headers=pb,
+                                          json={"serial_number": s})),
+            ("controller", lambda d, s: c.get(f"/v1/controllers/{s}", headers=pb)),
+        ]  # fmt: skip
+        for name, probe in probes:
+            theirs, none = await probe(dev, serial), await probe(missing, nobody)
+            assert theirs.status_code == 404, (name, theirs.text)
+            assert theirs.headers["content-type"] == PROBLEM, name
+            mask = {str(dev): "X", serial: "X", str(missing): "X", nobody: "X"}
+            assert _masked(theirs.text, mask) == _masked(none.text, mask), name
+        r = await c.get("/v1/controllers", headers=pb)
+        assert r.json()["total"] == 0
+        r = await c.get("/api/v1/devices", headers=nb)
+        assert r.json() == []
+        assert not plug.on and not any(t.endswith("/command") and p == b"on"
+                                       for t, p in plug.received)  # fmt: skip
+
+
+def _masked(text: str, mask: dict[str, str]) -> str:
+    for word, instead in mask.items():
+        text = text.replace(word, instead)
+    return text

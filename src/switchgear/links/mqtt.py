@@ -37,7 +37,7 @@ from switchgear.core.model import (
 from switchgear.core.ports import EventSink, SimAction
 from switchgear.core.scheduler import Scheduler, Timer
 from switchgear.devices.twin import NvramSink
-from switchgear.errors import Conflict, DeviceOffline, InvalidCommand
+from switchgear.errors import DeviceOffline, InvalidCommand
 from switchgear.links.mqttclient import MqttTransport
 from switchgear.links.shelly import PROTOCOLS, Report, ShellyProtocol, rpc_answer
 from switchgear.links.shellygroup import KEEP_S, Group
@@ -147,11 +147,6 @@ class MqttLink:
 
     def manages(self, device_id: int) -> bool:
         return device_id in self._devices
-
-    def check_free(self, mqtt_id: str) -> None:
-        """Conflict when a device with this MQTT id is adopted already (by anyone)."""
-        if any(a.mqtt_id == mqtt_id for a in self._devices.values()):
-            raise Conflict("this device is adopted already", field="mqtt_id")
 
     def mqtt_ids(self) -> set[str]:
         """The MQTT ids adopted so far (a bulk import checks its rows against them)."""
