@@ -81,8 +81,8 @@ async def faces() -> AsyncIterator[Faces]:
         await until(lambda: rt.mqtt is not None and rt.mqtt.transport.connected)
         a = await rt.auth.create_account("a@example.com", "Account A", "correct horse A")
         b = await rt.auth.create_account("b@example.com", "Account B", "correct horse B")
-        _, token_a = await rt.auth.issue(a.id, KIND_NATIVE, 3600.0)
-        _, token_b = await rt.auth.issue(b.id, KIND_NATIVE, 3600.0)
+        _, token_a = await rt.auth.issue(a.id, KIND_NATIVE, 30 * 86400.0)
+        _, token_b = await rt.auth.issue(b.id, KIND_NATIVE, 30 * 86400.0)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield Faces(
@@ -299,3 +299,23 @@ def _masked(text: str, mask: dict[str, str]) -> str:
     for word, instead in mask.items():
         text = text.replace(word, instead)
     return text
+
+
+async def test_adoption_attempts_count_against_the_hourly_registration_allowance(
+    faces: Faces,
+) -> None:
+    """A 409 tells that someone adopted an MQTT id: probing for them is limited per account
+    as every other registration is (`registrations_per_hour`)."""
+    async with Gen1() as plug:
+        r = await faces.adopt(faces.native, protocol="shelly-gen1", mqtt_id=plug.mqtt_id)
+        assert r.status_code == 201, r.text
+        limit = faces.rt.settings.registrations_per_hour
+        for _ in range(limit):
+            r = await faces.adopt(faces.native_b, protocol="shelly-gen1", mqtt_id=plug.mqtt_id)
+            assert r.status_code == 409, r.text
+        r = await faces.adopt(faces.native_b, protocol="shelly-gen1", mqtt_id=plug.mqtt_id)
+        assert_problem(r, 429)
+        assert int(r.headers["retry-after"]) > 0
+        await faces.rt.advance(3600)
+        r = await faces.adopt(faces.native_b, protocol="shelly-gen1", mqtt_id=plug.mqtt_id)
+        assert r.status_code == 409, r.text
