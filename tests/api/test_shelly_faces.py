@@ -6,6 +6,7 @@ back, and another account's answers identical to a device that does not exist.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -319,3 +320,38 @@ async def test_adoption_attempts_count_against_the_hourly_registration_allowance
         await faces.rt.advance(3600)
         r = await faces.adopt(faces.native_b, protocol="shelly-gen1", mqtt_id=plug.mqtt_id)
         assert r.status_code == 409, r.text
+
+
+@pytest.mark.parametrize("gen", [Gen1, Gen2])
+async def test_a_delayed_timed_switch_that_falls_due_while_gone_runs_when_back(
+    faces: Faces, gen: type[Gen1 | Gen2]
+) -> None:
+    async with gen() as plug:
+        r = await faces.adopt(faces.native, protocol=plug_protocol(plug), mqtt_id=plug.mqtt_id)
+        dev = r.json()["id"]
+        await until(lambda: faces.online(dev))
+        await until(lambda: faces.history(dev))  # (its first report is in)
+        r = await faces.client.post(f"/api/v1/devices/{dev}/channels/0/switch",
+                                    headers=faces.native,
+                                    json={"action": "on", "delay": 60, "duration": 30})  # fmt: skip
+        assert r.status_code == 200 and r.json()["state"] == "done", r.text
+        assert (await faces.device(dev))["channels"][0]["toggle_at"] is not None
+        await plug.say("online", "false")
+        await until(lambda: faces.offline(dev))
+        await faces.rt.advance(61)
+        assert not plug.on  # gone: nothing sent
+        await plug.say("online", "true")
+        await until(lambda: plug.on)
+        await until(lambda: faces.relay(dev))
+        await faces.rt.advance(29)
+        assert plug.on or isinstance(plug, Gen2)  # (a Gen2 counts its toggle_after itself)
+        if isinstance(plug, Gen1):
+            await faces.rt.advance(1)
+            await until(lambda: not plug.on)
+            await until(lambda: _not_on(faces, dev))
+            relays = [(s["reason"], s["data"]["on"]) for s in await faces.history(dev)
+                      if s["kind"] == "relay"]  # fmt: skip
+            assert relays[-2:] == [("timer", True), ("auto", False)]
+        else:
+            sets = [json.loads(p)["params"] for t, p in plug.received if b"Switch.Set" in p]
+            assert sets == [{"id": 0, "on": True, "toggle_after": 30}]
