@@ -24,7 +24,7 @@ from switchgear.core.model import Device, DeviceState, Family, Json
 from switchgear.core.ports import Peers, SimAction, Store
 from switchgear.core.readings import project, with_readings
 from switchgear.core.scheduler import Scheduler
-from switchgear.errors import Conflict, InvalidInput
+from switchgear.errors import Conflict, InvalidCommand, InvalidInput
 from switchgear.links import twinwire
 from switchgear.links.broker import from_settings, is_broker_link
 from switchgear.links.fleetlink import FleetLink
@@ -368,6 +368,8 @@ class Runtime:
     async def simulate(self, account_id: int, device_id: int, action: SimAction) -> None:
         """A physical-world change to one of the account's simulated devices."""
         device = self.engine.device(account_id, device_id)
+        if not device.simulated:  # (an adopted Shelly, a polled meter: it is the world)
+            raise InvalidCommand("a real device cannot be simulated", field="device")
         if self.fleet_link is not None and self.fleet_link.manages(device.id):
             await self.fleet_link.simulate(device.id, action)
         else:

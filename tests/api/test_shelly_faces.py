@@ -355,3 +355,18 @@ async def test_a_delayed_timed_switch_that_falls_due_while_gone_runs_when_back(
         else:
             sets = [json.loads(p)["params"] for t, p in plug.received if b"Switch.Set" in p]
             assert sets == [{"id": 0, "on": True, "toggle_after": 30}]
+
+
+async def test_the_sim_routes_refuse_a_real_device_with_400(faces: Faces) -> None:
+    async with Gen1() as plug:
+        r = await faces.adopt(faces.native, protocol="shelly-gen1", mqtt_id=plug.mqtt_id)
+        dev = r.json()["id"]
+        await until(lambda: faces.online(dev))
+        c, h = faces.client, faces.native
+        for r in (
+            await c.post(f"/api/v1/sim/devices/{dev}/power-cycle", headers=h),
+            await c.post(f"/api/v1/sim/devices/{dev}/online", headers=h, json={"online": False}),
+            await c.put(f"/api/v1/sim/devices/{dev}/load", headers=h, json={"watts": 5}),
+        ):
+            assert_problem(r, 400, "real device")
+        assert await faces.online(dev)
