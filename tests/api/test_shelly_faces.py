@@ -18,6 +18,8 @@ from fastapi import FastAPI
 
 from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_NATIVE
+from switchgear.core.model import Device
+from switchgear.links import twinwire
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
 from tests.api.test_mqtt_devices import BROKER, SECRET, Gen1, Gen2, require_broker, until
@@ -370,3 +372,23 @@ async def test_the_sim_routes_refuse_a_real_device_with_400(faces: Faces) -> Non
         ):
             assert_problem(r, 400, "real device")
         assert await faces.online(dev)
+
+
+async def test_a_simulated_plug_whose_mqtt_id_a_real_device_has_is_not_imported(
+    faces: Faces,
+) -> None:
+    """A simulated plug's MQTT id is 6 hex digits of a digest of its serial (as a Gen1's):
+    a serial found to give an adopted plug's id would make a twin on the broker under it."""
+    serial = "SPG-TWIN-0001"
+    twin_id = twinwire.mqtt_id(Device(0, 0, serial, "SHPLG-1", serial, 0.0))
+    r = await faces.adopt(faces.native, protocol="shelly-gen1", mqtt_id=twin_id)
+    assert r.status_code == 201, r.text
+    csv = f"serial,model,name,tags\n{serial},SHPLG-1,,\nSPG-TWIN-0002,SHPLG-1,,\n"
+    headers = {**faces.native_b, "Content-Type": "text/csv"}
+    r = await faces.client.post("/api/v1/devices:import", content=csv, headers=headers)
+    assert r.status_code == 200, r.text
+    assert [(x["line"], x["reason"]) for x in r.json()["refused"]] == [
+        (2, "serial: not a serial that can be added for this model")
+    ]
+    r = await faces.client.get("/api/v1/devices", headers=faces.native_b)
+    assert [d["serial"] for d in r.json()] == ["SPG-TWIN-0002"]
