@@ -249,3 +249,22 @@ async def test_a_retained_report_after_the_last_will_is_not_the_device_back() ->
     assert got.count(f"shellies/{GEN1}/command update") == 2
     assert rig.events[-1].state.online
     assert (await rig.link.send(1, Switch(Action.ON))).ok
+
+
+async def test_a_gen2_command_waiting_for_its_answer_gets_device_offline_at_the_last_will() -> None:
+    rig = Rig()
+    me = rig.broker.transport(GEN2)
+    me.start(lambda topic, payload: None, lambda up: None)  # takes requests, answers none
+    me.filters.add(f"{GEN2}/rpc")
+    await rig.link.start()
+    await rig.link.add(device("shelly-gen2", GEN2), None)
+    rig.publish(f"{GEN2}/online", "true")
+    await settle()
+    waiting = asyncio.ensure_future(rig.link.send(1, Switch(Action.ON)))
+    await settle()
+    assert not waiting.done()
+    rig.publish(f"{GEN2}/online", "false")  # as a Gen1's relay wait, not the engine's timeout
+    await settle()
+    assert waiting.done()
+    with pytest.raises(DeviceOffline):
+        waiting.result()

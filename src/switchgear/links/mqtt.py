@@ -100,6 +100,7 @@ class Adopted:
     recorded_power: float | None = None
     recorded_at: float = 0.0
     waiters: list[Waiter] = field(default_factory=list)
+    calls: set[asyncio.Future[CommandResult]] = field(default_factory=set)  # RPCs unanswered
     intents: list[Intent] = field(default_factory=list)
 
     @property
@@ -317,6 +318,9 @@ class MqttLink:
             if not w.fut.done():
                 w.fut.set_exception(DeviceOffline(why))
         a.waiters.clear()
+        for call in a.calls:  # (its answer will not come now)
+            if not call.done():
+                call.set_exception(DeviceOffline(why))
         if a.online:
             a.online = False
             self._emit(a, StatusKind.CONNECTION, "offline", {"online": False}, record=record)
@@ -368,12 +372,15 @@ class MqttLink:
         if a.proto.acks_by_rpc:
             fut: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
             self._rpc[rpc_id] = fut
+            a.calls.add(fut)
             try:
                 await self._publish(msgs)
                 result = await fut
             finally:
                 self._rpc.pop(rpc_id, None)
-                if not (fut.done() and not fut.cancelled() and fut.result().ok):
+                a.calls.discard(fut)
+                if not (fut.done() and not fut.cancelled() and fut.exception() is None
+                        and fut.result().ok):  # fmt: skip
                     self._drop_intent(a, rid)
             if result.ok:
                 self._relay(a, on, False, reason, rid)  # the answer is the device's word
