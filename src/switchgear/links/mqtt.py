@@ -39,7 +39,7 @@ from switchgear.core.scheduler import Scheduler, Timer
 from switchgear.devices.twin import NvramSink
 from switchgear.errors import DeviceOffline, InvalidCommand
 from switchgear.links.mqttclient import MqttTransport
-from switchgear.links.shelly import PROTOCOLS, Report, ShellyProtocol, rpc_answer
+from switchgear.links.shelly import PROTOCOLS, Report, ShellyProtocol, rpc_answer, switch_report
 from switchgear.links.shellygroup import KEEP_S, Group
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,7 @@ class MqttLink:
         self._by_topic: dict[str, Adopted] = {}  # a filter's fixed prefix -> device
         self._rpc: dict[int, asyncio.Future[CommandResult]] = {}
         self._rpc_ids = itertools.count(1)
+        self._asks: dict[int, Adopted] = {}  # a Gen2's state request -> its device
         self._tasks: set[asyncio.Task[Any]] = set()
         self._src = transport.client_id  # Gen2 answers come to `<src>/rpc`
         self.group: Group | None = None  # other API workers take the same devices
@@ -202,6 +203,10 @@ class MqttLink:
     def _on_message(self, topic: str, payload: bytes) -> None:
         if topic == f"{self._src}/rpc":
             answer = rpc_answer(payload)
+            asked = self._asks.pop(answer.id, None) if answer else None
+            if asked is not None and answer is not None and isinstance(answer.result, dict):
+                self._answered_state(asked, topic, payload, switch_report(answer.result))
+                return
             fut = self._rpc.pop(answer.id, None) if answer else None
             if answer is not None and fut is not None and not fut.done():  # duplicates: gone
                 ok = answer.error is None
@@ -223,6 +228,18 @@ class MqttLink:
         finally:
             derived, self._msg, self._derived = self._derived, None, []
         self.group.election.plain((topic, payload), derived)
+
+    def _answered_state(self, a: Adopted, topic: str, payload: bytes, report: Report) -> None:
+        """A state request's answer, which this worker alone gets: with other workers the
+        records it makes are not this worker's to write (each worker asks for itself)."""
+        if self.group is None:
+            self._apply(a, report)
+            return
+        self._msg, self._derived = (topic, payload), []
+        try:
+            self._apply(a, report)
+        finally:
+            self._msg, self._derived = None, []
 
     def _on_shared(self, topic: str, payload: bytes) -> None:
         """(group mode) This worker's share of the messages: it writes their records."""
@@ -332,7 +349,7 @@ class MqttLink:
         if a is None or not a.online or not self.transport.connected:
             raise DeviceOffline("device is offline")
         if isinstance(command, Refresh):
-            await self._publish(a.proto.refresh(a.mqtt_id, next(self._rpc_ids), self._src))
+            await self._publish(self._state_request(a))
             return CommandResult(ok=True)
         if not isinstance(command, Switch) or command.channel not in (0, None):
             raise InvalidCommand(
@@ -383,7 +400,10 @@ class MqttLink:
                         and fut.result().ok):  # fmt: skip
                     self._drop_intent(a, rid)
             if result.ok:
+                unchanged = a.on == on and not a.overpower
                 self._relay(a, on, False, reason, rid)  # the answer is the device's word
+                if unchanged:  # it notifies no change: no report uses the intent up there
+                    self._drop_intent(a, rid)
                 if flip_back:
                     a.pending = Pending(self.clock.now() + flip_back, not on, "auto")
                     self._emit(a, StatusKind.RELAY, "api", {"on": on, "toggleIn": flip_back}, 0,
@@ -407,8 +427,17 @@ class MqttLink:
         for topic, payload in msgs:
             await self.transport.publish(topic, payload)
 
+    def _state_request(self, a: Adopted) -> list[tuple[str, bytes]]:
+        """Ask the device for its state; a Gen2's answer (`Switch.GetStatus`) is its word
+        (it sends no notification of what did not change)."""
+        rpc_id = next(self._rpc_ids)
+        if a.proto.acks_by_rpc:
+            self._asks = {k: v for k, v in self._asks.items() if v is not a}  # the latest
+            self._asks[rpc_id] = a
+        return a.proto.refresh(a.mqtt_id, rpc_id, self._src)
+
     def _ask_state(self, a: Adopted) -> None:
-        msgs = a.proto.refresh(a.mqtt_id, next(self._rpc_ids), self._src)
+        msgs = self._state_request(a)
         self._spawn(self._quietly(msgs))
 
     async def _quietly(self, msgs: list[tuple[str, bytes]]) -> None:
