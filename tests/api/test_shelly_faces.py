@@ -111,9 +111,10 @@ async def test_each_bad_adoption_is_a_problem_document_and_stores_nothing(faces:
         bad: list[tuple[dict[str, Any], int, tuple[str, ...]]] = [
             ({"protocol": "shelly-gen3", "mqtt_id": plug.mqtt_id}, 400, ("protocol",)),
             ({"protocol": "shelly-gen1"}, 400, ("mqtt_id",)),
-            ({"protocol": "shelly-gen1", "mqtt_id": "shellies/#"}, 400, ("mqtt_id",)),
+            ({"protocol": "shelly-gen1", "mqtt_id": "shellies/#"}, 400,
+             ("mqtt_id: one MQTT topic level", "shellyplug-A1B2C3")),
             ({"protocol": "shelly-gen1", "mqtt_id": plug.mqtt_id, "serial": "a b"}, 400,
-             ("serial",)),
+             ("serial: one MQTT topic level",)),
         ]  # fmt: skip
         for body, status, words in bad:
             assert_problem(await faces.adopt(faces.native, **body), status, *words)
