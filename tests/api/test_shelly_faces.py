@@ -293,10 +293,22 @@ async def test_another_account_gets_the_answers_of_a_device_that_does_not_exist(
             assert _masked(theirs.text, mask) == _masked(none.text, mask), name
         r = await c.get("/v1/controllers", headers=pb)
         assert r.json()["total"] == 0
+        # B's live events carry none of A's device's (A's stream, fed alike, has them)
+        token_a = faces.native["Authorization"].removeprefix("Bearer ")
+        async with Stream(faces.app, "/api/v1/events", faces.token_b) as theirs, Stream(
+            faces.app, "/api/v1/events", token_a
+        ) as mine:  # fmt: skip
+            await theirs.until(lambda t: ": connected" in t)
+            await mine.until(lambda t: ": connected" in t)
+            r = await c.post(f"/api/v1/devices/{dev}/channels/0/switch", headers=faces.native,
+                             json={"action": "on"})  # fmt: skip
+            assert r.json()["state"] == "done", r.text
+            await mine.until(lambda t: any(e["kind"] == "relay" for e in events(t)))
+            assert events(theirs.text) == []
         r = await c.get("/api/v1/devices", headers=nb)
         assert r.json() == []
-        assert not plug.on and not any(t.endswith("/command") and p == b"on"
-                                       for t, p in plug.received)  # fmt: skip
+        ons = [t for t, p in plug.received if t.endswith("/command") and p == b"on"]
+        assert len(ons) == 1  # A's own
 
 
 def _masked(text: str, mask: dict[str, str]) -> str:
