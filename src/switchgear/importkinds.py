@@ -18,6 +18,7 @@ from switchgear.core.model import Device
 from switchgear.dialects.meterhttp.wire import DEFAULT_VERSION
 from switchgear.errors import InvalidInput
 from switchgear.importrows import Fields
+from switchgear.links import twinwire
 from switchgear.links.shelly import PROTOCOLS
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ class Context:
     rt: Runtime
     account_id: int
     meters: int = 0  # meters the account polls, with the file's so far
-    _mqtt_ids: set[str] | None = None  # adopted by anyone, or by earlier rows
+    _mqtt_ids: set[str] | None = None  # adopted by anyone, a twin's, or by earlier rows
 
     @classmethod
     def of(cls, rt: Runtime, account_id: int) -> Context:
@@ -79,7 +80,7 @@ class Context:
         """Taken MQTT ids, gathered at the file's first MQTT row (a file of simulated
         devices pays nothing for the adopted fleet's size)."""
         if self._mqtt_ids is None:
-            self._mqtt_ids = set() if self.rt.mqtt is None else self.rt.mqtt.mqtt_ids()
+            self._mqtt_ids = set() if self.rt.mqtt is None else self.rt.mqtt_ids_taken()
         return self._mqtt_ids
 
 
@@ -169,6 +170,19 @@ async def _free(ctx: Context, device: Device) -> str | None:
     return None
 
 
+async def _admit_twin(ctx: Context, device: Device) -> str | None:
+    """A twin is an MQTT client under an id made from its model and serial (a plug's has
+    6 hex digits, as a Gen1's): not one a real device or another twin has, or the two
+    would take each other's session on the broker and each other's commands."""
+    if ctx.rt.mqtt is None:
+        return None
+    mqtt_id = twinwire.mqtt_id(device)
+    if mqtt_id in ctx.mqtt_ids():
+        return SERIAL_REFUSED
+    ctx.mqtt_ids().add(mqtt_id)
+    return None
+
+
 @dataclass(frozen=True)
 class Kind:
     """How rows of one protocol become devices, and what the server must have for them."""
@@ -178,7 +192,7 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {
-    SIMULATED: Kind(_simulated),
+    SIMULATED: Kind(_simulated, _admit_twin),
     "shelly-gen1": Kind(_shelly("shelly-gen1"), _admit_mqtt),
     "shelly-gen2": Kind(_shelly("shelly-gen2"), _admit_mqtt),
     "smart-maic": Kind(_meter, _admit_meter),

@@ -15,15 +15,17 @@ from switchgear.auth.passwords import HashPool
 from switchgear.auth.service import Auth, secret_key
 from switchgear.core.anchor import MANUAL_REFUSED, server_clock
 from switchgear.core.bus import MemoryBus, NoPeers
+from switchgear.core.catalog import MODELS
 from switchgear.core.clock import VirtualClock
 from switchgear.core.counters import SERVER_CLOCK_SCOPES, Counters, MemoryCounters
 from switchgear.core.engine import Engine
 from switchgear.core.journal import Journal
-from switchgear.core.model import Device, DeviceState, Json
+from switchgear.core.model import Device, DeviceState, Family, Json
 from switchgear.core.ports import Peers, SimAction, Store
 from switchgear.core.readings import project, with_readings
 from switchgear.core.scheduler import Scheduler
-from switchgear.errors import Conflict, InvalidInput
+from switchgear.errors import Conflict, InvalidCommand, InvalidInput
+from switchgear.links import twinwire
 from switchgear.links.broker import from_settings, is_broker_link
 from switchgear.links.fleetlink import FleetLink
 from switchgear.links.leanmqtt import LeanTransport
@@ -48,6 +50,7 @@ ADVANCE_STEP_S = 3600.0  # a manual clock's long jump commits every virtual hour
 # after a start, the late twins boot BOOT_STEP at a time (≈ 25 ms of CPU) with a pause
 # between steps, so requests wait for one step at most, not for the whole fleet
 BOOT_STEP = 250
+PLUG_MODELS = tuple(m for m in MODELS if m.family is Family.PLUG)  # served by one face
 BOOT_PAUSE_S = 0.002
 BOOT_WAIT_S = 2.0  # the late boot waits this long for `serving()` (an app's start) at most
 
@@ -320,14 +323,26 @@ class Runtime:
                 "this server has no MQTT link: start it with --link mqtt://host:port",
                 field="protocol",
             )
-        self.mqtt.check_free(mqtt_id)
+        if mqtt_id in self.mqtt_ids_taken():  # (the answer does not say whose)
+            raise Conflict("this device is adopted already", field="mqtt_id")
+        serial = serial or mqtt_id
+        if any(self.engine.serial_taken(serial, m.code) for m in PLUG_MODELS):
+            # the smart-plug face finds an account's plug by its serial: one plug a serial
+            raise Conflict(f"a device with serial {serial!r} exists", field="serial")
         device = Device(
-            id=0, account_id=account_id, serial=serial or mqtt_id,
+            id=0, account_id=account_id, serial=serial,
             model=PROTOCOLS[protocol].model, name=name or mqtt_id,
             created_at=self.clock.now(), tags=("mqtt",),
             attrs={"protocol": protocol, "mqtt_id": mqtt_id}, simulated=False,
         )  # fmt: skip
         return await self.add_device(device)
+
+    def mqtt_ids_taken(self) -> set[str]:
+        """MQTT ids no account may adopt: the adopted ones, and the simulated devices' own
+        (with `--fleet external` each twin is an MQTT client under it, links/twinwire.py)."""
+        taken = set() if self.mqtt is None else self.mqtt.mqtt_ids()
+        taken.update(twinwire.mqtt_id(d) for d in self.engine.all_devices() if d.simulated)
+        return taken
 
     def _connect(self, device: Device) -> None:
         if self.fleet_link is not None:
@@ -354,6 +369,8 @@ class Runtime:
     async def simulate(self, account_id: int, device_id: int, action: SimAction) -> None:
         """A physical-world change to one of the account's simulated devices."""
         device = self.engine.device(account_id, device_id)
+        if not device.simulated:  # (an adopted Shelly, a polled meter: it is the world)
+            raise InvalidCommand("a real device cannot be simulated", field="device")
         if self.fleet_link is not None and self.fleet_link.manages(device.id):
             await self.fleet_link.simulate(device.id, action)
         else:

@@ -139,6 +139,7 @@ class Gen2(FakeShelly):
 
     async def handle(self, topic: str, payload: bytes) -> None:
         req = json.loads(payload)
+        was_on = self.on
         reply: dict[str, Any] = {"id": req["id"], "src": self.mqtt_id, "dst": req["src"]}
         if req["method"] == "Switch.Set":
             reply["result"] = {"was_on": self.on}
@@ -148,6 +149,8 @@ class Gen2(FakeShelly):
         else:
             reply["error"] = {"code": 404, "message": f"No handler for {req['method']}"}
         await self.client.publish(f"{req['src']}/rpc", json.dumps(reply).encode(), qos=1)
+        if self.on == was_on:
+            return  # a notification tells a change only (a state request's answer is its own)
         params = {"ts": 1.0, "switch:0": self.status()}
         await self.say("events/rpc", {"src": self.mqtt_id, "dst": req["src"],
                                       "method": "NotifyStatus", "params": params})  # fmt: skip

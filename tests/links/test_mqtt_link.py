@@ -226,3 +226,45 @@ async def test_an_overpower_report_is_one_trigger_however_often_it_repeats() -> 
     assert len(triggers) == 1 and triggers[0].reason == "overpower"
     assert rig.relays() == [("device", True), ("overpower", False)]
     assert rig.events[-1].state.channels[0].overpower
+
+
+async def test_a_retained_report_after_the_last_will_is_not_the_device_back() -> None:
+    rig = Rig()
+    got = gen1_plug(rig)
+    await rig.link.start()
+    await rig.link.add(device("shelly-gen1", GEN1), None)
+    await settle()
+    rig.publish(f"shellies/{GEN1}/online", "false")
+    rig.publish(f"shellies/{GEN1}/relay/0", "on")  # what a "retain" plug left on the broker
+    assert not rig.events[-1].state.online
+    with pytest.raises(DeviceOffline):
+        await rig.link.send(1, Switch(Action.ON))
+    # it came back while the server was off the broker (its hello missed): after the
+    # server's reconnect, its answer to the state request is the device itself again
+    transport = rig.broker.transports[0]
+    transport.set_up(False)
+    rig.publish(f"shellies/{GEN1}/online", "true")
+    transport.set_up(True)
+    await settle()
+    assert got.count(f"shellies/{GEN1}/command update") == 2
+    assert rig.events[-1].state.online
+    assert (await rig.link.send(1, Switch(Action.ON))).ok
+
+
+async def test_a_gen2_command_waiting_for_its_answer_gets_device_offline_at_the_last_will() -> None:
+    rig = Rig()
+    me = rig.broker.transport(GEN2)
+    me.start(lambda topic, payload: None, lambda up: None)  # takes requests, answers none
+    me.filters.add(f"{GEN2}/rpc")
+    await rig.link.start()
+    await rig.link.add(device("shelly-gen2", GEN2), None)
+    rig.publish(f"{GEN2}/online", "true")
+    await settle()
+    waiting = asyncio.ensure_future(rig.link.send(1, Switch(Action.ON)))
+    await settle()
+    assert not waiting.done()
+    rig.publish(f"{GEN2}/online", "false")  # as a Gen1's relay wait, not the engine's timeout
+    await settle()
+    assert waiting.done()
+    with pytest.raises(DeviceOffline):
+        waiting.result()

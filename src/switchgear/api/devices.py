@@ -49,7 +49,10 @@ async def list_devices(
 
 @router.post("/devices", response_model=DeviceOut, status_code=201, responses=answers(409, 429))
 async def adopt(rt: RuntimeDep, cred: CredentialDep, body: AdoptRequest) -> DeviceOut:
-    """Adopt a real Shelly that talks to the server's MQTT broker (409 without one)."""
+    """Adopt a real Shelly that talks to the server's MQTT broker (409 without one).
+
+    An account adopts (or tries to) at most `registrations_per_hour` devices an hour."""
+    await admit(rt, cred.account_id)
     d = await rt.adopt(cred.account_id, body.protocol, body.mqtt_id, body.name, body.serial)
     return device_out(d, rt.engine.shadow(d.id))
 

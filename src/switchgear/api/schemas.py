@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from switchgear.core.catalog import model as catalog_model
 from switchgear.core.model import (
@@ -85,13 +87,28 @@ class MeterRequest(Strict):
 MQTT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"  # one topic level: no `/`, `+`, `#`
 
 
+def _topic_level(value: str) -> str:
+    if not re.match(MQTT_ID, value):
+        raise PydanticCustomError(
+            "topic_level",
+            "one MQTT topic level: 1 to 64 letters, digits, '-', '_', '.' or ':'"
+            " (e.g. shellyplug-A1B2C3)",
+        )
+    return value
+
+
+TopicLevel = Annotated[
+    str, AfterValidator(_topic_level), WithJsonSchema({"type": "string", "pattern": MQTT_ID})
+]
+
+
 class AdoptRequest(Strict):
     """A real Shelly that already talks to the server's broker, by its MQTT id."""
 
     protocol: Literal["shelly-gen1", "shelly-gen2"]
-    mqtt_id: str = Field(pattern=MQTT_ID, examples=["shellyplug-A1B2C3"])
+    mqtt_id: TopicLevel = Field(examples=["shellyplug-A1B2C3"])
     name: str = Field(default="", max_length=200)
-    serial: str | None = Field(default=None, pattern=MQTT_ID)
+    serial: TopicLevel | None = None
 
 
 class OnlineRequest(Strict):

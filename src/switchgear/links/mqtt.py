@@ -37,9 +37,9 @@ from switchgear.core.model import (
 from switchgear.core.ports import EventSink, SimAction
 from switchgear.core.scheduler import Scheduler, Timer
 from switchgear.devices.twin import NvramSink
-from switchgear.errors import Conflict, DeviceOffline, InvalidCommand
+from switchgear.errors import DeviceOffline, InvalidCommand
 from switchgear.links.mqttclient import MqttTransport
-from switchgear.links.shelly import PROTOCOLS, Report, ShellyProtocol, rpc_answer
+from switchgear.links.shelly import PROTOCOLS, Report, ShellyProtocol, rpc_answer, switch_report
 from switchgear.links.shellygroup import KEEP_S, Group
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class Adopted:
     device: Device
     proto: ShellyProtocol
     online: bool = False
+    gone: bool = False  # its last will came: only its own `online` = `true` brings it back
     on: bool = False
     overpower: bool = False
     power_w: float = 0.0
@@ -99,6 +100,7 @@ class Adopted:
     recorded_power: float | None = None
     recorded_at: float = 0.0
     waiters: list[Waiter] = field(default_factory=list)
+    calls: set[asyncio.Future[CommandResult]] = field(default_factory=set)  # RPCs unanswered
     intents: list[Intent] = field(default_factory=list)
 
     @property
@@ -126,6 +128,7 @@ class MqttLink:
         self._by_topic: dict[str, Adopted] = {}  # a filter's fixed prefix -> device
         self._rpc: dict[int, asyncio.Future[CommandResult]] = {}
         self._rpc_ids = itertools.count(1)
+        self._asks: dict[int, Adopted] = {}  # a Gen2's state request -> its device
         self._tasks: set[asyncio.Task[Any]] = set()
         self._src = transport.client_id  # Gen2 answers come to `<src>/rpc`
         self.group: Group | None = None  # other API workers take the same devices
@@ -146,11 +149,6 @@ class MqttLink:
 
     def manages(self, device_id: int) -> bool:
         return device_id in self._devices
-
-    def check_free(self, mqtt_id: str) -> None:
-        """Conflict when a device with this MQTT id is adopted already (by anyone)."""
-        if any(a.mqtt_id == mqtt_id for a in self._devices.values()):
-            raise Conflict("this device is adopted already", field="mqtt_id")
 
     def mqtt_ids(self) -> set[str]:
         """The MQTT ids adopted so far (a bulk import checks its rows against them)."""
@@ -195,7 +193,8 @@ class MqttLink:
     def _on_connection(self, up: bool) -> None:
         if up:  # (re)connected: ask every device for its state; answers mark them online
             for a in self._devices.values():
-                self._ask_state(a)
+                a.gone = False  # it may be back (its will, if retained, comes again: the
+                self._ask_state(a)  # `online` topic sorts first, as the resubscribe goes)
         else:
             for a in self._devices.values():  # (with other workers: theirs to say, if so)
                 self._went_offline(a, "the server lost the MQTT broker",
@@ -204,6 +203,10 @@ class MqttLink:
     def _on_message(self, topic: str, payload: bytes) -> None:
         if topic == f"{self._src}/rpc":
             answer = rpc_answer(payload)
+            asked = self._asks.pop(answer.id, None) if answer else None
+            if asked is not None and answer is not None and isinstance(answer.result, dict):
+                self._answered_state(asked, topic, payload, switch_report(answer.result))
+                return
             fut = self._rpc.pop(answer.id, None) if answer else None
             if answer is not None and fut is not None and not fut.done():  # duplicates: gone
                 ok = answer.error is None
@@ -226,6 +229,18 @@ class MqttLink:
             derived, self._msg, self._derived = self._derived, None, []
         self.group.election.plain((topic, payload), derived)
 
+    def _answered_state(self, a: Adopted, topic: str, payload: bytes, report: Report) -> None:
+        """A state request's answer, which this worker alone gets: with other workers the
+        records it makes are not this worker's to write (each worker asks for itself)."""
+        if self.group is None:
+            self._apply(a, report)
+            return
+        self._msg, self._derived = (topic, payload), []
+        try:
+            self._apply(a, report)
+        finally:
+            self._msg, self._derived = None, []
+
     def _on_shared(self, topic: str, payload: bytes) -> None:
         """(group mode) This worker's share of the messages: it writes their records."""
         if self.group is not None and self._device_for(topic) is not None:
@@ -241,7 +256,12 @@ class MqttLink:
     def _apply(self, a: Adopted, r: Report) -> None:
         now = self.clock.now()
         if r.online is False:
+            a.gone = True
             self._went_offline(a, "the device left the broker")
+            return
+        if r.online:
+            a.gone = False
+        elif a.gone:  # a report the broker retained from before it left: not the device now
             return
         if not a.online:
             a.online = True
@@ -315,6 +335,9 @@ class MqttLink:
             if not w.fut.done():
                 w.fut.set_exception(DeviceOffline(why))
         a.waiters.clear()
+        for call in a.calls:  # (its answer will not come now)
+            if not call.done():
+                call.set_exception(DeviceOffline(why))
         if a.online:
             a.online = False
             self._emit(a, StatusKind.CONNECTION, "offline", {"online": False}, record=record)
@@ -326,7 +349,7 @@ class MqttLink:
         if a is None or not a.online or not self.transport.connected:
             raise DeviceOffline("device is offline")
         if isinstance(command, Refresh):
-            await self._publish(a.proto.refresh(a.mqtt_id, next(self._rpc_ids), self._src))
+            await self._publish(self._state_request(a))
             return CommandResult(ok=True)
         if not isinstance(command, Switch) or command.channel not in (0, None):
             raise InvalidCommand(
@@ -366,15 +389,21 @@ class MqttLink:
         if a.proto.acks_by_rpc:
             fut: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
             self._rpc[rpc_id] = fut
+            a.calls.add(fut)
             try:
                 await self._publish(msgs)
                 result = await fut
             finally:
                 self._rpc.pop(rpc_id, None)
-                if not (fut.done() and not fut.cancelled() and fut.result().ok):
+                a.calls.discard(fut)
+                if not (fut.done() and not fut.cancelled() and fut.exception() is None
+                        and fut.result().ok):  # fmt: skip
                     self._drop_intent(a, rid)
             if result.ok:
+                unchanged = a.on == on and not a.overpower
                 self._relay(a, on, False, reason, rid)  # the answer is the device's word
+                if unchanged:  # it notifies no change: no report uses the intent up there
+                    self._drop_intent(a, rid)
                 if flip_back:
                     a.pending = Pending(self.clock.now() + flip_back, not on, "auto")
                     self._emit(a, StatusKind.RELAY, "api", {"on": on, "toggleIn": flip_back}, 0,
@@ -398,8 +427,17 @@ class MqttLink:
         for topic, payload in msgs:
             await self.transport.publish(topic, payload)
 
+    def _state_request(self, a: Adopted) -> list[tuple[str, bytes]]:
+        """Ask the device for its state; a Gen2's answer (`Switch.GetStatus`) is its word
+        (it sends no notification of what did not change)."""
+        rpc_id = next(self._rpc_ids)
+        if a.proto.acks_by_rpc:
+            self._asks = {k: v for k, v in self._asks.items() if v is not a}  # the latest
+            self._asks[rpc_id] = a
+        return a.proto.refresh(a.mqtt_id, rpc_id, self._src)
+
     def _ask_state(self, a: Adopted) -> None:
-        msgs = a.proto.refresh(a.mqtt_id, next(self._rpc_ids), self._src)
+        msgs = self._state_request(a)
         self._spawn(self._quietly(msgs))
 
     async def _quietly(self, msgs: list[tuple[str, bytes]]) -> None:
