@@ -80,3 +80,16 @@ def test_an_aggregator_enrols_tests_and_files_the_evidence(demo: Demo, tmp_path:
     assert json.loads(out) == {"id": group["id"], "restored": ids[1:], "not_restored": []}
     code, out = sg(demo, "ffr", "group", str(group["id"]))
     assert code != 0 and "not found" in out
+
+
+@pytest.mark.parametrize(("command", "name"), [("group", "group_id"), ("delete", "group_id"),
+                                               ("prequalify", "group_id"), ("event", "event_id")])  # fmt: skip
+def test_a_command_by_id_says_which_argument_is_missing_or_not_a_number(
+    command: str, name: str
+) -> None:
+    missing = runner.invoke(app, ["ffr", command])
+    assert missing.exit_code == 2 and f"Missing argument '{name}'" in missing.stderr
+    word = runner.invoke(app, ["ffr", command, "seven"])
+    said = " ".join(word.stderr.replace("│", " ").split())  # (the box wraps its lines)
+    assert word.exit_code == 2 and f"Invalid value for '{name}'" in said
+    assert "should be a valid integer" in said
