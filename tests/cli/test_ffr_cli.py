@@ -82,8 +82,11 @@ def test_an_aggregator_enrols_tests_and_files_the_evidence(demo: Demo, tmp_path:
     assert code != 0 and "not found" in out
 
 
-@pytest.mark.parametrize(("command", "name"), [("group", "group_id"), ("delete", "group_id"),
-                                               ("prequalify", "group_id"), ("event", "event_id")])  # fmt: skip
+BY_ID = [("group", "group_id"), ("delete", "group_id"), ("prequalify", "group_id"),
+         ("event", "event_id")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("command", "name"), BY_ID)
 def test_a_command_by_id_says_which_argument_is_missing_or_not_a_number(
     command: str, name: str
 ) -> None:
