@@ -27,6 +27,13 @@ from tests.storage.conftest import pg_database  # noqa: F401 (a fixture)
 pytestmark = [pytest.mark.mqtt, pytest.mark.postgres]
 
 Plug = Gen1 | Gen2
+Gen = type[Gen1] | type[Gen2]
+
+
+@pytest.fixture(params=[Gen1, Gen2], ids=["gen1", "gen2"])
+def gen(request: pytest.FixtureRequest) -> Gen:
+    """Each test runs with a fake of either generation."""
+    return request.param  # type: ignore[no-any-return]
 
 
 class ClaimSpy(SqlStore):
@@ -81,7 +88,7 @@ async def joined(a: Worker, b: Worker) -> Pair:
 
 
 @asynccontextmanager
-async def adopted(url: str, gen: type[Gen1] | type[Gen2]) -> AsyncIterator[tuple[Pair, Plug, int]]:  # noqa: F811
+async def adopted(url: str, gen: Gen) -> AsyncIterator[tuple[Pair, Plug, int]]:  # noqa: F811
     """Two workers and a fake device of generation `gen`, adopted and online on both."""
     async with pair(url) as p, gen() as plug:
         protocol = "shelly-gen1" if gen is Gen1 else "shelly-gen2"
@@ -168,10 +175,9 @@ def commands(plug: Gen1 | Gen2) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("gen", [Gen1, Gen2])
 async def test_switches_on_either_worker_are_each_one_record_read_on_the_other(
     url: str,  # noqa: F811
-    gen: type[Gen1] | type[Gen2],
+    gen: Gen,
 ) -> None:
     async with adopted(url, gen) as (p, plug, dev):
         for i, action in enumerate(("on", "off", "on", "off")):
@@ -194,10 +200,9 @@ async def test_switches_on_either_worker_are_each_one_record_read_on_the_other(
         assert commands(plug) == ["on", "off", "on", "off", "off"]
 
 
-@pytest.mark.parametrize("gen", [Gen1, Gen2])
 async def test_a_delayed_switch_fires_once_across_workers(
     url: str,  # noqa: F811
-    gen: type[Gen1] | type[Gen2],
+    gen: Gen,
 ) -> None:
     async with adopted(url, gen) as (p, plug, dev):
         answer = await switch(p.a, p.token, dev, action="on", delay=1)

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from switchgear.cli.main import app
-from tests.e2e.proc import Demo, start_demo
+from tests.e2e.proc import Demo, running_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -19,12 +19,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    tmp = tmp_path_factory.mktemp("ffrcli")
-    d = start_demo(tmp, tmp / "demo.db")
-    try:
+    with running_demo(tmp_path_factory.mktemp("ffrcli")) as d:
         yield d
-    finally:
-        d.stop()
 
 
 def sg(demo: Demo, *args: str) -> tuple[int, str]:

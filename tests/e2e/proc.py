@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,13 @@ def start_demo(
     args = ["--port", str(port or free_port()), "--speed", "0", "--database-url",
             f"sqlite:///{db}", "--log-level", "warning", *extra]  # fmt: skip
     return answering(launch(tmp, args, env=env), START_TIMEOUT_S)
+
+
+@contextmanager
+def running_demo(tmp: Path) -> Iterator[Demo]:
+    """A demo on `tmp/demo.db` (manual clock) for the length of the block, stopped after."""
+    demo = start_demo(tmp, tmp / "demo.db")
+    try:
+        yield demo
+    finally:
+        demo.stop()
