@@ -3,21 +3,25 @@ FFR group ids stay. The same on every backend; the sweeps' "now" is a manual clo
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
 from switchgear import importjobs, metasweep
 from switchgear.app import create_app
 from switchgear.core.bus import NoPeers
 from switchgear.core.clock import VirtualClock
+from switchgear.core.model import Json
 from switchgear.core.ports import Batch, Store
 from switchgear.importjobs import Job, JobState
 from switchgear.links.shellygroup import CLAIM_KEEP_S, TIMER_CLAIM, Group
 from switchgear.settings import Settings
-from switchgear.storage import MemoryStore
+from switchgear.storage import MemoryStore, SqlStore
 from tests.api.test_mqtt_devices import until
-from tests.storage.conftest import StoreFactory
+from tests.storage.conftest import StoreFactory, empty_schema, pg_database  # noqa: F401
 from tests.storage.test_store import opened
 
 T0 = 1_790_000_000.0  # the manual wall clock's start
@@ -115,3 +119,43 @@ async def test_a_server_sweeps_once_it_has_started() -> None:
             return await rows(store, importjobs.PREFIX) == []
 
         await until(swept)
+
+
+@pytest.mark.postgres
+async def test_a_row_rewritten_while_a_sweep_decides_is_decided_on_as_it_then_is(
+    pg_database: str,  # noqa: F811
+) -> None:
+    """Another worker rewrites a row the sweep found due (a job's progress) before the
+    sweep locks it: the sweep reads it again under its lock and keeps it."""
+    await empty_schema(pg_database)
+    other = asyncio.new_event_loop()
+    thread = threading.Thread(target=other.run_forever, daemon=True)
+    thread.start()
+
+    async def rewrite() -> None:  # on a connection of its own, as another worker's
+        conn = await asyncpg.connect(pg_database)
+        try:
+            await conn.execute("UPDATE meta SET value = '\"fresh\"' WHERE key = 'job:1'")
+        finally:
+            await conn.close()
+
+    seen: list[Json] = []
+
+    def done(key: str, value: Json) -> bool:
+        seen.append(value)
+        if value == "stale" and len(seen) == 1:  # (between the sweep's read and its lock)
+            asyncio.run_coroutine_threadsafe(rewrite(), other).result(10)
+        return value == "stale"
+
+    store = SqlStore(pg_database)
+    await store.open()
+    try:
+        await store.commit(Batch(meta={"job:1": "stale"}))
+        assert await store.sweep_meta("job:", done) == 0
+        assert seen == ["stale", "fresh"] and await store.meta("job:1") == "fresh"
+        assert await store.sweep_meta("job:", lambda _, v: v == "fresh") == 1
+    finally:
+        await store.close()
+        other.call_soon_threadsafe(other.stop)
+        thread.join(5)
+        other.close()
