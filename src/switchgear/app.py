@@ -12,11 +12,12 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from switchgear import __version__, edges, gctune, health, logsafe, metrics
+from switchgear import __version__, edges, gctune, health, logsafe, metasweep, metrics
 from switchgear.api import docspage, openapi, problems
 from switchgear.api.jsonbody import JsonBodies
 from switchgear.api.routes import router as native_router
 from switchgear.bodylimit import BodyLimit
+from switchgear.core.clock import SystemClock
 from switchgear.core.ports import Store
 from switchgear.dialects import dialects
 from switchgear.ffr.service import FfrService
@@ -63,6 +64,7 @@ def create_app(
                     await on_start(rt)
                 with gctune.tuned():
                     rt.started.set()  # a large fleet's late twins boot from here on
+                    rt.spawn(metasweep.keep_swept(rt.store, SystemClock()), "meta-sweep")
                     yield
             finally:
                 await rt.stop()

@@ -8,13 +8,16 @@ progress report, not a record: the devices it added are the record.
 With several API workers (a runtime on the cluster) the worker running a job also writes
 it to the store under `import:job:<id>` (journal meta) at each change of state and at most
 every PUBLISH_S of progress; a worker that does not hold a job reads that record, with the
-same owner check and expiry (wall-clock times: workers share no monotonic clock).
+same owner check and expiry (wall-clock times: workers share no monotonic clock). A record
+past its expiry, and a dropped job's null row, is deleted by the servers' meta sweep
+(`metasweep.py`, `record_ends`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import secrets
 import time
@@ -33,6 +36,7 @@ log = logging.getLogger(__name__)
 KEEP_S = 3600.0  # a finished job can be read this long (wall clock)
 KEEP_PER_ACCOUNT = 50  # the most jobs an account has on record; the oldest finished go first
 PUBLISH_S = 0.5  # the most often a shared job's progress is written to the store
+PREFIX = "import:job:"  # + id: a shared job's record in the store's meta
 JOB_ID = re.compile(r"[0-9a-f]{24}")  # as start() makes them: secrets.token_hex(12)
 
 
@@ -64,7 +68,15 @@ class Job:
 
 def key(job_id: str) -> str:
     """The store's meta key of a job."""
-    return f"import:job:{job_id}"
+    return f"{PREFIX}{job_id}"
+
+
+def record_ends(key: str, record: Json) -> float:
+    """When a job's record may go (wall clock), as `from_record` reads it: KEEP_S after the
+    job finished or, unfinished, after its last write; a dropped job's null row at once."""
+    if not isinstance(record, dict):
+        return -math.inf
+    return float(record.get("finished_at") or record.get("updated_at") or 0.0) + KEEP_S
 
 
 def to_record(job: Job, now: float) -> Json:

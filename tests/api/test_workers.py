@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.model import Device
+from switchgear.core.ports import Store
 from switchgear.links.fleetnode import FleetNode
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
@@ -116,10 +117,13 @@ class Worker:
 
 
 @asynccontextmanager
-async def worker(name: str, url: str, secret: str) -> AsyncIterator[Worker]:
+async def worker(
+    name: str, url: str, secret: str, store: Store | None = None
+) -> AsyncIterator[Worker]:
+    """A whole server app on the database at `url` (`store`: a wrapper of it to use)."""
     settings = Settings(database_url=url, speed=1, secret_key=secret, link=LINK,
                         fleet="external", command_timeout_s=5)  # fmt: skip
-    app = create_app(settings)
+    app = create_app(settings, store)
     async with app.router.lifespan_context(app):
         rt: Runtime = app.state.runtime
         assert rt.cluster is not None and rt.fleet_link is not None

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from switchgear.cli.client import CliError
 from switchgear.cli.errors import handled
 from switchgear.cli.main import app
-from tests.e2e.proc import Demo, start_demo
+from tests.e2e.proc import Demo, running_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -25,12 +25,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    tmp = tmp_path_factory.mktemp("cli")
-    d = start_demo(tmp, tmp / "demo.db")
-    try:
+    with running_demo(tmp_path_factory.mktemp("cli")) as d:
         yield d
-    finally:
-        d.stop()
 
 
 def sg(demo: Demo, *args: str) -> tuple[int, str, str]:

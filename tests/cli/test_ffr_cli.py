@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from switchgear.cli.main import app
-from tests.e2e.proc import Demo, start_demo
+from tests.e2e.proc import Demo, running_demo
 
 pytestmark = pytest.mark.e2e
 
@@ -20,12 +20,8 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    tmp = tmp_path_factory.mktemp("ffrcli")
-    d = start_demo(tmp, tmp / "demo.db")
-    try:
+    with running_demo(tmp_path_factory.mktemp("ffrcli")) as d:
         yield d
-    finally:
-        d.stop()
 
 
 def sg(demo: Demo, *args: str) -> tuple[int, str]:
@@ -103,3 +99,19 @@ def test_create_with_no_device_matched_is_a_one_line_error(
         f"{demo.base_url}/api/v1/ffr/groups", headers={"Authorization": f"Bearer {token}"}
     ).json()
     assert [g for g in groups if g["name"] == "empty"] == []
+
+
+BY_ID = [("group", "group_id"), ("delete", "group_id"), ("prequalify", "group_id"),
+         ("event", "event_id")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("command", "name"), BY_ID)
+def test_a_command_by_id_says_which_argument_is_missing_or_not_a_number(
+    command: str, name: str
+) -> None:
+    missing = runner.invoke(app, ["ffr", command])
+    assert missing.exit_code == 2 and f"Missing argument '{name}'" in missing.stderr
+    word = runner.invoke(app, ["ffr", command, "seven"])
+    said = " ".join(word.stderr.replace("│", " ").split())  # (the box wraps its lines)
+    assert word.exit_code == 2 and f"Invalid value for '{name}'" in said
+    assert "should be a valid integer" in said

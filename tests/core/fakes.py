@@ -8,15 +8,19 @@ from switchgear.core.ports import Batch
 
 
 class RecordingStore:
-    """Implements only `commit`; each call takes `delay` seconds."""
+    """Implements only `commit`; with a `gate`, each commit waits until the gate is open
+    (a slow disk the test controls), and `started` counts the commits begun."""
 
-    def __init__(self, delay: float = 0.0, fail: bool = False) -> None:
+    def __init__(self, gate: asyncio.Event | None = None, fail: bool = False) -> None:
         self.batches: list[Batch] = []
-        self.delay = delay
+        self.gate = gate
         self.fail = fail
+        self.started = 0
 
     async def commit(self, batch: Batch) -> None:
-        await asyncio.sleep(self.delay)
+        self.started += 1
+        if self.gate is not None:
+            await self.gate.wait()
         if self.fail:
             raise OSError("disk full")
         self.batches.append(batch)

@@ -11,6 +11,7 @@ from switchgear.core.clock import VirtualClock
 from switchgear.core.journal import Journal
 from switchgear.core.model import StatusKind, StatusRecord
 from switchgear.core.ports import Store
+from tests.api.test_mqtt_devices import until
 from tests.core.fakes import RecordingStore
 
 
@@ -23,22 +24,29 @@ def journal(store: RecordingStore) -> Journal:
 
 
 async def test_flush_waits_for_the_commit_that_holds_the_write() -> None:
-    store = RecordingStore(delay=0.01)
+    gate = asyncio.Event()
+    store = RecordingStore(gate)
     j = journal(store)
     j.start()
     try:
         j.add_status(rec(1))
         j.put_nvram(7, {"relay": [True]})
-        await j.flush()
+        flushed = asyncio.ensure_future(j.flush())
+        await until(lambda: store.started == 1)  # the commit is under way, held at the gate
+        assert not flushed.done() and store.batches == []
+        gate.set()
+        await flushed
         assert [r.id for b in store.batches for r in b.statuses] == ["1"]
         assert store.batches[-1].nvram == {7: {"relay": [True]}}
         assert store.batches[-1].meta["clock"] == 1000.0
     finally:
+        gate.set()
         await j.stop()
 
 
 async def test_concurrent_writers_share_commits() -> None:
-    store = RecordingStore(delay=0.005)
+    gate = asyncio.Event()
+    store = RecordingStore(gate)
     j = journal(store)
     j.start()
 
@@ -47,12 +55,19 @@ async def test_concurrent_writers_share_commits() -> None:
         await j.flush()
 
     try:
-        await asyncio.gather(*(writer(i) for i in range(200)))
+        first = asyncio.ensure_future(writer(0))
+        await until(lambda: store.started == 1)  # the first write's commit holds the disk
+        rest = asyncio.gather(*(writer(i) for i in range(1, 200)))
+        await asyncio.sleep(0)  # (each writer queues its record and waits for its flush)
+        gate.set()
+        await asyncio.gather(first, rest)
     finally:
+        gate.set()
         await j.stop()
     ids = [r.id for b in store.batches for r in b.statuses]
     assert sorted(ids, key=int) == [str(i) for i in range(200)]
-    assert len(store.batches) < 20  # grouped, not one commit per write
+    # the 199 writes that came while the first commit held the disk went in one more
+    assert [len(b.statuses) for b in store.batches] == [1, 199]
 
 
 async def test_nvram_is_last_write_wins_within_a_batch() -> None:

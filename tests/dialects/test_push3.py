@@ -20,6 +20,7 @@ import websockets
 from switchgear.auth.scopes import KIND_NATIVE, KIND_PUSH3_GATEWAY_KEY, KIND_PUSH3_KEY
 from switchgear.core.model import Device
 from switchgear.core.ports import SimAction
+from switchgear.dialects.push3.channels import hub
 from switchgear.runtime import Runtime
 from tests.api.test_mqtt_devices import until
 from tests.deployments import SHAPES, deployed
@@ -113,6 +114,13 @@ async def read_stream(p: Push3, channel: str, count: int) -> list[Any]:
     return out
 
 
+async def listened(p: Push3, channel: str) -> None:
+    """Wait (bounded) until a reader listens on the channel: from then on what the gateway
+    answers reaches it live, not from the replay of recent answers."""
+    ch = hub(p.rt).get(channel)
+    await until(lambda: bool(ch.listeners))
+
+
 async def test_the_seed_example_exchange_over_the_http_stream(push3: Push3) -> None:
     p = push3
     r = await p.send(SEED)
@@ -122,7 +130,7 @@ async def test_the_seed_example_exchange_over_the_http_stream(push3: Push3) -> N
     assert len(body["msg_id"]) == 32 and body["response_channel_id"].startswith("response_")
     assert body["response_channel_host"] == p.base.removeprefix("http://")
     reader = asyncio.create_task(read_stream(p, body["response_channel_id"], 1))
-    await asyncio.sleep(0.05)
+    await listened(p, body["response_channel_id"])
     sent_at = p.rt.clock.now()
     await p.gateway_turn(1.5)  # the gateway runs it within its delay
     [message] = await reader
@@ -151,7 +159,7 @@ async def test_the_same_answer_over_the_websocket(push3: Push3) -> None:
     body = (await p.send(SEED)).json()
     url = f"ws://{body['response_channel_host']}/ws/{body['response_channel_id']}"
     async with websockets.connect(url) as ws:
-        await asyncio.sleep(0.05)
+        await listened(p, body["response_channel_id"])
         await p.gateway_turn(1.5)
         async with asyncio.timeout(5):
             message = json.loads(await ws.recv())
@@ -169,8 +177,9 @@ async def test_twenty_commands_in_flight_all_answer_matched_by_msg_id(push3: Pus
     ids = [a.json()["msg_id"] for a in answers]
     channels = {a.json()["response_channel_id"] for a in answers}
     assert len(set(ids)) == 20 and len(channels) == 1  # one channel per client name
-    reader = asyncio.create_task(read_stream(p, channels.pop(), 20))
-    await asyncio.sleep(0.05)
+    [channel] = channels
+    reader = asyncio.create_task(read_stream(p, channel, 20))
+    await listened(p, channel)
     await p.gateway_turn(2)
     got = await reader
     assert sorted(m["msg_id"] for m in got) == sorted(ids)
@@ -219,7 +228,7 @@ async def test_meter_failures_arrive_as_success_false(push3: Push3) -> None:
     wrong = {**SEED, "params": {**SEED["params"], "meter_password": "12345678"}}
     body = (await p.send(wrong)).json()
     reader = asyncio.create_task(read_stream(p, body["response_channel_id"], 1))
-    await asyncio.sleep(0.05)
+    await listened(p, body["response_channel_id"])
     await p.gateway_turn(2)
     [message] = await reader
     assert message["success"] is False and message["error"] == "meter password rejected"
@@ -383,7 +392,7 @@ async def test_a_plain_sub_after_the_answer_still_gets_it_for_a_minute(push3: Pu
     await p.advance(61)  # past the minute: a new plain reader starts with new answers only
     later = (await p.send({**SEED, "params": {**SEED["params"], "status": "open"}})).json()
     reader = asyncio.create_task(read_stream(p, body["response_channel_id"], 1))
-    await asyncio.sleep(0.05)
+    await listened(p, body["response_channel_id"])
     await p.advance(2)
     assert [m["msg_id"] for m in await reader] == [later["msg_id"]]
     # .b0 asks for no replay at all, .b2 for the last two whatever their age
@@ -414,7 +423,7 @@ async def test_a_client_may_name_its_own_response_channel(push3: Push3) -> None:
     body = (await p.send({**SEED, "response_channel_id": mine})).json()
     assert body["response_channel_id"] == mine
     reader = asyncio.create_task(read_stream(p, mine, 1))
-    await asyncio.sleep(0.05)
+    await listened(p, mine)
     await p.gateway_turn(2)
     [message] = await reader
     assert message["msg_id"] == body["msg_id"] and message["success"] is True

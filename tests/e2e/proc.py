@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,35 @@ class Demo:
         return log
 
 
+def launch(tmp: Path, args: Sequence[str], label: str = "demo",
+           env: dict[str, str] | None = None) -> Demo:  # fmt: skip
+    """Run `switchgear demo ARGS` writing its credentials file in `tmp` (any old one gone
+    first) and its output to a log of its own there; returns at once."""
+    creds = tmp / "credentials.json"
+    creds.unlink(missing_ok=True)
+    log_path = tmp / f"{label}-{time.monotonic_ns()}.log"
+    cmd = [sys.executable, "-m", "switchgear", "demo", "--credentials-file", str(creds), *args]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+    return Demo(proc, creds, log_path)
+
+
+def answering(demo: Demo, timeout: float, give_up: Callable[[Demo], None] = Demo.kill) -> Demo:
+    """The demo once it has written its credentials file (it answers HTTP); if it exits
+    first, or `timeout` passes (then `give_up` stops it), an error with its log."""
+    deadline = time.monotonic() + timeout
+    while not demo.credentials_path.exists():
+        if demo.proc.poll() is not None:
+            raise RuntimeError(f"demo exited with {demo.proc.returncode}:\n{demo.log()}")
+        if time.monotonic() > deadline:
+            give_up(demo)
+            raise TimeoutError(f"demo did not start:\n{demo.log()}")
+        time.sleep(POLL_S)
+    return demo
+
+
 def start_demo(
     tmp: Path,
     db: Path,
@@ -75,29 +105,16 @@ def start_demo(
     """Start the demo and wait until it has written its credentials file (it answers HTTP).
 
     `env` adds environment variables (SWITCHGEAR_* settings) for the demo process."""
-    creds = tmp / "credentials.json"
-    creds.unlink(missing_ok=True)
-    log_path = tmp / f"demo-{time.monotonic_ns()}.log"
-    cmd = [
-        sys.executable, "-m", "switchgear", "demo",
-        "--port", str(port or free_port()),
-        "--speed", "0",
-        "--database-url", f"sqlite:///{db}",
-        "--credentials-file", str(creds),
-        "--log-level", "warning",
-        *extra,
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-        )
-    demo = Demo(proc, creds, log_path)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not creds.exists():
-        if proc.poll() is not None:
-            raise RuntimeError(f"demo exited with {proc.returncode}:\n{demo.log()}")
-        if time.monotonic() > deadline:
-            demo.kill()
-            raise TimeoutError(f"demo did not start:\n{demo.log()}")
-        time.sleep(POLL_S)
-    return demo
+    args = ["--port", str(port or free_port()), "--speed", "0", "--database-url",
+            f"sqlite:///{db}", "--log-level", "warning", *extra]  # fmt: skip
+    return answering(launch(tmp, args, env=env), START_TIMEOUT_S)
+
+
+@contextmanager
+def running_demo(tmp: Path) -> Iterator[Demo]:
+    """A demo on `tmp/demo.db` (manual clock) for the length of the block, stopped after."""
+    demo = start_demo(tmp, tmp / "demo.db")
+    try:
+        yield demo
+    finally:
+        demo.stop()

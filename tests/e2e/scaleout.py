@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,10 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.proc import Demo, free_port
+from tests.api.test_mqtt_devices import BROKER
+from tests.e2e.proc import Demo, answering, free_port, launch
 
 START_TIMEOUT_S = 90.0  # the machine is shared: a cold start of 2 + 2 processes
 POLL_S = 0.05
+LINK = f"mqtt://{BROKER[0]}:{BROKER[1]}"  # the machine's Mosquitto
 
 
 def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
@@ -81,27 +81,10 @@ def start_scaleout(
 ) -> Demo:
     """`switchgear demo --link ... --workers N --fleet-processes M` at speed 1; returns once
     its credentials file is written (every worker answers, the fleet is online)."""
-    creds = tmp / "credentials.json"
-    creds.unlink(missing_ok=True)
-    log_path = tmp / f"scaleout-{time.monotonic_ns()}.log"
-    cmd = [
-        sys.executable, "-m", "switchgear", "demo", "--port", str(free_port()),
-        "--link", link, "--workers", str(workers), "--fleet-processes", str(fleet),
-        "--database-url", database_url, "--credentials-file", str(creds),
-        "--log-level", "warning",
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    demo = Demo(proc, creds, log_path)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not creds.exists():
-        if proc.poll() is not None:
-            raise RuntimeError(f"demo exited with {proc.returncode}:\n{demo.log()}")
-        if time.monotonic() > deadline:
-            stop_all(demo)
-            raise TimeoutError(f"demo did not start:\n{demo.log()}")
-        time.sleep(POLL_S)
-    return demo
+    args = ["--port", str(free_port()), "--link", link, "--workers", str(workers),
+            "--fleet-processes", str(fleet), "--database-url", database_url,
+            "--log-level", "warning"]  # fmt: skip
+    return answering(launch(tmp, args, "scaleout"), START_TIMEOUT_S, stop_all)
 
 
 def stop_all(demo: Demo) -> None:

@@ -12,18 +12,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.proc import Demo, start_demo
+from tests.e2e.proc import Demo, running_demo, start_demo
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Demo]:
-    d = start_demo(tmp_path, tmp_path / "demo.db")
-    try:
+    with running_demo(tmp_path) as d:
         yield d
-    finally:
-        d.stop()
 
 
 def test_smartplug_section_works_for_both_accounts(demo: Demo) -> None:

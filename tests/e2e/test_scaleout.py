@@ -4,7 +4,6 @@ each under a stream of switch commands."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -19,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.test_mqtt_devices import BROKER, require_broker
+from tests.api.test_mqtt_devices import require_broker
 from tests.e2e.proc import free_port
 from tests.e2e.scaleout import (
+    LINK,
     Stream,
     alive,
     check_acknowledged,
@@ -37,18 +37,8 @@ from tests.e2e.scaleout import (
     worker_pids,
 )
 from tests.e2e.test_tls import self_signed
-from tests.storage.conftest import empty_schema, pg_database  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mqtt, pytest.mark.postgres]
-
-LINK = f"mqtt://{BROKER[0]}:{BROKER[1]}"
-
-
-@pytest.fixture
-def pg(pg_database: str) -> str:  # noqa: F811 (the fixture imported above)
-    """The session's PostgreSQL database, emptied for this test."""
-    asyncio.run(empty_schema(pg_database))
-    return pg_database
 
 
 def plug_id(demo_base: str, headers: dict[str, str]) -> int:

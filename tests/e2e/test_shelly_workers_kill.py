@@ -11,23 +11,18 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
-from tests.api.test_mqtt_devices import BROKER, Gen1, require_broker
-from tests.e2e.scaleout import alive, native, scaleout, wait_for
-from tests.storage.conftest import empty_schema, pg_database  # noqa: F401 (a fixture)
+from switchgear.links.shellygroup import TIMER_CLAIM
+from tests.api.test_mqtt_devices import Gen1, require_broker
+from tests.e2e.proc import Demo
+from tests.e2e.scaleout import LINK, alive, native, scaleout, wait_for, worker_pids
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mqtt, pytest.mark.postgres]
-
-LINK = f"mqtt://{BROKER[0]}:{BROKER[1]}"
-
-
-@pytest.fixture
-def pg(pg_database: str) -> str:  # noqa: F811 (the fixture imported above)
-    asyncio.run(empty_schema(pg_database))
-    return pg_database
 
 
 @contextmanager
@@ -48,6 +43,43 @@ def gen1_plug() -> Iterator[Gen1]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
         loop.close()
+
+
+@contextmanager
+def client_of(demo: Demo, pid: int) -> Iterator[httpx.Client]:
+    """A client whose connection the worker `pid` answers (fresh connections until one is)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        client = httpx.Client(base_url=demo.base_url, headers=native(demo), timeout=10)
+        try:
+            if client.get("/healthz").headers.get("X-Switchgear-Worker") == str(pid):
+                yield client
+                return
+        except httpx.TransportError:
+            pass  # (a worker still starting)
+        finally:
+            client.close()
+    raise AssertionError(f"worker {pid} answered no connection within 30 s")
+
+
+def claims(database_url: str, device_id: int) -> list[Any]:
+    """The store's claim rows of the device's timer runs (key, value)."""
+
+    async def read() -> list[Any]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            q = "SELECT key, value FROM meta WHERE key LIKE $1"
+            return list(await conn.fetch(q, f"{TIMER_CLAIM}{device_id}/%"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def settled(device: dict[str, Any]) -> bool:
+    """The worker's view: the device on line and switched on, no timer left."""
+    channel = device["channels"][0]
+    return bool(device["online"] and channel["on"] and channel["toggle_at"] is None)
 
 
 def test_a_delayed_switch_survives_kill_9_of_the_worker_that_set_it(
@@ -75,6 +107,19 @@ def test_a_delayed_switch_survives_kill_9_of_the_worker_that_set_it(
         # victim's place would fire it from the NVRAM row too, but only once it has booted
         # (2.7 s after the answer here, against 1.0 s; 2 s bounds the survivor's lag)
         assert time.monotonic() - answered < 2.0
-        time.sleep(1.0)  # (a second firing would come at the same instant)
+        # No second firing, shown rather than waited out: each living worker (the survivor
+        # and the victim's replacement, once booted) holds no timer any more, then sends a
+        # switch to `on` of its own, which reaches the plug after anything it sent before
+        # (one MQTT session, QoS 1, in order) and is answered once the plug has it.
+        wait_for(lambda: len(worker_pids(demo)) == 2 and victim not in worker_pids(demo), 30,
+                 "the supervisor replaced the worker")  # fmt: skip
+        for pid in worker_pids(demo):
+            with client_of(demo, pid) as c:
+                wait_for(lambda c=c: settled(c.get(f"/api/v1/devices/{dev}").json()), 30,  # type: ignore[misc]
+                         f"worker {pid} sees the switch done")  # fmt: skip
+                r = c.post(f"/api/v1/devices/{dev}/channels/0/switch", json={"action": "on"})
+                assert r.status_code == 200 and r.json()["state"] == "done", r.text
+        [(key, _)] = claims(pg, dev)  # the run was claimed once, by the worker that fired it
+        assert key.startswith(f"{TIMER_CLAIM}{dev}/") and key.endswith("/1")
         sent = [p.decode() for t, p in plug.received if t.endswith("/relay/0/command")]
-        assert sent == ["on"]
+        assert sent == ["on", "on", "on"]  # the delayed switch, then the two workers' own

@@ -25,8 +25,10 @@ from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_NATIVE, KIND_PUSH3_KEY
 from switchgear.cli.server import transport_options
 from switchgear.demo import credentials, seed
+from switchgear.dialects.push3.channels import hub
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
+from tests.api.test_mqtt_devices import until
 
 HEADER_S = 0.5
 BODY_S = 0.5
@@ -41,6 +43,12 @@ class Server:
     base: str
     port: int
     creds: dict[str, Any]
+    uv: uvicorn.Server
+
+    def took(self, writers: list[asyncio.StreamWriter]) -> bool:
+        """Whether the server has taken each of these connections on (it counts them)."""
+        ours = {tuple(w.get_extra_info("sockname")) for w in writers}
+        return ours <= {tuple(c.client) for c in self.uv.server_state.connections if c.client}
 
     @property
     def native(self) -> dict[str, str]:
@@ -78,7 +86,7 @@ async def running(**limits: Any) -> AsyncIterator[Server]:
     rt: Runtime = app.state.runtime
     creds = await credentials(rt, await seed(rt), base)
     try:
-        yield Server(rt, base, port, creds)
+        yield Server(rt, base, port, creds, uv)
     finally:
         uv.should_exit = True
         await task
@@ -107,10 +115,14 @@ async def _read_all(reader: asyncio.StreamReader, within: float) -> bytes:
             data += chunk
 
 
-async def _slow_headers(port: int, trickle: bool) -> tuple[bytes, float]:
-    """Start a request and never finish its headers (a line now and then, or nothing)."""
+async def _slow_headers(
+    port: int, trickle: bool, held: list[asyncio.StreamWriter]
+) -> tuple[bytes, float]:
+    """Start a request and never finish its headers (a line now and then, or nothing);
+    the connection joins `held` once open."""
     start = time.monotonic()
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    held.append(writer)
     try:
         if trickle:
             writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
@@ -128,9 +140,10 @@ async def _slow_headers(port: int, trickle: bool) -> tuple[bytes, float]:
 
 async def test_headers_that_never_finish_are_cut_off_with_408(server: Server) -> None:
     many = 250
-    attacks = [_slow_headers(server.port, trickle=i % 2 == 0) for i in range(many)]
+    held: list[asyncio.StreamWriter] = []
+    attacks = [_slow_headers(server.port, i % 2 == 0, held) for i in range(many)]
     started = asyncio.gather(*attacks)
-    await asyncio.sleep(0.1)
+    await until(lambda: len(held) == many)  # every one is connected, hanging on
     async with server.client() as c:  # the server still answers while they hang on
         assert (await c.get("/healthz")).status_code == 200
     results = await started
@@ -188,14 +201,17 @@ async def test_a_keep_alive_connection_serves_requests_within_the_deadlines(
         assert r.status_code in (400, 401, 422)  # an answer, not a 408
 
 
-async def _hold(port: int, count: int, source: str = "127.0.0.1") -> list[asyncio.StreamWriter]:
-    """`count` connections that start a request and never finish it."""
+async def _hold(
+    server: Server, count: int, source: str = "127.0.0.1"
+) -> list[asyncio.StreamWriter]:
+    """`count` connections that start a request and never finish it, once the server has
+    taken each on."""
     held = []
     for _ in range(count):
-        _, w = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+        _, w = await asyncio.open_connection("127.0.0.1", server.port, local_addr=(source, 0))
         w.write(b"GET /healthz HTTP/1.1\r\n")
         held.append(w)
-    await asyncio.sleep(0.05)
+    await until(lambda: server.took(held))
     return held
 
 
@@ -220,8 +236,8 @@ async def _served_again(port: int, within_s: float = 5.0) -> bytes:
 
 async def test_connections_past_the_cap_are_refused_with_503() -> None:
     async with running(max_connections=CAP, header_timeout_s=30) as server:
-        held = await _hold(server.port, CAP // 2)
-        held += await _hold(server.port, CAP - CAP // 2, source="127.0.0.2")
+        held = await _hold(server, CAP // 2)
+        held += await _hold(server, CAP - CAP // 2, source="127.0.0.2")
         try:
             answer = await _healthz(server.port, source="127.0.0.3")
             assert answer.startswith(b"HTTP/1.1 503 "), answer
@@ -235,7 +251,7 @@ async def test_connections_past_the_cap_are_refused_with_503() -> None:
 
 async def test_one_address_cannot_take_every_connection() -> None:
     async with running(max_connections_per_client=CAP, header_timeout_s=30) as server:
-        held = await _hold(server.port, CAP)
+        held = await _hold(server, CAP)
         try:
             assert (await _healthz(server.port)).startswith(b"HTTP/1.1 503 ")
             other = await _healthz(server.port, source="127.0.0.2")
@@ -268,9 +284,18 @@ async def test_one_token_holds_at_most_its_streams(server: Server) -> None:
         assert other.status_code == 200  # another credential is not affected
         await other.aclose()
         await opened[0][0].aclose()
-        await asyncio.sleep(0.1)
-        again, _ = await _sse(c, token)  # a closed stream frees its place
-        assert again.status_code == 200
+        tries: list[httpx.Response] = []
+
+        async def freed() -> bool:  # a closed stream frees its place, once the server sees it
+            r, _ = await _sse(c, token)
+            tries.append(r)
+            if r.status_code != 200:
+                await r.aclose()
+            return r.status_code == 200
+
+        await until(freed)
+        again = tries[-1]
+        assert {t.status_code for t in tries[:-1]} <= {429}
         for resp in [again, *(r for r, _ in opened[1:])]:
             await resp.aclose()
 
@@ -381,7 +406,7 @@ async def test_push3_streams_end_when_their_key_is_revoked(server: Server) -> No
         sub = await c.send(c.build_request("GET", f"/sub/{channel}?key={key}"), stream=True)
         assert sub.status_code == 200
         ws = await websockets.connect(f"ws://127.0.0.1:{server.port}/ws/{channel}?key={key}")
-        await asyncio.sleep(0.1)
+        await until(lambda: len(hub(server.rt).get(channel).listeners) == 2)  # both read it
         gone = await c.delete(f"/api/v1/credentials/{key_id}", headers=server.native)
         assert gone.status_code == 204
         await asyncio.wait_for(sub.aread(), 5)  # the chunked stream ends

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright import sync_api
 
-from tests.e2e.proc import Demo, start_demo
+from tests.e2e.proc import Demo, running_demo
 
 CHROMIUM = os.environ.get("SWITCHGEAR_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
@@ -17,12 +17,8 @@ SHOTS = Path(__file__).resolve().parents[2] / ".artifacts" / "screenshots"
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    tmp = tmp_path_factory.mktemp("dashboard")
-    d = start_demo(tmp, tmp / "demo.db")
-    try:
+    with running_demo(tmp_path_factory.mktemp("dashboard")) as d:
         yield d
-    finally:
-        d.stop()
 
 
 @pytest.fixture(scope="module")

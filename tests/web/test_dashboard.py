@@ -258,3 +258,16 @@ def test_the_simulation_panel_moves_a_twin(page: Page, demo: Demo) -> None:
     with api(demo) as c:
         d = c.get(f"/api/v1/devices/{meter['id']}").json()
     assert d["online"] is True and d["meters"][0]["power_w"] == 321
+
+
+def test_revoking_this_sessions_own_token_signs_the_page_out(page: Page, demo: Demo) -> None:
+    sign_in(page, demo)
+    page.get_by_role("link", name=demo.credentials["account"]["email"]).click()
+    mine = page.locator("#tokens tbody tr").filter(has_text="this session")
+    expect(mine).to_have_count(1)
+    token = page.evaluate("Object.values(sessionStorage).map(JSON.parse)[0].token")
+    h = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{demo.base_url}/api/v1/account", headers=h).status_code == 200
+    mine.get_by_role("button", name=re.compile(r"^Revoke ")).click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    assert httpx.get(f"{demo.base_url}/api/v1/account", headers=h).status_code == 401

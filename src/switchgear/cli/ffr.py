@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -74,27 +75,46 @@ def create(
     _print(_call("POST", "/api/v1/ffr/groups", url, credentials_file, account, body))
 
 
-@app.command("group")
-def group(
-    group_id: int,
-    url: UrlOpt = None,
-    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
-    account: AccountOpt = "account",
-) -> None:
-    """A group with its capacity now and its 24-hour forecast."""
-    _print(_call("GET", f"/api/v1/ffr/groups/{group_id}", url, credentials_file, account))
+@dataclass(frozen=True, slots=True)
+class ById:
+    """A command naming one thing by its id: the API's answer is printed as it comes."""
+
+    name: str
+    method: str
+    path: str  # with `{}` where the id goes
+    metavar: str
+    help: str
 
 
-@app.command("delete")
-def delete(
-    group_id: int,
-    url: UrlOpt = None,
-    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
-    account: AccountOpt = "account",
-) -> None:
-    """Delete a group: every device unenrolled, its previous FFR settings restored
-    (refused while an event of the group is in progress)."""
-    _print(_call("DELETE", f"/api/v1/ffr/groups/{group_id}", url, credentials_file, account))
+BY_ID = (
+    ById("group", "GET", "/api/v1/ffr/groups/{}", "group_id",
+         "A group with its capacity now and its 24-hour forecast."),
+    ById("delete", "DELETE", "/api/v1/ffr/groups/{}", "group_id",
+         "Delete a group: every device unenrolled, its previous FFR settings restored "
+         "(refused while an event of the group is in progress)."),
+    ById("prequalify", "POST", "/api/v1/ffr/groups/{}/prequalification", "group_id",
+         "Run the programme's test on the simulated grid (report when its window ends)."),
+    ById("event", "GET", "/api/v1/ffr/events/{}", "event_id",
+         "An event's report: per device, and the verdict with its reasons."),
+)  # fmt: skip
+
+
+def _by_id(c: ById) -> None:
+    """Add `c` to the app as a command of its own."""
+
+    def command(
+        ident: int = typer.Argument(..., metavar=c.metavar),
+        url: UrlOpt = None,
+        credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
+        account: AccountOpt = "account",
+    ) -> None:
+        _print(_call(c.method, c.path.format(ident), url, credentials_file, account))
+
+    app.command(c.name, help=c.help)(command)
+
+
+for _c in BY_ID:
+    _by_id(_c)
 
 
 @app.command("unenrol")
@@ -110,18 +130,6 @@ def unenrol(
     _print(_call("DELETE", path, url, credentials_file, account))
 
 
-@app.command("prequalify")
-def prequalify(
-    group_id: int,
-    url: UrlOpt = None,
-    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
-    account: AccountOpt = "account",
-) -> None:
-    """Run the programme's test on the simulated grid (report when its window ends)."""
-    path = f"/api/v1/ffr/groups/{group_id}/prequalification"
-    _print(_call("POST", path, url, credentials_file, account))
-
-
 @app.command("events")
 def events(
     group_id: Annotated[int | None, typer.Option("--group")] = None,
@@ -132,17 +140,6 @@ def events(
     """Events, newest first."""
     params = {} if group_id is None else {"group": group_id}
     _print(_call("GET", "/api/v1/ffr/events", url, credentials_file, account, params=params))
-
-
-@app.command("event")
-def event(
-    event_id: int,
-    url: UrlOpt = None,
-    credentials_file: CredsOpt = DEFAULT_CREDENTIALS,
-    account: AccountOpt = "account",
-) -> None:
-    """An event's report: per device, and the verdict with its reasons."""
-    _print(_call("GET", f"/api/v1/ffr/events/{event_id}", url, credentials_file, account))
 
 
 @app.command("evidence")

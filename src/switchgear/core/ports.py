@@ -101,6 +101,11 @@ class Store(Protocol):
         Workers sharing a database agree through it on who does a thing once."""
         ...
 
+    async def sweep_meta(self, prefix: str, done: Callable[[str, Json], bool]) -> int:
+        """Delete the meta rows under `prefix` that `done(key, value)` says are finished
+        with, in one transaction no other write of this store interleaves: how many went."""
+        ...
+
     # group commit
     async def commit(self, batch: Batch) -> None:
         """Write the whole batch in one transaction, durably."""

@@ -18,9 +18,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time
+import math
 from collections.abc import Awaitable, Callable
 
+from switchgear.core.clock import Clock, SystemClock
 from switchgear.core.model import DeviceEvent, Json
 from switchgear.core.ports import Peers
 
@@ -29,6 +30,11 @@ Claim = Callable[[str, Json], Awaitable[Json]]
 Key = tuple[str, bytes]
 
 KEEP_S = 30.0  # an intent whose report did not come this long is dropped
+TIMER_CLAIM = "shelly-timer/"  # + device/due/on: the meta row of a timer's run (its claim)
+# a timer's claim is kept this long (wall clock) after it was taken: every worker that armed
+# the timer asks at its due time, and one that comes to it later (the device was offline)
+# finds it cleared by the device's report of the switch before it asks
+CLAIM_KEEP_S = 3600.0
 
 
 def message_record_id(topic: str, payload: bytes, index: int, ev: DeviceEvent) -> str:
@@ -102,7 +108,9 @@ class Election:
 class Group:
     """What an MqttLink needs to work beside other workers."""
 
-    def __init__(self, name: str, recorder: Recorder, peers: Peers, claim: Claim) -> None:
+    def __init__(
+        self, name: str, recorder: Recorder, peers: Peers, claim: Claim, wall: Clock | None = None
+    ) -> None:
         self.name = name  # the shared subscriptions' group
         self.election = Election(recorder)
         self.namer = Namer()
@@ -110,9 +118,19 @@ class Group:
         self.peers = peers
         self.claim = claim
         self.worker = ""  # this worker's id, stored by the claims it takes
+        self.wall = wall or SystemClock()  # when a claim was taken (its row goes after)
 
     async def fire(self, device_id: int, due: float, on: bool) -> bool:
         """Whether this worker runs the switch due then (the first to ask does)."""
-        key = f"shelly-timer/{device_id}/{due!r}/{int(on)}"
-        mark = f"{self.worker}/{time.time()!r}"
+        key = f"{TIMER_CLAIM}{device_id}/{due!r}/{int(on)}"
+        mark = f"{self.worker}/{self.wall.now()!r}"
         return bool(await self.claim(key, mark) == mark)
+
+
+def claim_ends(key: str, value: Json) -> float:
+    """When a timer's claim row may go (wall clock): CLAIM_KEEP_S after it was taken, as
+    its mark (`worker/wall time`) says; a row without that mark at once."""
+    try:
+        return float(str(value).rsplit("/", 1)[1]) + CLAIM_KEEP_S
+    except (IndexError, ValueError):
+        return -math.inf

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from switchgear.core.accounts import Credential
@@ -125,6 +125,12 @@ class MemoryStore:
         if self._meta.get(key) is None:
             self._meta[key] = copy.deepcopy(value)
         return copy.deepcopy(self._meta[key])
+
+    async def sweep_meta(self, prefix: str, done: Callable[[str, Json], bool]) -> int:
+        gone = [k for k, v in self._meta.items() if k.startswith(prefix) and done(k, v)]
+        for key in gone:
+            del self._meta[key]
+        return len(gone)
 
     async def commit(self, batch: Batch) -> None:
         for rec in batch.statuses:

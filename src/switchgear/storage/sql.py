@@ -8,7 +8,7 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from switchgear.storage import cursor as cursors
 from switchgear.storage import tables as t
 from switchgear.storage.private import private_sqlite
 from switchgear.storage.sqlitewriter import SqliteWriter, pragmas
+from switchgear.storage.sweep import sweep_meta
 from switchgear.storage.url import async_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -325,6 +326,10 @@ class SqlStore:
         except IntegrityError:  # taken: by another worker, or before this one's restart
             return await self.meta(key)
         return value
+
+    async def sweep_meta(self, prefix: str, done: Callable[[str, Json], bool]) -> int:
+        async with self._write, self.engine.begin() as conn:
+            return await sweep_meta(conn, prefix, done)
 
     # --- group commit -------------------------------------------------------
 

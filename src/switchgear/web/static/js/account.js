@@ -20,39 +20,41 @@ const KIND_NAMES = new Map(KINDS);
 
 export function setupAccount(signedOut) {
   $("cred-kind").replaceChildren(...KINDS.map(([k, name]) => new Option(name, k)));
-  $("new-cred").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    try {
-      const c = await request("POST", "/credentials", { kind: $("cred-kind").value, desc: $("cred-desc").value });
-      $("cred-value").replaceChildren(...Object.entries(c).flatMap(([k, v]) => {
-        const dt = document.createElement("dt");
-        const dd = document.createElement("dd");
-        const code = document.createElement("code");
-        dt.textContent = k;
-        // times come as epoch seconds from some faces: shown as dates
-        const time = k.endsWith("_at") && typeof v === "number";
-        code.textContent = time ? when(v * 1000) : typeof v === "string" ? v : JSON.stringify(v);
-        dd.append(code);
-        return [dt, dd];
-      }));
-      $("cred-secret").hidden = false;
-      $("cred-desc").value = "";
-      await credentials();
-    } catch (err) {
-      announce(`Credential not issued: ${err.message}`, true);
-    }
+  issuing("new-cred", "Credential not issued", async () => {
+    const c = await request("POST", "/credentials", { kind: $("cred-kind").value, desc: $("cred-desc").value });
+    $("cred-value").replaceChildren(...Object.entries(c).flatMap(([k, v]) => {
+      const dt = document.createElement("dt");
+      const dd = document.createElement("dd");
+      const code = document.createElement("code");
+      dt.textContent = k;
+      // times come as epoch seconds from some faces: shown as dates
+      const time = k.endsWith("_at") && typeof v === "number";
+      code.textContent = time ? when(v * 1000) : typeof v === "string" ? v : JSON.stringify(v);
+      dd.append(code);
+      return [dt, dd];
+    }));
+    $("cred-secret").hidden = false;
+    $("cred-desc").value = "";
+    await credentials();
   });
-  $("new-token").addEventListener("submit", async (e) => {
-    e.preventDefault();
+  issuing("new-token", "Token not created", async () => {
     const days = Number($("token-days").value) || 30;
+    const t = await request("POST", "/tokens", { desc: $("token-desc").value, expires_in: days * 86400 });
+    $("token-value").textContent = t.token;
+    $("token-secret").hidden = false;
+    $("token-desc").value = "";
+    await list(signedOut);
+  });
+}
+
+// The form `id` runs `issue` when submitted; a refusal is announced after `failure`.
+function issuing(id, failure, issue) {
+  $(id).addEventListener("submit", async (e) => {
+    e.preventDefault();
     try {
-      const t = await request("POST", "/tokens", { desc: $("token-desc").value, expires_in: days * 86400 });
-      $("token-value").textContent = t.token;
-      $("token-secret").hidden = false;
-      $("token-desc").value = "";
-      await list(signedOut);
+      await issue();
     } catch (err) {
-      announce(`Token not created: ${err.message}`, true);
+      announce(`${failure}: ${err.message}`, true);
     }
   });
 }
@@ -69,34 +71,17 @@ export async function showAccount(signedOut) {
 async function credentials() {
   const creds = await request("GET", "/credentials");
   $("creds").tBodies[0].replaceChildren(...creds.map((c) => {
-    const tr = document.createElement("tr");
     const desc = c.desc || c.id;
     const kind = KIND_NAMES.get(c.kind) || c.kind;
-    for (const v of [kind, desc, when(c.created_at), when(c.expires_at), c.revoked ? "revoked" : "active"]) {
-      const td = document.createElement("td");
-      td.textContent = v;
-      tr.append(td);
-    }
-    const td = document.createElement("td");
-    if (!c.revoked) {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.textContent = "Revoke";
-      b.setAttribute("aria-label", `Revoke credential ${desc}`);
-      b.addEventListener("click", async () => {
-        try {
-          await request("DELETE", `/credentials/${encodeURIComponent(c.id)}`);
-        } catch (err) {
-          announce(`Not revoked: ${err.message}`, true);
-          return;
-        }
+    const cells = [kind, desc, when(c.created_at), when(c.expires_at), c.revoked ? "revoked" : "active"];
+    return row(cells, c.revoked ? null : {
+      label: `Revoke credential ${desc}`,
+      path: `/credentials/${encodeURIComponent(c.id)}`,
+      done: async () => {
         announce(`Credential "${desc}" revoked.`);
         await credentials();
-      });
-      td.append(b);
-    }
-    tr.append(td);
-    return tr;
+      },
+    });
   }));
 }
 
@@ -104,34 +89,47 @@ async function list(signedOut) {
   const mine = session() && session().id;
   const tokens = await request("GET", "/tokens");
   $("tokens").tBodies[0].replaceChildren(...tokens.map((t) => {
-    const tr = document.createElement("tr");
     const desc = t.desc || t.id;
     const state = t.revoked ? "revoked" : t.id === mine ? "this session" : "active";
-    for (const c of [desc, when(t.created_at), when(t.expires_at), state]) {
-      const td = document.createElement("td");
-      td.textContent = c;
-      tr.append(td);
-    }
-    const td = document.createElement("td");
-    if (!t.revoked) {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.textContent = "Revoke";
-      b.setAttribute("aria-label", `Revoke ${desc}`);
-      b.addEventListener("click", async () => {
-        try {
-          await request("DELETE", `/tokens/${encodeURIComponent(t.id)}`);
-        } catch (err) {
-          announce(`Not revoked: ${err.message}`, true);
-          return;
-        }
+    return row([desc, when(t.created_at), when(t.expires_at), state], t.revoked ? null : {
+      label: `Revoke ${desc}`,
+      path: `/tokens/${encodeURIComponent(t.id)}`,
+      done: async () => {
         if (t.id === mine) { signedOut(); return; }
         announce(`Token "${desc}" revoked.`);
         await list(signedOut);
-      });
-      td.append(b);
-    }
-    tr.append(td);
-    return tr;
+      },
+    });
   }));
+}
+
+// A table row of `cells` (as text) and a last cell holding, when `revoke` is given, a
+// "Revoke" button named `revoke.label`: it sends DELETE `revoke.path`, announces a
+// refusal, and calls `revoke.done` once revoked.
+function row(cells, revoke) {
+  const tr = document.createElement("tr");
+  for (const v of cells) {
+    const td = document.createElement("td");
+    td.textContent = v;
+    tr.append(td);
+  }
+  const td = document.createElement("td");
+  if (revoke) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = "Revoke";
+    b.setAttribute("aria-label", revoke.label);
+    b.addEventListener("click", async () => {
+      try {
+        await request("DELETE", revoke.path);
+      } catch (err) {
+        announce(`Not revoked: ${err.message}`, true);
+        return;
+      }
+      await revoke.done();
+    });
+    td.append(b);
+  }
+  tr.append(td);
+  return tr;
 }
