@@ -296,8 +296,10 @@ class Runtime:
 
     async def _peer_devices(self, body: Json) -> None:
         """Devices another worker registered: into the registry, and onto their links."""
-        ids = set(body.get("ids") or ()) if isinstance(body, dict) else set()
-        fresh = [d for d in await self.store.devices() if d.id in ids]
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            return
+        fresh = await self.store.devices(ids)  # by key: the fleet's size costs nothing
         for device in fresh:
             if self.engine.known(device.id):
                 continue
