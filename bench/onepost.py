@@ -127,15 +127,18 @@ class Server:
     def booted(self) -> None:
         """Wait until the late twins are up (the server logs "fleet booted")."""
         assert self.log is not None
-        text = self.log.read_text(errors="replace")
-        started = re.findall(r"runtime started: (\d+) devices", text)
-        if not started or int(started[-1]) <= Settings().boot_inline_twins:
+        started = re.findall(r"runtime started: (\d+) devices", self.last_start())
+        if not started or int(started[0]) <= Settings().boot_inline_twins:
             return
         t0 = time.perf_counter()
-        while time.perf_counter() - t0 < 1200:
-            if self.log.read_text(errors="replace").count("fleet booted") >= len(started):
-                return
+        while "fleet booted" not in self.last_start() and time.perf_counter() - t0 < 1200:
             time.sleep(0.5)
+
+    def last_start(self) -> str:
+        """The log since the server's last start."""
+        assert self.log is not None
+        text = self.log.read_text(errors="replace")
+        return text[text.rfind("runtime started:") :]
 
     def stop(self) -> None:
         if self.proc is not None:
