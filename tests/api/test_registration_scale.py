@@ -20,6 +20,7 @@ import pytest
 import switchgear
 from switchgear import onboarding
 from switchgear.core.model import Device
+from switchgear.dialects.meterhttp.routes import meters
 from switchgear.dialects.powercontroller.ids import device_id, index
 from switchgear.links.mqttclient import MemoryBroker
 from switchgear.runtime import Runtime
@@ -149,5 +150,17 @@ async def test_a_new_controller_is_found_by_its_api_id_without_a_rebuild(
             connect_after_s=5.0,
         )  # fmt: skip
         assert index(rt).lookup(rt, account_id, device_id(stored)) == stored
+
+    await compare(runtimes, add_and_find)
+
+
+async def test_a_new_meter_is_found_by_its_devid_without_a_rebuild(runtimes: Sizes) -> None:
+    async def add_and_find(rt: Runtime, account_id: int, k: int) -> None:
+        meters(rt)  # the meter face's index, built before the add
+        attrs = {"version": "standard", "devpass": "012345"}
+        stored = await rt.add_device(
+            Device(0, account_id, f"41{k:08d}", "D101", f"meter {k}", rt.clock.now(), attrs=attrs)
+        )
+        assert meters(rt)[stored.serial] == stored
 
     await compare(runtimes, add_and_find)
