@@ -7,7 +7,8 @@ Through the native API in process (httpx on the ASGI app, as the CLI's requests 
 a CSV of N simulated devices (plugs, strips, power controllers and meters in turn) is
 posted in parts of 5,000 rows, each an import job read until it ends, as `switchgear
 devices import` sends and follows it. Before and after,
-one-row imports are timed (median of 30) with 100 and with N devices present. Then the
+one-row imports are timed (median of 50) with 100 and with N devices present (minutes
+apart: `bench.onepost` measures that ratio side by side, on every face). Then the
 server is stopped and `switchgear serve` is started on the same database: the seconds to
 its first HTTP answer, its CPU seconds then and its resident memory; and in process, the
 CPU seconds until `Runtime.start` returns, until every twin is up and until the boot's

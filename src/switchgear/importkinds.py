@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from switchgear.core.catalog import CATALOG
@@ -70,18 +70,19 @@ class Context:
     rt: Runtime
     account_id: int
     meters: int = 0  # meters the account polls, with the file's so far
-    _mqtt_ids: set[str] | None = None  # adopted by anyone, a twin's, or by earlier rows
+    mqtt_ids: set[str] = field(default_factory=set)  # MQTT ids of the file's earlier rows
 
     @classmethod
     def of(cls, rt: Runtime, account_id: int) -> Context:
         return cls(rt, account_id, rt.poller.count(account_id))
 
-    def mqtt_ids(self) -> set[str]:
-        """Taken MQTT ids, gathered at the file's first MQTT row (a file of simulated
-        devices pays nothing for the adopted fleet's size)."""
-        if self._mqtt_ids is None:
-            self._mqtt_ids = set() if self.rt.mqtt is None else self.rt.mqtt_ids_taken()
-        return self._mqtt_ids
+    def take_mqtt_id(self, mqtt_id: str) -> bool:
+        """Claim an MQTT id for this file: False when it is taken already (adopted by
+        anyone or a twin's, a lookup whatever the fleet's size) or an earlier row took it."""
+        if mqtt_id in self.mqtt_ids or self.rt.mqtt_id_taken(mqtt_id):
+            return False
+        self.mqtt_ids.add(mqtt_id)
+        return True
 
 
 Build = Callable[[Fields, int, float], Device | str]
@@ -133,11 +134,7 @@ def _shelly(protocol: str) -> Build:
 async def _admit_mqtt(ctx: Context, device: Device) -> str | None:
     if ctx.rt.mqtt is None:
         return NO_MQTT
-    mqtt_id = device.attrs["mqtt_id"]
-    if mqtt_id in ctx.mqtt_ids():
-        return ADDRESS_REFUSED
-    ctx.mqtt_ids().add(mqtt_id)
-    return None
+    return None if ctx.take_mqtt_id(device.attrs["mqtt_id"]) else ADDRESS_REFUSED
 
 
 def _meter(row: Fields, account_id: int, now: float) -> Device | str:
@@ -176,11 +173,7 @@ async def _admit_twin(ctx: Context, device: Device) -> str | None:
     would take each other's session on the broker and each other's commands."""
     if ctx.rt.mqtt is None:
         return None
-    mqtt_id = twinwire.mqtt_id(device)
-    if mqtt_id in ctx.mqtt_ids():
-        return SERIAL_REFUSED
-    ctx.mqtt_ids().add(mqtt_id)
-    return None
+    return None if ctx.take_mqtt_id(twinwire.mqtt_id(device)) else SERIAL_REFUSED
 
 
 @dataclass(frozen=True)

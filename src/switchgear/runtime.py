@@ -79,6 +79,7 @@ class Runtime:
     counters: Counters = field(default_factory=MemoryCounters)
     peers: Peers = field(default_factory=NoPeers)  # the other API workers (on the broker)
     cluster: Cluster | None = None  # the broker connection carrying the bus and the peers
+    _twin_ids: set[str] | None = None  # the simulated devices' MQTT ids (mqtt_id_taken)
 
     @classmethod
     async def start(
@@ -300,8 +301,10 @@ class Runtime:
 
     async def _peer_devices(self, body: Json) -> None:
         """Devices another worker registered: into the registry, and onto their links."""
-        ids = set(body.get("ids") or ()) if isinstance(body, dict) else set()
-        fresh = [d for d in await self.store.devices() if d.id in ids]
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            return
+        fresh = await self.store.devices(ids)  # by key: the fleet's size costs nothing
         for device in fresh:
             if self.engine.known(device.id):
                 continue
@@ -323,7 +326,7 @@ class Runtime:
                 "this server has no MQTT link: start it with --link mqtt://host:port",
                 field="protocol",
             )
-        if mqtt_id in self.mqtt_ids_taken():  # (the answer does not say whose)
+        if self.mqtt_id_taken(mqtt_id):  # (the answer does not say whose)
             raise Conflict("this device is adopted already", field="mqtt_id")
         serial = serial or mqtt_id
         if any(self.engine.serial_taken(serial, m.code) for m in PLUG_MODELS):
@@ -337,12 +340,22 @@ class Runtime:
         )  # fmt: skip
         return await self.add_device(device)
 
-    def mqtt_ids_taken(self) -> set[str]:
-        """MQTT ids no account may adopt: the adopted ones, and the simulated devices' own
-        (with `--fleet external` each twin is an MQTT client under it, links/twinwire.py)."""
-        taken = set() if self.mqtt is None else self.mqtt.mqtt_ids()
-        taken.update(twinwire.mqtt_id(d) for d in self.engine.all_devices() if d.simulated)
-        return taken
+    def mqtt_id_taken(self, mqtt_id: str) -> bool:
+        """Whether no account may adopt this MQTT id: an adopted device's, or a simulated
+        device's own (with `--fleet external` each twin is an MQTT client under it,
+        links/twinwire.py). Lookups: the cost does not grow with the fleet."""
+        if self.mqtt is not None and self.mqtt.adopted(mqtt_id):
+            return True
+        if self._twin_ids is None:  # built once, at the first question; kept by the engine
+            self._twin_ids = set()
+            for device in self.engine.all_devices():
+                self._index_twin(device)
+            self.engine.watch(self._index_twin)
+        return mqtt_id in self._twin_ids
+
+    def _index_twin(self, device: Device) -> None:
+        if device.simulated and self._twin_ids is not None:
+            self._twin_ids.add(twinwire.mqtt_id(device))
 
     def _connect(self, device: Device) -> None:
         if self.fleet_link is not None:

@@ -55,6 +55,17 @@ async def test_accounts_and_devices_round_trip(make_store: StoreFactory) -> None
         ]
 
 
+async def test_devices_are_read_by_id_when_asked(make_store: StoreFactory) -> None:
+    """Another worker's registration is read by key, not with the whole registry."""
+    async with opened(make_store) as store:
+        a = await store.add_account("a@x.io", "A", "h")
+        made = await store.add_devices([device(a.id, f"S{i}") for i in range(5)])
+        ids = [made[3].id, made[1].id, made[3].id, 10_000]  # a repeat and a missing one
+        assert [d.serial for d in await store.devices(ids)] == ["S1", "S3"]
+        assert await store.devices([]) == []
+        assert [d.serial for d in await store.devices()] == [f"S{i}" for i in range(5)]
+
+
 async def test_credentials_per_account_and_revocation(make_store: StoreFactory) -> None:
     async with opened(make_store) as store:
         a = await store.add_account("a@x.io", "A", "h")

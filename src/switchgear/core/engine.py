@@ -7,7 +7,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from switchgear.core.accounts import owned
 from switchgear.core.catalog import model as catalog_model
@@ -89,6 +89,7 @@ class Engine:
         self._by_serial: dict[tuple[int, str], Device] = {}
         self._serials: dict[str, set[str]] = {}  # serial -> models registered with it
         self._shadows: dict[int, DeviceState] = {}
+        self._watchers: list[Callable[[Device], None]] = []  # faces' own indexes
         # commands in flight; a finished one is read from the store, where it is durable
         # before its id reaches anyone (the caller learns it once `command` returns)
         self._in_flight: dict[str, CommandRecord] = {}
@@ -111,10 +112,17 @@ class Engine:
         """Take a device another process stored into the registry."""
         self._register(device)
 
+    def watch(self, watcher: Callable[[Device], None]) -> None:
+        """Call `watcher` with each device registered from now on (or stored again), so a
+        face keeps an index of its own without rebuilding it from the whole registry."""
+        self._watchers.append(watcher)
+
     def _register(self, device: Device) -> None:
         self._devices[device.id] = device
         self._by_serial[(device.account_id, device.serial)] = device
         self._serials.setdefault(device.serial, set()).add(device.model)
+        for watcher in self._watchers:
+            watcher(device)
 
     async def add_device(self, device: Device) -> Device:
         """Register a new device (the store assigns its id)."""

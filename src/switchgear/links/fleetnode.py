@@ -117,6 +117,7 @@ class FleetNode:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._load_lock = asyncio.Lock()
+        self._announced: set[int] = set()  # devices the server registered, to take on
         self.control = LeanTransport(
             self.broker, client_id=f"switchgear-fleet-{secrets.token_hex(6)}"
         )
@@ -141,7 +142,13 @@ class FleetNode:
     def _on_control(self, topic: str, payload: bytes) -> None:
         """The server's word to every fleet process: a device registered, a grid step."""
         if topic == tw.CONTROL_ADDED:
-            self._spawn(self.load())
+            added = tw.loads(payload)
+            device_id = added.get("device_id") if added is not None else None
+            if isinstance(device_id, int):
+                self._announced.add(device_id)
+                self._spawn(self.load_announced())
+            else:
+                self._spawn(self.load())
             return
         frame = tw.loads(payload)
         if frame is None or not isinstance(frame.get("account_id"), int):
@@ -160,6 +167,16 @@ class FleetNode:
             for d in devices:
                 if d.simulated and d.id not in self.clients and tw.shard_of(d, n) == i:
                     await self._add(d, nvram.get(d.id))
+
+    async def load_announced(self) -> None:
+        """Take on the devices the server announced, read by key, every one pending at once:
+        a registration costs the fleet's size nothing (a bulk import announces thousands)."""
+        async with self._load_lock:
+            ids, self._announced = sorted(self._announced), set()
+            i, n = self.shard
+            for d in await self.store.devices(ids) if ids else ():
+                if d.simulated and d.id not in self.clients and tw.shard_of(d, n) == i:
+                    await self._add(d, None)  # registered just now: it has no NVRAM yet
 
     async def _add(self, device: Device, blob: Json | None) -> None:
         online = tw.online_topic(device)

@@ -126,6 +126,7 @@ class MqttLink:
         self._sinks: list[EventSink] = []
         self._devices: dict[int, Adopted] = {}
         self._by_topic: dict[str, Adopted] = {}  # a filter's fixed prefix -> device
+        self._by_mqtt_id: dict[str, Adopted] = {}  # an adoption's check, by index
         self._rpc: dict[int, asyncio.Future[CommandResult]] = {}
         self._rpc_ids = itertools.count(1)
         self._asks: dict[int, Adopted] = {}  # a Gen2's state request -> its device
@@ -150,9 +151,14 @@ class MqttLink:
     def manages(self, device_id: int) -> bool:
         return device_id in self._devices
 
+    def adopted(self, mqtt_id: str) -> bool:
+        """Whether a device with this MQTT id is adopted (by anyone): a lookup, whatever
+        the number of adopted devices."""
+        return mqtt_id in self._by_mqtt_id
+
     def mqtt_ids(self) -> set[str]:
-        """The MQTT ids adopted so far (a bulk import checks its rows against them)."""
-        return {a.mqtt_id for a in self._devices.values()}
+        """The MQTT ids adopted so far."""
+        return set(self._by_mqtt_id)
 
     async def start(self) -> None:
         self.transport.start(self._on_message, self._on_connection)
@@ -169,6 +175,7 @@ class MqttLink:
             if isinstance(p, dict):
                 a.pending = Pending(float(p["due"]), bool(p["on"]), str(p["reason"]), p["then_s"])
         self._devices[device.id] = a
+        self._by_mqtt_id[a.mqtt_id] = a
         for f in a.proto.filters(a.mqtt_id):
             self._by_topic[f.split("/#")[0]] = a
             await self.transport.subscribe(f)

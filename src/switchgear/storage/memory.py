@@ -79,7 +79,9 @@ class MemoryStore:
             raise Conflict("a device with one of these serials exists", field="serial")
         return [await self.add_device(d) for d in devices]
 
-    async def devices(self) -> list[Device]:
+    async def devices(self, ids: Sequence[int] | None = None) -> list[Device]:
+        if ids is not None:
+            return [self._devices[i] for i in sorted(set(ids)) if i in self._devices]
         return sorted(self._devices.values(), key=lambda d: d.id)
 
     async def update_device(self, device: Device) -> None:

@@ -232,9 +232,12 @@ class SqlStore:
             raise Conflict("a device with one of these serials exists", field="serial") from None
         return [dataclasses.replace(d, id=i) for d, i in zip(devices, ids, strict=True)]
 
-    async def devices(self) -> list[Device]:
+    async def devices(self, ids: Sequence[int] | None = None) -> list[Device]:
+        query = sa.select(t.devices).order_by(t.devices.c.id)
+        if ids is not None:
+            query = query.where(t.devices.c.id.in_(sorted(set(ids))))
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(t.devices).order_by(t.devices.c.id))).all()
+            rows = (await conn.execute(query)).all()
         return [
             Device(
                 id=r.id,

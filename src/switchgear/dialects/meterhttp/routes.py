@@ -36,20 +36,25 @@ def version(device: Device) -> str:
     return device.attrs.get("version") or DEFAULT_VERSION.get(device.model, "standard")
 
 
-def _meters(rt: Runtime) -> dict[str, Device]:
-    """Meters by devid, across accounts: a meter answers whoever knows its PIN."""
-    cached = rt.extensions.get("meterhttp.by_devid")
-    if cached is None or cached[0] != len(rt.engine):  # rebuilt when devices are added
-        index = {
-            d.serial: d
-            for d in rt.engine.all_devices()
-            if d.simulated
-            and catalog_model(d.model).family is Family.METER
-            and "devpass" in d.attrs
-        }
-        cached = rt.extensions["meterhttp.by_devid"] = (len(rt.engine), index)
-    meters: dict[str, Device] = cached[1]
-    return meters
+def meters(rt: Runtime) -> dict[str, Device]:
+    """Meters by devid, across accounts: a meter answers whoever knows its PIN. Built once
+    from the registry, then kept by the engine's registrations (a new device anywhere
+    costs one check, not a rebuild over the fleet at the next meter request)."""
+    index = rt.extensions.get("meterhttp.by_devid")
+    if not isinstance(index, dict):
+        index = rt.extensions["meterhttp.by_devid"] = {}
+        for d in rt.engine.all_devices():
+            _take(index, d)
+        rt.engine.watch(lambda d: _take(index, d))
+    return index
+
+
+def _take(index: dict[str, Device], d: Device) -> None:
+    """Index the device if it is a simulated meter with a PIN (again, if stored anew)."""
+    if d.simulated and catalog_model(d.model).family is Family.METER and "devpass" in d.attrs:
+        index[d.serial] = d
+    elif d.serial in index and index[d.serial].id == d.id:
+        del index[d.serial]
 
 
 def _pins(rt: Runtime) -> PinGuard:
@@ -78,7 +83,7 @@ async def index(request: Request) -> Response:
         return reply(404, {"error": "unknown page"})
     rt: Runtime = request.app.state.runtime
     devid, devpass = params.get("devid", ""), params.get("devpass", "")
-    device = _meters(rt).get(devid) if devid else None
+    device = meters(rt).get(devid) if devid else None
     # a cautious device: an unknown devid and a wrong PIN get the same answer, no data;
     # failed PINs count per client address (behind a trusted proxy, the forwarded one),
     # never against the meter's request slot

@@ -22,21 +22,25 @@ def address(device: Device) -> str:
 
 
 class Index:
-    """API id -> registry id, rebuilt when the registry grew."""
+    """API id -> registry id: built once from the registry, then kept by the engine's
+    registrations (a new device costs one entry, not a rebuild over the fleet)."""
 
     def __init__(self) -> None:
-        self._ids: dict[str, int] = {}
-        self._size = -1
+        self._ids: dict[str, int] | None = None
 
     def lookup(self, rt: Runtime, account_id: int, api_id: str) -> Device:
         """The account's device with this API id; anything else is 'not found'."""
-        if len(rt.engine) != self._size:
+        if self._ids is None:
             self._ids = {device_id(d): d.id for d in rt.engine.all_devices()}
-            self._size = len(rt.engine)
+            rt.engine.watch(self._add)
         found = self._ids.get(api_id)
         if found is None:
             raise DeviceNotFound("device not found")
         return rt.engine.device(account_id, found)
+
+    def _add(self, device: Device) -> None:
+        assert self._ids is not None
+        self._ids[device_id(device)] = device.id
 
 
 def index(rt: Runtime) -> Index:
