@@ -225,10 +225,10 @@ async def test_pages_keep_every_row_that_shares_a_time_across_segments(url: str)
 async def test_a_move_behind_a_long_reader_deletes_instead_of_waiting_on_truncate(
     pg_database: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from switchgear.storage import sql
+    from switchgear.storage import commits
 
-    caplog.set_level("INFO", logger="switchgear.storage.sql")
-    monkeypatch.setattr(sql, "TRUNCATE_LOCK_TIMEOUT", "SET LOCAL lock_timeout = '100ms'")
+    caplog.set_level("INFO", logger="switchgear.storage.commits")
+    monkeypatch.setattr(commits, "TRUNCATE_LOCK_TIMEOUT", "SET LOCAL lock_timeout = '100ms'")
     admin = await asyncpg.connect(pg_database)
     await admin.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
     store = SqlStore(pg_database, archive_rows=4)

@@ -17,7 +17,7 @@ from switchgear.core.model import StatusKind, StatusRecord
 from switchgear.core.ports import Batch
 from switchgear.storage import SqlStore
 from switchgear.storage import tables as t
-from switchgear.storage.sql import MIGRATIONS
+from switchgear.storage.sqlbase import MIGRATIONS
 from tests.storage.conftest import empty_schema
 
 

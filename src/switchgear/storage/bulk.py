@@ -68,7 +68,7 @@ class Archive:
     a vacuum (PostgreSQL's DELETE did, and the recent table's index scans read them).
     Run them in one transaction; on PostgreSQL a repeatable-read one that starts with
     `lock`, so no other writer adds a row between `newest` and `clear` (and that falls
-    back to `delete` when the TRUNCATE cannot have its lock: sql._truncate_or_delete).
+    back to `delete` when the TRUNCATE cannot have its lock: commits._truncate_or_delete).
     """
 
     rows: int

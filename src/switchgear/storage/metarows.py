@@ -1,0 +1,33 @@
+"""The meta table in SQL: keys read, claimed once across workers, and swept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from switchgear.core.model import Json
+from switchgear.storage import tables as t
+from switchgear.storage.sqlbase import SqlBase
+from switchgear.storage.sweep import sweep_meta
+
+
+class MetaRows(SqlBase):
+    """The meta table."""
+
+    async def meta(self, key: str) -> Json | None:
+        async with self.engine.connect() as conn:
+            r = (await conn.execute(sa.select(t.meta.c.value).where(t.meta.c.key == key))).first()
+        return None if r is None else r.value
+
+    async def claim(self, key: str, value: Json) -> Json:
+        try:
+            await self._one_write(t.meta.insert().values(key=key, value=value))
+        except IntegrityError:  # taken: by another worker, or before this one's restart
+            return await self.meta(key)
+        return value
+
+    async def sweep_meta(self, prefix: str, done: Callable[[str, Json], bool]) -> int:
+        async with self._write, self.engine.begin() as conn:
+            return await sweep_meta(conn, prefix, done)
