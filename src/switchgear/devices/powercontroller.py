@@ -10,63 +10,34 @@ stops and restarts heating, a per-period energy cap, and a schedule of commands.
 from __future__ import annotations
 
 import copy
-import random
 from collections.abc import Mapping
 from typing import Any
 
 from switchgear.core.model import (
     CommandResult,
-    DeviceState,
     FirmwareCommand,
     Json,
     StatusKind,
 )
-from switchgear.core.pcconfig import FIRMWARE, Refused, default_config, number, plan_config
-from switchgear.core.scheduler import Timer
+from switchgear.core.pcconfig import FIRMWARE, Refused, number, plan_config
+from switchgear.devices.pccapacity import Capacity
 from switchgear.devices.pcdata import (
     AMBIENT_C,
-    CAPACITY_STEP_MAX_S,
     COMMANDS,
-    DEFAULT_HEATER,
     MAX_AHEAD_S,
     SELF_HEATING_C_PER_A,
     after_now,
     command_seconds,
     fahrenheit,
 )
-from switchgear.devices.physics import ThermostatLoad
+from switchgear.devices.pcffr import FfrResponse
+from switchgear.devices.pclimit import PowerLimit
 from switchgear.devices.relay import PendingFlip, RelayChannel
-from switchgear.devices.twin import Twin
 from switchgear.errors import InvalidCommand
 
 
-class PowerControllerTwin(Twin):
+class PowerControllerTwin(FfrResponse, Capacity, PowerLimit):
     """One 30 A relay on a water heater, with sensors, FFR, capacity and power limits."""
-
-    def setup(self) -> None:
-        self.points[0].replace_load(self.clock.now(), DEFAULT_HEATER)
-        self.config: dict[str, Any] = default_config(self.device.attrs.get("flowmeter", "none"))
-        self.capacity: dict[str, float] = {}  # baseline of the stored-energy estimate
-        self.limit: dict[str, float] | None = None  # the running limit_power, if any
-        self.ffr: dict[str, Any] = {"tripped": False, "restore": False, "events": 0}
-        self.last_status: dict[str, Json] = {}  # the last `update` status, with its date
-        self._litres_at_update = 0.0
-        self._off_by: str = ""  # what last opened the relay
-        self._timers: dict[str, Timer] = {}
-        self._schedule_timers: dict[int, Timer] = {}
-        # a grid step's `update/grid` report (when, its state) held for the FFR trip's
-        # message: one report a trip, not a second message 10 cycles before it
-        self._grid_held: tuple[float, DeviceState] | None = None
-        self._trip_unlogged = False  # the relay opened, its log (`soon`) not written yet
-
-    @property
-    def relay(self) -> RelayChannel:
-        return self.channels[0]
-
-    @property
-    def heater(self) -> ThermostatLoad | None:
-        load = self.points[0].load
-        return load if isinstance(load, ThermostatLoad) else None
 
     # --- readings ---------------------------------------------------------------
 
@@ -213,23 +184,6 @@ class PowerControllerTwin(Twin):
         self._ffr_watch(since=self.grid.changed_at)
         self.scheduler.soon(self._rearm)
 
-    def _grid_report(self) -> None:
-        """The step's `update/grid`, or, with the FFR trip armed, its state held for the
-        trip's report (same instant and state, reported with the trip's events)."""
-        if ("ffr_trip" not in self._timers and not self._trip_unlogged) or not self.online:
-            super()._grid_report()
-            return
-        self._grid_release()  # (a second step before the trip: the first's report goes)
-        self._check_all()
-        self._grid_held = (self.clock.now(), self.snapshot())
-
-    def _grid_release(self) -> None:
-        """Report the held `update/grid` (before the trip's events, or once no trip comes)."""
-        held, self._grid_held = self._grid_held, None
-        if held is not None:
-            at, state = held
-            self.emit(StatusKind.UPDATE, "grid", {}, record=False, at=at, state=state)
-
     def set_load(self, point: int, description: dict[str, Any]) -> None:
         super().set_load(point, description)
         self._rearm()
@@ -328,214 +282,6 @@ class PowerControllerTwin(Twin):
         c.arm(self.scheduler, PendingFlip(when, on, "timer"), self._fire)
         return {"on": on, "toggleAt": when}, [106 if on else 107]
 
-    # --- limit_power --------------------------------------------------------------
-
-    def _limit_power(self, params: Mapping[str, Any]) -> tuple[dict[str, Json], list[int]]:
-        power, time = params.get("power"), params.get("time")
-        if time == 0 or (power is None and time is None):  # `time: 0` ends a running limit
-            self._limit_stop(restore=True)
-            return {"powerLimit": None}, [122]
-        p, t = number(power), number(time)
-        if p is None or t is None or p < 0 or t <= 0 or t > MAX_AHEAD_S:
-            raise Refused(-986)
-        self._limit_start(p, t, "api")
-        return {"powerLimit": {"power": p, "time": t}}, [115]
-
-    def _limit_start(self, power_wh: float, seconds: float, reason: str) -> None:
-        now = self.clock.now()
-        self._limit_stop(restore=False)
-        self.limit = {"power": power_wh, "ends_at": now + seconds, "start_wh": self.energy_wh()}
-        self._arm("limit_end", now + seconds, self._limit_end)
-        self.ffr["restore"] = False
-        self.set_relay(self.relay, True, reason)
-
-    def _limit_stop(self, *, restore: bool) -> None:
-        was = self.limit
-        self.limit = None
-        self._cancel("limit_end")
-        self._cancel("limit")
-        if restore and was is not None and not self.relay.on and self._off_by == "power_limit":
-            self.set_relay(self.relay, True, "auto")
-
-    def _limit_end(self, _: object = None) -> None:
-        self._timers.pop("limit_end", None)
-        self._limit_stop(restore=True)
-        self.save()
-
-    def _limit_check(self, _: object = None) -> None:
-        self._timers.pop("limit", None)
-        limit = self.limit
-        if limit is None:
-            return
-        if self.relay.on and self.energy_wh() - limit["start_wh"] >= limit["power"] - 1e-9:
-            self.set_relay(self.relay, False, "power_limit")
-            self.save()
-        else:
-            self._rearm()
-
-    # --- capacity -----------------------------------------------------------------
-
-    def _capacity_level(self) -> float:
-        """The stored-energy estimate now (capacity units), from exact counters."""
-        cfg = self.config["capacity"]
-        heater = self.heater
-        if not self.capacity or heater is None:
-            return (float(cfg["maxCapacity"]) + float(cfg["minCapacity"])) / 2
-        now = self.clock.now()
-        heater.advance(now)
-        b = self.capacity
-        heated_wh = self.points[0].energy()[0] - b["wh"]
-        litres = heater.litres - b["litres"] if self.config["flowmeter"]["type"] != "none" else 0
-        idle_min = max((now - b["t"]) - (heater.heat_s - b["heat_s"]), 0.0) / 60
-        level = (
-            b["level"]
-            + float(cfg["gainPerWattHour"]) * heated_wh
-            - float(cfg["lossPerLiter"]) * litres
-            - float(cfg["lossPerIdleMinute"]) * idle_min
-        )
-        return max(level, 0.0)
-
-    def _capacity_rebase(self) -> None:
-        heater = self.heater
-        if heater is None:
-            return
-        level = self._capacity_level()
-        self.capacity = {"level": level, "t": self.clock.now(), "wh": self.points[0].energy()[0],
-                         "litres": heater.litres, "heat_s": heater.heat_s}  # fmt: skip
-
-    def _capacity_check(self, _: object = None) -> None:
-        self._timers.pop("capacity", None)
-        cfg = self.config["capacity"]
-        if not cfg["enabled"]:
-            return
-        self._capacity_rebase()
-        level = self.capacity.get("level", 0.0)
-        c = self.relay
-        if c.on and level >= float(cfg["maxCapacity"]) - 1e-9:
-            self.set_relay(c, False, "max_capacity")
-            self.save()
-        elif not c.on and level < float(cfg["minCapacity"]) + 1e-9 and self._curtailed():
-            self.set_relay(c, True, "min_capacity")
-            self.save()
-        else:
-            self._rearm()
-
-    def _curtailed(self) -> bool:
-        """Off by demand response or a timer (not by the user's plain `off`)."""
-        return self._off_by != "api" or self.relay.pending is not None
-
-    def _capacity_next(self) -> float:
-        """When the estimate could next cross a threshold (rates are constant until then).
-
-        Only a threshold ahead of the estimate, in the direction it moves, is a crossing:
-        one already passed (on below the minimum, say) waits for the next change. The
-        answer is always after now, by at least one step of the clock, so a re-check
-        never repeats at the same instant.
-        """
-        cfg = self.config["capacity"]
-        heater = self.heater
-        now = self.clock.now()
-        if heater is None:
-            return now + CAPACITY_STEP_MAX_S
-        level = self._capacity_level()
-        flow = heater.flow(now) if self.config["flowmeter"]["type"] != "none" else 0.0
-        draw = float(cfg["lossPerLiter"]) * flow / 60
-        if heater.heating:
-            rate = float(cfg["gainPerWattHour"]) * heater.element_w / 3600 - draw
-        else:
-            rate = -float(cfg["lossPerIdleMinute"]) / 60 - draw
-        high, low = float(cfg["maxCapacity"]), float(cfg["minCapacity"])
-        if rate > 0 and level < high:
-            eta = (high - level) / rate
-        elif rate < 0 and level > low:
-            eta = (level - low) / -rate
-        else:
-            eta = CAPACITY_STEP_MAX_S
-        due = now + min(eta, CAPACITY_STEP_MAX_S)
-        change = heater.next_change()
-        if change is not None and change > now:
-            due = min(due, change)
-        return after_now(now, due)
-
-    # --- FFR ----------------------------------------------------------------------
-
-    def _ffr_watch(self, since: float | None = None) -> None:
-        """Follow the frequency: arm the trip below the threshold, the return above the other.
-
-        `since`: when the frequency changed (a grid step reaches every device at once).
-        """
-        cfg, state = self.config["ffr"], self.ffr
-        now = self.clock.now()
-        start = now if since is None else min(since, now)
-        f = self.frequency(now)
-        if not cfg["enabled"]:
-            self._cancel("ffr_trip")
-            self._grid_release()
-            if state["tripped"]:
-                self._ffr_returned(f, delay=0.0)
-            return
-        if not state["tripped"]:
-            if f < float(cfg["tripThreshold"]):
-                if "ffr_trip" not in self._timers:
-                    cycle = 1.0 / self.model.nominal_frequency_hz
-                    due = start + int(cfg["periods"]) * cycle  # the same for the whole fleet
-                    self._arm("ffr_trip", due, self._ffr_trip, shared=True)
-            else:
-                self._cancel("ffr_trip")
-                self._grid_release()  # the frequency came back before the trip
-        elif f >= float(cfg["returnThreshold"]):
-            backoff = random.Random(self.device.id * 1000 + state["events"]).random()
-            self._ffr_returned(f, delay=float(cfg["delay"]) + backoff * float(cfg["maxBackOff"]))
-
-    def _ffr_trip(self, _: object = None) -> None:
-        """The trip: the relay opens now; the log and the re-planning follow (`soon`)."""
-        timer = self._timers.pop("ffr_trip", None)
-        c = self.relay
-        now = self.clock.now()
-        # the statuses carry the instant the trip was due (the step plus its grid cycles,
-        # the same for the whole fleet), not when a busy process came to this timer
-        at = min(timer.due, now) if timer is not None else now
-        was_on = c.on
-        self._trip_unlogged = True
-        self.ffr.update(tripped=True, restore=was_on, events=int(self.ffr["events"]) + 1)
-        relay = None
-        if was_on:
-            c.cancel()
-            c.on = False
-            self._supply(c, now)
-            self._off_by = "ffr"
-            self._arm_flip_back(c, "ffr")
-            relay = self._relay_data(c, now)
-        frequency = round(self.frequency(now), 3)
-        self.scheduler.soon(lambda: self._ffr_tripped(at, frequency, relay))
-
-    def _ffr_tripped(self, at: float, frequency: float, relay: dict[str, Json] | None) -> None:
-        """Log the trip as the controller does (trigger/ffr, relay/ffr) and re-plan."""
-        c = self.relay
-        self._trip_unlogged = False
-        self._grid_release()  # the step's report goes first, in the same message
-        state = self.snapshot()  # one instant, one state: a report carries it once
-        self.emit(StatusKind.TRIGGER, "ffr", {"frequency": frequency}, 0, at=at, state=state)
-        if relay is not None:
-            self.emit(StatusKind.RELAY, "ffr", relay, 0, at=at, state=state)
-            self._check(c)
-            self._rearm()
-        self.save()
-        self._ffr_watch()
-
-    def _ffr_returned(self, f: float, delay: float) -> None:
-        """Frequency is back: log it and restore the load after `delay` (as `relay/auto`)."""
-        restore = bool(self.ffr["restore"]) and not self.relay.on
-        self.ffr.update(tripped=False, restore=False)
-        self.emit(StatusKind.TRIGGER, "ffrr", {"frequency": round(f, 3)}, 0)
-        c = self.relay
-        if restore and delay > 0:
-            c.arm(self.scheduler, PendingFlip(self.clock.now() + delay, True, "auto"), self._fire)
-            self.emit(StatusKind.RELAY, "ffrr", self._relay_data(c), 0)
-        elif restore:
-            self.set_relay(c, True, "ffrr")
-        self.save()
-
     # --- schedule -----------------------------------------------------------------
 
     def _arm_schedule(self) -> None:
@@ -569,17 +315,6 @@ class PowerControllerTwin(Twin):
             due = self.clock.now() + float(entry["repeat"])
             self._schedule_timers[index] = self.scheduler.call_at(due, self._run_entry, index)
         self.save()
-
-    # --- timers -------------------------------------------------------------------
-
-    def _arm(self, name: str, due: float, fn: Any, *, shared: bool = False) -> None:
-        self._cancel(name)
-        self._timers[name] = self.scheduler.call_at(due, fn, shared=shared)
-
-    def _cancel(self, name: str) -> None:
-        timer = self._timers.pop(name, None)
-        if timer is not None:
-            timer.cancel()
 
     def _rearm(self) -> None:
         """Re-plan the capacity and power-limit checks after anything changed."""
