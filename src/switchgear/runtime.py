@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from switchgear import gctune
@@ -263,6 +263,7 @@ class Runtime:
         # stands behind it for a race between two registrations
         if self.engine.serial_taken(device.serial, device.model):
             raise Conflict(f"a device with serial {device.serial!r} exists", field="serial")
+        (device,) = self._place_twins([device])
         stored = await self.engine.add_device(device)
         if stored.simulated and connect_after_s > 0:
             self.scheduler.call_later(connect_after_s, self._connect, stored)
@@ -283,7 +284,7 @@ class Runtime:
         """Register many devices in one store transaction (all or none: Conflict on a taken
         serial); simulated twins boot, and their first reports are one group commit; real
         devices are polled or listened to as `add_device` does."""
-        stored = await self.engine.add_devices(devices)
+        stored = await self.engine.add_devices(self._place_twins(devices))
         for device in stored:
             if not device.simulated:
                 if "url" in device.attrs:
@@ -352,6 +353,26 @@ class Runtime:
                 self._index_twin(device)
             self.engine.watch(self._index_twin)
         return mqtt_id in self._twin_ids
+
+    def _place_twins(self, devices: Sequence[Device]) -> list[Device]:
+        """Give each new twin an MQTT id no device of the deployment has: its derived one,
+        else the first free of the next candidates, kept in its attrs (each twin is an
+        MQTT client under its id: two under one id take each other's broker session)."""
+        placed: list[Device] = []
+        batch = {d.attrs["mqtt_id"] for d in devices if "mqtt_id" in d.attrs}  # real ones
+        for device in devices:
+            if device.simulated:
+                attempt = 0
+                mqtt_id = twinwire.mqtt_id(device)
+                while mqtt_id in batch or self.mqtt_id_taken(mqtt_id):
+                    attempt += 1
+                    mqtt_id = twinwire.candidate(device, attempt)
+                if attempt:
+                    attrs = {**device.attrs, twinwire.ID_ATTR: mqtt_id}
+                    device = replace(device, attrs=attrs)
+                batch.add(mqtt_id)
+            placed.append(device)
+        return placed
 
     def _index_twin(self, device: Device) -> None:
         if device.simulated and self._twin_ids is not None:

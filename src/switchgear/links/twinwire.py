@@ -80,10 +80,19 @@ def wire(device: Device) -> Wire:
     return WIRES[catalog_model(device.model).family]
 
 
+ID_ATTR = "twin_mqtt_id"  # a twin's MQTT id chosen at registration (the derived one was taken)
+
+
 def mqtt_id(device: Device) -> str:
+    """The twin's MQTT id: the one chosen at its registration, else derived (`candidate`)."""
+    return device.attrs.get(ID_ATTR) or candidate(device, 0)
+
+
+def candidate(device: Device, attempt: int) -> str:
+    """The `attempt`-th MQTT id a twin may take: digits of SHA-256(model/serial[/attempt])."""
     w = wire(device)
-    digest = hashlib.sha256(f"{device.model}/{device.serial}".encode()).hexdigest()
-    digits = digest[: w.id_digits]
+    key = f"{device.model}/{device.serial}" + (f"/{attempt}" if attempt else "")
+    digits = hashlib.sha256(key.encode()).hexdigest()[: w.id_digits]
     return w.id_prefix + (digits.upper() if w.upper else digits)
 
 
