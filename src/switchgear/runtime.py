@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -50,6 +51,7 @@ ADVANCE_STEP_S = 3600.0  # a manual clock's long jump commits every virtual hour
 # after a start, the late twins boot BOOT_STEP at a time (≈ 25 ms of CPU) with a pause
 # between steps, so requests wait for one step at most, not for the whole fleet
 BOOT_STEP = 250
+MQTT_ID_CLAIM = "mqtt-id/"  # + an adopted device's MQTT id: its meta row, its adopter's claim
 PLUG_MODELS = tuple(m for m in MODELS if m.family is Family.PLUG)  # served by one face
 BOOT_PAUSE_S = 0.002
 BOOT_WAIT_S = 2.0  # the late boot waits this long for `serving()` (an app's start) at most
@@ -264,7 +266,8 @@ class Runtime:
         if self.engine.serial_taken(device.serial, device.model):
             raise Conflict(f"a device with serial {device.serial!r} exists", field="serial")
         (device,) = self._place_twins([device])
-        stored = await self.engine.add_device(device)
+        async with self._mqtt_ids_claimed([device]):
+            stored = await self.engine.add_device(device)
         if stored.simulated and connect_after_s > 0:
             self.scheduler.call_later(connect_after_s, self._connect, stored)
         elif stored.simulated and self.fleet_link is not None:
@@ -284,7 +287,8 @@ class Runtime:
         """Register many devices in one store transaction (all or none: Conflict on a taken
         serial); simulated twins boot, and their first reports are one group commit; real
         devices are polled or listened to as `add_device` does."""
-        stored = await self.engine.add_devices(self._place_twins(devices))
+        async with self._mqtt_ids_claimed(devices):
+            stored = await self.engine.add_devices(self._place_twins(devices))
         for device in stored:
             if not device.simulated:
                 if "url" in device.attrs:
@@ -353,6 +357,27 @@ class Runtime:
                 self._index_twin(device)
             self.engine.watch(self._index_twin)
         return mqtt_id in self._twin_ids
+
+    @contextlib.asynccontextmanager
+    async def _mqtt_ids_claimed(self, devices: Sequence[Device]) -> AsyncIterator[None]:
+        """Claim each real device's MQTT id in the store (one meta row an id: the first
+        worker to ask has it; Conflict for the others), and give the claims back when the
+        registration fails. Each worker's own index only knows what it has heard of."""
+        mark = secrets.token_hex(8)  # this registration's
+        taken: list[str] = []
+        try:
+            for device in devices:
+                if device.simulated or "mqtt_id" not in device.attrs:
+                    continue
+                key = MQTT_ID_CLAIM + device.attrs["mqtt_id"]
+                if await self.store.claim(key, mark) != mark:
+                    raise Conflict("this device is adopted already", field="mqtt_id")
+                taken.append(key)
+            yield
+        except BaseException:
+            for key in taken:
+                await self.store.sweep_meta(key, lambda k, v: k in taken and v == mark)
+            raise
 
     def _place_twins(self, devices: Sequence[Device]) -> list[Device]:
         """Give each new twin an MQTT id no device of the deployment has: its derived one,
