@@ -163,6 +163,7 @@ class Runtime:
         rt.fleet_link = fleet_link
         if fleet_link is not None:
             fleet_link.shadow = engine.shadow
+            fleet_link.deployment = await twinwire.deployment_id(store)
             await fleet_link.start()
         later: list[Device] = []  # twins past settings.boot_inline_twins
         with gctune.paused():

@@ -9,6 +9,7 @@ methods, and reports each event as a `NotifyEvent` on `<prefix>/events/rpc`.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from switchgear.core.model import (
     Switch,
     plain,
 )
-from switchgear.core.ports import SimAction
+from switchgear.core.ports import SimAction, Store
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ WIRES: dict[Family, Wire] = {
 
 CONTROL_ADDED = "switchgear/fleet/added"  # the server: a simulated device was registered
 CONTROL_GRID = "switchgear/fleet/grid"  # the server: an account's grid steps (or ends)
+DEPLOYMENT_META = "deployment"  # meta row: the deployment's id, carried by its grid steps
 SIM_METHODS: dict[str, str] = {  # SimAction.kind <-> method
     "power_cycle": "Sim.PowerCycle",
     "online": "Sim.SetOnline",
@@ -227,9 +229,16 @@ def decode_sim(params: dict[str, Any]) -> SimAction:
     )  # fmt: skip
 
 
-def grid_step(account_id: int, method: str, params: dict[str, Json]) -> bytes:
-    """A grid step (`Sim.SetGrid`) or its end (`Sim.ResetGrid`) for every fleet process."""
-    return dumps({"account_id": account_id, "method": method, "params": params})
+def grid_step(account_id: int, method: str, params: dict[str, Json], deployment: str) -> bytes:
+    """A grid step (`Sim.SetGrid`) or its end (`Sim.ResetGrid`) for every fleet process of
+    the deployment (another deployment's on the same broker ignore it)."""
+    body = {"account_id": account_id, "method": method, "params": params}
+    return dumps({**body, "deployment": deployment})
+
+
+async def deployment_id(store: Store) -> str:
+    """The deployment's id: made by the first process on its database, kept in its meta."""
+    return str(await store.claim(DEPLOYMENT_META, secrets.token_hex(8)))
 
 
 # --- events ------------------------------------------------------------------
