@@ -18,7 +18,6 @@ from switchgear.core.model import Device
 from switchgear.dialects.meterhttp.wire import DEFAULT_VERSION
 from switchgear.errors import InvalidInput
 from switchgear.importrows import Fields
-from switchgear.links import twinwire
 from switchgear.links.shelly import PROTOCOLS
 
 if TYPE_CHECKING:
@@ -167,15 +166,6 @@ async def _free(ctx: Context, device: Device) -> str | None:
     return None
 
 
-async def _admit_twin(ctx: Context, device: Device) -> str | None:
-    """A twin is an MQTT client under an id made from its model and serial (a plug's has
-    6 hex digits, as a Gen1's): not one a real device or another twin has, or the two
-    would take each other's session on the broker and each other's commands."""
-    if ctx.rt.mqtt is None:
-        return None
-    return None if ctx.take_mqtt_id(twinwire.mqtt_id(device)) else SERIAL_REFUSED
-
-
 @dataclass(frozen=True)
 class Kind:
     """How rows of one protocol become devices, and what the server must have for them."""
@@ -185,7 +175,7 @@ class Kind:
 
 
 KINDS: dict[str, Kind] = {
-    SIMULATED: Kind(_simulated, _admit_twin),
+    SIMULATED: Kind(_simulated),  # the runtime gives each twin a free MQTT id
     "shelly-gen1": Kind(_shelly("shelly-gen1"), _admit_mqtt),
     "shelly-gen2": Kind(_shelly("shelly-gen2"), _admit_mqtt),
     "smart-maic": Kind(_meter, _admit_meter),

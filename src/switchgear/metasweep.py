@@ -1,5 +1,5 @@
-"""Meta rows past their use, swept by every server: fired Shelly timers' claims, import
-jobs' records past their hour.
+"""Meta rows past their use, swept by every server: fired Shelly timers' claims, the
+claims of records every worker makes alike, import jobs' records past their hour.
 
 Each kind is a row of EXPIRIES: its key prefix and when a row of it may go, on the wall
 clock (the times the rows carry are wall-clock: workers share no other). What is kept for
@@ -36,6 +36,7 @@ class Expiry:
 
 EXPIRIES = (
     Expiry(shellygroup.TIMER_CLAIM, shellygroup.claim_ends),
+    Expiry(shellygroup.RECORD_CLAIM, shellygroup.claim_ends),
     Expiry(importjobs.PREFIX, importjobs.record_ends),
 )
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
-from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from switchgear import gctune
@@ -50,6 +51,7 @@ ADVANCE_STEP_S = 3600.0  # a manual clock's long jump commits every virtual hour
 # after a start, the late twins boot BOOT_STEP at a time (≈ 25 ms of CPU) with a pause
 # between steps, so requests wait for one step at most, not for the whole fleet
 BOOT_STEP = 250
+MQTT_ID_CLAIM = "mqtt-id/"  # + an adopted device's MQTT id: its meta row, its adopter's claim
 PLUG_MODELS = tuple(m for m in MODELS if m.family is Family.PLUG)  # served by one face
 BOOT_PAUSE_S = 0.002
 BOOT_WAIT_S = 2.0  # the late boot waits this long for `serving()` (an app's start) at most
@@ -161,6 +163,7 @@ class Runtime:
         rt.fleet_link = fleet_link
         if fleet_link is not None:
             fleet_link.shadow = engine.shadow
+            fleet_link.deployment = await twinwire.deployment_id(store)
             await fleet_link.start()
         later: list[Device] = []  # twins past settings.boot_inline_twins
         with gctune.paused():
@@ -263,7 +266,9 @@ class Runtime:
         # stands behind it for a race between two registrations
         if self.engine.serial_taken(device.serial, device.model):
             raise Conflict(f"a device with serial {device.serial!r} exists", field="serial")
-        stored = await self.engine.add_device(device)
+        (device,) = self._place_twins([device])
+        async with self._mqtt_ids_claimed([device]):
+            stored = await self.engine.add_device(device)
         if stored.simulated and connect_after_s > 0:
             self.scheduler.call_later(connect_after_s, self._connect, stored)
         elif stored.simulated and self.fleet_link is not None:
@@ -283,7 +288,8 @@ class Runtime:
         """Register many devices in one store transaction (all or none: Conflict on a taken
         serial); simulated twins boot, and their first reports are one group commit; real
         devices are polled or listened to as `add_device` does."""
-        stored = await self.engine.add_devices(devices)
+        async with self._mqtt_ids_claimed(devices):
+            stored = await self.engine.add_devices(self._place_twins(devices))
         for device in stored:
             if not device.simulated:
                 if "url" in device.attrs:
@@ -352,6 +358,47 @@ class Runtime:
                 self._index_twin(device)
             self.engine.watch(self._index_twin)
         return mqtt_id in self._twin_ids
+
+    @contextlib.asynccontextmanager
+    async def _mqtt_ids_claimed(self, devices: Sequence[Device]) -> AsyncIterator[None]:
+        """Claim each real device's MQTT id in the store (one meta row an id: the first
+        worker to ask has it; Conflict for the others), and give the claims back when the
+        registration fails. Each worker's own index only knows what it has heard of."""
+        mark = secrets.token_hex(8)  # this registration's
+        taken: list[str] = []
+        try:
+            for device in devices:
+                if device.simulated or "mqtt_id" not in device.attrs:
+                    continue
+                key = MQTT_ID_CLAIM + device.attrs["mqtt_id"]
+                if await self.store.claim(key, mark) != mark:
+                    raise Conflict("this device is adopted already", field="mqtt_id")
+                taken.append(key)
+            yield
+        except BaseException:
+            for key in taken:
+                await self.store.sweep_meta(key, lambda k, v: k in taken and v == mark)
+            raise
+
+    def _place_twins(self, devices: Sequence[Device]) -> list[Device]:
+        """Give each new twin an MQTT id no device of the deployment has: its derived one,
+        else the first free of the next candidates, kept in its attrs (each twin is an
+        MQTT client under its id: two under one id take each other's broker session)."""
+        placed: list[Device] = []
+        batch = {d.attrs["mqtt_id"] for d in devices if "mqtt_id" in d.attrs}  # real ones
+        for device in devices:
+            if device.simulated:
+                attempt = 0
+                mqtt_id = twinwire.mqtt_id(device)
+                while mqtt_id in batch or self.mqtt_id_taken(mqtt_id):
+                    attempt += 1
+                    mqtt_id = twinwire.candidate(device, attempt)
+                if attempt:
+                    attrs = {**device.attrs, twinwire.ID_ATTR: mqtt_id}
+                    device = replace(device, attrs=attrs)
+                batch.add(mqtt_id)
+            placed.append(device)
+        return placed
 
     def _index_twin(self, device: Device) -> None:
         if device.simulated and self._twin_ids is not None:

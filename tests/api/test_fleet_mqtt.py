@@ -307,6 +307,32 @@ async def test_a_strip_takes_rpc_requests_once_however_often_they_arrive(tmp_pat
             await until(lambda: _channel_on(s, strip.id, 0))
 
 
+@pytest.mark.mqtt
+async def test_a_fleet_ignores_the_grid_step_of_another_deployment_on_its_broker(
+    tmp_path: Path,
+) -> None:
+    """Two deployments on one broker (each account 1 of its own database): a grid step is
+    carried with its deployment's id (kept in the database), so only its fleet follows."""
+    require_broker()
+    url_a, url_b = database(tmp_path / "a"), database(tmp_path / "b")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    async with server(url_a) as a, server(url_b) as b:
+        assert a.account_id == b.account_id
+        assert a.rt.fleet_link and b.rt.fleet_link
+        assert a.rt.fleet_link.deployment != b.rt.fleet_link.deployment != ""
+        mine, _ = await devices(a)
+        theirs, _ = await devices(b)
+        async with fleet(url_a), fleet(url_b):
+            await until(lambda: _frequency(a, mine.id, 50.0) and _frequency(b, theirs.id, 50.0))
+            r = await b.client.put("/api/v1/sim/grid", headers=b.h(), json={"frequency_hz": 49.5})
+            assert r.status_code == 200, r.text
+            await until(lambda: _frequency(b, theirs.id, 49.5))
+            # a's fleet had the same message as early: a refresh reports what it made of it
+            assert (await a.switch(mine.id, "on")).json()["state"] == "done"
+            assert _frequency(a, mine.id, 50.0)
+
+
 def _frequency(s: Server, device_id: int, hz: float) -> bool:
     meters = s.rt.engine.shadow(device_id).meters
     return bool(meters) and abs(meters[0].frequency_hz - hz) < 0.05

@@ -248,3 +248,16 @@ async def test_a_timer_outlives_the_worker_that_set_it(url: str) -> None:  # noq
         await until(lambda: b.rt.engine.shadow(dev).channels[0].on)
         await fired_once((b,), dev)  # (A stopped: it fires nothing any more)
         assert commands(plug) == ["on"]
+
+
+async def test_a_gen2_brought_online_by_its_state_answer_has_one_online_record(
+    url: str,  # noqa: F811
+) -> None:
+    """A Gen2 says nothing by itself when adopted: each worker's `Switch.GetStatus` answer
+    (its alone, on the worker's own reply topic) brings it online there; the history
+    holds that as one "connection online" record, not none and not one a worker."""
+    async with adopted(url, Gen2) as (p, plug, dev):
+        records = await settled_history(p, plug, dev)
+        assert_once(records)
+        online = [x for x in records if (x["kind"], x["reason"]) == ("connection", "online")]
+        assert len(online) == 1, records

@@ -82,6 +82,7 @@ class FleetLink:
         self.transport = transport
         self.answer_timeout_s = answer_timeout_s  # for simulation steps and status asks
         self.shadow: Callable[[int], DeviceState] = lambda i: DeviceState(i, 0.0, False)
+        self.deployment = ""  # the deployment's id (twinwire.deployment_id), on grid steps
         self._sinks: list[EventSink] = []
         self._devices: dict[int, Served] = {}
         self._by_events: dict[str, Served] = {}
@@ -325,7 +326,9 @@ class FleetLink:
 
     async def _to_fleets(self, account_id: int, method: str, params: dict[str, Any]) -> None:
         try:
-            await self.transport.publish(tw.CONTROL_GRID, tw.grid_step(account_id, method, params))
+            await self.transport.publish(
+                tw.CONTROL_GRID, tw.grid_step(account_id, method, params, self.deployment)
+            )
         except DeviceOffline:
             log.warning("account %s missed %s: the server is off the broker", account_id, method)
 

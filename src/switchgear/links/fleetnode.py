@@ -118,6 +118,7 @@ class FleetNode:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._load_lock = asyncio.Lock()
         self._announced: set[int] = set()  # devices the server registered, to take on
+        self.deployment = ""  # the deployment's id (from the store at start): grid steps'
         self.control = LeanTransport(
             self.broker, client_id=f"switchgear-fleet-{secrets.token_hex(6)}"
         )
@@ -133,6 +134,7 @@ class FleetNode:
         self.journal.start()
         self.scheduler.start()
         self._spawn(self._pump())
+        self.deployment = await tw.deployment_id(self.store)
         await self.control.subscribe(tw.CONTROL_ADDED)
         await self.control.subscribe(tw.CONTROL_GRID)
         self.control.start(self._on_control, lambda _up: None)
@@ -152,6 +154,8 @@ class FleetNode:
             return
         frame = tw.loads(payload)
         if frame is None or not isinstance(frame.get("account_id"), int):
+            return
+        if frame.get("deployment") != self.deployment:  # another deployment on this broker
             return
         method, params = str(frame.get("method")), frame.get("params")
         with contextlib.suppress(KeyError, TypeError, ValueError):

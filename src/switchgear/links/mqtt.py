@@ -238,13 +238,19 @@ class MqttLink:
 
     def _answered_state(self, a: Adopted, topic: str, payload: bytes, report: Report) -> None:
         """A state request's answer, which this worker alone gets: with other workers the
-        records it makes are not this worker's to write (each worker asks for itself)."""
+        records it makes are not this worker's to write (each worker asks for itself),
+        but for the device coming online by it (after adoption, or a reconnect): every
+        worker names that one alike (what it says, to 10 s) and the first to claim the
+        name in the store writes it."""
         if self.group is None:
             self._apply(a, report)
             return
-        self._msg, self._derived = (topic, payload), []
+        self._msg, self._derived = (f"{a.mqtt_id}/state", b"answered"), []  # any worker's
         try:
             self._apply(a, report)
+            for event, rid in self._derived:
+                if event.kind is StatusKind.CONNECTION:
+                    self._spawn(self.group.record_once(event, rid))
         finally:
             self._msg, self._derived = None, []
 

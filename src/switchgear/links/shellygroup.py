@@ -31,6 +31,7 @@ Key = tuple[str, bytes]
 
 KEEP_S = 30.0  # an intent whose report did not come this long is dropped
 TIMER_CLAIM = "shelly-timer/"  # + device/due/on: the meta row of a timer's run (its claim)
+RECORD_CLAIM = "shelly-record/"  # + record id: a record every worker makes, one writes
 # a timer's claim is kept this long (wall clock) after it was taken: every worker that armed
 # the timer asks at its due time, and one that comes to it later (the device was offline)
 # finds it cleared by the device's report of the switch before it asks
@@ -126,10 +127,17 @@ class Group:
         mark = f"{self.worker}/{self.wall.now()!r}"
         return bool(await self.claim(key, mark) == mark)
 
+    async def record_once(self, event: DeviceEvent, rid: str) -> None:
+        """Write a record every worker makes by itself (under one id) if this worker is
+        the first to claim it: what no shared copy elects a writer for."""
+        mark = f"{self.worker}/{self.wall.now()!r}"
+        if await self.claim(f"{RECORD_CLAIM}{rid}", mark) == mark:
+            self.recorder(event, rid)
+
 
 def claim_ends(key: str, value: Json) -> float:
-    """When a timer's claim row may go (wall clock): CLAIM_KEEP_S after it was taken, as
-    its mark (`worker/wall time`) says; a row without that mark at once."""
+    """When a timer's (or a record's) claim row may go (wall clock): CLAIM_KEEP_S after it
+    was taken, as its mark (`worker/wall time`) says; a row without that mark at once."""
     try:
         return float(str(value).rsplit("/", 1)[1]) + CLAIM_KEEP_S
     except (IndexError, ValueError):

@@ -9,6 +9,7 @@ methods, and reports each event as a `NotifyEvent` on `<prefix>/events/rpc`.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from switchgear.core.model import (
     Switch,
     plain,
 )
-from switchgear.core.ports import SimAction
+from switchgear.core.ports import SimAction, Store
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ WIRES: dict[Family, Wire] = {
 
 CONTROL_ADDED = "switchgear/fleet/added"  # the server: a simulated device was registered
 CONTROL_GRID = "switchgear/fleet/grid"  # the server: an account's grid steps (or ends)
+DEPLOYMENT_META = "deployment"  # meta row: the deployment's id, carried by its grid steps
 SIM_METHODS: dict[str, str] = {  # SimAction.kind <-> method
     "power_cycle": "Sim.PowerCycle",
     "online": "Sim.SetOnline",
@@ -80,10 +82,19 @@ def wire(device: Device) -> Wire:
     return WIRES[catalog_model(device.model).family]
 
 
+ID_ATTR = "twin_mqtt_id"  # a twin's MQTT id chosen at registration (the derived one was taken)
+
+
 def mqtt_id(device: Device) -> str:
+    """The twin's MQTT id: the one chosen at its registration, else derived (`candidate`)."""
+    return device.attrs.get(ID_ATTR) or candidate(device, 0)
+
+
+def candidate(device: Device, attempt: int) -> str:
+    """The `attempt`-th MQTT id a twin may take: digits of SHA-256(model/serial[/attempt])."""
     w = wire(device)
-    digest = hashlib.sha256(f"{device.model}/{device.serial}".encode()).hexdigest()
-    digits = digest[: w.id_digits]
+    key = f"{device.model}/{device.serial}" + (f"/{attempt}" if attempt else "")
+    digits = hashlib.sha256(key.encode()).hexdigest()[: w.id_digits]
     return w.id_prefix + (digits.upper() if w.upper else digits)
 
 
@@ -218,9 +229,16 @@ def decode_sim(params: dict[str, Any]) -> SimAction:
     )  # fmt: skip
 
 
-def grid_step(account_id: int, method: str, params: dict[str, Json]) -> bytes:
-    """A grid step (`Sim.SetGrid`) or its end (`Sim.ResetGrid`) for every fleet process."""
-    return dumps({"account_id": account_id, "method": method, "params": params})
+def grid_step(account_id: int, method: str, params: dict[str, Json], deployment: str) -> bytes:
+    """A grid step (`Sim.SetGrid`) or its end (`Sim.ResetGrid`) for every fleet process of
+    the deployment (another deployment's on the same broker ignore it)."""
+    body = {"account_id": account_id, "method": method, "params": params}
+    return dumps({**body, "deployment": deployment})
+
+
+async def deployment_id(store: Store) -> str:
+    """The deployment's id: made by the first process on its database, kept in its meta."""
+    return str(await store.claim(DEPLOYMENT_META, secrets.token_hex(8)))
 
 
 # --- events ------------------------------------------------------------------
