@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from http import HTTPStatus
 
@@ -11,6 +12,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from switchgear import errors
+from switchgear.logs import REQUEST_ID
+
+log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
 
@@ -100,6 +104,17 @@ def _documented(app: FastAPI, path: str) -> list[str]:
     return sorted(methods)
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """A fault no handler expected: its traceback to the log, a 500 problem document with
+    the request id to the client (Starlette's ServerErrorMiddleware calls this; without it
+    FastAPI answered in plain text)."""
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "Internal Server Error", UNEXPECTED, request_id=REQUEST_ID.get())
+
+
+UNEXPECTED = "The server met an unexpected error; quote the request id to report it."
+
+
 def _title(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -108,7 +123,9 @@ def _title(status: int) -> str:
 
 
 def install(app: FastAPI) -> None:
-    """Map the error tree, validation errors and plain HTTP errors to problem documents."""
+    """Map the error tree, validation errors, plain HTTP errors and unexpected faults to
+    problem documents."""
     app.add_exception_handler(errors.SwitchgearError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -82,7 +82,9 @@ def parse_reading(device_id: int, text: str, now: float) -> DeviceState:
 
     def value(key: str, default: float = 0.0) -> float:
         entry = data.get(key)
-        return float(entry["value"]) if isinstance(entry, dict) and "value" in entry else default
+        if not (isinstance(entry, dict) and "value" in entry):
+            return default
+        return float(entry["value"]) + 0.0  # a meter's "-0" is no reverse flow: -0.0 + 0.0 is 0.0
 
     meters = tuple(
         MeterReading(

@@ -13,10 +13,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from switchgear.auth.clientaddr import client_address
-from switchgear.core.catalog import model as catalog_model
 from switchgear.core.counters import METER_SLOT
 from switchgear.core.engine import raise_for_state
-from switchgear.core.model import Action, Device, DeviceState, Family, Switch
+from switchgear.core.model import Action, Device, DeviceState, Switch
+from switchgear.dialects.meterhttp.byid import meters
 from switchgear.dialects.meterhttp.errors import mapped
 from switchgear.dialects.meterhttp.home import home
 from switchgear.dialects.meterhttp.pins import PinGuard
@@ -34,27 +34,6 @@ from switchgear.runtime import Runtime
 
 def version(device: Device) -> str:
     return device.attrs.get("version") or DEFAULT_VERSION.get(device.model, "standard")
-
-
-def meters(rt: Runtime) -> dict[str, Device]:
-    """Meters by devid, across accounts: a meter answers whoever knows its PIN. Built once
-    from the registry, then kept by the engine's registrations (a new device anywhere
-    costs one check, not a rebuild over the fleet at the next meter request)."""
-    index = rt.extensions.get("meterhttp.by_devid")
-    if not isinstance(index, dict):
-        index = rt.extensions["meterhttp.by_devid"] = {}
-        for d in rt.engine.all_devices():
-            _take(index, d)
-        rt.engine.watch(lambda d: _take(index, d))
-    return index
-
-
-def _take(index: dict[str, Device], d: Device) -> None:
-    """Index the device if it is a simulated meter with a PIN (again, if stored anew)."""
-    if d.simulated and catalog_model(d.model).family is Family.METER and "devpass" in d.attrs:
-        index[d.serial] = d
-    elif d.serial in index and index[d.serial].id == d.id:
-        del index[d.serial]
 
 
 def _pins(rt: Runtime) -> PinGuard:

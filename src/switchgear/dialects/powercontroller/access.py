@@ -11,7 +11,7 @@ from starlette.requests import Request
 from switchgear.auth.scopes import KIND_POWERCONTROLLER_TOKEN
 from switchgear.core.accounts import Credential
 from switchgear.dialects.http import body_bytes, form_pairs, is_form, json_object, nest
-from switchgear.errors import NotAuthenticated
+from switchgear.errors import InvalidInput, NotAuthenticated
 from switchgear.runtime import Runtime
 
 # `Authorization: Bearer X`, and `Bearer: X` as real scripts send it
@@ -44,28 +44,34 @@ async def body_of(request: Request) -> tuple[dict[str, Any], bool]:
     return await json_object(request), False
 
 
-async def authenticated(request: Request) -> Call:
-    """The header always works; `?access_token=` only on GET; `access_token=` or `token=` only
-    in a URL-encoded POST/PUT body. Nowhere else."""
-    rt = runtime(request)
-    body, form = await body_of(request)
-    token: str | None = None
+async def _token(request: Request) -> str | None:
+    """The token wherever this request may carry it, read without judging the body: a
+    form that cannot be read carries none."""
     header = request.headers.get("authorization")
     if header is not None:
         m = _BEARER.match(header)
         if m is None:
             raise NotAuthenticated("malformed Authorization header")
-        token = m.group(1)
-    elif request.method == "GET":
-        token = request.query_params.get("access_token")
-    elif form:
+        return m.group(1)
+    if request.method == "GET":
+        return request.query_params.get("access_token")
+    if request.method in ("POST", "PUT") and is_form(request):
+        try:
+            pairs = dict(await form_pairs(request))
+        except InvalidInput:
+            return None
+        return pairs.get("access_token") or pairs.get("token") or None
+    return None
+
+
+async def authenticated(request: Request) -> Call:
+    """The header always works; `?access_token=` only on GET; `access_token=` or `token=` only
+    in a URL-encoded POST/PUT body. Nowhere else. The token is checked before anything is
+    said about the body, as the vendor does: a bad one is 401 whatever the body holds."""
+    rt = runtime(request)
+    cred = rt.auth.authenticate_jwt(await _token(request), KIND_POWERCONTROLLER_TOKEN)
+    body, form = await body_of(request)
+    if form:
         for name in ("access_token", "token"):
-            value = body.get(name)
-            if isinstance(value, str) and value:
-                token = value
-                break
-    for name in ("access_token", "token"):
-        if form:
             body.pop(name, None)
-    cred = rt.auth.authenticate_jwt(token, KIND_POWERCONTROLLER_TOKEN)
     return Call(rt, cred, body, form)

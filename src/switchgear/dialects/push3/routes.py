@@ -28,6 +28,7 @@ from switchgear.devices import ekm_rules as rules
 from switchgear.dialects.http import JsonResponse, bearer, json_object
 from switchgear.dialects.push3.channels import BACKLOG, Channel, Hub, hub
 from switchgear.dialects.push3.errors import mapped, to_response
+from switchgear.dialects.push3.macs import mac, same
 from switchgear.dialects.push3.outbox import outbox, unreachable
 from switchgear.errors import (
     AuthError,
@@ -79,15 +80,16 @@ def _target(rt: Runtime, cred: Credential, body: dict[str, Any], gateway: str | 
             )
         address, family = raw.zfill(12), Family.METER
     elif target == "gateway":
-        address, family = raw, Family.GATEWAY
+        address, family = mac(raw), Family.GATEWAY
     else:
         raise InvalidInput('target must be "meter" or "gateway"', field="target")
     limit = cred.attrs.get("gateway") if cred.kind == KIND_PUSH3_GATEWAY_KEY else None
     for d in rt.engine.devices(cred.account_id, family):
         gw = d.attrs.get("gateway") if family is Family.METER else d.serial
-        if d.serial != address or gw is None:  # a meter not on a Push3 gateway is unknown here
+        named = same(d.serial, address) if family is Family.GATEWAY else d.serial == address
+        if not named or gw is None:  # a meter not on a Push3 gateway is unknown here
             continue
-        if (limit is None or gw == limit) and (gateway is None or gw == gateway):
+        if (limit is None or same(gw, limit)) and (gateway is None or same(gw, gateway)):
             return d
     # another account's meter or gateway is exactly as unknown as one that does not exist
     raise DeviceNotFound(f"unknown {target} {address}")
@@ -98,7 +100,7 @@ def _gateway_of(rt: Runtime, account_id: int, device: Device) -> Device:
         return device
     serial = device.attrs.get("gateway")
     for d in rt.engine.devices(account_id, Family.GATEWAY):
-        if d.serial == serial:
+        if same(d.serial, serial):
             return d
     raise InvalidInput(f"meter {device.serial} has no gateway", field="target_id")
 
