@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import json
 import os
 import platform
@@ -315,7 +316,8 @@ PROFILE = os.environ.get("FLEETSCALE_PROFILE")  # a folder: cProfile the fleets 
 
 def fleet_proc(url: str, shard: str) -> subprocess.Popen[bytes]:
     prof = ["-m", "cProfile", "-o", f"{PROFILE}/fleet-{shard.replace('/', 'of')}.prof"]
-    cmd = [sys.executable, *(prof if PROFILE else []), "-m", "switchgear", "fleet", "--link",
+    main = "bench.gcwatch" if os.environ.get("FLEETSCALE_GCWATCH") else "switchgear"
+    cmd = [sys.executable, *(prof if PROFILE else []), "-m", main, "fleet", "--link",
            LINK, "--database-url", url, "--shard", shard, "--log-level", "warning"]  # fmt: skip
     return subprocess.Popen(cmd, cwd=ROOT)
 
@@ -328,6 +330,9 @@ async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
     lat: list[float] = []
     answered: list[float] = []  # send -> the device's answer back in the server
     commits: list[float] = []  # the server's group commits: how long each took
+    slow: list[tuple[float, float, float]] = []  # (sent at, answered in, done in) > SLOW_S
+    long_commits: list[tuple[float, float]] = []  # (ended at, took) of commits > SLOW_S
+    t0 = time.perf_counter()
     failed = 0
     link, send, journal = rt.fleet_link, rt.fleet_link.send, rt.journal
     observe = journal.on_commit
@@ -336,10 +341,15 @@ async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
         t = time.perf_counter()
         result = await send(device_id, command)
         answered.append(time.perf_counter() - t)
+        answer_of[device_id] = answered[-1]
         return result
+
+    answer_of: dict[int, float] = {}  # a device's send -> answer, for the slow ones' split
 
     def commit(size: int, took: float) -> None:
         commits.append(took)
+        if took > SLOW_S:
+            long_commits.append((time.perf_counter() - t0, took))
         if observe is not None:
             observe(size, took)
 
@@ -348,9 +358,25 @@ async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
         t = time.perf_counter()
         rec = await rt.engine.command(account_id, device_id,
                                       FirmwareCommand("pc.config", {"ffr": FFR}))  # fmt: skip
-        lat.append(time.perf_counter() - t)
+        took = time.perf_counter() - t
+        lat.append(took)
+        if took > SLOW_S:
+            ans = answer_of.get(device_id, float("nan"))
+            slow.append((t - t0, ans, took))
         failed += rec.state.value != "done"
 
+    gc_passes: list[tuple[float, int, float]] = []  # the server's collector: (at, gen, took)
+    gc_start = [0.0]
+
+    def gc_pass(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_start[0] = time.perf_counter()
+        elif info["generation"] == 2 or time.perf_counter() - gc_start[0] > 0.005:
+            now = time.perf_counter()
+            gc_passes.append((round(now - t0, 3), info["generation"],
+                              round((now - gc_start[0]) * 1000, 1)))  # fmt: skip
+
+    gc.callbacks.append(gc_pass)
     link.send, journal.on_commit = timed_send, commit
     batches = journal.batches
     profiler = cProfile.Profile() if PROFILE else None
@@ -359,7 +385,8 @@ async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
     tasks = []
     c_fleet = sum(cpu_s(pid) for pid in pids)
     c_server = time.process_time()
-    t0 = time.perf_counter()
+    t0 = time.perf_counter()  # (the timeline's origin too)
+    print(f"commands start {time.time():.3f}", file=sys.stderr, flush=True)
     for k, device_id in enumerate(ids):
         await asyncio.sleep(max(0.0, t0 + k / rate - time.perf_counter()))
         tasks.append(asyncio.create_task(one(device_id)))
@@ -370,11 +397,35 @@ async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
         profiler.disable()
         profiler.dump_stats(f"{PROFILE}/server-commands.prof")
     del link.send
+    gc.callbacks.remove(gc_pass)
+    tracked = len(gc.get_objects())  # what a full pass of the server's would walk now
+    t = time.perf_counter()
+    gc.collect()
+    full_pass = {"tracked": tracked, "ms": round((time.perf_counter() - t) * 1000, 1)}
     journal.on_commit = observe
     return {"sent": len(ids), "failed": failed, "rate_per_s": rate,
             "cpu_ms_each": round(cmd_cpu / len(ids) * 1000, 3), **percentiles(lat),
             "answer": percentiles(answered), "server_commit": percentiles(commits),
-            "server_commits": journal.batches - batches}  # fmt: skip
+            "server_commits": journal.batches - batches,
+            "slow": timeline(slow, long_commits), "server_gc_at_gen_ms": gc_passes,
+            "server_full_pass_after": full_pass}  # fmt: skip
+
+
+SLOW_S = 0.025  # the issue's p99 budget: a command past it is "slow"
+
+
+def timeline(slow: list[tuple[float, float, float]],
+             long_commits: list[tuple[float, float]]) -> dict[str, Any]:  # fmt: skip
+    """When the slow commands were sent (a count a second of the run), and the slowest."""
+    per_s: dict[int, int] = {}
+    for at, _ans, _took in slow:
+        per_s[int(at)] = per_s.get(int(at), 0) + 1
+    worst = sorted(slow, key=lambda x: -x[2])[:10]
+    return {"count": len(slow), "per_second": dict(sorted(per_s.items())),
+            "worst_sent_at_s_answer_ms_done_ms": [(round(a, 3), round(b * 1000, 1),
+                                                   round(c * 1000, 1)) for a, b, c in worst],
+            "server_commits_over_slow_at_s_took_ms": [(round(a, 3), round(b * 1000, 1))
+                                                      for a, b in long_commits]}  # fmt: skip
 
 
 async def scale_out(args: argparse.Namespace, url: str) -> dict[str, Any]:
