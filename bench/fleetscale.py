@@ -53,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -398,10 +399,16 @@ async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
         profiler.dump_stats(f"{PROFILE}/server-commands.prof")
     del link.send
     gc.callbacks.remove(gc_pass)
-    tracked = len(gc.get_objects())  # what a full pass of the server's would walk now
+    live = gc.get_objects()  # what a full pass of the server's would walk now
+    tracked, kinds = len(live), Counter(type(o).__name__ for o in live).most_common(8)
+    del live
     t = time.perf_counter()
     gc.collect()
-    full_pass = {"tracked": tracked, "ms": round((time.perf_counter() - t) * 1000, 1)}
+    full_pass = {
+        "tracked": tracked,
+        "ms": round((time.perf_counter() - t) * 1000, 1),
+        "most": kinds,
+    }
     journal.on_commit = observe
     return {"sent": len(ids), "failed": failed, "rate_per_s": rate,
             "cpu_ms_each": round(cmd_cpu / len(ids) * 1000, 3), **percentiles(lat),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
+from collections import Counter
 
 SLOW_S = 0.02
 _start = [0.0]
@@ -17,8 +18,10 @@ def _watch(phase: str, info: dict[str, int]) -> None:
         return
     took = time.perf_counter() - _start[0]
     if took > SLOW_S:
+        live = gc.get_objects()
+        most = Counter(type(o).__name__ for o in live).most_common(5)
         print(f"gcwatch {time.time():.3f} gen {info['generation']} {took * 1000:.1f} ms "
-              f"collected {info['collected']} tracked {len(gc.get_objects())}",
+              f"collected {info['collected']} tracked {len(live)} most {most}",
               file=sys.stderr, flush=True)  # fmt: skip
 
 
