@@ -724,7 +724,9 @@ def run(args: argparse.Namespace) -> None:
         echo_b = arun(echo(min(args.devices, 5000), args.rate))
         echo_a = arun(echo_aiomqtt(min(args.devices, 5000), args.rate))
         with gctune.tuned():
-            cmd = arun(main_async(args))["commands"]
+            got = arun(main_async(args))
+        cmd = {**got["commands"], "connect_s": got["connect_s"],
+               "fleet_connect_cpu_s": got["fleet_connect_cpu_s"]}  # fmt: skip
         load1 = [round(x, 1) for x in os.getloadavg()]
         print(json.dumps({"devices": args.devices, "rate": args.rate, "load_before":
                           [round(x, 1) for x in load0], "load_after": load1,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from switchgear import gctune
 from switchgear.core.model import Device
-from switchgear.links.fleetnode import FleetNode, TwinClient
+from switchgear.links.fleetnode import SETTLE_EVERY, FleetNode, TwinClient
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
 from switchgear.storage.memory import MemoryStore
@@ -36,6 +36,20 @@ def test_a_fleet_freezes_its_heap_once_every_twin_is_on_the_broker() -> None:
         assert gc.get_freeze_count() >= frozen + len(kept)  # all up: what they built is frozen
         node._session_state(2, True)  # a reconnect settles nothing more
         assert not any(o is kept for o in gc.get_objects())
+
+
+def test_a_large_fleet_also_freezes_as_its_sessions_come_up() -> None:
+    node = FleetNode(MemoryStore(), "127.0.0.1", 1)
+    for i in range(1, SETTLE_EVERY + 2):
+        node.clients[i] = TwinClient(Device(i, 1, f"PC-{i}", "power-controller-v10", "", 0.0),
+                                     node.sessions.session(f"c{i}"), f"c{i}")  # fmt: skip
+    with gctune.tuned():
+        for i in range(1, SETTLE_EVERY):
+            node._session_state(i, True)
+        kept = built(1000)
+        frozen = gc.get_freeze_count()
+        node._session_state(SETTLE_EVERY, True)  # not all up, but a thousand more
+        assert gc.get_freeze_count() >= frozen + len(kept)
 
 
 async def test_a_bulk_registration_is_frozen_out_of_the_collectors_passes(tmp_path: Path) -> None:
