@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import json
 import os
 import platform
@@ -52,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -315,7 +317,8 @@ PROFILE = os.environ.get("FLEETSCALE_PROFILE")  # a folder: cProfile the fleets 
 
 def fleet_proc(url: str, shard: str) -> subprocess.Popen[bytes]:
     prof = ["-m", "cProfile", "-o", f"{PROFILE}/fleet-{shard.replace('/', 'of')}.prof"]
-    cmd = [sys.executable, *(prof if PROFILE else []), "-m", "switchgear", "fleet", "--link",
+    main = "bench.gcwatch" if os.environ.get("FLEETSCALE_GCWATCH") else "switchgear"
+    cmd = [sys.executable, *(prof if PROFILE else []), "-m", main, "fleet", "--link",
            LINK, "--database-url", url, "--shard", shard, "--log-level", "warning"]  # fmt: skip
     return subprocess.Popen(cmd, cwd=ROOT)
 
@@ -328,6 +331,9 @@ async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
     lat: list[float] = []
     answered: list[float] = []  # send -> the device's answer back in the server
     commits: list[float] = []  # the server's group commits: how long each took
+    slow: list[tuple[float, float, float]] = []  # (sent at, answered in, done in) > SLOW_S
+    long_commits: list[tuple[float, float]] = []  # (ended at, took) of commits > SLOW_S
+    t0 = time.perf_counter()
     failed = 0
     link, send, journal = rt.fleet_link, rt.fleet_link.send, rt.journal
     observe = journal.on_commit
@@ -336,10 +342,15 @@ async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
         t = time.perf_counter()
         result = await send(device_id, command)
         answered.append(time.perf_counter() - t)
+        answer_of[device_id] = answered[-1]
         return result
+
+    answer_of: dict[int, float] = {}  # a device's send -> answer, for the slow ones' split
 
     def commit(size: int, took: float) -> None:
         commits.append(took)
+        if took > SLOW_S:
+            long_commits.append((time.perf_counter() - t0, took))
         if observe is not None:
             observe(size, took)
 
@@ -348,33 +359,85 @@ async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
         t = time.perf_counter()
         rec = await rt.engine.command(account_id, device_id,
                                       FirmwareCommand("pc.config", {"ffr": FFR}))  # fmt: skip
-        lat.append(time.perf_counter() - t)
+        took = time.perf_counter() - t
+        lat.append(took)
+        if took > SLOW_S:
+            ans = answer_of.get(device_id, float("nan"))
+            slow.append((t - t0, ans, took))
         failed += rec.state.value != "done"
 
+    gc_passes: list[tuple[float, int, float]] = []  # the server's collector: (at, gen, took)
+    gc_start = [0.0]
+
+    def gc_pass(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_start[0] = time.perf_counter()
+        elif info["generation"] == 2 or time.perf_counter() - gc_start[0] > 0.005:
+            now = time.perf_counter()
+            gc_passes.append((round(now - t0, 3), info["generation"],
+                              round((now - gc_start[0]) * 1000, 1)))  # fmt: skip
+
+    gc.callbacks.append(gc_pass)
     link.send, journal.on_commit = timed_send, commit
     batches = journal.batches
     profiler = cProfile.Profile() if PROFILE else None
     if profiler is not None:
         profiler.enable()
-    tasks = []
+    # in flight only, as a server holds its requests: 10,000 finished tasks kept to the end
+    # were a third of what the server's full collector pass walked
+    tasks: set[asyncio.Task[None]] = set()
     c_fleet = sum(cpu_s(pid) for pid in pids)
     c_server = time.process_time()
-    t0 = time.perf_counter()
+    t0 = time.perf_counter()  # (the timeline's origin too)
+    print(f"commands start {time.time():.3f}", file=sys.stderr, flush=True)
     for k, device_id in enumerate(ids):
         await asyncio.sleep(max(0.0, t0 + k / rate - time.perf_counter()))
-        tasks.append(asyncio.create_task(one(device_id)))
-    await asyncio.gather(*tasks)
+        task = asyncio.create_task(one(device_id))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    while tasks:
+        await asyncio.gather(*tasks)
     cmd_cpu = sum(cpu_s(pid) for pid in pids) - c_fleet + time.process_time() - c_server
     rate = round(len(ids) / (time.perf_counter() - t0), 1)
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(f"{PROFILE}/server-commands.prof")
     del link.send
+    gc.callbacks.remove(gc_pass)
+    live = gc.get_objects()  # what a full pass of the server's would walk now
+    tracked, kinds = len(live), Counter(type(o).__name__ for o in live).most_common(8)
+    del live
+    t = time.perf_counter()
+    gc.collect()
+    full_pass = {
+        "tracked": tracked,
+        "ms": round((time.perf_counter() - t) * 1000, 1),
+        "most": kinds,
+    }
     journal.on_commit = observe
     return {"sent": len(ids), "failed": failed, "rate_per_s": rate,
             "cpu_ms_each": round(cmd_cpu / len(ids) * 1000, 3), **percentiles(lat),
             "answer": percentiles(answered), "server_commit": percentiles(commits),
-            "server_commits": journal.batches - batches}  # fmt: skip
+            "server_commits": journal.batches - batches,
+            "slow": timeline(slow, long_commits), "server_gc_at_gen_ms": gc_passes,
+            "server_full_pass_after": full_pass}  # fmt: skip
+
+
+SLOW_S = 0.025  # the issue's p99 budget: a command past it is "slow"
+
+
+def timeline(slow: list[tuple[float, float, float]],
+             long_commits: list[tuple[float, float]]) -> dict[str, Any]:  # fmt: skip
+    """When the slow commands were sent (a count a second of the run), and the slowest."""
+    per_s: dict[int, int] = {}
+    for at, _ans, _took in slow:
+        per_s[int(at)] = per_s.get(int(at), 0) + 1
+    worst = sorted(slow, key=lambda x: -x[2])[:10]
+    return {"count": len(slow), "per_second": dict(sorted(per_s.items())),
+            "worst_sent_at_s_answer_ms_done_ms": [(round(a, 3), round(b * 1000, 1),
+                                                   round(c * 1000, 1)) for a, b, c in worst],
+            "server_commits_over_slow_at_s_took_ms": [(round(a, 3), round(b * 1000, 1))
+                                                      for a, b in long_commits]}  # fmt: skip
 
 
 async def scale_out(args: argparse.Namespace, url: str) -> dict[str, Any]:
@@ -661,7 +724,9 @@ def run(args: argparse.Namespace) -> None:
         echo_b = arun(echo(min(args.devices, 5000), args.rate))
         echo_a = arun(echo_aiomqtt(min(args.devices, 5000), args.rate))
         with gctune.tuned():
-            cmd = arun(main_async(args))["commands"]
+            got = arun(main_async(args))
+        cmd = {**got["commands"], "connect_s": got["connect_s"],
+               "fleet_connect_cpu_s": got["fleet_connect_cpu_s"]}  # fmt: skip
         load1 = [round(x, 1) for x in os.getloadavg()]
         print(json.dumps({"devices": args.devices, "rate": args.rate, "load_before":
                           [round(x, 1) for x in load0], "load_after": load1,

@@ -303,6 +303,7 @@ class Runtime:
                 self.link.fleet.add(device, None)
         await self.journal.flush()
         await self.peers.tell("devices.added", {"ids": [d.id for d in stored]})
+        gctune.settle()  # a bulk registration lives on: out of every full collector pass
         return stored
 
     async def _peer_devices(self, body: Json) -> None:

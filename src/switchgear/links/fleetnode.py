@@ -43,6 +43,7 @@ from switchgear.links.twinsession import SessionPool, TwinSession
 log = logging.getLogger(__name__)
 
 SEEN_PER_DEVICE = 64  # RPC ids a device remembers, to answer a duplicate without rerunning
+SETTLE_EVERY = 1000  # sessions up between two freezes while a fleet connects
 GEN1 = Gen1()
 SIM_KINDS = {method: kind for kind, method in tw.SIM_METHODS.items()}
 
@@ -119,6 +120,8 @@ class FleetNode:
         self._load_lock = asyncio.Lock()
         self._announced: set[int] = set()  # devices the server registered, to take on
         self.deployment = ""  # the deployment's id (from the store at start): grid steps'
+
+        self._came_up: set[int] = set()  # devices whose session reached the broker, to settle
         self.control = LeanTransport(
             self.broker, client_id=f"switchgear-fleet-{secrets.token_hex(6)}"
         )
@@ -193,7 +196,19 @@ class FleetNode:
         if tw.wire(device).gen1:
             for f in GEN1.command_filters(mqtt_id):
                 await session.subscribe(f)
-        session.start(lambda topic, payload: self._on_message(tc, topic, payload), _ignore)
+        session.start(lambda topic, payload: self._on_message(tc, topic, payload),
+                      lambda up: self._session_state(device.id, up))  # fmt: skip
+
+    def _session_state(self, device_id: int, up: bool) -> None:
+        """Freeze what the twins' connects built, every SETTLE_EVERY sessions up and once all
+        are: the collector's full passes walked it all, again at each quarter it grew by
+        (0.15-1.35 s each at 5,000 twins a process), stalling commands; docs/performance.md
+        has the figures."""
+        if up and device_id not in self._came_up:
+            self._came_up.add(device_id)
+            came = len(self._came_up)
+            if came % SETTLE_EVERY == 0 or came == len(self.clients):
+                gctune.settle()
 
     async def stop(self) -> None:
         """Leave the broker saying so (a clean disconnect sends no last will)."""
@@ -358,15 +373,12 @@ class FleetNode:
         task.add_done_callback(self._tasks.discard)
 
 
-def _ignore(_up: bool) -> None:
-    """A twin's session state needs no action: its publishes wait in the session."""
-
-
 async def run(store: Store, broker: Broker, shard: tuple[int, int], gateway_delay_s: float) -> None:
     """`switchgear fleet`: serve until SIGINT or SIGTERM (then its devices say offline)."""
     raise_open_files_limit()
     node = FleetNode(store, broker, shard=shard, gateway_delay_s=gateway_delay_s)
-    await node.start()
+    with gctune.paused():  # no passes over the twins as they are built (as a server's start)
+        await node.start()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # (a SIGINT ignored by its parent, too)
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
