@@ -119,8 +119,7 @@ class FleetNode:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._load_lock = asyncio.Lock()
         self._announced: set[int] = set()  # devices the server registered, to take on
-        self.deployment = ""  # the deployment's id (from the store at start): grid steps'
-
+        self.deployment = ""  # the deployment's id (from the store at start): grid steps' own
         self._came_up: set[int] = set()  # devices whose session reached the broker, to settle
         self.control = LeanTransport(
             self.broker, client_id=f"switchgear-fleet-{secrets.token_hex(6)}"
