@@ -19,7 +19,7 @@ pytestmark = pytest.mark.postgres
 
 async def until(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
     async with asyncio.timeout(timeout_s):
-        while not await check():
+        while not await check():  # noqa: ASYNC110 - PostgreSQL tells no event of a lock wait
             await asyncio.sleep(0.01)
 
 
