@@ -63,6 +63,7 @@ import asyncpg  # type: ignore[import-untyped]
 ROOT = Path(__file__).resolve().parent.parent
 BROKER = ("127.0.0.1", 1883)  # set by main(): the run's own Mosquitto, or --link
 LINK = f"mqtt://{BROKER[0]}:{BROKER[1]}"
+BROKER_PID: int | None = None  # the run's own Mosquitto: its CPU in the FFR burst
 BROKER_CONF = """\
 listener {port} 127.0.0.1
 allow_anonymous true
@@ -579,9 +580,13 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
 
     shapes: dict[str, int] = {}  # the events a message carried (kind/reason, ...): how often
 
+    arrived: list[float] = []  # when the server parsed each device message (s after the step)
+    committed: list[tuple[float, int, float]] = []  # each group commit: end, rows, took (s)
+
     def counted(device_id: int, payload: bytes) -> list[DeviceEvent]:
         nonlocal parsed
         parsed += 1
+        arrived.append(time.perf_counter() - t_step)
         evs = parse(device_id, payload)
         shape = " ".join(f"{e.kind.value}/{e.reason}" for e in evs)
         shapes[shape] = shapes.get(shape, 0) + 1
@@ -591,10 +596,19 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
         nonlocal events
         events += 1
 
+    observe = rt.journal.on_commit
+
+    def commit(size: int, took: float) -> None:
+        committed.append((time.perf_counter() - t_step, size, took))
+        if observe is not None:
+            observe(size, took)
+
     tw.parse_events = counted  # type: ignore[assignment]
     rt.fleet_link.attach(heard)
+    rt.journal.on_commit = commit
     c_fleet = sum(cpu_s(pid) for pid in pids)
     c_server = time.process_time()
+    c_broker = cpu_s(BROKER_PID) if BROKER_PID else 0.0
     batches = rt.journal.batches
     profiler = cProfile.Profile() if PROFILE else None
     if profiler is not None:
@@ -612,6 +626,8 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
         rows_now = tuple(await conn.fetchrow(sql))
     durable_s = time.perf_counter() - t_step
     commits = rt.journal.batches - batches
+    broker_cpu = cpu_s(BROKER_PID) - c_broker if BROKER_PID else None
+    rt.journal.on_commit = observe
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(f"{PROFILE}/server-ffr.prof")
@@ -643,7 +659,22 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
                     "server_device_messages_parsed": parsed,
                     "server_events_heard": events,
                     "server_commits_until_durable": commits,
+                    "broker_cpu_s_until_durable": broker_cpu and round(broker_cpu, 2),
+                    "server_heard_ms": timeline(arrived),
+                    "server_commits_ms": [(round(at * 1000), rows, round(took * 1000))
+                                          for at, rows, took in committed[:40]],
                     "server_message_shapes": shapes}}  # fmt: skip
+
+
+def timeline(instants: list[float]) -> dict[str, int]:
+    """When the first, 10th, 50th, 90th percentile and last of some instants came (ms)."""
+    if not instants:
+        return {}
+    xs = sorted(instants)
+    at = {"first": 0, "p10": len(xs) // 10, "p50": len(xs) // 2, "p90": len(xs) * 9 // 10}
+    out = {k: round(xs[i] * 1000) for k, i in at.items()}
+    out["last"] = round(xs[-1] * 1000)
+    return out
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -678,7 +709,7 @@ def main() -> None:
     ap.add_argument("--broker-nagle", action="store_true",
                     help="own broker without set_tcp_nodelay (Mosquitto's default)")  # fmt: skip
     args = ap.parse_args()
-    global BROKER, LINK
+    global BROKER, LINK, BROKER_PID
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket per session, and
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the broker inherits it
     with tempfile.TemporaryDirectory() as tmp:
@@ -686,6 +717,7 @@ def main() -> None:
         if args.link is None:
             broker, port = own_broker(Path(tmp), not args.broker_nagle)
             args.link = f"mqtt://127.0.0.1:{port}"
+            BROKER_PID = broker.pid
         args.own_broker = broker is not None
         from switchgear.links.mqttclient import broker_address
 

@@ -96,3 +96,16 @@ async def test_a_failed_commit_fails_the_flush_and_keeps_the_writes(
         await j.stop()
     assert [r.id for b in store.batches for r in b.statuses] == ["1", "2"]
     assert "group commit failed" in caplog.text
+
+
+async def test_a_fleet_journal_leaves_the_servers_clock_alone() -> None:
+    """A fleet process's NVRAM commits write no `clock` row: the server's group commits
+    write it, and a fleet's large NVRAM transaction holding its lock stalled them."""
+    store = RecordingStore(None)
+    j = Journal(cast(Store, store), VirtualClock(start=1000.0, speed=0), keeps_clock=False)
+    j.put_nvram(7, lambda: {"relay": [True]})
+    await j.flush()
+    assert store.batches[-1].nvram == {7: {"relay": [True]}}
+    assert store.batches[-1].meta == {}
+    await j.flush()  # nothing queued: no empty transaction
+    assert len(store.batches) == 1

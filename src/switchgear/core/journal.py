@@ -24,9 +24,12 @@ RETRY_S = 0.2  # pause before retrying a failed commit
 class Journal:
     """Batches status records, NVRAM, command records and meta into group commits."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, *, keeps_clock: bool = True) -> None:
+        """`keeps_clock`: each batch also stores the clock's instant (meta `clock`, where a
+        restarted server resumes); a fleet process reads the server's clock and keeps none."""
         self._store = store
         self._clock = clock
+        self._keeps_clock = keeps_clock
         self._pending = Batch()
         self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
@@ -83,7 +86,8 @@ class Journal:
         for device_id, blob in batch.nvram.items():  # after a failed try some are built
             if callable(blob):
                 batch.nvram[device_id] = blob()
-        batch.meta.setdefault("clock", self._clock.now())
+        if self._keeps_clock:
+            batch.meta.setdefault("clock", self._clock.now())
         started = time.perf_counter()
         try:
             await self._store.commit(batch)

@@ -130,7 +130,7 @@ class FleetNode:
         await self.store.open()
         self.clock = await fleet_clock(self.store)
         self.scheduler = Scheduler(self.clock)
-        self.journal = Journal(self.store, self.clock)
+        self.journal = Journal(self.store, self.clock, keeps_clock=False)  # the server's
         self.fleet = Fleet(self.clock, self.scheduler, self._on_event, self.journal.put_nvram,
                            self.gateway_delay_s)  # fmt: skip
         self.journal.start()

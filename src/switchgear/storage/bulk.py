@@ -163,14 +163,17 @@ def keyed_rows(items: dict[Any, Json]) -> list[Row]:
 
 
 def planned(w: Writes, batch: Batch) -> list[tuple[Statement, list[Row]]]:
-    """The batch as (statement, rows) in commit order, leaving out empty tables."""
+    """The batch as (statement, rows) in commit order, leaving out empty tables. Meta goes
+    last: every process's group commit writes the `clock` row, so its lock is held only
+    from there to the commit, not over the batch's COPY and upserts (docs/performance.md,
+    "FFR: the group commits' one row")."""
     plan: list[tuple[Statement, list[Row]]] = []
-    if batch.meta:
-        plan.append((w.meta, keyed_rows(batch.meta)))
     if batch.nvram:
         plan.append((w.nvram, keyed_rows(batch.nvram)))
     if batch.commands:
         plan.append((w.commands, [command_row(r) for r in batch.commands.values()]))
     if batch.statuses:
         plan.append((w.statuses, [status_row(r) for r in batch.statuses]))
+    if batch.meta:
+        plan.append((w.meta, keyed_rows(batch.meta)))
     return plan
