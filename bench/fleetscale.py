@@ -660,13 +660,13 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
                     "server_events_heard": events,
                     "server_commits_until_durable": commits,
                     "broker_cpu_s_until_durable": broker_cpu and round(broker_cpu, 2),
-                    "server_heard_ms": timeline(arrived),
+                    "server_heard_ms": spread(arrived),
                     "server_commits_ms": [(round(at * 1000), rows, round(took * 1000))
                                           for at, rows, took in committed[:40]],
                     "server_message_shapes": shapes}}  # fmt: skip
 
 
-def timeline(instants: list[float]) -> dict[str, int]:
+def spread(instants: list[float]) -> dict[str, int]:
     """When the first, 10th, 50th, 90th percentile and last of some instants came (ms)."""
     if not instants:
         return {}
