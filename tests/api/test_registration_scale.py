@@ -20,7 +20,7 @@ import pytest
 import switchgear
 from switchgear import onboarding
 from switchgear.core.model import Device
-from switchgear.dialects.meterhttp.routes import meters
+from switchgear.dialects.meterhttp.byid import meters
 from switchgear.dialects.powercontroller.ids import device_id, index
 from switchgear.links.mqttclient import MemoryBroker
 from switchgear.runtime import Runtime
@@ -161,6 +161,6 @@ async def test_a_new_meter_is_found_by_its_devid_without_a_rebuild(runtimes: Siz
         stored = await rt.add_device(
             Device(0, account_id, f"41{k:08d}", "D101", f"meter {k}", rt.clock.now(), attrs=attrs)
         )
-        assert meters(rt)[stored.serial] == stored
+        assert meters(rt).get(stored.serial) == stored
 
     await compare(runtimes, add_and_find)
