@@ -102,7 +102,6 @@ class Context:
         self.mqtt_ids.add(mqtt_id)
         return True
 
-
     def account_gateways(self) -> list[str]:
         """Serials of the account's Push3 gateways, with the file's admitted so far (read
         from the account's devices once an import, at its first meter or gateway)."""
