@@ -47,6 +47,9 @@ class Fleet:
         self._emit = emit
         self._save = save
         self._twins: dict[int, Twin] = {}
+        # meters on a gateway's bus by (gateway serial, address): a command a gateway runs
+        # finds its meter without a walk over the fleet
+        self._on_bus: dict[tuple[str, str], Twin] = {}
         self._grids: dict[int, GridOverride] = {}
         # told of every grid change (account id, its grid) before the devices see it
         self.grid_observers: list[Callable[[int, GridOverride], None]] = []
@@ -66,7 +69,13 @@ class Fleet:
             twin.attach(self._meter_on, self.gateway_delay_s)
         if isinstance(nvram, dict):
             twin.restore(nvram)
+        old = self._twins.get(device.id)
+        if old is not None:  # a twin built again: its former one leaves the bus index
+            self._off_bus(old)
         self._twins[device.id] = twin
+        gateway = device.attrs.get("gateway")
+        if gateway is not None:
+            self._on_bus[gateway, device.serial] = twin
         twin.boot()
         return twin
 
@@ -75,16 +84,18 @@ class Fleet:
 
     def _meter_on(self, gateway_serial: str, address: str) -> Twin | None:
         """The meter with this address on the gateway's bus, if one answers."""
-        for twin in self._twins.values():
-            d = twin.device
-            if d.serial == address and d.attrs.get("gateway") == gateway_serial:
-                return twin
-        return None
+        return self._on_bus.get((gateway_serial, address))
 
     def remove(self, device_id: int) -> None:
         twin = self._twins.pop(device_id, None)
         if twin is not None:
+            self._off_bus(twin)
             twin.shutdown()
+
+    def _off_bus(self, twin: Twin) -> None:
+        key = (twin.device.attrs.get("gateway", ""), twin.device.serial)
+        if self._on_bus.get(key) is twin:
+            del self._on_bus[key]
 
     def grid(self, account_id: int) -> GridOverride:
         return self._grids.setdefault(account_id, GridOverride())
