@@ -8,7 +8,8 @@ round, each app answers the tenant's `GET /api/v1/devices` (and `?family=plug`) 
 (A B, then B A), driven through ASGI (no HTTP parsing). For each: CPU (process_time) and
 wall time per request, medians and p90, and the ratio big/small. Then the baseline on the same
 servers: the same rounds with the engine listing as it did before its account index (a
-walk over every device of the fleet, filtered by account).
+walk over every device of the fleet, filtered by account). Before both: the CPU of a
+`/metrics` render at each size, beside the walk its device gauge used to make.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import functools
 import os
 import statistics
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
@@ -28,6 +30,7 @@ from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.catalog import model as catalog_model
 from switchgear.core.engine import Engine
 from switchgear.core.model import Device, Family
+from switchgear.metrics import render
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
 
@@ -101,12 +104,40 @@ async def rounds_of(a: Server, b: Server, path: str, small: int, devices: int, r
           f"wall median ratio {wb / ws:.2f}x")  # fmt: skip
 
 
+def old_gauge(engine: Engine) -> Counter[tuple[str, str]]:
+    """The /metrics device gauge as it was counted before: a walk over every device."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for device in engine.all_devices():
+        family = str(catalog_model(device.model).family)
+        counts[family, "online" if engine.shadow(device.id).online else "offline"] += 1
+    return counts
+
+
+async def scrapes(a: Server, b: Server, small: int, devices: int, n: int) -> None:
+    """CPU of a /metrics render at both sizes, and of the former walk for its gauge."""
+    works: list[tuple[str, Callable[[Runtime], object]]] = [
+        ("/metrics render", render),
+        ("baseline: the former gauge walk alone", lambda rt: old_gauge(rt.engine)),
+    ]
+    for label, work in works:
+        cpu: dict[str, list[float]] = {"small": [], "big": []}
+        for _ in range(n):
+            for name, (rt, _, _) in (("small", a), ("big", b)):
+                c0 = time.process_time()
+                work(rt)
+                cpu[name].append(time.process_time() - c0)
+        (cs, _), (cb, _) = summary(cpu["small"]), summary(cpu["big"])
+        print(f"{label}: CPU median {cs * 1e6:.0f} us at {small}, {cb * 1e6:.0f} us at "
+              f"{devices} (ratio {cb / cs:.2f}x)")  # fmt: skip
+
+
 async def main(devices: int, small: int, rounds: int) -> None:
     async with AsyncExitStack() as stack:
         t0 = time.process_time()
         a = await server(stack, small)
         b = await server(stack, devices)
         print(f"filled: {small} and {devices} devices in {time.process_time() - t0:.1f} s CPU")
+        await scrapes(a, b, small, devices, max(10, rounds // 10))
         for label in ("account index", "baseline: the former fleet scan"):
             if label.startswith("baseline"):
                 for rt, _, _ in (a, b):  # the same servers, listing as the engine used to
