@@ -50,6 +50,7 @@ class Fleet:
         # meters on a gateway's bus by (gateway serial, address): a command a gateway runs
         # finds its meter without a walk over the fleet
         self._on_bus: dict[tuple[str, str], Twin] = {}
+        self._of_account: dict[int, dict[int, Twin]] = {}  # a grid step reaches these only
         self._grids: dict[int, GridOverride] = {}
         # told of every grid change (account id, its grid) before the devices see it
         self.grid_observers: list[Callable[[int, GridOverride], None]] = []
@@ -70,9 +71,10 @@ class Fleet:
         if isinstance(nvram, dict):
             twin.restore(nvram)
         old = self._twins.get(device.id)
-        if old is not None:  # a twin built again: its former one leaves the bus index
-            self._off_bus(old)
+        if old is not None:  # a twin built again: its former one leaves the indexes
+            self._unindex(old)
         self._twins[device.id] = twin
+        self._of_account.setdefault(device.account_id, {})[device.id] = twin
         gateway = device.attrs.get("gateway")
         if gateway is not None:
             self._on_bus[gateway, device.serial] = twin
@@ -89,10 +91,12 @@ class Fleet:
     def remove(self, device_id: int) -> None:
         twin = self._twins.pop(device_id, None)
         if twin is not None:
-            self._off_bus(twin)
+            self._unindex(twin)
             twin.shutdown()
 
-    def _off_bus(self, twin: Twin) -> None:
+    def _unindex(self, twin: Twin) -> None:
+        """Out of the indexes a twin of this id was in (it is replaced or removed)."""
+        self._of_account.get(twin.device.account_id, {}).pop(twin.device.id, None)
         key = (twin.device.attrs.get("gateway", ""), twin.device.serial)
         if self._on_bus.get(key) is twin:
             del self._on_bus[key]
@@ -117,9 +121,7 @@ class Fleet:
             g.voltage_v = voltage_v
         for observe in self.grid_observers:
             observe(account_id, g)
-        for twin in self._twins.values():
-            if twin.device.account_id == account_id:
-                twin.grid_changed()
+        self._grid_changed(account_id)
 
     def reset_grid(self, account_id: int, *, frequency: bool, voltage: bool) -> None:
         """Back to the model's nominal frequency and/or voltage (the end of a grid event)."""
@@ -131,9 +133,12 @@ class Fleet:
             g.voltage_v = None
         for observe in self.grid_observers:
             observe(account_id, g)
-        for twin in self._twins.values():
-            if twin.device.account_id == account_id:
-                twin.grid_changed()
+        self._grid_changed(account_id)
+
+    def _grid_changed(self, account_id: int) -> None:
+        """Tell the account's twins (not the rest of the fleet) their grid changed."""
+        for twin in list(self._of_account.get(account_id, {}).values()):
+            twin.grid_changed()
 
     def apply(self, device_id: int, action: SimAction) -> None:
         twin = self._twins.get(device_id)
