@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from switchgear.core.catalog import CATALOG
-from switchgear.core.model import Device
+from switchgear.core.catalog import model as catalog_model
+from switchgear.core.model import Device, Family
 from switchgear.dialects.meterhttp.wire import DEFAULT_VERSION
 from switchgear.errors import InvalidInput
 from switchgear.importrows import Fields
@@ -35,12 +36,25 @@ DEVID = re.compile(r"^[0-9]{10}$")
 PIN = re.compile(r"^[0-9]{6}$")
 
 
+def _same(serial: str) -> str:
+    return serial
+
+
+def _address(serial: str) -> str:
+    """A Push3 meter address: 12 characters, zero-padded on the left, as its gateway
+    addresses it (`sendCommand` pads a short `target_id` the same way)."""
+    return serial.zfill(12)
+
+
 @dataclass(frozen=True)
 class SerialRule:
-    """What a model's serials look like, and the attributes its twin starts with."""
+    """What a model's serials look like, the serial stored for one, the attributes its
+    twin starts with, and whether it sits on a Push3 gateway's bus (then it needs one)."""
 
     pattern: re.Pattern[str]
     attrs: Callable[[], Mapping[str, str]] = dict
+    stored: Callable[[str], str] = _same
+    on_gateway: bool = False
 
 
 def _pin() -> Mapping[str, str]:
@@ -54,7 +68,10 @@ RULES: dict[str, SerialRule] = {
     "LG-MULTI-4": SerialRule(GENERIC),
     "power-controller-v10": SerialRule(re.compile(r"^PC-[A-Z0-9]{6,20}-\d{3}$")),
     "OMNIMETER-V4": SerialRule(
-        re.compile(r"^[0-9A-Za-z]{1,12}$"), lambda: {"meter_password": "00000000"}
+        re.compile(r"^[0-9A-Za-z]{1,12}$"),
+        lambda: {"meter_password": "00000000"},
+        stored=_address,
+        on_gateway=True,
     ),
     "PUSH3": SerialRule(re.compile(r"^[0-9A-Za-z]{1,12}$")),
     "D101": SerialRule(re.compile(r"^[0-9]{10}$"), lambda: {"version": "standard", **_pin()}),
@@ -70,6 +87,7 @@ class Context:
     account_id: int
     meters: int = 0  # meters the account polls, with the file's so far
     mqtt_ids: set[str] = field(default_factory=set)  # MQTT ids of the file's earlier rows
+    gateways: list[str] | None = None  # the account's Push3 gateways, the file's so far
 
     @classmethod
     def of(cls, rt: Runtime, account_id: int) -> Context:
@@ -82,6 +100,54 @@ class Context:
             return False
         self.mqtt_ids.add(mqtt_id)
         return True
+
+    def account_gateways(self) -> list[str]:
+        """Serials of the account's Push3 gateways, with the file's admitted so far (read
+        from the account's devices once an import, at its first meter or gateway)."""
+        if self.gateways is None:
+            found = self.rt.engine.devices(self.account_id, Family.GATEWAY)
+            self.gateways = [d.serial for d in found]
+        return self.gateways
+
+    def took(self, device: Device) -> None:
+        """A row's device is admitted: a gateway is one meters of later rows may name."""
+        if catalog_model(device.model).family is Family.GATEWAY:
+            self.account_gateways().append(device.serial)
+
+
+GATEWAY_TAG = "gateway="
+
+
+def needs_gateway(row: Fields | str) -> bool:
+    """Whether the row is a simulated meter that must be placed on a Push3 gateway."""
+    if isinstance(row, str) or (row.protocol or SIMULATED) != SIMULATED:
+        return False
+    rule = RULES.get(row.model)
+    return rule is not None and rule.on_gateway
+
+
+def place(ctx: Context, device: Device) -> Device | str:
+    """A meter that sits on a Push3 gateway's bus, on its gateway: the one its tag
+    `gateway=<serial>` names, or else the account's only one (with the file's gateways);
+    refused when it has none or several, or the tag names none of the account's."""
+    rule = RULES.get(device.model)
+    if not device.simulated or rule is None or not rule.on_gateway:
+        return device
+    gateways = ctx.account_gateways()
+    named = [t[len(GATEWAY_TAG) :].strip() for t in device.tags if t.startswith(GATEWAY_TAG)]
+    tags = tuple(t for t in device.tags if not t.startswith(GATEWAY_TAG))
+    if len(named) > 1:
+        return "tags: gateway= given more than once"
+    if named:
+        gateway = named[0]
+        if gateway not in gateways:
+            return f"tags: gateway={gateway} is not a PUSH3 gateway of this account"
+    elif len(gateways) == 1:
+        gateway = gateways[0]
+    else:
+        have = "no PUSH3 gateway" if not gateways else f"{len(gateways)} PUSH3 gateways"
+        return f"tags: the account has {have}: name the meter's with the tag gateway=<serial>"
+    return replace(device, tags=tags, attrs={**device.attrs, "gateway": gateway})
 
 
 Build = Callable[[Fields, int, float], Device | str]
@@ -108,7 +174,8 @@ def _simulated(row: Fields, account_id: int, now: float) -> Device | str:
         return f"model: {row.model} is a real device only (give its protocol and address)"
     if not rule.pattern.match(row.serial):
         return SERIAL_REFUSED
-    return _device(row, account_id, now, row.model, row.serial, rule.attrs(), (), True)
+    serial = rule.stored(row.serial)
+    return _device(row, account_id, now, row.model, serial, rule.attrs(), (), True)
 
 
 def _shelly(protocol: str) -> Build:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import Counter
 from collections.abc import Iterator
 from itertools import accumulate
 
@@ -23,7 +22,6 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from switchgear.core.catalog import model as catalog_model
 from switchgear.runtime import Runtime
 from switchgear.streams import EXTENSION, StreamGate
 
@@ -112,12 +110,9 @@ class RuntimeCollector(Collector):
             "Registered devices by family and state",
             labels=["family", "state"],
         )
-        counts: Counter[tuple[str, str]] = Counter()
-        for device in engine.all_devices():
-            family = str(catalog_model(device.model).family)
-            counts[family, "online" if engine.shadow(device.id).online else "offline"] += 1
-        for (family, state), n in sorted(counts.items()):
-            devices.add_metric([family, state], n)
+        counts = engine.device_counts()  # kept by the engine: no walk over the fleet
+        for (family, online), n in sorted(counts.items()):
+            devices.add_metric([family, "online" if online else "offline"], n)
         yield devices
         found = self.rt.extensions.get(EXTENSION)
         streams = found.open if isinstance(found, StreamGate) else 0

@@ -70,7 +70,11 @@ async def check(
     seen: dict[str, int] = {}
     ctx = kinds.Context.of(rt, account_id)
     now = rt.clock.now()
-    for i, (number, row) in enumerate(rows, start=1):
+    # meters that sit on a gateway are checked after the other rows, so a file may list
+    # a meter before its gateway
+    ordered = [r for r in rows if not kinds.needs_gateway(r[1])]
+    ordered += [r for r in rows if kinds.needs_gateway(r[1])]
+    for i, (number, row) in enumerate(ordered, start=1):
         line = number + line_offset
         plan.report.rows += 1
         device = await _device(rt, ctx, account_id, row, now, seen, line, plan.report)
@@ -82,6 +86,7 @@ async def check(
             if progress is not None:
                 progress(i)
             await asyncio.sleep(0)  # other requests go on while a large file is checked
+    plan.report.refused.sort(key=lambda r: r.line)
     if progress is not None:
         progress(len(rows))
     return plan
@@ -113,8 +118,15 @@ async def _device(
         return None
     if own is not None or rt.engine.serial_taken(made.serial):
         return SERIAL_REFUSED
+    placed = kinds.place(ctx, made)  # a meter on a Push3 gateway: on which one
+    if isinstance(placed, str):
+        return placed
+    made = placed
     refused = await kind.admit(ctx, made)
-    return made if refused is None else refused
+    if refused is not None:
+        return refused
+    ctx.took(made)
+    return made
 
 
 def _own(rt: Runtime, account_id: int, serial: str) -> Device | None:

@@ -11,6 +11,7 @@ from switchgear.core.ports import SimAction
 from switchgear.devices.gateway import GatewayTwin
 from switchgear.devices.omnimeter import OmnimeterTwin
 from switchgear.errors import InvalidCommand
+from tests.api.test_registration_scale import Steps
 from tests.devices.harness import T0, Bench, make_bench
 
 ADDRESS = "000350000900"
@@ -322,3 +323,30 @@ async def test_max_demand_is_averaged_over_the_demand_period(
     load(b, 2, 0.0)
     await b.advance(2700 + 1)
     assert run(meter, "GetTariffData")["Max_Demand"] == pytest.approx(expected_w, rel=0.01)
+
+
+async def test_a_gateway_finds_its_meter_without_walking_the_fleet() -> None:
+    """Counted as tests/api/test_registration_scale.py counts: the lines one command on a
+    meter runs beside 40 and 800 other twins are the same."""
+    counts = []
+    for others in (40, 800):
+        b = make_bench()
+        for i in range(others):  # registered before the meter: a walk would pass them all
+            b.fleet.add(Device(100 + i, 1, f"SP{i:06d}", "SHPLG-1", "plug", T0))
+        gw, meter = rig(b)
+        msg = {"command": "SetRelay", "target": "meter", "target_id": ADDRESS,
+               "params": {"relay": "Relay_1", "status": "close"}}  # fmt: skip
+        gw.run(msg)  # anything built once is built now
+        counter = Steps()
+        with counter.on():
+            ok, error, _ = gw.run(msg)
+        assert (ok, error) == (True, None) and meter.channels[0].on
+        counts.append(counter.count)
+    assert counts[1] <= counts[0] * 1.05, (
+        f"{counts[0]} lines beside 40 twins, {counts[1]} beside 800"
+    )
+    # a meter built again (a restart) is found; one removed answers no more
+    b.fleet.add(meter.device)
+    assert gw.run(msg)[0]
+    b.fleet.remove(meter.device.id)
+    assert gw.run(msg) == (False, f"meter {ADDRESS} did not respond", None)

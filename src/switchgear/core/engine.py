@@ -89,6 +89,11 @@ class Engine:
         self._by_serial: dict[tuple[int, str], Device] = {}
         self._serials: dict[str, set[str]] = {}  # serial -> models registered with it
         self._shadows: dict[int, DeviceState] = {}
+        # each account's devices by id: a listing costs what the account has, not the fleet
+        self._by_account: dict[int, dict[int, Device]] = {}
+        # devices by (family, online), kept as devices register and come and go online, so
+        # the metrics scrape reads counts instead of walking the fleet
+        self._counts: Counter[tuple[str, bool]] = Counter()
         self._watchers: list[Callable[[Device], None]] = []  # faces' own indexes
         # commands in flight; a finished one is read from the store, where it is durable
         # before its id reaches anyone (the caller learns it once `command` returns)
@@ -118,7 +123,21 @@ class Engine:
         self._watchers.append(watcher)
 
     def _register(self, device: Device) -> None:
+        online = bool(self.shadow(device.id).online)
+        old = self._devices.get(device.id)
+        if old is not None:  # stored again: it may have moved account, serial or model
+            if old.account_id != device.account_id:
+                self._by_account.get(old.account_id, {}).pop(device.id, None)
+            old_key = (old.account_id, old.serial)
+            if (
+                old_key != (device.account_id, device.serial)
+                and self._by_serial.get(old_key) is old
+            ):
+                del self._by_serial[old_key]
+            self._counts[_family(old), online] -= 1
         self._devices[device.id] = device
+        self._by_account.setdefault(device.account_id, {})[device.id] = device
+        self._counts[_family(device), online] += 1
         self._by_serial[(device.account_id, device.serial)] = device
         self._serials.setdefault(device.serial, set()).add(device.model)
         for watcher in self._watchers:
@@ -154,20 +173,29 @@ class Engine:
         return len(self._devices)
 
     def all_devices(self) -> Iterable[Device]:
+        """Every device of every account: for indexes built once, never per request."""
         return self._devices.values()
+
+    def device_counts(self) -> dict[tuple[str, bool], int]:
+        """Registered devices by (family, online): kept up to date, not counted here."""
+        return {key: n for key, n in self._counts.items() if n > 0}
 
     def devices(
         self, account_id: int, family: Family | None = None, tag: str | None = None
     ) -> list[Device]:
-        """The account's devices, in id order, optionally filtered."""
+        """The account's devices, in id order, optionally filtered (the account's index:
+        the rest of the fleet costs nothing)."""
+        mine = self._by_account.get(account_id)
+        if not mine:
+            return []
         out = [
             d
-            for d in self._devices.values()
-            if d.account_id == account_id
-            and (family is None or catalog_model(d.model).family == family)
+            for d in mine.values()
+            if (family is None or catalog_model(d.model).family == family)
             and (tag is None or tag in d.tags)
         ]
-        return sorted(out, key=lambda d: d.id)
+        out.sort(key=lambda d: d.id)
+        return out
 
     def device(self, account_id: int, device_id: int) -> Device:
         """The account's device; another account's device is exactly as missing."""
@@ -194,7 +222,7 @@ class Engine:
         if device is None:
             log.warning("event from unknown device %s", ev.device_id)
             return
-        self._shadows[ev.device_id] = ev.state
+        self._set_shadow(device, ev.state)
         record_id = ev.record_id  # None but for an event another worker records
         if ev.record:
             record_id = short_id()
@@ -235,8 +263,19 @@ class Engine:
         if not topic.startswith("device/") or not isinstance(message, dict):
             return
         state, device_id = message.get("state"), message.get("device_id")
-        if isinstance(state, dict) and isinstance(device_id, int) and device_id in self._devices:
-            self._shadows[device_id] = DeviceState.from_json(state)
+        device = self._devices.get(device_id) if isinstance(device_id, int) else None
+        if isinstance(state, dict) and device is not None:
+            self._set_shadow(device, DeviceState.from_json(state))
+
+    def _set_shadow(self, device: Device, state: DeviceState) -> None:
+        """Keep the device's last state, and the online counts when it comes or goes."""
+        old = self._shadows.get(device.id)
+        was, now = old is not None and old.online, state.online
+        self._shadows[device.id] = state
+        if was != now:
+            family = _family(device)
+            self._counts[family, bool(was)] -= 1
+            self._counts[family, bool(now)] += 1
 
     # --- commands -----------------------------------------------------------
 
@@ -314,6 +353,10 @@ class Engine:
             return await self.store.history(None, start, end, cursor, limit, account_id)
         ids = [self.device(account_id, i).id for i in device_ids]
         return await self.store.history(ids, start, end, cursor, limit)
+
+
+def _family(device: Device) -> str:
+    return str(catalog_model(device.model).family)
 
 
 def raise_for_state(rec: CommandRecord) -> None:

@@ -47,6 +47,10 @@ class Fleet:
         self._emit = emit
         self._save = save
         self._twins: dict[int, Twin] = {}
+        # meters on a gateway's bus by (gateway serial, address): a command a gateway runs
+        # finds its meter without a walk over the fleet
+        self._on_bus: dict[tuple[str, str], Twin] = {}
+        self._of_account: dict[int, dict[int, Twin]] = {}  # a grid step reaches these only
         self._grids: dict[int, GridOverride] = {}
         # told of every grid change (account id, its grid) before the devices see it
         self.grid_observers: list[Callable[[int, GridOverride], None]] = []
@@ -66,7 +70,14 @@ class Fleet:
             twin.attach(self._meter_on, self.gateway_delay_s)
         if isinstance(nvram, dict):
             twin.restore(nvram)
+        old = self._twins.get(device.id)
+        if old is not None:  # a twin built again: its former one leaves the indexes
+            self._unindex(old)
         self._twins[device.id] = twin
+        self._of_account.setdefault(device.account_id, {})[device.id] = twin
+        gateway = device.attrs.get("gateway")
+        if gateway is not None:
+            self._on_bus[gateway, device.serial] = twin
         twin.boot()
         return twin
 
@@ -75,16 +86,20 @@ class Fleet:
 
     def _meter_on(self, gateway_serial: str, address: str) -> Twin | None:
         """The meter with this address on the gateway's bus, if one answers."""
-        for twin in self._twins.values():
-            d = twin.device
-            if d.serial == address and d.attrs.get("gateway") == gateway_serial:
-                return twin
-        return None
+        return self._on_bus.get((gateway_serial, address))
 
     def remove(self, device_id: int) -> None:
         twin = self._twins.pop(device_id, None)
         if twin is not None:
+            self._unindex(twin)
             twin.shutdown()
+
+    def _unindex(self, twin: Twin) -> None:
+        """Out of the indexes a twin of this id was in (it is replaced or removed)."""
+        self._of_account.get(twin.device.account_id, {}).pop(twin.device.id, None)
+        key = (twin.device.attrs.get("gateway", ""), twin.device.serial)
+        if self._on_bus.get(key) is twin:
+            del self._on_bus[key]
 
     def grid(self, account_id: int) -> GridOverride:
         return self._grids.setdefault(account_id, GridOverride())
@@ -106,9 +121,7 @@ class Fleet:
             g.voltage_v = voltage_v
         for observe in self.grid_observers:
             observe(account_id, g)
-        for twin in self._twins.values():
-            if twin.device.account_id == account_id:
-                twin.grid_changed()
+        self._grid_changed(account_id)
 
     def reset_grid(self, account_id: int, *, frequency: bool, voltage: bool) -> None:
         """Back to the model's nominal frequency and/or voltage (the end of a grid event)."""
@@ -120,9 +133,12 @@ class Fleet:
             g.voltage_v = None
         for observe in self.grid_observers:
             observe(account_id, g)
-        for twin in self._twins.values():
-            if twin.device.account_id == account_id:
-                twin.grid_changed()
+        self._grid_changed(account_id)
+
+    def _grid_changed(self, account_id: int) -> None:
+        """Tell the account's twins (not the rest of the fleet) their grid changed."""
+        for twin in list(self._of_account.get(account_id, {}).values()):
+            twin.grid_changed()
 
     def apply(self, device_id: int, action: SimAction) -> None:
         twin = self._twins.get(device_id)
