@@ -28,6 +28,15 @@ MAX_BACKOFF_S = 10.0
 MAX_INFLIGHT = 1000
 
 
+def client_options(broker: Broker) -> dict[str, Any]:
+    """aiomqtt.Client keyword arguments for the broker's login and TLS."""
+    options: dict[str, Any] = {"username": broker.username, "password": broker.password}
+    context = broker.ssl_context()
+    if context is not None:
+        options["tls_context"] = context
+    return options
+
+
 def no_delay(paho: Any) -> None:
     """Turn Nagle off on paho's socket (paho leaves it on: a small publish waited for the
     broker's delayed ACK of the one before, up to 40 ms). Corking its write passes
@@ -88,7 +97,7 @@ class AiomqttTransport:
                 async with aiomqtt.Client(
                     self.host, self.port, identifier=self.client_id, keepalive=KEEPALIVE_S,
                     will=will, protocol=version, max_inflight_messages=MAX_INFLIGHT,
-                    **self.broker.client_options(),
+                    **client_options(self.broker),
                 ) as client:  # fmt: skip
                     no_delay(client._client)  # paho underneath
                     client.pending_calls_threshold = MAX_INFLIGHT  # its warning: a burst

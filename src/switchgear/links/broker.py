@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import ssl
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from switchgear.errors import InvalidInput
@@ -38,14 +38,6 @@ class Broker:
     def __str__(self) -> str:
         user = f"{self.username}@" if self.username else ""
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
-
-    def client_options(self) -> dict[str, Any]:
-        """aiomqtt.Client keyword arguments for the login and TLS."""
-        options: dict[str, Any] = {"username": self.username, "password": self.password}
-        context = self.ssl_context()
-        if context is not None:
-            options["tls_context"] = context
-        return options
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The TLS context (system CAs unless `ca_file`; a client certificate if given)."""
