@@ -7,12 +7,14 @@ import asyncio
 import secrets
 import struct
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import aiomqtt
 import pytest
 
 from switchgear.links.twinsession import (
+    PING_SLICES,
+    PINGREQ,
     SessionPool,
     connect_packet,
     publish_packet,
@@ -154,3 +156,38 @@ async def test_a_sessions_packets_of_one_loop_pass_leave_in_one_write() -> None:
             assert len(sends) == 1 and sends[0].endswith(b"answer")
         finally:
             await pool.close()
+
+
+def idle_pool(n: int, keepalive_s: int = 30) -> tuple[SessionPool, list[Wire]]:
+    """`n` sessions up, every one silent since the start (as a fleet after its connects)."""
+    pool = SessionPool("127.0.0.1", 1, keepalive_s=keepalive_s)
+    wires = []
+    for i in range(n):
+        s = pool.session(f"sgpowerctl-idle-{i}")
+        s.transport, s.ready = Wire(), True
+        s.last_in = s.last_out = 0.0
+        wires.append(cast(Wire, s.transport))
+    return pool, wires
+
+
+def test_keepalive_pings_of_sessions_idle_together_are_spread_over_the_round() -> None:
+    # 5,000 sessions that came up together go idle together: one ping each per round,
+    # never the whole process's pings in one loop pass (a 100-200 ms stall of commands)
+    pool, wires = idle_pool(5000)
+    now = 30 * 0.75
+    per_tick = [pool.tick(part, now) for part in pool.round()]
+    assert sum(per_tick) == 5000
+    assert all(w.out == [PINGREQ] for w in wires)
+    assert len(per_tick) == PING_SLICES and max(per_tick) <= -(-5000 // PING_SLICES)
+
+
+def test_a_session_heard_lately_is_not_pinged_and_one_silent_too_long_is_dropped() -> None:
+    pool, wires = idle_pool(2)
+    quiet, gone = sorted(pool.sessions, key=lambda s: s.client_id)
+    quiet.last_out, quiet.last_in = 40.0, 40.0  # wrote 6 s before the check: not idle
+    gone.last_out, gone.last_in = 20.0, 0.0  # the broker silent for 46 s (> 1.5 x 30)
+    aborted: list[bool] = []
+    assert gone.transport is not None
+    gone.transport.abort = lambda: aborted.append(True)  # type: ignore[method-assign]
+    assert sum(pool.tick(part, 46.0) for part in pool.round()) == 0
+    assert aborted == [True] and all(w.out == [] for w in wires)

@@ -60,9 +60,18 @@ PARSED_KEPT = 256  # reports whose events wait for their other copy (group mode)
 
 def record_id(topic: str, payload: bytes, k: int = 0) -> str:
     """The id every worker gives the record of the `k`th event of one device message."""
-    tail = b"" if k == 0 else b"\0" + str(k).encode()
-    digest = hashlib.blake2b(topic.encode() + b"\0" + payload + tail, digest_size=9).digest()
-    return base64.urlsafe_b64encode(digest).decode()
+    return record_ids(topic, payload, k + 1)[k]
+
+
+def record_ids(topic: str, payload: bytes, n: int) -> list[str]:
+    """The record ids of a device message's first `n` events: the message's hash, then a
+    hash of that and `k` for the `k`th (the message hashed once, not once an event)."""
+    digest = hashlib.blake2b(topic.encode() + b"\0" + payload, digest_size=9).digest()
+    ids = [base64.urlsafe_b64encode(digest).decode()]
+    for k in range(1, n):
+        kth = hashlib.blake2b(digest + k.to_bytes(2, "big"), digest_size=9).digest()
+        ids.append(base64.urlsafe_b64encode(kth).decode())
+    return ids
 
 
 class FleetLink:
@@ -183,7 +192,7 @@ class FleetLink:
         parsed = self._parsed.pop(key, None)
         if parsed is None:
             events = tw.parse_events(s.device.id, payload)
-            parsed = [(ev, record_id(topic, payload, k)) for k, ev in enumerate(events)]
+            parsed = list(zip(events, record_ids(topic, payload, len(events)), strict=True))
             self._parsed[key] = parsed
             if len(self._parsed) > PARSED_KEPT:  # a copy dealt to another worker
                 del self._parsed[next(iter(self._parsed))]

@@ -274,6 +274,7 @@ def parse_event(device_id: int, payload: bytes) -> DeviceEvent | None:
 # --- several events of one device in one message (docs/device-protocol.md §3) --------
 
 MAX_EVENTS = 32  # events one report message carries at most
+KINDS = {k.value: k for k in StatusKind}  # an event's kind by its name (a lookup, no call)
 
 
 def event_body(ev: DeviceEvent, with_state: bool = True) -> dict[str, Any]:
@@ -313,7 +314,7 @@ def parse_events(device_id: int, payload: bytes) -> list[DeviceEvent]:
             if "state" in e or state is None:
                 state = DeviceState.from_json({**e["state"], "device_id": device_id})
             out.append(DeviceEvent(
-                device_id, float(e["ts"]), StatusKind(e["kind"]), str(e["reason"]),
+                device_id, float(e["ts"]), KINDS[e["kind"]], str(e["reason"]),
                 dict(e.get("data") or {}), state, e.get("channel"), bool(e.get("record", True)),
                 e.get("topic"),
             ))  # fmt: skip

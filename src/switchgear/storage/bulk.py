@@ -36,6 +36,7 @@ class Statement:
 
     sql: str
     columns: tuple[str, ...]
+    table: str = ""  # the table it writes
 
 
 def compile_write(table: sa.Table, dialect: sa.Dialect, key: str | None) -> Statement:
@@ -51,7 +52,7 @@ def compile_write(table: sa.Table, dialect: sa.Dialect, key: str | None) -> Stat
     compiled = stmt.compile(dialect=dialect)
     if tuple(compiled.positiontup or ()) != cols:  # the row builders below rely on it
         raise RuntimeError(f"{table.name}: unexpected parameter order {compiled.positiontup}")
-    return Statement(str(compiled), cols)
+    return Statement(str(compiled), cols, table.name)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchgear.core.model import CommandRecord, CommandState
 from switchgear.core.ports import Batch
-from switchgear.storage import bulk
+from switchgear.storage import bulk, pgone
 from switchgear.storage import tables as t
 from switchgear.storage.sqlbase import SqlBase
 
@@ -123,14 +123,20 @@ class Commits(SqlBase):
             await conn.exec_driver_sql(stmt.sql, rows)
 
     async def _commit_asyncpg(self, batch: Batch) -> None:
-        """PostgreSQL: statuses by COPY (several times executemany's rate), one transaction."""
+        """PostgreSQL: a small batch as one statement (pgone.py); a big one's statuses by
+        COPY (several times executemany's rate), in one transaction."""
         w = self.writes
+        plan = bulk.planned(w, batch)
         async with self.engine.connect() as conn:
             raw = await conn.get_raw_connection()
             pg: Any = raw.driver_connection
             try:
+                if pgone.fits(plan):
+                    sql = pgone.statement(tuple(stmt for stmt, _ in plan))
+                    await pg.execute(sql, *pgone.arguments(plan))
+                    return
                 async with pg.transaction():
-                    for stmt, rows in bulk.planned(w, batch):
+                    for stmt, rows in plan:
                         if stmt is w.statuses:
                             await pg.copy_records_to_table(
                                 "statuses", records=rows, columns=stmt.columns

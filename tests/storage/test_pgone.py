@@ -1,0 +1,71 @@
+"""PostgreSQL's small group commits as one statement: all or nothing, as the big ones."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchgear.core.model import CommandRecord, CommandState
+from switchgear.core.ports import Batch
+from switchgear.storage import SqlStore, pgone
+from tests.storage.conftest import empty_schema
+from tests.storage.test_store import device, status
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+async def store(pg_database: str) -> SqlStore:
+    await empty_schema(pg_database)
+    s = SqlStore(pg_database)
+    await s.open()
+    yield s  # type: ignore[misc]
+    await s.close()
+
+
+def command(device_id: int, account_id: int, state: CommandState) -> CommandRecord:
+    return CommandRecord("c1", device_id, account_id, "switch", {"action": "on"}, state, 1.0,
+                         2.0, {"codes": []} if state is CommandState.DONE else None)  # fmt: skip
+
+
+@pytest.mark.parametrize("one", [True, False], ids=["one-statement", "copy-in-a-transaction"])
+async def test_a_failing_batch_writes_nothing(
+    store: SqlStore, one: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not one:
+        monkeypatch.setattr(pgone, "ONE_STATEMENT_ROWS", 0)
+    a = await store.add_account("a@x.io", "A", "h")
+    d = await store.add_device(device(a.id, "S1"))
+    bad = Batch(statuses=[status(1, d.id, 5.0)], nvram={d.id + 999: {"relay": [True]}},
+                commands={"c1": command(d.id, a.id, CommandState.DONE)},
+                meta={"clock": 5.0})  # fmt: skip
+    with pytest.raises(Exception, match="foreign key"):  # NVRAM of no device
+        await store.commit(bad)
+    assert await store.command("c1") is None and await store.meta("clock") is None
+    assert not (await store.history([d.id], 0, 10)).records and await store.nvram() == {}
+    await store.commit(Batch(statuses=[status(2, d.id, 6.0)]))  # the link is usable again
+    assert [r.id for r in (await store.history([d.id], 0, 10)).records] == ["s2"]
+
+
+@pytest.mark.parametrize("one", [True, False], ids=["one-statement", "copy-in-a-transaction"])
+async def test_either_way_a_batch_reads_back_the_same(
+    store: SqlStore, one: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not one:
+        monkeypatch.setattr(pgone, "ONE_STATEMENT_ROWS", 0)
+    a = await store.add_account("a@x.io", "A", "h")
+    d = await store.add_device(device(a.id, "S1"))
+    await store.commit(Batch(statuses=[status(i, d.id, 5.0 + i) for i in range(3)],
+                             nvram={d.id: {"relay": [True], "n": None}},
+                             commands={"c1": command(d.id, a.id, CommandState.SENT)},
+                             meta={"clock": 5.0, "other": {"a": [1, 2]}}))  # fmt: skip
+    await store.commit(Batch(nvram={d.id: {"relay": [False]}},
+                             commands={"c1": command(d.id, a.id, CommandState.DONE)},
+                             meta={"clock": 9.5}))  # fmt: skip
+    got = await store.command("c1")
+    assert got is not None and got.state is CommandState.DONE and got.result == {"codes": []}
+    assert await store.nvram() == {d.id: {"relay": [False]}}
+    assert await store.meta("clock") == 9.5 and await store.meta("other") == {"a": [1, 2]}
+    page = await store.history([d.id], 0, 100)
+    assert [(r.id, r.ts, r.channel, r.data) for r in page.records] == [
+        (f"s{i}", 5.0 + i, 0, {"on": i % 2 == 0}) for i in range(3)
+    ]
