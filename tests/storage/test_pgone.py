@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
 from switchgear.core.model import CommandRecord, CommandState
@@ -69,3 +70,23 @@ async def test_either_way_a_batch_reads_back_the_same(
     assert [(r.id, r.ts, r.channel, r.data) for r in page.records] == [
         (f"s{i}", 5.0 + i, 0, {"on": i % 2 == 0}) for i in range(3)
     ]
+
+
+async def test_commits_go_on_after_postgresql_drops_their_connection(
+    store: SqlStore, pg_database: str
+) -> None:
+    a = await store.add_account("a@x.io", "A", "h")
+    d = await store.add_device(device(a.id, "S1"))
+    await store.commit(Batch(statuses=[status(1, d.id, 1.0)]))
+    admin = await asyncpg.connect(pg_database)
+    try:  # an administrator's kill, a failover: every other connection of the database
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await admin.close()
+    with pytest.raises(Exception):  # noqa: B017 (the journal retries a failed commit)
+        await store.commit(Batch(statuses=[status(2, d.id, 2.0)]))
+    await store.commit(Batch(statuses=[status(2, d.id, 2.0)]))
+    assert [r.id for r in (await store.history([d.id], 0, 10)).records] == ["s1", "s2"]
