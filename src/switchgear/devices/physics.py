@@ -6,6 +6,7 @@ time costs one step per change (a thermostat cycle), never one per second.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -240,16 +241,13 @@ class ThermostatLoad(Load):
         if not self.draws:
             return None
         day = t - t % 86_400.0
-        for offset in (0.0, 86_400.0):
-            for e in self._edges:
-                if day + offset + e > t:
-                    return day + offset + e
-        return None  # pragma: no cover - a non-empty profile always has an edge tomorrow
-
-    def _phase_flow(self) -> float:
-        """The draw over the phase starting at self.t (sampled inside it, robust to rounding)."""
-        edge = self._flow_edge(self.t)
-        return self.flow(self.t if edge is None else (self.t + edge) / 2)
+        edges = self._edges  # sorted: the first one after t by bisection, not a scan
+        i = bisect.bisect_right(edges, t - day)
+        while i > 0 and day + edges[i - 1] > t:  # (rounding of t - day, either way)
+            i -= 1
+        while i < len(edges) and not day + edges[i] > t:
+            i += 1
+        return day + edges[i] if i < len(edges) else day + 86_400.0 + edges[0]
 
     def _power_now(self) -> float:
         return self.element_w if self.calling else 0.0
@@ -318,8 +316,9 @@ class ThermostatLoad(Load):
             self.calling = not self.calling
 
     def next_change(self) -> float | None:
-        edge = self._edge(self._phase_flow())
-        flow_edge = self._flow_edge(self.t)
+        flow, end = self._draw_phase(self.t)  # the phase's draw and end, remembered
+        edge = self._edge(flow)
+        flow_edge = None if end == math.inf else end
         times = [x for x in (None if edge is None else self.t + edge, flow_edge) if x is not None]
         return min(times, default=None)
 

@@ -4,7 +4,8 @@ Each table's rows go as arrays, one a column, unnested into its INSERT (an upser
 keyed tables); the tables are data-modifying CTEs of one statement, which PostgreSQL runs
 in the statement's own transaction: all or nothing, as BEGIN ... COMMIT around an
 executemany or COPY a table was, in one round trip instead of five or six (a command's
-commit: 0.5 -> 0.15 ms of the server's CPU; docs/performance.md has the figures).
+commit: 1.85 -> 0.3 ms of the client's CPU with the held connection, 1.28 -> 0.4 ms of
+PostgreSQL's; `python -m bench.pgcommit`, figures in docs/performance.md).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from sqlalchemy.dialects import postgresql
 from switchgear.storage import tables as t
 from switchgear.storage.bulk import Row, Statement
 
-# above this many rows a batch goes as before: statuses by COPY, in an explicit transaction
+# above this many statuses a batch goes by COPY in an explicit transaction (COPY is the
+# cheaper of the two at thousands of rows); the keyed tables' upserts are one statement
+# whatever their size (1,500 NVRAM rows: 11.5-12 ms of PostgreSQL's CPU, against 22.5-25
+# ms as an executemany)
 ONE_STATEMENT_ROWS = 1000
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -59,8 +63,8 @@ def statement(parts: tuple[Statement, ...]) -> str:
 
 
 def fits(plan: list[tuple[Statement, list[Row]]]) -> bool:
-    """Whether a batch is small enough for one statement."""
-    return sum(len(rows) for _, rows in plan) <= ONE_STATEMENT_ROWS
+    """Whether a batch goes as one statement: its statuses are few enough."""
+    return all(len(rows) <= ONE_STATEMENT_ROWS for stmt, rows in plan if stmt.table == "statuses")
 
 
 def arguments(plan: list[tuple[Statement, list[Row]]]) -> list[Any]:
