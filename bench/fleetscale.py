@@ -25,7 +25,7 @@ One run, four figures, each beside its baseline:
    `periods` cycles of 60 Hz). Baseline: `bench.ffr` in-process (one process, no broker).
 
 The broker is a Mosquitto of the run's own (`mosquitto -c` with the settings in
-`BROKER_CONF`, on a free loopback port) unless `--link` names one: Mosquitto's defaults
+`fleetbase.BROKER_CONF`, on a free loopback port) unless `--link` names one: Mosquitto's defaults
 (`max_queued_messages 1000`, `max_inflight_messages 20`) drop QoS 1 messages to a
 subscriber that is more than 1,000 behind, and the server is one subscriber for every
 device, so a 10,000-device burst (the FFR step) loses reports on a default broker
