@@ -130,8 +130,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    """An exception no handler expected: 500 in the face's shape (Starlette's
-    ServerErrorMiddleware calls this, then re-raises for the server to log)."""
+    """An exception that got past observe.py (which answers and logs a route's own): 500 in
+    the face's shape (Starlette's ServerErrorMiddleware calls this, then re-raises for the
+    server to log)."""
     return answer(request.scope, 500, "Internal Server Error")
 
 

@@ -34,8 +34,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", "-"),
         }
-        if record.exc_info:
-            line["exc_info"] = self.formatException(record.exc_info)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # (as logsafe.Redact left it, when it did)
+            line["exc_info"] = record.exc_text
         return json.dumps(line)
 
 

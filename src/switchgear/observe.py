@@ -1,5 +1,6 @@
-"""Per-request instrumentation: a request id (echoed as X-Request-ID), one access log line
-and the request histogram, in one ASGI layer so the hot paths pay for it once."""
+"""Per-request instrumentation: a request id (echoed as X-Request-ID), one access log line,
+the request histogram and the one ERROR record of an unexpected fault, in one ASGI layer so
+the hot paths pay for it once."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from switchgear import edges, metrics
 from switchgear.logs import REQUEST_ID
 
 access = logging.getLogger("switchgear.access")
+log = logging.getLogger(__name__)
 
 HEADER = b"x-request-id"
 _SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")  # a proxy's id is kept when it is this tame
@@ -57,26 +59,45 @@ class Observe:
                 break
         rid = rid or b"%016x" % getrandbits(64)  # a correlation id, not a secret
         token = REQUEST_ID.set(rid.decode())
-        status = 500
+        status = 0  # no answer started yet
+        done = False  # the answer's last byte sent
         started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, done
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), (HEADER, rid)]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                done = True
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if status and not done:
+                raise  # an answer under way: the server drops the connection and logs it once
+            self._fault(scope, exc)
+            if not status:  # else answered already (the native API's problem document)
+                await edges.answer(scope, 500, "Internal Server Error")(
+                    scope, receive, send_with_id
+                )
         finally:
             elapsed = time.perf_counter() - started
+            status = status or 500  # what the server answers an app that answered nothing
             self._observe(scope, status, elapsed)
             if access.isEnabledFor(logging.INFO):
                 access.info(
                     "%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000
                 )
             REQUEST_ID.reset(token)
+
+    @staticmethod
+    def _fault(scope: Scope, exc: Exception) -> None:
+        """The one record of a fault no handler expected, with its traceback and the request
+        id; the exception goes no further, so the server does not log it a second time
+        (Starlette's ServerErrorMiddleware re-raises it for that)."""
+        log.error("unexpected error on %s %s", scope["method"], scope["path"], exc_info=exc)
 
     def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
         route = scope.get("route")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from http import HTTPStatus
 
@@ -13,8 +12,6 @@ from starlette.responses import JSONResponse
 
 from switchgear import errors
 from switchgear.logs import REQUEST_ID
-
-log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
 
@@ -105,10 +102,8 @@ def _documented(app: FastAPI, path: str) -> list[str]:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    """A fault no handler expected: its traceback to the log, a 500 problem document with
-    the request id to the client (Starlette's ServerErrorMiddleware calls this; without it
-    FastAPI answered in plain text)."""
-    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    """A fault no handler expected: a 500 problem document with the request id (Starlette's
+    ServerErrorMiddleware answers with it, then re-raises; observe.py logs it, once)."""
     return problem(500, "Internal Server Error", UNEXPECTED, request_id=REQUEST_ID.get())
 
 

@@ -118,14 +118,14 @@ class Engine:
         self._register(device)
 
     def watch(self, watcher: Callable[[Device], None]) -> None:
-        """Call `watcher` with each device registered from now on (or stored again), so a
+        """Call `watcher` with each device registered from now on (or registered again), so a
         face keeps an index of its own without rebuilding it from the whole registry."""
         self._watchers.append(watcher)
 
     def _register(self, device: Device) -> None:
         online = bool(self.shadow(device.id).online)
         old = self._devices.get(device.id)
-        if old is not None:  # stored again: it may have moved account, serial or model
+        if old is not None:  # registered again: it may have moved account, serial or model
             if old.account_id != device.account_id:
                 self._by_account.get(old.account_id, {}).pop(device.id, None)
             old_key = (old.account_id, old.serial)
@@ -158,11 +158,6 @@ class Engine:
         for d in stored:
             self._register(d)
         return stored
-
-    async def update_device(self, device: Device) -> Device:
-        await self.store.update_device(device)
-        self._register(device)
-        return device
 
     def serial_taken(self, serial: str, model: str | None = None) -> bool:
         """Whether any account has a device with this serial (of this model, if given)."""

@@ -71,8 +71,9 @@ class Fleet:
         if isinstance(nvram, dict):
             twin.restore(nvram)
         old = self._twins.get(device.id)
-        if old is not None:  # a twin built again: its former one leaves the indexes
+        if old is not None:  # a twin built again: its former one retires
             self._unindex(old)
+            old.retire()
         self._twins[device.id] = twin
         self._of_account.setdefault(device.account_id, {})[device.id] = twin
         gateway = device.attrs.get("gateway")
@@ -92,7 +93,7 @@ class Fleet:
         twin = self._twins.pop(device_id, None)
         if twin is not None:
             self._unindex(twin)
-            twin.shutdown()
+            twin.retire()
 
     def _unindex(self, twin: Twin) -> None:
         """Out of the indexes a twin of this id was in (it is replaced or removed)."""

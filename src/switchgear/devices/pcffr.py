@@ -77,7 +77,7 @@ class FfrResponse(PcTwinBase):
             self._arm_flip_back(c, "ffr")
             relay = self._relay_data(c, now)
         frequency = round(self.frequency(now), 3)
-        self.scheduler.soon(lambda: self._ffr_tripped(at, frequency, relay))
+        self.soon(lambda: self._ffr_tripped(at, frequency, relay))
 
     def _ffr_tripped(self, at: float, frequency: float, relay: dict[str, Json] | None) -> None:
         """Log the trip as the controller does (trigger/ffr, relay/ffr) and re-plan."""

@@ -182,7 +182,7 @@ class PowerControllerTwin(FfrResponse, Capacity, PowerLimit):
     def grid_changed(self) -> None:
         super().grid_changed()
         self._ffr_watch(since=self.grid.changed_at)
-        self.scheduler.soon(self._rearm)
+        self.soon(self._rearm)
 
     def set_load(self, point: int, description: dict[str, Any]) -> None:
         super().set_load(point, description)

@@ -78,6 +78,7 @@ class Twin:
         for p, wh in zip(self.points, registers, strict=False):
             p.base_import_wh = wh  # a meter installed with years on it (NVRAM overrides)
         self.online = True
+        self.retired = False  # left the fleet (replaced or removed): for good
         self._sample: Timer | None = None
         self._checks: dict[int, Timer] = {}
         # time and import energy of the last update status
@@ -219,6 +220,20 @@ class Twin:
             self._sample.cancel()
             self._sample = None
 
+    def retire(self) -> None:
+        """Leave the fleet for good: timers stop, queued `soon` work is dropped."""
+        self.shutdown()
+        self.retired = True
+
+    def soon(self, fn: Callable[[], None]) -> None:
+        """`fn()` once the timers due now have fired, unless the twin retired meanwhile."""
+
+        def run() -> None:
+            if not self.retired:
+                fn()
+
+        self.scheduler.soon(run)
+
     def set_online(self, online: bool) -> None:
         if online == self.online:
             return
@@ -245,7 +260,7 @@ class Twin:
         for p in self.points:
             if isinstance(p.load, ThermostatLoad):
                 p.load.set_voltage(now, self.voltage(now, p.index))
-        self.scheduler.soon(self._grid_report)
+        self.soon(self._grid_report)
 
     def _grid_report(self) -> None:
         self._check_all()

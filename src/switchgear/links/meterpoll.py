@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -75,8 +76,8 @@ class PolledMeter:
 
 
 def parse_reading(device_id: int, text: str, now: float) -> DeviceState:
-    """A meter's getdata answer as a reported state (tolerates raw newlines in strings)."""
-    body = json.loads(text, strict=False)
+    """A meter's getdata answer as a reported state; ValueError if a figure is not finite."""
+    body = json.loads(text, strict=False)  # raw newlines in strings are tolerated
     data = body["data"]
     phases = [str(n) for n in (1, 2, 3) if f"V{n}" in data] or [""]
 
@@ -84,7 +85,10 @@ def parse_reading(device_id: int, text: str, now: float) -> DeviceState:
         entry = data.get(key)
         if not (isinstance(entry, dict) and "value" in entry):
             return default
-        return float(entry["value"]) + 0.0  # a meter's "-0" is no reverse flow: -0.0 + 0.0 is 0.0
+        figure = float(entry["value"]) + 0.0  # a meter's "-0" is no reverse flow: -0.0 + 0.0 is 0.0
+        if not math.isfinite(figure):  # NaN, inf, 1e400: no measurement, and not JSON either
+            raise ValueError(f"{key} is not a finite number")
+        return figure
 
     meters = tuple(
         MeterReading(

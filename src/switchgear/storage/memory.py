@@ -84,9 +84,6 @@ class MemoryStore:
             return [self._devices[i] for i in sorted(set(ids)) if i in self._devices]
         return sorted(self._devices.values(), key=lambda d: d.id)
 
-    async def update_device(self, device: Device) -> None:
-        self._devices[device.id] = device
-
     async def nvram(self) -> dict[int, Json]:
         return copy.deepcopy(self._nvram)
 

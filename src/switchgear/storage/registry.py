@@ -66,11 +66,6 @@ class DeviceRows(SqlBase):
             for r in rows
         ]
 
-    async def update_device(self, device: Device) -> None:
-        await self._one_write(
-            t.devices.update().where(t.devices.c.id == device.id).values(**_device_row(device))
-        )
-
     async def nvram(self) -> dict[int, Json]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(sa.select(t.nvram))).all()
