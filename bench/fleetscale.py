@@ -25,7 +25,7 @@ One run, four figures, each beside its baseline:
    `periods` cycles of 60 Hz). Baseline: `bench.ffr` in-process (one process, no broker).
 
 The broker is a Mosquitto of the run's own (`mosquitto -c` with the settings in
-`BROKER_CONF`, on a free loopback port) unless `--link` names one: Mosquitto's defaults
+`fleetbase.BROKER_CONF`, on a free loopback port) unless `--link` names one: Mosquitto's defaults
 (`max_queued_messages 1000`, `max_inflight_messages 20`) drop QoS 1 messages to a
 subscriber that is more than 1,000 behind, and the server is one subscriber for every
 device, so a 10,000-device burst (the FFR step) loses reports on a default broker
@@ -46,263 +46,31 @@ import os
 import platform
 import resource
 import secrets
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
-ROOT = Path(__file__).resolve().parent.parent
-BROKER = ("127.0.0.1", 1883)  # set by main(): the run's own Mosquitto, or --link
-LINK = f"mqtt://{BROKER[0]}:{BROKER[1]}"
-BROKER_PID: int | None = None  # the run's own Mosquitto: its CPU in the FFR burst
-BROKER_CONF = """\
-listener {port} 127.0.0.1
-allow_anonymous true
-persistence false
-max_queued_messages 100000
-max_inflight_messages 1000
-set_tcp_nodelay {nodelay}
-"""
-PG_ADMIN = os.environ.get("SWITCHGEAR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-TICK = os.sysconf("SC_CLK_TCK")
+from bench.fleetbase import (
+    PG_ADMIN,
+    ROOT,
+    RUN,
+    arun,
+    cpu_s,
+    own_broker,
+    percentiles,
+    rss_kib,
+    until,
+)
+from bench.fleetbaselines import echo, echo_aiomqtt, run_sessions, sessions
+
 FFR = {"enable": True, "tripThreshold": 59.7, "returnThreshold": 59.8, "periods": 10, "delay": 10}
-
-
-# --- processes --------------------------------------------------------------------
-
-
-def own_broker(tmp: Path, nodelay: bool = True) -> tuple[subprocess.Popen[bytes], int]:
-    """A Mosquitto for this run, with fleet settings, on a free loopback port."""
-    exe = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin")
-    if exe is None:
-        sys.exit("mosquitto is not installed (Debian package: mosquitto), or pass --link")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    conf = tmp / "mosquitto.conf"
-    conf.write_text(BROKER_CONF.format(port=port, nodelay=str(nodelay).lower()))
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a live process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
-def percentiles(xs: list[float]) -> dict[str, float]:
-    xs = sorted(xs)
-
-    def q(p: float) -> float:
-        return round(xs[min(len(xs) - 1, int(p * len(xs)))] * 1000, 2)
-
-    return {"p50_ms": q(0.50), "p95_ms": q(0.95), "p99_ms": q(0.99), "max_ms": q(1.0)}
-
-
-async def until(check: Callable[[], bool], seconds: float, what: str) -> float:
-    """Poll (bounded) until `check()`; the wall seconds it took."""
-    t0 = time.perf_counter()
-    while not check():
-        if time.perf_counter() - t0 > seconds:
-            raise TimeoutError(what)
-        await asyncio.sleep(0.05)
-    return time.perf_counter() - t0
-
-
-# --- the sessions baseline (its own interpreter) ---------------------------------------
-
-
-async def sessions(n: int, impl: str, idle_s: float) -> dict[str, Any]:
-    """N bare device sessions (id, last will, birth, one subscription): connect, RSS, idle."""
-    from bench.aiomqttclient import AiomqttTransport
-    from switchgear.links.twinsession import SessionPool
-
-    tag = f"sgbench-{secrets.token_hex(3)}"
-    up = 0
-    done = asyncio.Event()
-
-    def state(ok: bool) -> None:
-        nonlocal up
-        if ok:
-            up += 1
-            if up == n:
-                done.set()
-
-    rss0, cpu0, t0 = rss_kib(os.getpid()), time.process_time(), time.perf_counter()
-    pool = SessionPool(*BROKER)
-    clients: list[Any] = []
-    for i in range(n):
-        online = (f"{tag}/{i}/online", b"false")
-        birth = (online[0], b"true")
-        c: Any
-        if impl == "lean":
-            c = pool.session(f"{tag}-{i}", will=online, birth=birth)
-        else:
-            c = AiomqttTransport(*BROKER, f"{tag}-{i}", will=online, birth=birth)
-        await c.subscribe(f"{tag}/{i}/rpc")
-        c.start(lambda _t, _p: None, state)
-        clients.append(c)
-    await asyncio.wait_for(done.wait(), 300)
-    connect_s, connect_cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    rss = rss_kib(os.getpid()) - rss0
-    c0 = time.process_time()
-    await asyncio.sleep(idle_s)
-    idle = (time.process_time() - c0) / idle_s
-    for c in clients:  # a clean leave, then the retained `online` cleared
-        await c.close()
-    await pool.close()
-    cleaner = SessionPool(*BROKER).session(f"{tag}-clean")
-    cleaner.start(lambda _t, _p: None, lambda _u: None)
-    await until(lambda: cleaner.ready, 30, "cleaner")
-    for i in range(n):
-        if i % 500 == 0:  # within the session's in-flight bound
-            await until(lambda: cleaner.in_flight < 500, 60, "retained cleared")
-        cleaner.put(f"{tag}/{i}/online", b"", True)
-    await until(lambda: cleaner.in_flight == 0, 60, "retained cleared")
-    await cleaner.close()
-    return {"impl": impl, "sessions": n, "connect_s": round(connect_s, 2),
-            "connect_cpu_s": round(connect_cpu, 2), "rss_kib_per_session": round(rss / n, 1),
-            "idle_core_pct": round(idle * 100, 2)}  # fmt: skip
-
-
-def arun(coro: Any) -> Any:
-    """Run on uvloop, as uvicorn runs a server and `switchgear fleet` its devices."""
-    import uvloop
-
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
-
-
-def run_sessions(n: int, impl: str, idle_s: float) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "bench.fleetscale", "sessions", "--devices", str(n),
-           "--impl", impl, "--idle-s", str(idle_s), "--link", LINK, "--json"]  # fmt: skip
-    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
-    return dict(json.loads(out.strip().splitlines()[-1]))
-
-
-# --- the echo baseline --------------------------------------------------------------
-
-
-async def echo(count: int, rate: float) -> dict[str, float]:
-    """The fair baseline: a request/answer over the broker with the server's own lean
-    client at both ends (QoS 1, open loop at `rate`, answered at once), with its CPU."""
-    from switchgear.links.leanmqtt import LeanTransport
-
-    tag = f"sgbench-echo-{secrets.token_hex(3)}"
-    sent: dict[int, float] = {}
-    lat: list[float] = []
-    done = asyncio.Event()
-    asker = LeanTransport(*BROKER, f"{tag}-a")
-    answerer = LeanTransport(*BROKER, f"{tag}-b")
-    pending: set[asyncio.Task[None]] = set()
-
-    def answer(_topic: str, payload: bytes) -> None:  # as a device: answers at once
-        task = asyncio.create_task(answerer.publish(f"{tag}/ans", payload))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-
-    def hear(_topic: str, payload: bytes) -> None:
-        lat.append(time.perf_counter() - sent.pop(int(payload)))
-        if len(lat) == count:
-            done.set()
-
-    ups = [asyncio.Event(), asyncio.Event()]
-    answerer.start(answer, lambda up: up and ups[0].set())
-    asker.start(hear, lambda up: up and ups[1].set())
-    try:
-        await answerer.subscribe(f"{tag}/req")
-        await asker.subscribe(f"{tag}/ans")
-        await asyncio.wait_for(asyncio.gather(*(u.wait() for u in ups)), 10)
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        for i in range(count):
-            await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
-            sent[i] = time.perf_counter()
-            await asker.publish(f"{tag}/req", str(i).encode())
-        await asyncio.wait_for(done.wait(), 60)
-        cpu_ms = (time.process_time() - cpu0) / count * 1000
-    finally:
-        await asker.close()
-        await answerer.close()
-    return {**percentiles(lat), "cpu_ms_each": round(cpu_ms, 3)}
-
-
-async def echo_aiomqtt(count: int, rate: float) -> dict[str, float]:
-    """The same echo with aiomqtt (paho) at both ends, as the server's connection was."""
-    import aiomqtt
-
-    tag = f"sgbench-echo-{secrets.token_hex(3)}"
-    sent: dict[int, float] = {}
-    lat: list[float] = []
-    done = asyncio.Event()
-    window = {"max_inflight_messages": 1000}  # as the server's transport
-    async with (
-        aiomqtt.Client(*BROKER, identifier=f"{tag}-a", **window) as asker,  # type: ignore[arg-type]
-        aiomqtt.Client(*BROKER, identifier=f"{tag}-b", **window) as answerer,  # type: ignore[arg-type]
-    ):
-        asker.pending_calls_threshold = answerer.pending_calls_threshold = 1000
-        await answerer.subscribe(f"{tag}/req", qos=1)
-        await asker.subscribe(f"{tag}/ans", qos=1)
-
-        pending: set[asyncio.Task[None]] = set()
-
-        def spawn(coro: Any) -> None:
-            task = asyncio.create_task(coro)
-            pending.add(task)
-            task.add_done_callback(pending.discard)
-
-        async def answer() -> None:
-            async for m in answerer.messages:  # as a device: answers in parallel
-                spawn(answerer.publish(f"{tag}/ans", m.payload, qos=1))
-
-        async def hear() -> None:
-            async for m in asker.messages:
-                i = int(bytes(m.payload))  # type: ignore[arg-type]
-                lat.append(time.perf_counter() - sent.pop(i))
-                if len(lat) == count:
-                    done.set()
-
-        tasks = [asyncio.create_task(answer()), asyncio.create_task(hear())]
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        for i in range(count):
-            await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
-            sent[i] = time.perf_counter()
-            spawn(asker.publish(f"{tag}/req", str(i).encode(), qos=1))
-        send_cpu = time.process_time() - cpu0
-        cpu0 = time.process_time()
-        await asyncio.wait_for(done.wait(), 60)
-        cpu_ms = (time.process_time() - cpu0) / count * 1000  # (the sending's CPU: below)
-        for t in tasks:
-            t.cancel()
-    return {**percentiles(lat), "cpu_ms_each": round(cpu_ms + send_cpu / count * 1000, 3)}
-
-
-# --- the scale-out run ----------------------------------------------------------------
 
 
 async def admin(sql: str) -> None:
@@ -320,7 +88,7 @@ def fleet_proc(url: str, shard: str) -> subprocess.Popen[bytes]:
     prof = ["-m", "cProfile", "-o", f"{PROFILE}/fleet-{shard.replace('/', 'of')}.prof"]
     main = "bench.gcwatch" if os.environ.get("FLEETSCALE_GCWATCH") else "switchgear"
     cmd = [sys.executable, *(prof if PROFILE else []), "-m", main, "fleet", "--link",
-           LINK, "--database-url", url, "--shard", shard, "--log-level", "warning"]  # fmt: skip
+           RUN.link, "--database-url", url, "--shard", shard, "--log-level", "warning"]  # fmt: skip
     return subprocess.Popen(cmd, cwd=ROOT)
 
 
@@ -478,7 +246,7 @@ async def scale_out(args: argparse.Namespace, url: str) -> dict[str, Any]:
     from switchgear.settings import Settings
 
     n, out = args.devices, {}
-    settings = Settings(database_url=url, speed=1, link=LINK, fleet="external",
+    settings = Settings(database_url=url, speed=1, link=RUN.link, fleet="external",
                         secret_key="bench-secret-key-of-at-least-32-bytes",
                         command_timeout_s=30, log_level="warning")  # fmt: skip
     rt = await Runtime.start(settings)
@@ -507,7 +275,7 @@ async def scale_out(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 if len(births) == n and not born:
                     born.append(time.perf_counter() - t0)
 
-        watcher = SessionPool(*BROKER).session(f"sgbench-watch-{tag}")
+        watcher = SessionPool(*RUN.broker).session(f"sgbench-watch-{tag}")
         await watcher.subscribe("+/online")
         watcher.start(birth, lambda _u: None)
         await until(lambda: watcher.ready, 30, "watcher")
@@ -579,7 +347,7 @@ async def scale_out(args: argparse.Namespace, url: str) -> dict[str, Any]:
                 p.kill()
         await rt.stop()
         if devices:  # no retained `online` left behind on the shared broker
-            cleaner = SessionPool(*BROKER).session(f"sgbench-clean-{tag}")
+            cleaner = SessionPool(*RUN.broker).session(f"sgbench-clean-{tag}")
             cleaner.start(lambda _t, _p: None, lambda _u: None)
             with contextlib.suppress(TimeoutError):
                 await until(lambda: cleaner.ready, 30, "cleaner")
@@ -642,7 +410,7 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
     rt.journal.on_commit = commit
     c_fleet = sum(cpu_s(pid) for pid in pids)
     c_server = time.process_time()
-    c_broker = cpu_s(BROKER_PID) if BROKER_PID else 0.0
+    c_broker = cpu_s(RUN.broker_pid) if RUN.broker_pid else 0.0
     batches = rt.journal.batches
     profiler = cProfile.Profile() if PROFILE else None
     if profiler is not None:
@@ -663,7 +431,7 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
         rows_now = tuple(await conn.fetchrow(sql, since))
     durable_s = counted_at - t_step
     commits = rt.journal.batches - batches
-    broker_cpu = cpu_s(BROKER_PID) - c_broker if BROKER_PID else None
+    broker_cpu = cpu_s(RUN.broker_pid) - c_broker if RUN.broker_pid else None
     rt.journal.on_commit = observe
     if profiler is not None:
         profiler.disable()
@@ -746,7 +514,6 @@ def main() -> None:
     ap.add_argument("--broker-nagle", action="store_true",
                     help="own broker without set_tcp_nodelay (Mosquitto's default)")  # fmt: skip
     args = ap.parse_args()
-    global BROKER, LINK, BROKER_PID
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)  # a socket per session, and
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the broker inherits it
     with tempfile.TemporaryDirectory() as tmp:
@@ -754,11 +521,11 @@ def main() -> None:
         if args.link is None:
             broker, port = own_broker(Path(tmp), not args.broker_nagle)
             args.link = f"mqtt://127.0.0.1:{port}"
-            BROKER_PID = broker.pid
+            RUN.broker_pid = broker.pid
         args.own_broker = broker is not None
         from switchgear.links.mqttclient import broker_address
 
-        BROKER, LINK = broker_address(args.link), args.link
+        RUN.broker, RUN.link = broker_address(args.link), args.link
         try:
             run(args)
         finally:

@@ -1,12 +1,12 @@
-"""A group commit on PostgreSQL: the former path against one statement on a held connection.
+"""A group commit on PostgreSQL: the former path against one statement, side by side.
 
-    python -m bench.pgcommit [--database-url postgresql://...] [--commits 2000]
+    [SWITCHGEAR_TEST_PG=postgresql://.../postgres] python -m bench.pgcommit [--commits 2000]
 
 A command's commit on the server carries one command record, one status and the clock
 (meta); the former path took a connection from SQLAlchemy's pool and ran BEGIN, an
 executemany (commands), COPY (statuses), an executemany (meta) and COMMIT; the new one
 (storage/pgone.py) sends one statement (data-modifying CTEs over unnest()ed arrays) on
-the store's held connection. Baseline, side by side: `SELECT 1` on a held connection
+a connection from the same pool. Baseline, side by side: `SELECT 1` on a held connection
 (one round trip). Also an NVRAM flush of 1,500 rows (a fleet's burst), executemany in a
 transaction against one unnest statement, with PostgreSQL's own CPU (its backend's
 /proc stat). Each figure is a mean over `--commits`, in a fresh database.
@@ -87,9 +87,12 @@ async def run(url: str, n: int) -> dict[str, Any]:
                     else:
                         await pg.executemany(stmt.sql, rows)
 
-    async def one(i: int) -> None:
+    async def one(i: int) -> None:  # as the store commits: a pool checkout, one statement
         plan = bulk.planned(w, batch(i + n))
-        await held.execute(pgone.statement(tuple(s for s, _ in plan)), *pgone.arguments(plan))
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            pg: Any = raw.driver_connection
+            await pg.execute(pgone.statement(tuple(s for s, _ in plan)), *pgone.arguments(plan))
 
     async def select1(_i: int) -> None:
         await held.execute("SELECT 1")
@@ -102,7 +105,7 @@ async def run(url: str, n: int) -> dict[str, Any]:
         out[f"select1_{round_}"] = await timed(n, pid, select1)
         base = round_ * 10 * n  # fresh command ids each round
         out[f"former_{round_}"] = await timed(n, former_pid, lambda i, b=base: former(i + b))
-        out[f"one_statement_{round_}"] = await timed(n, pid, lambda i, b=base: one(i + b))
+        out[f"one_statement_{round_}"] = await timed(n, former_pid, lambda i, b=base: one(i + b))
     # a fleet's NVRAM flush in a burst: 1,500 controllers' blobs upserted
     more = await store.add_devices([Device(0, account.id, f"PC-BENCH{k:05d}-001",
                                            "power-controller-v10", "wh", 1.0)

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.fleetscale import own_broker, percentiles, until
+from bench.fleetbase import own_broker, percentiles, until
 from switchgear.links import twinsession
 from switchgear.links.twinsession import SessionPool
 

@@ -6,6 +6,7 @@ served, so a record the server adds for an exception the app let out is counted 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -99,29 +100,38 @@ class Served:
     client: httpx.AsyncClient
 
 
-@pytest.fixture
-async def served(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
-    # uvicorn's records reach the root logger (and caplog), as `serve` has them do
+@contextlib.asynccontextmanager
+async def on_uvicorn(app: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[int]:
+    """Serve `app` on a real uvicorn (its port), its records reaching the root logger (and
+    caplog) as `serve` has them do."""
     uvicorn_logger = logging.getLogger("uvicorn")
     monkeypatch.setattr(uvicorn_logger, "propagate", True)
     monkeypatch.setattr(uvicorn_logger, "handlers", [])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
+                                           access_log=False, lifespan="off"))  # fmt: skip
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+        await asyncio.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def served(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
     settings = Settings(
         database_url="memory://", speed=0, secret_key="test-secret-key-of-at-least-32-bytes"
     )
     app = create_app(settings, store=BrokenHistory())
-    async with app.router.lifespan_context(app), world_on(app) as w:
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                               access_log=False, lifespan="off"))  # fmt: skip
-        task = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
-                yield Served(w, c)
-        finally:
-            server.should_exit = True
-            await task
+    async with (
+        app.router.lifespan_context(app),
+        world_on(app) as w,
+        on_uvicorn(app, monkeypatch) as port,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as c,
+    ):
+        yield Served(w, c)
 
 
 async def _credential(w: World, kind: str) -> dict[str, Any]:
@@ -238,25 +248,12 @@ async def test_a_fault_in_an_answer_under_way_is_logged_once_by_the_server(
         await send({"type": "http.response.body", "body": b"first\n", "more_body": True})
         raise Fault("the stream's source broke")
 
-    uvicorn_logger = logging.getLogger("uvicorn")
-    monkeypatch.setattr(uvicorn_logger, "propagate", True)
-    monkeypatch.setattr(uvicorn_logger, "handlers", [])
-    app = Observe(stream, faces={})
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None,
-                                           access_log=False, lifespan="off"))  # fmt: skip
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    async with on_uvicorn(Observe(stream, faces={}), monkeypatch) as port:
         with caplog.at_level(logging.INFO):
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
                 with pytest.raises(httpx.RemoteProtocolError):
                     await client.get("/api/v1/events")
             await asyncio.sleep(0)
-    finally:
-        server.should_exit = True
-        await task
     errors = [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
     assert len(errors) == 1, [(rec.name, rec.getMessage()) for rec in errors]
     assert errors[0].exc_info and errors[0].exc_info[0] is Fault

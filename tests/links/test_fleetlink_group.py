@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from switchgear.core.clock import VirtualClock
 from switchgear.core.model import (
     ChannelState,
@@ -71,3 +75,37 @@ async def test_a_worker_alone_records_each_report_once_and_keeps_no_parse_behind
     assert len(heard) == 1800 and len(records) == 1200
     assert len({rid for _, rid in records}) == 1200
     assert not link._parsed  # each report's parse served its two copies, then went
+
+
+@pytest.mark.parametrize("group", [None, "g"], ids=["one-worker", "group"])
+async def test_a_status_answer_older_than_a_report_heard_meanwhile_does_not_undo_it(
+    group: str | None,
+) -> None:
+    """The server asks a device that came online for its status; the device goes offline
+    and reports it just after answering: the answer (online, the same virtual instant)
+    resumes the asker after the report was applied, and must not put it back online."""
+    broker = MemoryBroker()
+    link = FleetLink(VirtualClock(start=T0, speed=0), broker.transport("w"), 5.0, group=group)
+    heard: list[DeviceEvent] = []
+    link.attach(heard.append)
+    link.shadow = lambda i: heard[-1].state if heard else DeviceState(i, 0.0, False)
+    await link.start()
+    await link.add(DEVICE)
+    asked: list[dict[str, object]] = []
+    device = broker.transport("device")
+    device.start(lambda _t, p: asked.append(tw.loads(p) or {}), lambda _up: None)
+    await device.subscribe(tw.rpc_topic(DEVICE))
+    broker.publish(tw.online_topic(DEVICE), b"true")  # the link asks for the status
+    await asyncio.sleep(0)
+    (ask,) = [a for a in asked if str(a.get("method")).endswith("GetStatus")]
+    on = DeviceState(5, T0, True, (ChannelState(0, False),))
+    off = DeviceState(5, T0, False, (ChannelState(0, False),))
+    went = DeviceEvent(5, T0, StatusKind.CONNECTION, "offline", {"online": False}, off)
+    report = tw.notify_events(tw.mqtt_id(DEVICE), [tw.dumps(tw.event_body(went))])
+    broker.publish(tw.events_topic(DEVICE), report)  # in the device's order: after its
+    answer = tw.answer(ask["id"], tw.mqtt_id(DEVICE), str(ask["src"]), on.to_json())
+    broker.publish(f"{ask['src']}/rpc", answer)  # answer, heard in one read with it
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert heard[-1].state.online is False, [(e.kind.value, e.state.online) for e in heard]
+    await link.close()

@@ -14,6 +14,14 @@ from tests.storage.test_store import device, status
 pytestmark = pytest.mark.postgres
 
 
+@pytest.fixture(params=["one-statement", "copy-in-a-transaction"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The commit's way: one statement (a small batch's), or COPY in a transaction."""
+    if request.param != "one-statement":
+        monkeypatch.setattr(pgone, "ONE_STATEMENT_ROWS", 0)
+    return str(request.param)
+
+
 @pytest.fixture
 async def store(pg_database: str) -> SqlStore:
     await empty_schema(pg_database)
@@ -28,12 +36,7 @@ def command(device_id: int, account_id: int, state: CommandState) -> CommandReco
                          2.0, {"codes": []} if state is CommandState.DONE else None)  # fmt: skip
 
 
-@pytest.mark.parametrize("one", [True, False], ids=["one-statement", "copy-in-a-transaction"])
-async def test_a_failing_batch_writes_nothing(
-    store: SqlStore, one: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if not one:
-        monkeypatch.setattr(pgone, "ONE_STATEMENT_ROWS", 0)
+async def test_a_failing_batch_writes_nothing(store: SqlStore, path: str) -> None:
     a = await store.add_account("a@x.io", "A", "h")
     d = await store.add_device(device(a.id, "S1"))
     bad = Batch(statuses=[status(1, d.id, 5.0)], nvram={d.id + 999: {"relay": [True]}},
@@ -47,12 +50,7 @@ async def test_a_failing_batch_writes_nothing(
     assert [r.id for r in (await store.history([d.id], 0, 10)).records] == ["s2"]
 
 
-@pytest.mark.parametrize("one", [True, False], ids=["one-statement", "copy-in-a-transaction"])
-async def test_either_way_a_batch_reads_back_the_same(
-    store: SqlStore, one: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if not one:
-        monkeypatch.setattr(pgone, "ONE_STATEMENT_ROWS", 0)
+async def test_either_way_a_batch_reads_back_the_same(store: SqlStore, path: str) -> None:
     a = await store.add_account("a@x.io", "A", "h")
     d = await store.add_device(device(a.id, "S1"))
     await store.commit(Batch(statuses=[status(i, d.id, 5.0 + i) for i in range(3)],

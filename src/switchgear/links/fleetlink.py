@@ -51,6 +51,7 @@ class Served:
     # before it, until its shared copy (if dealt here) decides the connection record
     flip: tuple[str, bool | None] | None = None
     elected: str | None = None  # a shared `online` copy that came before its own
+    reports: int = 0  # report messages heard: one that came while a status ask was out wins
 
 
 Recorder = Callable[[DeviceEvent, str], None]
@@ -156,6 +157,7 @@ class FleetLink:
             return
         s = self._by_events.get(topic)
         if s is not None:
+            s.reports += 1
             if self.group is None:
                 for ev in tw.parse_events(s.device.id, payload):
                     self._report(s, ev)
@@ -252,6 +254,7 @@ class FleetLink:
         connection event carrying it; history records a return, not a server start."""
         method = f"{tw.wire(s.device).methods}.GetStatus"
         state: DeviceState | None = None
+        reports = s.reports
         try:
             async with asyncio.timeout(self.answer_timeout_s):
                 result = await self._call(s, method, {})
@@ -259,8 +262,10 @@ class FleetLink:
         except (DeviceOffline, TimeoutError, KeyError, TypeError, ValueError):
             pass
         known = self.shadow(s.device.id)
-        if state is not None and known.ts > state.ts:  # a report came after the answer
-            state = replace(known, online=True) if was is not True else None
+        if state is not None and (s.reports != reports or known.ts > state.ts):
+            # a report came meanwhile (at the same virtual instant, or later): it is newer
+            # than the answer, or as new (the device reports every change it makes)
+            state = replace(known, online=True) if was is not True and s.online else None
         if was is not True and s.online:
             state = state or replace(self.shadow(s.device.id), online=True)
             self._event(s, StatusKind.CONNECTION, "online", {"online": True}, state,

@@ -127,23 +127,25 @@ class Commits(SqlBase):
         COPY (several times executemany's rate), in one transaction."""
         w = self.writes
         plan = bulk.planned(w, batch)
-        pg = await self._writer_pg()
-        try:
-            if pgone.fits(plan):
-                await pg.execute(pgone.statement(tuple(stmt for stmt, _ in plan)),
-                                 *pgone.arguments(plan))  # fmt: skip
-                return
-            async with pg.transaction():
-                for stmt, rows in plan:
-                    if stmt is w.statuses:
-                        await pg.copy_records_to_table(
-                            "statuses", records=rows, columns=stmt.columns
-                        )
-                    else:
-                        await pg.executemany(stmt.sql, rows)
-        except BaseException:
-            await self._drop_writer(broken=True)
-            raise
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            pg: Any = raw.driver_connection
+            try:
+                if pgone.fits(plan):
+                    await pg.execute(pgone.statement(tuple(stmt for stmt, _ in plan)),
+                                     *pgone.arguments(plan))  # fmt: skip
+                    return
+                async with pg.transaction():
+                    for stmt, rows in plan:
+                        if stmt is w.statuses:
+                            await pg.copy_records_to_table(
+                                "statuses", records=rows, columns=stmt.columns
+                            )
+                        else:
+                            await pg.executemany(stmt.sql, rows)
+            except BaseException:
+                raw.invalidate()  # SQLAlchemy did not see the error: never reuse the link
+                raise
 
 
 async def _truncate_or_delete(pg: Any, a: bulk.Archive, hi: int) -> None:

@@ -4,8 +4,8 @@ Each table's rows go as arrays, one a column, unnested into its INSERT (an upser
 keyed tables); the tables are data-modifying CTEs of one statement, which PostgreSQL runs
 in the statement's own transaction: all or nothing, as BEGIN ... COMMIT around an
 executemany or COPY a table was, in one round trip instead of five or six (a command's
-commit: 1.85 -> 0.3 ms of the client's CPU with the held connection, 1.28 -> 0.4 ms of
-PostgreSQL's; `python -m bench.pgcommit`, figures in docs/performance.md).
+commit: 0.57-0.71 -> 0.30-0.34 ms of our CPU, 0.43 -> 0.23 ms of PostgreSQL's;
+`python -m bench.pgcommit`, figures in docs/performance.md).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from switchgear.storage.bulk import Row, Statement
 
 # above this many statuses a batch goes by COPY in an explicit transaction (COPY is the
 # cheaper of the two at thousands of rows); the keyed tables' upserts are one statement
-# whatever their size (1,500 NVRAM rows: 11.5-12 ms of PostgreSQL's CPU, against 22.5-25
-# ms as an executemany)
+# whatever their size (1,500 NVRAM rows: 9.5-10.5 ms of PostgreSQL's CPU, against
+# 13-20.5 ms as an executemany)
 ONE_STATEMENT_ROWS = 1000
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from switchgear import jsontext
 from switchgear.storage import bulk
@@ -41,10 +40,6 @@ class SqlBase:
         self._sqlite: SqliteWriter | None = None
         self._archive_rows = archive_rows
         self._recent = 0  # rows in `statuses`, not yet moved to the archive
-        # PostgreSQL: the group commits' own connection, kept out of the pool between
-        # commits (a checkout and return cost a commit ~0.1 ms of CPU); None until the
-        # first commit and after a failed one
-        self._writer: tuple[AsyncConnection, Any] | None = None
 
     @property
     def engine(self) -> AsyncEngine:
@@ -75,32 +70,12 @@ class SqlBase:
             await self._sqlite.open()
 
     async def close(self) -> None:
-        await self._drop_writer()
         if self._sqlite is not None:
             await self._sqlite.close()
             self._sqlite = None
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
-
-    async def _writer_pg(self) -> Any:
-        """The asyncpg connection the group commits use (opened at the first)."""
-        if self._writer is None:
-            conn = await self.engine.connect()
-            raw = await conn.get_raw_connection()
-            self._writer = (conn, raw)
-        return self._writer[1].driver_connection
-
-    async def _drop_writer(self, broken: bool = False) -> None:
-        """Give the group commits' connection back (`broken`: never to be used again)."""
-        writer, self._writer = self._writer, None
-        if writer is None:
-            return
-        conn, raw = writer
-        if broken:
-            raw.invalidate()  # SQLAlchemy did not see the error: never reuse the link
-        with contextlib.suppress(Exception):
-            await conn.close()
 
     @property
     def writes(self) -> bulk.Writes:
