@@ -18,6 +18,7 @@ SwitchgearError
 │   ├── InvalidCommand
 │   └── NothingMatched       (a well-formed selection names no device: nothing to act on)
 ├── Conflict                 (duplicate serial/email, clock not manual, ...)
+│   └── MqttIdTaken          (the store holds a device under one of these MQTT ids)
 ├── RateLimited
 └── DeviceError
     ├── DeviceOffline        (the device is not connected)
@@ -27,7 +28,7 @@ SwitchgearError
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -112,6 +113,14 @@ class TooLarge(InvalidInput):
 
 class Conflict(SwitchgearError):
     """The request conflicts with the current state."""
+
+
+class MqttIdTaken(Conflict):
+    """This MQTT id is taken."""
+
+    def __init__(self, taken: Iterable[str] = (), message: str = "") -> None:
+        super().__init__(message, field="mqtt_id")
+        self.taken = frozenset(taken)  # those of the new devices' ids stored already
 
 
 class RateLimited(SwitchgearError):

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,7 +24,7 @@ from switchgear.core.model import Device, DeviceState, Family, Json
 from switchgear.core.ports import Peers, SimAction, Store
 from switchgear.core.readings import project, with_readings
 from switchgear.core.scheduler import Scheduler
-from switchgear.errors import Conflict, InvalidCommand, InvalidInput
+from switchgear.errors import Conflict, InvalidCommand, InvalidInput, MqttIdTaken
 from switchgear.links import twinwire
 from switchgear.links.broker import from_settings, is_broker_link
 from switchgear.links.fleetlink import FleetLink
@@ -51,7 +50,8 @@ ADVANCE_STEP_S = 3600.0  # a manual clock's long jump commits every virtual hour
 # after a start, the late twins boot BOOT_STEP at a time (≈ 25 ms of CPU) with a pause
 # between steps, so requests wait for one step at most, not for the whole fleet
 BOOT_STEP = 250
-MQTT_ID_CLAIM = "mqtt-id/"  # + an adopted device's MQTT id: its meta row, its adopter's claim
+ADOPTED = "this device is adopted already"  # (the answer does not say whose)
+PLACE_TRIES = 8  # stores of one registration whose new twins' MQTT ids another took meanwhile
 PLUG_MODELS = tuple(m for m in MODELS if m.family is Family.PLUG)  # served by one face
 BOOT_PAUSE_S = 0.002
 BOOT_WAIT_S = 2.0  # the late boot waits this long for `serving()` (an app's start) at most
@@ -81,7 +81,10 @@ class Runtime:
     counters: Counters = field(default_factory=MemoryCounters)
     peers: Peers = field(default_factory=NoPeers)  # the other API workers (on the broker)
     cluster: Cluster | None = None  # the broker connection carrying the bus and the peers
-    _twin_ids: set[str] | None = None  # the simulated devices' MQTT ids (mqtt_id_taken)
+    # the `attempt`-th MQTT id a new twin may take (a seam: tests make two twins want one)
+    twin_id: Callable[[Device, int], str] = twinwire.candidate
+    # the simulated devices' MQTT ids, and those the store said are taken (mqtt_id_taken)
+    _twin_ids: set[str] | None = None
 
     @classmethod
     async def start(
@@ -266,9 +269,7 @@ class Runtime:
         # stands behind it for a race between two registrations
         if self.engine.serial_taken(device.serial, device.model):
             raise Conflict(f"a device with serial {device.serial!r} exists", field="serial")
-        (device,) = self._place_twins([device])
-        async with self._mqtt_ids_claimed([device]):
-            stored = await self.engine.add_device(device)
+        (stored,) = await self._store_placed([device], one=True)
         if stored.simulated and connect_after_s > 0:
             self.scheduler.call_later(connect_after_s, self._connect, stored)
         elif stored.simulated and self.fleet_link is not None:
@@ -288,8 +289,7 @@ class Runtime:
         """Register many devices in one store transaction (all or none: Conflict on a taken
         serial); simulated twins boot, and their first reports are one group commit; real
         devices are polled or listened to as `add_device` does."""
-        async with self._mqtt_ids_claimed(devices):
-            stored = await self.engine.add_devices(self._place_twins(devices))
+        stored = await self._store_placed(devices, one=False)
         for device in stored:
             if not device.simulated:
                 if "url" in device.attrs:
@@ -334,7 +334,7 @@ class Runtime:
                 field="protocol",
             )
         if self.mqtt_id_taken(mqtt_id):  # (the answer does not say whose)
-            raise Conflict("this device is adopted already", field="mqtt_id")
+            raise Conflict(ADOPTED, field="mqtt_id")
         serial = serial or mqtt_id
         if any(self.engine.serial_taken(serial, m.code) for m in PLUG_MODELS):
             # the smart-plug face finds an account's plug by its serial: one plug a serial
@@ -350,52 +350,75 @@ class Runtime:
     def mqtt_id_taken(self, mqtt_id: str) -> bool:
         """Whether no account may adopt this MQTT id: an adopted device's, or a simulated
         device's own (with `--fleet external` each twin is an MQTT client under it,
-        links/twinwire.py). Lookups: the cost does not grow with the fleet."""
+        links/twinwire.py). Lookups: the cost does not grow with the fleet. It answers from
+        what this worker has heard of; the store's unique MQTT id decides (_store_placed)."""
         if self.mqtt is not None and self.mqtt.adopted(mqtt_id):
             return True
+        return mqtt_id in self._twin_index()
+
+    def _twin_index(self) -> set[str]:
         if self._twin_ids is None:  # built once, at the first question; kept by the engine
             self._twin_ids = set()
             for device in self.engine.all_devices():
                 self._index_twin(device)
             self.engine.watch(self._index_twin)
-        return mqtt_id in self._twin_ids
+        return self._twin_ids
 
-    @contextlib.asynccontextmanager
-    async def _mqtt_ids_claimed(self, devices: Sequence[Device]) -> AsyncIterator[None]:
-        """Claim each real device's MQTT id in the store (one meta row an id: the first
-        worker to ask has it; Conflict for the others), and give the claims back when the
-        registration fails. Each worker's own index only knows what it has heard of."""
-        mark = secrets.token_hex(8)  # this registration's
-        taken: list[str] = []
-        try:
-            for device in devices:
-                if device.simulated or "mqtt_id" not in device.attrs:
-                    continue
-                key = MQTT_ID_CLAIM + device.attrs["mqtt_id"]
-                if await self.store.claim(key, mark) != mark:
-                    raise Conflict("this device is adopted already", field="mqtt_id")
-                taken.append(key)
-            yield
-        except BaseException:
-            for key in taken:
-                await self.store.sweep_meta(key, lambda k, v: k in taken and v == mark)
-            raise
+    async def _store_placed(self, devices: Sequence[Device], one: bool) -> list[Device]:
+        """Store new devices, each twin on an MQTT id free as far as this worker knows.
 
-    def _place_twins(self, devices: Sequence[Device]) -> list[Device]:
+        Another worker may have stored one of those ids meanwhile: the store's unique index
+        refuses the write (MqttIdTaken, naming them; nothing is stored), and the twins on
+        them, and only those, move to their next free ids before the write is tried again.
+        A real device's id taken is a Conflict (it is adopted already).
+        """
+        placed = self._place_twins(devices)
+        for _ in range(PLACE_TRIES):
+            try:
+                if one:
+                    return [await self.engine.add_device(placed[0])]
+                return await self.engine.add_devices(placed)
+            except MqttIdTaken as err:
+                if any(not d.simulated and d.attrs.get("mqtt_id") in err.taken for d in placed):
+                    raise Conflict(ADOPTED, field="mqtt_id") from None
+                log.info("MQTT ids taken by another registration: %s", sorted(err.taken))
+                self._twin_index().update(err.taken)
+                placed = self._place_twins(placed, again=err.taken)
+        raise Conflict("no free MQTT id for a new device: try again", field="mqtt_id")
+
+    def _place_twins(
+        self, devices: Sequence[Device], again: Collection[str] | None = None
+    ) -> list[Device]:
         """Give each new twin an MQTT id no device of the deployment has: its derived one,
         else the first free of the next candidates, kept in its attrs (each twin is an
-        MQTT client under its id: two under one id take each other's broker session)."""
+        MQTT client under its id: two under one id take each other's broker session).
+        With `again` (ids the store refused), only the twins placed on those move."""
+
+        def moves(d: Device) -> bool:
+            return d.simulated and (again is None or twinwire.mqtt_id(d) in again)
+
+        # the ids that stay: real devices' own, and on a retry the other twins'
+        batch = {
+            twinwire.mqtt_id(d) if d.simulated else d.attrs["mqtt_id"]
+            for d in devices
+            if not moves(d) and (d.simulated or "mqtt_id" in d.attrs)
+        }
         placed: list[Device] = []
-        batch = {d.attrs["mqtt_id"] for d in devices if "mqtt_id" in d.attrs}  # real ones
         for device in devices:
-            if device.simulated:
+            if moves(device):
                 attempt = 0
-                mqtt_id = twinwire.mqtt_id(device)
+                mqtt_id = self.twin_id(device, attempt)
                 while mqtt_id in batch or self.mqtt_id_taken(mqtt_id):
                     attempt += 1
-                    mqtt_id = twinwire.candidate(device, attempt)
-                if attempt:
-                    attrs = {**device.attrs, twinwire.ID_ATTR: mqtt_id}
+                    mqtt_id = self.twin_id(device, attempt)
+                # the derived id is not stored (the common case: the attrs stay as they are)
+                derived = (attempt == 0 and self.twin_id is twinwire.candidate) or (
+                    mqtt_id == twinwire.candidate(device, 0)
+                )
+                if not derived or twinwire.ID_ATTR in device.attrs:
+                    attrs = {k: v for k, v in device.attrs.items() if k != twinwire.ID_ATTR}
+                    if not derived:
+                        attrs[twinwire.ID_ATTR] = mqtt_id
                     device = replace(device, attrs=attrs)
                 batch.add(mqtt_id)
             placed.append(device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,12 +13,16 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from switchgear.core.model import StatusKind, StatusRecord
+from switchgear.core.model import Device, StatusKind, StatusRecord
 from switchgear.core.ports import Batch
+from switchgear.errors import MqttIdTaken
+from switchgear.links import twinwire
 from switchgear.storage import SqlStore
 from switchgear.storage import tables as t
 from switchgear.storage.sqlbase import MIGRATIONS
+from switchgear.storage.url import async_url
 from tests.storage.conftest import empty_schema
 
 
@@ -201,3 +206,73 @@ async def test_commands_from_0005_are_kept_by_id_and_downgrade_intact(tmp_path: 
             "SELECT count(*) FROM sqlite_master WHERE name = 'ix_commands_device_id'"
         )).scalar_one()  # fmt: skip
     assert [tuple(r) for r in kept] == [("c1", 2.0)] and index == 1
+
+
+async def _at_0008_with_devices(url: str) -> None:
+    """A database as 0008 left it: a twin on its derived id, one on a chosen id, an adopted
+    Shelly, a polled meter, and a twin that a race placed on the first twin's id."""
+    derived = twinwire.mqtt_id(Device(3, 7, "S1", "SHPLG-1", "plug", 1.0))
+    rows = [
+        (3, "S1", "SHPLG-1", "{}", True),
+        (4, "S2", "SHPLG-1", '{"twin_mqtt_id": "shellyplug-C0FFEE"}', True),
+        (5, "shellyplug-ADDED0", "SHPLG-1",
+         '{"protocol": "shelly-gen1", "mqtt_id": "shellyplug-ADDED0"}', False),
+        (6, "1728053300", "D101",
+         '{"url": "http://192.0.2.1/", "devpass": "123456", "version": "standard"}', False),
+        (7, "S3", "SHPLG-1", json.dumps({"twin_mqtt_id": derived}), True),
+    ]  # fmt: skip
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(_alembic(c), "0008"))
+            await conn.execute(sa.text(
+                "INSERT INTO accounts (id, email, name, password_hash, created_at) "
+                "VALUES (7, 'a@x.io', 'A', 'h', 1.0)"
+            ))  # fmt: skip
+            for key, serial, model, attrs, simulated in rows:
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO devices (id, account_id, serial, model, name, created_at,"
+                        f" tags, attrs, simulated) VALUES ({key}, 7, '{serial}', '{model}',"
+                        f" 'd', 1.0, '[]', '{attrs}', {'TRUE' if simulated else 'FALSE'})"
+                    )
+                )
+            if conn.dialect.name == "postgresql":  # past the ids given above
+                await conn.execute(sa.text("SELECT setval('devices_id_seq', 100)"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+async def test_devices_from_0008_keep_their_mqtt_ids_and_the_store_guards_them(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = request.getfixturevalue("pg_database")
+        await empty_schema(url)
+    await _at_0008_with_devices(url)
+    derived = twinwire.mqtt_id(Device(3, 7, "S1", "SHPLG-1", "plug", 1.0))
+    store = SqlStore(url)
+    await store.open()
+    try:
+        ids = {d.id: twinwire.mqtt_id(d) for d in await store.devices() if d.simulated}
+        assert ids == {3: derived, 4: "shellyplug-C0FFEE", 7: derived}  # none moved
+        async with store.engine.connect() as conn:
+            column = dict(
+                (await conn.execute(sa.select(t.devices.c.id, t.devices.c.mqtt_id))).all()
+            )
+        # the race's second twin keeps its id, out of the index (its first holder has it)
+        assert column == {3: derived, 4: "shellyplug-C0FFEE", 5: "shellyplug-ADDED0", 6: None,
+                          7: None}  # fmt: skip
+        for taken in (derived, "shellyplug-C0FFEE", "shellyplug-ADDED0"):
+            with pytest.raises(MqttIdTaken):
+                await store.add_device(
+                    Device(0, 7, "S9", "SHPLG-1", "new", 2.0, (), {twinwire.ID_ATTR: taken})
+                )
+        await store.add_device(Device(0, 7, "S9", "SHPLG-1", "new", 2.0))
+    finally:
+        await store.close()

@@ -61,12 +61,14 @@ class Store(Protocol):
 
     # registry
     async def add_device(self, device: Device) -> Device:
-        """Insert; the returned device carries the id the store assigned (ignores device.id)."""
+        """Insert; the returned device carries the id the store assigned (ignores device.id).
+        Conflict on a taken serial; MqttIdTaken when another device is on its MQTT id."""
         ...
 
     async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
         """Insert many in one transaction, in order (all or none: Conflict on a taken
-        serial); the returned devices carry their assigned ids."""
+        serial, MqttIdTaken naming the MQTT ids taken, by stored devices or by two of
+        these); the returned devices carry their assigned ids."""
         ...
 
     async def devices(self, ids: Sequence[int] | None = None) -> list[Device]:

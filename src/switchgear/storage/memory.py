@@ -10,8 +10,9 @@ from dataclasses import replace
 from switchgear.core.accounts import Credential
 from switchgear.core.model import Account, CommandRecord, Device, HistoryPage, Json, StatusRecord
 from switchgear.core.ports import Batch
-from switchgear.errors import Conflict
+from switchgear.errors import Conflict, MqttIdTaken
 from switchgear.storage import cursor as cursors
+from switchgear.storage.mqttids import repeated, stored_mqtt_id
 
 
 class MemoryStore:
@@ -22,6 +23,7 @@ class MemoryStore:
         self._creds: dict[str, Credential] = {}
         self._devices: dict[int, Device] = {}
         self._serial_models: set[tuple[str, str]] = set()  # the unique (serial, model)
+        self._mqtt_ids: dict[str, int] = {}  # the unique MQTT id -> its device (mqttids.py)
         self._nvram: dict[int, Json] = {}
         self._statuses: list[tuple[float, int, StatusRecord]] = []  # sorted by (ts, seq)
         self._commands: dict[str, CommandRecord] = {}
@@ -66,18 +68,31 @@ class MemoryStore:
             self._creds[cred_id] = replace(self._creds[cred_id], revoked_at=at)
 
     async def add_device(self, device: Device) -> Device:
-        if (device.serial, device.model) in self._serial_models:
-            raise Conflict(f"a device with serial {device.serial!r} exists", field="serial")
-        stored = replace(device, id=len(self._devices) + 1)
-        self._devices[stored.id] = stored
-        self._serial_models.add((device.serial, device.model))
-        return stored
+        return self._add([device], f"a device with serial {device.serial!r}")[0]
 
     async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
+        return self._add(devices, "a device with one of these serials")
+
+    def _add(self, devices: Sequence[Device], what: str) -> list[Device]:
+        """All or none, as one transaction: Conflict on a taken serial, MqttIdTaken on an id."""
+        ids = [i for i in map(stored_mqtt_id, devices) if i is not None]
+        taken = repeated(ids) | {i for i in ids if i in self._mqtt_ids}
+        if taken:  # named first, as SqlStore does when a serial is taken too
+            raise MqttIdTaken(taken, "this MQTT id is taken")
         keys = [(d.serial, d.model) for d in devices]
         if len(set(keys)) < len(keys) or any(k in self._serial_models for k in keys):
-            raise Conflict("a device with one of these serials exists", field="serial")
-        return [await self.add_device(d) for d in devices]
+            raise Conflict(f"{what} exists", field="serial")
+        stored = [replace(d, id=len(self._devices) + 1 + n) for n, d in enumerate(devices)]
+        for device in stored:
+            self._keep(device)
+        return stored
+
+    def _keep(self, device: Device) -> None:
+        self._devices[device.id] = device
+        self._serial_models.add((device.serial, device.model))
+        mqtt_id = stored_mqtt_id(device)
+        if mqtt_id is not None:
+            self._mqtt_ids[mqtt_id] = device.id
 
     async def devices(self, ids: Sequence[int] | None = None) -> list[Device]:
         if ids is not None:

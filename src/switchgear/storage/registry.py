@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchgear.core.model import Device, Json
 from switchgear.errors import Conflict
+from switchgear.storage import mqttids
 from switchgear.storage import tables as t
 from switchgear.storage.sqlbase import SqlBase
 
@@ -25,7 +26,8 @@ class DeviceRows(SqlBase):
         stmt = t.devices.insert().values(**_device_row(device))
         try:
             res = await self._one_write(stmt)
-        except IntegrityError:
+        except IntegrityError as err:
+            await self._mqtt_id_clash(err, [device])
             raise Conflict(
                 f"a device with serial {device.serial!r} exists", field="serial"
             ) from None
@@ -41,9 +43,19 @@ class DeviceRows(SqlBase):
                 ids = await _new_device_ids(conn, len(devices))
                 rows = [{"id": i, **_device_row(d)} for d, i in zip(devices, ids, strict=True)]
                 await conn.execute(t.devices.insert(), rows)
-        except IntegrityError:
+        except IntegrityError as err:
+            await self._mqtt_id_clash(err, devices)
             raise Conflict("a device with one of these serials exists", field="serial") from None
         return [dataclasses.replace(d, id=i) for d, i in zip(devices, ids, strict=True)]
+
+    async def _mqtt_id_clash(self, err: IntegrityError, devices: Sequence[Device]) -> None:
+        """MqttIdTaken naming the taken ids when the MQTT id's index refused the write, or
+        when another index did but an id is taken too (a second adoption of one Shelly
+        clashes on its serial first): a refused write's path, never the common one."""
+        async with self.engine.connect() as conn:
+            taken = await mqttids.taken_among(conn, devices)
+        if taken.taken or mqttids.clash(err):
+            raise taken from None
 
     async def devices(self, ids: Sequence[int] | None = None) -> list[Device]:
         query = sa.select(t.devices).order_by(t.devices.c.id)
@@ -104,4 +116,5 @@ def _device_row(d: Device) -> dict[str, Any]:
     del row["id"]
     row["tags"] = list(d.tags)
     row["attrs"] = dict(d.attrs)
+    row["mqtt_id"] = mqttids.stored_mqtt_id(d)
     return row

@@ -46,7 +46,11 @@ devices = sa.Table(
     sa.Column("tags", sa.JSON, nullable=False),
     sa.Column("attrs", sa.JSON, nullable=False),
     sa.Column("simulated", sa.Boolean, nullable=False),
+    # the MQTT client id the device is on the broker under (storage/mqttids.py; 0009):
+    # unique, so two workers' registrations never end on one; NULL for a polled meter
+    sa.Column("mqtt_id", sa.String(64)),
     sa.UniqueConstraint("serial", "model", name="uq_devices_serial_model"),
+    sa.Index("uq_devices_mqtt_id", "mqtt_id", unique=True),
 )
 
 nvram = sa.Table(
