@@ -4,7 +4,7 @@ the store's unique MQTT id decides, and the loser's twin moves to a free id."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,9 +12,9 @@ import pytest
 from switchgear.core.model import Device
 from switchgear.errors import Conflict
 from switchgear.links import twinwire
-from switchgear.links.mqttclient import MemoryBroker
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
+from tests.api.test_adopt_workers import workers  # noqa: F401 (two runtimes, one database)
 from tests.storage.conftest import empty_schema, pg_database  # noqa: F401 (a fixture)
 
 WANTED = "shellyplug-C0FFEE"
@@ -41,24 +41,9 @@ def stored_ids(devices: list[Device]) -> dict[str, str]:
     return {d.serial: twinwire.mqtt_id(d) for d in devices}
 
 
-@pytest.fixture
-async def workers(pg_database: str) -> AsyncIterator[tuple[Runtime, Runtime]]:  # noqa: F811
-    """Two runtimes on one database, each on a broker of its own: neither hears of the
-    other's registrations (the widest race: as if the peers' message had not arrived)."""
-    await empty_schema(pg_database)
-    settings = Settings(database_url=pg_database, speed=1, secret_key=KEY)
-    a = await Runtime.start(settings, mqtt=MemoryBroker().transport())
-    b = await Runtime.start(settings, mqtt=MemoryBroker().transport())
-    try:
-        yield a, b
-    finally:
-        await b.stop()
-        await a.stop()
-
-
 @pytest.mark.postgres
 async def test_two_workers_registering_twins_on_one_id_at_once_give_them_two(
-    workers: tuple[Runtime, Runtime],
+    workers: tuple[Runtime, Runtime],  # noqa: F811 (the fixture)
 ) -> None:
     a, b = workers
     account = await a.auth.create_account("m@example.com", "M", "correct horse M")
@@ -77,7 +62,7 @@ async def test_two_workers_registering_twins_on_one_id_at_once_give_them_two(
 
 @pytest.mark.postgres
 async def test_two_bulk_registrations_at_once_move_only_the_clashing_twins(
-    workers: tuple[Runtime, Runtime],
+    workers: tuple[Runtime, Runtime],  # noqa: F811 (the fixture)
 ) -> None:
     a, b = workers
     account = await a.auth.create_account("m@example.com", "M", "correct horse M")
@@ -97,7 +82,7 @@ async def test_two_bulk_registrations_at_once_move_only_the_clashing_twins(
 
 @pytest.mark.postgres
 async def test_a_twin_and_an_adoption_on_two_workers_never_end_on_one_id(
-    workers: tuple[Runtime, Runtime],
+    workers: tuple[Runtime, Runtime],  # noqa: F811 (the fixture)
 ) -> None:
     a, b = workers
     account = await a.auth.create_account("m@example.com", "M", "correct horse M")
