@@ -21,7 +21,7 @@ from switchgear.core.model import (
 )
 from switchgear.errors import DeviceOffline, InvalidCommand, InvalidInput
 from switchgear.links import twinwire as tw
-from switchgear.links.fleetlink import record_id
+from switchgear.links.fleetlink import record_ids
 from switchgear.links.fleetnode import parse_shard
 
 
@@ -122,6 +122,7 @@ def test_a_trips_events_cross_the_wire_in_one_message_each_state_once() -> None:
 
 def test_each_event_of_one_message_has_its_own_record_id() -> None:
     payload = b'{"method":"NotifyEvent"}'
-    ids = {record_id("t/events/rpc", payload, k) for k in range(3)}
-    assert len(ids) == 3 and record_id("t/events/rpc", payload) in ids
-    assert record_id("t/events/rpc", payload, 1) == record_id("t/events/rpc", payload, 1)
+    ids = record_ids("t/events/rpc", payload, 3)
+    assert len(set(ids)) == 3 and record_ids("t/events/rpc", payload, 1) == ids[:1]
+    assert record_ids("t/events/rpc", payload, 3) == ids  # every worker gives the same ids
+    assert record_ids("t/other/events/rpc", payload, 3)[0] not in ids  # another device's

@@ -59,14 +59,9 @@ Parsed = list[tuple[DeviceEvent, str]]  # a report's events, each with its recor
 PARSED_KEPT = 256  # reports whose events wait for their other copy (group mode)
 
 
-def record_id(topic: str, payload: bytes, k: int = 0) -> str:
-    """The id every worker gives the record of the `k`th event of one device message."""
-    return record_ids(topic, payload, k + 1)[k]
-
-
 def record_ids(topic: str, payload: bytes, n: int) -> list[str]:
-    """The record ids of a device message's first `n` events: the message's hash, then a
-    hash of that and `k` for the `k`th (the message hashed once, not once an event)."""
+    """The ids every worker gives the records of a device message's first `n` events: the
+    message's hash, then a hash of that and `k` for the `k`th (one hash of the message)."""
     digest = hashlib.blake2b(topic.encode() + b"\0" + payload, digest_size=9).digest()
     ids = [base64.urlsafe_b64encode(digest).decode()]
     for k in range(1, n):

@@ -37,6 +37,7 @@ class Statement:
     sql: str
     columns: tuple[str, ...]
     table: str = ""  # the table it writes
+    key: str | None = None  # the upsert's conflict column (None: a plain insert)
 
 
 def compile_write(table: sa.Table, dialect: sa.Dialect, key: str | None) -> Statement:
@@ -52,7 +53,7 @@ def compile_write(table: sa.Table, dialect: sa.Dialect, key: str | None) -> Stat
     compiled = stmt.compile(dialect=dialect)
     if tuple(compiled.positiontup or ()) != cols:  # the row builders below rely on it
         raise RuntimeError(f"{table.name}: unexpected parameter order {compiled.positiontup}")
-    return Statement(str(compiled), cols, table.name)
+    return Statement(str(compiled), cols, table.name, key)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from switchgear.storage.bulk import Row, Statement
 ONE_STATEMENT_ROWS = 1000
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
-_KEYS = {"statuses": None, "nvram": "device_id", "commands": "id", "meta": "key"}
 
 
 def _insert(table: sa.Table, columns: tuple[str, ...], key: str | None, first: int) -> str:
@@ -54,7 +53,7 @@ def statement(parts: tuple[Statement, ...]) -> str:
     inserts, first = [], 1
     for stmt in parts:
         table = t.metadata.tables[stmt.table]
-        inserts.append(_insert(table, stmt.columns, _KEYS[table.name], first))
+        inserts.append(_insert(table, stmt.columns, stmt.key, first))
         first += len(stmt.columns)
     *ctes, last = inserts
     if not ctes:
