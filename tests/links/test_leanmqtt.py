@@ -261,3 +261,45 @@ async def test_close_sends_what_is_buffered_then_disconnects() -> None:
         await t.close()
         await until(lambda: fb.got[-1:] == [(0xE0, b"")], seconds=10)
         assert len(fb.publishes()) == 500
+
+
+class _Reads(asyncio.Transport):
+    """A socket's transport as the protocol sees it: whether reading is paused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paused: list[bool] = []  # each pause (True) and resume (False), in order
+
+    def pause_reading(self) -> None:
+        self.paused.append(True)
+
+    def resume_reading(self) -> None:
+        self.paused.append(False)
+
+    def is_closing(self) -> bool:
+        return False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        pass
+
+
+async def test_a_backlog_read_lets_the_loop_run_before_the_next_read() -> None:
+    """A burst of reports (1 MiB read) is handled, then reading pauses for one pass of the
+    event loop: what waited (a commit's answer, a request) runs first."""
+    t = LeanTransport("127.0.0.1", 1, "sgtest-backlog")
+    heard: list[str] = []
+    t._on_message = lambda topic, _p: heard.append(topic)
+    reads = _Reads()
+    t._transport = reads
+    ran_between: list[list[bool]] = []
+    burst = b"".join(mw.publish_packet(f"d/{i}/events", b"x" * 1000, i + 1, False, False)
+                     for i in range(1100))  # fmt: skip
+    assert len(burst) >= 1024 * 1024
+    asyncio.get_running_loop().call_soon(lambda: ran_between.append(list(reads.paused)))
+    t.data_received(burst)
+    assert len(heard) == 1100 and reads.paused == [True]  # all of this read, then a pause
+    await asyncio.sleep(0)
+    assert ran_between == [[True]]  # waiting work ran while reading was paused
+    assert reads.paused == [True, False]  # and reading resumed after it
+    t.data_received(mw.publish_packet("d/x/events", b"{}", 1101, False, False))
+    assert reads.paused == [True, False] and len(heard) == 1101  # a small read: no pause

@@ -36,6 +36,11 @@ MAX_BACKOFF_S = 10.0
 MAX_IN_FLIGHT = 1000  # our QoS 1 publishes on the wire before their PUBACKs (at most)
 CLOSE_DRAIN_S = 2.0  # how long close() waits for the PUBACKs of what is in flight
 SUBSCRIBE_BATCH = 500  # filters a SUBSCRIBE carries when a reconnect makes them again
+# every this much read, reading pauses for one pass of the event loop: a burst of reports
+# does not hold the loop (uvloop reads a socket up to 32 times a pass, 8 MiB: 300 ms of
+# reports while a commit's answer and the faces' requests waited), and what a pass reads
+# still makes one commit, not many small ones (each commit costs PostgreSQL and us CPU)
+BACKLOG_READ = 1024 * 1024
 
 
 class LeanTransport(asyncio.Protocol):
@@ -69,6 +74,7 @@ class LeanTransport(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._ready = False
         self._buf = b""
+        self._read_in_pass = 0  # bytes read since reading last paused
         self._out: list[bytes] = []
         self._flush_due = False
         self._connack: asyncio.Future[None] | None = None
@@ -105,6 +111,19 @@ class LeanTransport(asyncio.Protocol):
         self._filters[topic_filter] = None
         if self._ready:
             await self._subscribe([topic_filter])
+
+    async def unsubscribe(self, topic_filter: str) -> None:
+        """Drop a plain subscription (now and for every reconnect); waits for the broker's
+        UNSUBACK while connected, so nothing published after this comes here by it."""
+        if topic_filter not in self._filters:
+            return
+        del self._filters[topic_filter]
+        if self._ready:
+            pid = self._next_pid()
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._subacks[pid] = fut  # (an UNSUBACK is waited for as a SUBACK is)
+            self._write(mw.unsubscribe_packet(pid, [topic_filter], v5=self._v5))
+            await fut
 
     async def share(self, group: str, topic_filter: str, on_message: MessageHandler) -> None:
         if not self._v5:
@@ -262,6 +281,16 @@ class LeanTransport(asyncio.Protocol):
             log.warning("MQTT broker %s sent a packet we cannot read: %s", self.broker, err)
             if self._transport is not None:
                 self._transport.abort()
+            return
+        self._read_in_pass += len(data)
+        if self._read_in_pass >= BACKLOG_READ and self._transport is not None:
+            self._transport.pause_reading()  # what else is ready runs before the next read
+            asyncio.get_running_loop().call_soon(self._resume, self._transport)
+
+    def _resume(self, transport: asyncio.Transport) -> None:
+        self._read_in_pass = 0
+        if transport is self._transport and not transport.is_closing():
+            transport.resume_reading()
 
     def _packet(self, first: int, body: bytes) -> None:
         kind = first & 0xF0
@@ -281,7 +310,7 @@ class LeanTransport(asyncio.Protocol):
                 self._fill()
             if self._drained is not None and not self.in_flight and not self._drained.done():
                 self._drained.set_result(None)
-        elif kind == 0x90:  # SUBACK
+        elif kind in (0x90, 0xB0):  # SUBACK, UNSUBACK
             pid = struct.unpack_from("!H", body)[0]
             codes = body[mw.properties(body, 2)[1] :] if self._v5 else body[2:]
             if any(c >= 0x80 for c in codes):
