@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,7 +28,7 @@ from switchgear.core.scheduler import Scheduler
 from switchgear.errors import Conflict, InvalidCommand, InvalidInput, MqttIdTaken
 from switchgear.links import twinwire
 from switchgear.links.broker import from_settings, is_broker_link
-from switchgear.links.fleetlink import FleetLink
+from switchgear.links.fleetlink import FleetLink, presence_topic
 from switchgear.links.leanmqtt import LeanTransport
 from switchgear.links.memory import MemoryLink
 from switchgear.links.meterlease import LEASE_CHECK_S, AdvisoryLease
@@ -130,9 +131,11 @@ class Runtime:
         remote = None if mqtt is None else MqttLink(clock, scheduler, journal.put_nvram, mqtt)
         fleet_link = None
         if external:  # MQTT 5: the history is written once, by shared subscriptions
-            fleet_transport = LeanTransport(from_settings(settings), v5=True)
-            fleet_link = FleetLink(clock, fleet_transport, settings.command_timeout_s,
-                                   group=f"switchgear-{name}")  # fmt: skip
+            group, client_id = f"switchgear-{name}", f"switchgear-{secrets.token_hex(6)}"
+            will = (presence_topic(group, client_id), b"")  # how it takes reports: gone
+            fleet_transport = LeanTransport(from_settings(settings), client_id=client_id,
+                                            will=will, v5=True)  # fmt: skip
+            fleet_link = FleetLink(clock, fleet_transport, settings.command_timeout_s, group=group)
         router = LinkRouter(link, poller, remote, fleet_link)
         engine = Engine(store, router, bus, clock, journal, settings.command_timeout_s)
         if fleet_link is not None:

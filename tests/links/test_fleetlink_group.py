@@ -16,7 +16,7 @@ from switchgear.core.model import (
     StatusKind,
 )
 from switchgear.links import twinwire as tw
-from switchgear.links.fleetlink import FleetLink
+from switchgear.links.fleetlink import FleetLink, presence_topic
 from switchgear.links.mqttclient import MemoryBroker
 
 T0 = 1_750_000_000.0
@@ -67,14 +67,59 @@ async def test_one_trip_report_reaches_every_worker_and_is_recorded_once() -> No
         assert sorted(ids) == sorted(rid for _, rid in records)
 
 
-async def test_a_worker_alone_records_each_report_once_and_keeps_no_parse_behind() -> None:
+async def test_a_worker_alone_takes_each_report_once_and_records_it_once() -> None:
     broker = MemoryBroker()
     link, heard, records = await worker(broker, "w0")
+    assert broker.retained[presence_topic("g", "w0")] == b"lone"
+    (transport,) = broker.transports
+    assert tw.events_topic(DEVICE) not in transport.filters  # the shared copy only
     for k in range(600):
         broker.publish(tw.events_topic(DEVICE), trip_report().replace(b"59.6", f"{k}".encode()))
     assert len(heard) == 1800 and len(records) == 1200
     assert len({rid for _, rid in records}) == 1200
-    assert not link._parsed  # each report's parse served its two copies, then went
+    assert not link._parsed  # nothing waits for a second copy
+
+
+def modes(broker: MemoryBroker) -> dict[str, bytes]:
+    return {t.rsplit("/", 1)[1]: m for t, m in broker.retained.items() if "/recorders/" in t}
+
+
+async def test_workers_coming_and_going_never_record_a_report_twice_or_miss_one() -> None:
+    """A lone worker takes its plain copies back before a newcomer takes shared ones (its
+    shadows miss nothing dealt to the other); left alone again, it goes lone."""
+    broker = MemoryBroker()
+    published = 0
+
+    def report() -> None:
+        nonlocal published
+        published += 1
+        broker.publish(tw.events_topic(DEVICE),
+                       trip_report().replace(b"59.6", f"{published}".encode()))  # fmt: skip
+
+    first, heard0, records0 = await worker(broker, "w0")
+    report()
+    joining = asyncio.create_task(worker(broker, "w1"))
+    for _ in range(3):  # while the second worker joins
+        await asyncio.sleep(0)
+        report()
+    second, heard1, records1 = await joining
+    assert modes(broker) == {"w0": b"grouped", "w1": b"grouped"}
+    for _ in range(4):
+        report()
+    # every worker heard every report from the moment it joined; the first, all of them
+    assert len(heard0) == 3 * published
+    assert len(heard1) == 3 * 4  # (the reports while it joined: before it subscribed)
+    assert records1  # the shared copies go round the two
+    await second.close()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert modes(broker) == {"w0": b"lone", "w1": b""}
+    assert tw.events_topic(DEVICE) not in broker.transports[0].filters
+    report()
+    assert len(heard0) == 3 * published
+    ids = [rid for _, rid in records0 + records1]
+    assert len(ids) == len(set(ids)) == 2 * published  # each report's two records, once
+    await first.close()
 
 
 @pytest.mark.parametrize("group", [None, "g"], ids=["one-worker", "group"])

@@ -8,6 +8,19 @@ its process dies) says whether it is on the broker.
 With a `group` (API workers sharing one database), every worker takes every report for
 its shadows and its own subscribers, and the history records are written once: by the
 worker the broker deals the report's copy to, among the group's shared subscriptions.
+Each worker says on `<group>/recorders/<client id>` (retained; its last will clears it)
+how it takes the reports:
+
+    joining   its plain copies only (it records nothing yet)
+    grouped   a plain copy of each report (its shadows) and its share of the shared copies
+    lone      no other worker is there: the shared copy alone, for shadows and records
+              (the broker sends each report once, not twice)
+
+A lone worker goes `grouped` (its plain subscriptions back, SUBACKed) as soon as another
+worker says anything; a joining worker takes shared copies only once no other worker is
+`lone` (so no report dealt to it is missing from another's shadows); a grouped worker
+left alone goes `lone`. The records never change hands: they come from the shared
+subscriptions in every mode, so none is written twice or lost when workers come and go.
 """
 
 from __future__ import annotations
@@ -52,11 +65,20 @@ class Served:
     flip: tuple[str, bool | None] | None = None
     elected: str | None = None  # a shared `online` copy that came before its own
     reports: int = 0  # report messages heard: one that came while a status ask was out wins
+    plain: bool = False  # (group mode) its events topic plainly subscribed
+    shared: bool = False  # (group mode) its topics among the group's shared subscriptions
 
 
 Recorder = Callable[[DeviceEvent, str], None]
 Parsed = list[tuple[DeviceEvent, str]]  # a report's events, each with its record id
 PARSED_KEPT = 256  # reports whose events wait for their other copy (group mode)
+JOIN_WAIT_S = 10.0  # a joining worker waits this long at most for a lone one to go grouped
+JOINING, GROUPED, LONE = "joining", "grouped", "lone"
+
+
+def presence_topic(group: str, client_id: str) -> str:
+    """Where a worker of `group` says how it takes the reports (retained; will: empty)."""
+    return f"{group}/recorders/{client_id}"
 
 
 def record_ids(topic: str, payload: bytes, n: int) -> list[str]:
@@ -100,7 +122,19 @@ class FleetLink:
         self._src = transport.client_id
         # group mode: a report comes twice to the worker dealt its shared copy, the two
         # copies one after the other; the first's parse serves the second
-        self._parsed: dict[tuple[int, bytes], Parsed] = {}
+        self._parsed: dict[tuple[int, bytes], tuple[Parsed, bool]] = {}  # and if shared
+        self._mode = JOINING  # (group mode) how this worker takes the reports, as said
+        self._paired = True  # a plain events subscription may be up: a report may come twice
+        self._presence = presence_topic(group or "", "")  # the group's presence topics
+        self._others: dict[str, str] = {}  # the other workers of the group: their modes
+        self._unheard: set[str] = set()  # others not heard again since a reconnect
+        self._said: asyncio.Future[None] | None = None  # our own presence came back
+        self._heard_all = False  # every presence before ours was heard
+        self._blind = False  # ours never came back (off the broker): the safe mode, grouped
+        self._settled = asyncio.Event()  # the mode is not `joining` any more
+        self._up = asyncio.Event()  # connected to the broker
+        self._settling: asyncio.Task[None] | None = None
+        self._waited = False  # waited JOIN_WAIT_S for a lone worker: join anyway
 
     def attach(self, sink: EventSink) -> None:
         self._sinks.append(sink)
@@ -111,17 +145,123 @@ class FleetLink:
     async def start(self) -> None:
         self.transport.start(self._on_message, self._on_connection)
         await self.transport.subscribe(f"{self._src}/rpc")
+        if self.group is not None:
+            await self._join()
 
     async def add(self, device: Device) -> None:
         s = Served(device)
         self._devices[device.id] = s
         self._by_events[tw.events_topic(device)] = s
         self._by_online[tw.online_topic(device)] = s
-        await self.transport.subscribe(tw.events_topic(device))
+        if self.group is None:
+            await self.transport.subscribe(tw.events_topic(device))
         await self.transport.subscribe(tw.online_topic(device))  # retained: the answer now
         if self.group is not None:  # (a retained message goes to no shared subscription)
-            await self.transport.share(self.group, tw.events_topic(device), self._on_shared)
-            await self.transport.share(self.group, tw.online_topic(device), self._on_shared)
+            await self._fit(s)
+
+    # --- group mode: how this worker takes the reports ---------------------------
+
+    async def _join(self) -> None:
+        """Say `joining`, hear the others' presence, and settle the mode before any
+        device is added."""
+        await self.transport.subscribe(self._presence + "+")
+        self._spawn(self._wait_for_lone())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.answer_timeout_s):
+                await self._up.wait()
+        await self._hear_all()
+        await self._settled.wait()
+
+    async def _hear_all(self) -> None:
+        """Say our mode and wait for it to come back: the others' (retained) presence came
+        before it. Then settle."""
+        self._said = asyncio.get_running_loop().create_future()
+        self._heard_all = False
+        try:
+            async with asyncio.timeout(self.answer_timeout_s):
+                await self._say()
+                await self._said
+            for gone in self._unheard:  # left while we were off the broker
+                self._others.pop(gone, None)
+            self._blind = False
+        except (DeviceOffline, TimeoutError):
+            self._blind = True
+        self._unheard = set()
+        self._heard_all = True
+        self._settle()
+
+    async def _wait_for_lone(self) -> None:
+        await asyncio.sleep(JOIN_WAIT_S)
+        self._waited = True
+        self._settle()
+
+    async def _say(self) -> None:
+        assert self.group is not None
+        await self.transport.publish(presence_topic(self.group, self._src),
+                                     self._mode.encode(), retain=True)  # fmt: skip
+
+    def _heard_presence(self, topic: str, payload: bytes) -> None:
+        who, mode = topic[len(self._presence) :], payload.decode(errors="replace")
+        if who == self._src:
+            if self._said is not None and not self._said.done():
+                self._said.set_result(None)
+            return
+        self._unheard.discard(who)
+        if mode:
+            self._others[who] = mode
+        else:
+            self._others.pop(who, None)
+        self._settle()
+
+    def _target(self) -> str | None:
+        """The mode to take now (None: stay as is, waiting)."""
+        if not self._heard_all:
+            return None
+        if self._blind:
+            return GROUPED  # the others unheard: the mode that is right whoever is there
+        if not self._others:
+            return LONE
+        if self._mode == JOINING and LONE in self._others.values() and not self._waited:
+            return None  # a lone worker's shadows would miss what is dealt here
+        return GROUPED
+
+    def _settle(self) -> None:
+        if self._settling is None or self._settling.done():
+            self._settling = asyncio.get_running_loop().create_task(self._settle_all())
+
+    async def _settle_all(self) -> None:
+        """Take the target mode until it stays: subscriptions first, then say it."""
+        try:
+            while (target := self._target()) is not None and target != self._mode:
+                self._mode = target
+                if target != LONE:
+                    self._paired = True  # before a plain copy can come back
+                await asyncio.gather(*(self._fit(s) for s in list(self._devices.values())))
+                if self._mode == LONE and not any(s.plain for s in self._devices.values()):
+                    self._paired = False
+                with contextlib.suppress(DeviceOffline):
+                    await self._say()
+        except Exception:
+            log.exception("the group mode was not settled")
+        if self._mode != JOINING:
+            self._settled.set()
+
+    async def _fit(self, s: Served) -> None:
+        """A device's subscriptions as the mode wants them (shared ones, once made, stay)."""
+        assert self.group is not None
+        plain, shared = self._mode != LONE, self._mode != JOINING
+        events, online = tw.events_topic(s.device), tw.online_topic(s.device)
+        if plain != s.plain:
+            s.plain = plain
+            if plain:
+                self._paired = True
+                await self.transport.subscribe(events)
+            else:
+                await self.transport.unsubscribe(events)
+        if shared and not s.shared:
+            s.shared = True
+            await self.transport.share(self.group, events, self._on_shared)
+            await self.transport.share(self.group, online, self._on_shared)
 
     async def announce(self, device: Device) -> None:
         """Tell the fleet processes a simulated device was registered."""
@@ -129,6 +269,13 @@ class FleetLink:
             await self.transport.publish(tw.CONTROL_ADDED, tw.dumps({"device_id": device.id}))
 
     async def close(self) -> None:
+        if self.group is not None and self._said is not None:  # a clean leave, said at once
+            with contextlib.suppress(DeviceOffline):
+                assert self.group is not None
+                await self.transport.publish(presence_topic(self.group, self._src), b"",
+                                             retain=True)  # fmt: skip
+        if self._settling is not None:
+            self._settling.cancel()
         for task in list(self._tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -138,6 +285,15 @@ class FleetLink:
     # --- from the broker ------------------------------------------------------
 
     def _on_connection(self, up: bool) -> None:
+        if up:
+            self._up.set()
+        else:
+            self._up.clear()
+        if self.group is not None and self._said is not None:  # our presence: its will cleared it
+            if up:
+                self._spawn(self._hear_all())
+            else:
+                self._heard_all, self._unheard = False, set(self._others)
         if not up:  # nothing is known until the retained `online` comes again
             for s in self._devices.values():
                 self._offline(s, "the server lost the MQTT broker", record=False)
@@ -152,18 +308,15 @@ class FleetLink:
             return
         s = self._by_events.get(topic)
         if s is not None:
-            s.reports += 1
             if self.group is None:
+                s.reports += 1
                 for ev in tw.parse_events(s.device.id, payload):
                     self._report(s, ev)
                 return
-            for ev, rid in self._parse(s, topic, payload):
-                if ev.record:
-                    ev = SharedEvent(
-                        ev.device_id, ev.ts, ev.kind, ev.reason, ev.data, ev.state, ev.channel,
-                        False, ev.topic, rid,
-                    )  # fmt: skip
-                self._report(s, ev)
+            self._copy(s, topic, payload, False)
+            return
+        if self.group is not None and topic.startswith(self._presence):
+            self._heard_presence(topic, payload)
             return
         s = self._by_online.get(topic)
         if s is not None:
@@ -183,27 +336,48 @@ class FleetLink:
 
     # --- group mode: the elected worker's records --------------------------------
 
-    def _parse(self, s: Served, topic: str, payload: bytes) -> Parsed:
-        """A report's events and record ids, parsed once for its two copies."""
-        key = (s.device.id, payload)
-        parsed = self._parsed.pop(key, None)
-        if parsed is None:
-            events = tw.parse_events(s.device.id, payload)
-            parsed = list(zip(events, record_ids(topic, payload, len(events)), strict=True))
-            self._parsed[key] = parsed
+    def _copy(self, s: Served, topic: str, payload: bytes, shared: bool) -> Parsed:
+        """A copy of a report: its events go to the shadow and the sinks from whichever
+        copy comes first (parsed once for both; a copy of the kind that came already is
+        another report, a same one sent again)."""
+        if self._paired:
+            key = (s.device.id, payload)
+            kept = self._parsed.pop(key, None)
+            if kept is not None and kept[1] is not shared:  # the other copy: events went
+                return kept[0]
+            parsed = self._parse(topic, payload, s.device.id)
+            self._parsed[key] = (parsed, shared)
             if len(self._parsed) > PARSED_KEPT:  # a copy dealt to another worker
                 del self._parsed[next(iter(self._parsed))]
+        else:  # lone: the only copy
+            parsed = self._parse(topic, payload, s.device.id)
+        s.reports += 1
+        for ev, rid in parsed:
+            if ev.record:
+                ev = SharedEvent(
+                    ev.device_id, ev.ts, ev.kind, ev.reason, ev.data, ev.state, ev.channel,
+                    False, ev.topic, rid,
+                )  # fmt: skip
+            self._report(s, ev)
         return parsed
+
+    @staticmethod
+    def _parse(topic: str, payload: bytes, device_id: int) -> Parsed:
+        """A report's events and the ids of their records."""
+        events = tw.parse_events(device_id, payload)
+        return list(zip(events, record_ids(topic, payload, len(events)), strict=True))
 
     def _on_shared(self, topic: str, payload: bytes) -> None:
         """This worker's share of the reports: the history records they make."""
-        if self.recorder is None:
-            return
         s = self._by_events.get(topic)
         if s is not None:
-            for ev, rid in self._parse(s, topic, payload):
-                if ev.record:
-                    self.recorder(ev, rid)
+            parsed = self._copy(s, topic, payload, True)
+            if self.recorder is not None:
+                for ev, rid in parsed:
+                    if ev.record:
+                        self.recorder(ev, rid)
+            return
+        if self.recorder is None:
             return
         s = self._by_online.get(topic)
         if s is not None:

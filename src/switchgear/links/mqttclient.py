@@ -60,6 +60,10 @@ class MqttTransport(Protocol):
     @property
     def connected(self) -> bool: ...
     async def subscribe(self, topic_filter: str) -> None: ...
+    async def unsubscribe(self, topic_filter: str) -> None:
+        """Drop a plain subscription; nothing published after this comes by it."""
+        ...
+
     async def share(self, group: str, topic_filter: str, on_message: MessageHandler) -> None:
         """Also take `topic_filter` as one of the group's members (MQTT 5 `$share/`): each
         message goes to one member, to `on_message`, beside the plain subscription's copy."""
@@ -140,6 +144,9 @@ class MemoryTransport:
         for topic, payload in list(self.broker.retained.items()):
             if self.up and self._on_message and matches(topic_filter, topic):
                 self._on_message(topic, payload)
+
+    async def unsubscribe(self, topic_filter: str) -> None:
+        self.filters.discard(topic_filter)
 
     async def share(self, group: str, topic_filter: str, on_message: MessageHandler) -> None:
         self.shared[(group, topic_filter)] = on_message

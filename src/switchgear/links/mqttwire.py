@@ -128,6 +128,12 @@ def subscribe_packet(
     return packet(0x82, head + b"".join(text(f.encode()) + b"\x01" for f in filters))
 
 
+def unsubscribe_packet(pid: int, filters: list[str], *, v5: bool = False) -> bytes:
+    """UNSUBSCRIBE (MQTT 5: no properties)."""
+    head = struct.pack("!H", pid) + (b"\x00" if v5 else b"")
+    return packet(0xA2, head + b"".join(text(f.encode()) for f in filters))
+
+
 def puback(pid: bytes) -> bytes:
     """PUBACK of the two-byte packet id `pid` (MQTT 5: success, no reason code)."""
     return b"\x40\x02" + pid
