@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
@@ -74,6 +75,18 @@ def cpu_s(pid: int) -> float:
     """User + system CPU seconds of a live process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds of every PostgreSQL process on this machine that lives now (its backends
+    come and go: a difference is a lower bound when one ended between the two reads)."""
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if (proc / "comm").read_text().strip() in ("postgres", "postmaster"):
+                    total += cpu_s(int(proc.name))
+    return total
 
 
 def percentiles(xs: list[float]) -> dict[str, float]:

@@ -65,6 +65,7 @@ from bench.fleetbase import (
     cpu_s,
     own_broker,
     percentiles,
+    postgres_cpu_s,
     rss_kib,
     until,
 )
@@ -85,11 +86,18 @@ PROFILE = os.environ.get("FLEETSCALE_PROFILE")  # a folder: cProfile the fleets 
 
 
 def fleet_proc(url: str, shard: str) -> subprocess.Popen[bytes]:
-    prof = ["-m", "cProfile", "-o", f"{PROFILE}/fleet-{shard.replace('/', 'of')}.prof"]
-    main = "bench.gcwatch" if os.environ.get("FLEETSCALE_GCWATCH") else "switchgear"
-    cmd = [sys.executable, *(prof if PROFILE else []), "-m", main, "fleet", "--link",
+    main = ["bench.gcwatch" if os.environ.get("FLEETSCALE_GCWATCH") else "switchgear"]
+    if PROFILE:  # the commands and the FFR burst only (signalled: `profiling`)
+        main = ["bench.fleetprofile", PROFILE, f"fleet-{shard.replace('/', 'of')}"]
+    cmd = [sys.executable, "-m", *main, "fleet", "--link",
            RUN.link, "--database-url", url, "--shard", shard, "--log-level", "warning"]  # fmt: skip
     return subprocess.Popen(cmd, cwd=ROOT)
+
+
+def profiling(pids: list[int], on: bool) -> None:
+    """Start or write the fleet processes' profiles (FLEETSCALE_PROFILE)."""
+    for pid in pids if PROFILE else ():
+        os.kill(pid, signal.SIGUSR1 if on else signal.SIGUSR2)
 
 
 async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
@@ -153,6 +161,7 @@ async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
     profiler = cProfile.Profile() if PROFILE else None
     if profiler is not None:
         profiler.enable()
+        profiling(pids, True)
     # in flight only, as a server holds its requests: 10,000 finished tasks kept to the end
     # were a third of what the server's full collector pass walked
     tasks: set[asyncio.Task[None]] = set()
@@ -173,6 +182,7 @@ async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(f"{PROFILE}/server-commands.prof")
+        profiling(pids, False)
     del link.send
     gc.callbacks.remove(gc_pass)
     live = gc.get_objects()  # what a full pass of the server's would walk now
@@ -411,10 +421,12 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
     c_fleet = sum(cpu_s(pid) for pid in pids)
     c_server = time.process_time()
     c_broker = cpu_s(RUN.broker_pid) if RUN.broker_pid else 0.0
+    c_pg = postgres_cpu_s()
     batches = rt.journal.batches
     profiler = cProfile.Profile() if PROFILE else None
     if profiler is not None:
         profiler.enable()
+        profiling(pids, True)
     step_v = rt.clock.now()
     t_step = time.perf_counter()
     stepping = asyncio.create_task(rt.set_grid(account_id, 59.6, None))
@@ -432,10 +444,12 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
     durable_s = counted_at - t_step
     commits = rt.journal.batches - batches
     broker_cpu = cpu_s(RUN.broker_pid) - c_broker if RUN.broker_pid else None
+    pg_cpu = postgres_cpu_s() - c_pg
     rt.journal.on_commit = observe
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(f"{PROFILE}/server-ffr.prof")
+        profiling(pids, False)
     await stepping
     set_grid_s = stepped[0]
     await asyncio.sleep(1)
@@ -465,6 +479,7 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
                     "server_events_heard": events,
                     "server_commits_until_durable": commits,
                     "broker_cpu_s_until_durable": broker_cpu and round(broker_cpu, 2),
+                    "postgres_cpu_s_until_durable": round(pg_cpu, 2),
                     "server_heard_ms": spread(arrived),
                     "server_commits_ms": [(round(at * 1000), rows, round(took * 1000))
                                           for at, rows, took in committed[:40]],
@@ -647,7 +662,9 @@ def report(r: dict[str, Any]) -> None:
     print(f"registration of {n:,} on the server: {s['register_s']} s; server RSS with them "
           f"(twins elsewhere): {s['server_rss_mib']} MiB; fleet CPU to connect: "
           f"{s['fleet_connect_cpu_s']} s; FFR CPU (fleet + server): "
-          f"{ffr['cpu_s_fleet_and_server']} s; set_grid call "
+          f"{ffr['cpu_s_fleet_and_server']} s, and until durable the broker's "
+          f"{ffr['broker_cpu_s_until_durable']} s, PostgreSQL's "
+          f"{ffr['postgres_cpu_s_until_durable']} s; set_grid call "
           f"{ffr['set_grid_call_ms']} ms")  # fmt: skip
 
 
