@@ -18,6 +18,7 @@ MAX_NAME = 200
 MAX_TAGS = 20
 
 SERIAL_REFUSED = kinds.SERIAL_REFUSED
+ADDRESS_REFUSED = kinds.ADDRESS_REFUSED
 RULES = kinds.RULES  # per simulated model: its serials and its twin's first attributes
 
 
@@ -141,7 +142,8 @@ Progress = Callable[[int, int], None]  # (rows handled, rows in all)
 
 async def run(rt: Runtime, account_id: int, plan: Plan, progress: Progress | None = None) -> Report:
     """Add the plan's devices in batches of BATCH (after charging the account's
-    registration allowance); a serial taken meanwhile is refused like any other."""
+    registration allowance); a serial taken meanwhile is refused like any other, and a real
+    device's MQTT id adopted meanwhile as the check refuses one."""
     report = plan.report
     await admit_rows(rt, account_id, len(plan.new) + _probes(report))
     total = len(plan.new)
@@ -154,8 +156,10 @@ async def run(rt: Runtime, account_id: int, plan: Plan, progress: Progress | Non
                 try:
                     await rt.add_devices([device])
                     report.imported += 1
-                except Conflict:
-                    report.refused.append(Refusal(line, SERIAL_REFUSED))
+                except Conflict as err:  # a real device's MQTT id adopted meanwhile: as
+                    taken = err.field == "mqtt_id" and not device.simulated  # the check says
+                    why = ADDRESS_REFUSED if taken else SERIAL_REFUSED
+                    report.refused.append(Refusal(line, why))
         if progress is not None:
             progress(start + len(part), total)
     report.refused.sort(key=lambda r: r.line)

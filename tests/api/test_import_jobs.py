@@ -208,3 +208,25 @@ async def test_shelly_rows_are_adopted_over_the_mqtt_link(mqtt_rt: Runtime) -> N
     assert {"shellyplug-AB12CD", "shellyplugsg3-0011"} <= rt.mqtt.mqtt_ids() if rt.mqtt else False
     again = await onboarding.check(rt, account.id, rows)
     assert again.report.unchanged == 2 and not again.new
+
+
+async def test_a_shelly_adopted_elsewhere_while_its_import_ran_is_refused_by_address(
+    mqtt_rt: Runtime,
+) -> None:
+    """The file was checked, then another account (or worker) adopted one of its devices
+    before the batch was stored: that row gets the answer it would have had at the check
+    (its MQTT id is taken), not the serial's; the rest of the batch is stored."""
+    rt = mqtt_rt
+    account = await rt.auth.create_account("m@example.com", "M", "correct horse M")
+    other = await rt.auth.create_account("o@example.com", "O", "correct horse O")
+    text = "\n".join(json.dumps(x) for x in [
+        {"protocol": "shelly-gen1", "address": "shellyplug-RACE01", "serial": "MINE-1"},
+        {"protocol": "shelly-gen1", "address": "shellyplug-FREE01", "serial": "MINE-2"},
+    ])  # fmt: skip
+    plan = await onboarding.check(rt, account.id, onboarding.parse(text, "application/x-ndjson"))
+    assert len(plan.new) == 2
+    await rt.adopt(other.id, "shelly-gen1", "shellyplug-RACE01", "theirs", None)
+    report = await onboarding.run(rt, account.id, plan)
+    assert report.imported == 1
+    assert [(r.line, r.reason) for r in report.refused] == [(1, ADDRESS_REFUSED)]
+    assert {d.serial for d in rt.engine.devices(account.id)} == {"MINE-2"}
