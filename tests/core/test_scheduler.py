@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 
 import pytest
 
@@ -226,3 +227,42 @@ async def test_many_timers_set_for_now_by_one_callback_are_not_a_loop(
     sched.call_later(5, fan_out)
     await sched.advance(10)
     assert len(fired) == 5000 and sched.loops == []
+
+
+def _two_reads(clock: VirtualClock, into: list[tuple[float, float]]) -> None:
+    """A handler reading the clock twice, a little apart in wall time."""
+    first = clock.now()
+    until = time.monotonic() + 0.002
+    while time.monotonic() < until:
+        pass
+    into.append((first, clock.now()))
+
+
+async def test_a_timer_and_a_deferred_callback_each_run_at_one_instant() -> None:
+    """On a running clock, a handler's readings agree (a twin's meter, relay and state of
+    one reaction carry one instant); the clock runs on between handlers."""
+    clock = VirtualClock(start=T0, speed=1.0)
+    sched = Scheduler(clock)
+    reads: list[tuple[float, float]] = []
+    sched.call_later(0.0, lambda _: _two_reads(clock, reads))
+    sched.run_due(clock.now() + 1e-3)
+    sched.soon(lambda: _two_reads(clock, reads))  # (no sleeper: runs at once, unpinned)
+    sched._later.append(lambda: _two_reads(clock, reads))
+    sched.run_later()
+    (timer_first, timer_second), (free_first, free_second), (later_first, later_second) = reads
+    assert timer_first == timer_second and later_first == later_second
+    assert free_second - free_first >= 0.002  # outside a handler the clock runs
+    assert later_first > timer_first and clock.now() > later_second
+
+
+def test_a_pin_inside_a_pin_keeps_the_outer_instant() -> None:
+    clock = VirtualClock(start=T0, speed=1.0)
+    outer = clock.pin()
+    at = clock.now()
+    inner = clock.pin()
+    assert clock.now() == at
+    clock.unpin(inner)
+    assert clock.now() == at  # still the outer handler's
+    clock.unpin(outer)
+    time.sleep(0.001)
+    assert clock.now() > at

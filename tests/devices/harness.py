@@ -36,8 +36,8 @@ class Bench:
         ]  # fmt: skip
 
 
-def make_bench() -> Bench:
-    clock = VirtualClock(start=T0, speed=0)
+def make_bench(speed: float = 0) -> Bench:
+    clock = VirtualClock(start=T0, speed=speed)
     scheduler = Scheduler(clock)
     events: list[DeviceEvent] = []
     nvram: dict[int, Json] = {}

@@ -167,6 +167,20 @@ async def test_a_step_without_ffr_reports_its_grid_update_at_once() -> None:
     assert [(round(t, 4), on) for t, on, _ in grid_reports(b)] == [(0.0, True)]
 
 
+def test_a_grid_step_reaches_a_running_fleet_at_one_instant() -> None:
+    """On a clock that runs (a server's), the step's reports of every controller carry one
+    instant and agree with it: the fleet handles the step as the grid does, all at once."""
+    b = make_bench(speed=1.0)
+    for i in range(1, 201):
+        b.add("power-controller-v10", device_id=i)
+    b.events.clear()
+    b.fleet.set_grid(1, frequency_hz=59.6)  # (no scheduler running: reported at once)
+    grid = [e for e in b.events if e.kind is StatusKind.UPDATE and e.reason == "grid"]
+    assert len(grid) == 200
+    assert len({e.ts for e in grid}) == len({e.state.ts for e in grid}) == 1
+    assert {e.state.meters[0].frequency_hz for e in grid} == {59.6}
+
+
 async def test_a_dip_shorter_than_the_periods_does_not_trip() -> None:
     b = make_bench()
     pc = controller(b)

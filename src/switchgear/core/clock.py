@@ -48,15 +48,31 @@ class VirtualClock:
         self.speed = speed
         self._base = time.time() if start is None else start
         self._mono = time.monotonic()
+        self._held: float | None = None  # `now()` while a handler runs (`pin`)
 
     @property
     def manual(self) -> bool:
         return self.speed == 0
 
     def now(self) -> float:
+        if self._held is not None:
+            return self._held
         if self.speed == 0:
             return self._base
         return self._base + (time.monotonic() - self._mono) * self.speed
+
+    def pin(self) -> float | None:
+        """Hold `now()` at this instant until `unpin`: a handler (a timer, a device's
+        reaction) runs at one instant, as firmware does, and its readings agree (a twin
+        read at microseconds apart stepped its physics for each). Returns the hold before
+        (nested pins keep the outer instant), to give back to `unpin`."""
+        held = self._held
+        if held is None and self.speed:
+            self._held = self.now()
+        return held
+
+    def unpin(self, held: float | None) -> None:
+        self._held = held
 
     def real_delay(self, seconds: float) -> float | None:
         if self.speed == 0:

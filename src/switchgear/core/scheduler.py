@@ -57,6 +57,7 @@ class Scheduler:
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
+        self._pinned = clock if isinstance(clock, VirtualClock) else None  # callbacks' instant
         self._heap: list[list[Any]] = []
         self._seq = itertools.count()
         self._wake = asyncio.Event()
@@ -118,10 +119,7 @@ class Scheduler:
                 if fn is None:
                     continue
                 entry[_FN] = None
-                try:
-                    fn(entry[_ARG])
-                except Exception:
-                    log.exception("timer callback failed")
+                self._fire(fn, entry[_ARG])
         finally:
             if collecting:
                 gc.enable()
@@ -147,10 +145,15 @@ class Scheduler:
         while later and (budget is None or ran < budget):
             fn = later.popleft()
             ran += 1
+            clock = self._pinned
+            held = clock.pin() if clock is not None else None
             try:
                 fn()
             except Exception:
                 log.exception("deferred callback failed")
+            finally:
+                if clock is not None:
+                    clock.unpin(held)
         if not later:
             self._drained.set()
         return ran
@@ -181,11 +184,20 @@ class Scheduler:
             if entry[_SEQ] > self._instant_seq and self._looping(fn, entry[_ARG], now):
                 continue
             fired += 1
-            try:
-                fn(entry[_ARG])
-            except Exception:
-                log.exception("timer callback failed")
+            self._fire(fn, entry[_ARG])
         return fired
+
+    def _fire(self, fn: Callable[[Any], None], arg: Any) -> None:
+        """A timer's callback, at one instant (the clock pinned while it runs)."""
+        clock = self._pinned
+        held = clock.pin() if clock is not None else None
+        try:
+            fn(arg)
+        except Exception:
+            log.exception("timer callback failed")
+        finally:
+            if clock is not None:
+                clock.unpin(held)
 
     def _looping(self, fn: Callable[[Any], None], arg: Any, now: float) -> bool:
         """True when `fn(arg)`, set during this instant, has fired here LOOP_LIMIT times.
