@@ -158,9 +158,12 @@ async def test_shared_timers_share_one_heap_entry_and_cancel_alone(clock: Virtua
     assert fired[-1] == 9
 
 
-async def test_a_shared_instant_runs_without_collections_and_restores_the_collector(
-    clock: VirtualClock,
+@pytest.mark.parametrize("lane", ["shared timers", "soon callbacks"])
+async def test_a_batch_of_reactions_runs_without_collections_and_restores_the_collector(
+    clock: VirtualClock, lane: str
 ) -> None:
+    """A grid step's trips (one shared instant) and their logs (the `soon` lane) make
+    short-lived garbage only: no collection starts in the middle of either."""
     sched = Scheduler(clock)
     collections: list[int] = []
     inside = False
@@ -169,7 +172,7 @@ async def test_a_shared_instant_runs_without_collections_and_restores_the_collec
         if phase == "start" and inside:
             collections.append(info["generation"])
 
-    def trip(_: object) -> None:
+    def trip(_: object = None) -> None:
         nonlocal inside
         inside = True
         [{"a": []} for _ in range(50)]  # garbage that would start collections
@@ -180,8 +183,14 @@ async def test_a_shared_instant_runs_without_collections_and_restores_the_collec
     gc.callbacks.append(noted)
     try:
         for _ in range(20):
-            sched.call_at(T0 + 1.0, trip, shared=True)
-        await sched.advance(1)
+            if lane == "shared timers":
+                sched.call_at(T0 + 1.0, trip, shared=True)
+            else:
+                sched._later.append(trip)
+        if lane == "shared timers":
+            await sched.advance(1)
+        else:
+            assert sched.run_later() == 20
     finally:
         gc.callbacks.remove(noted)
         gc.set_threshold(*before)
