@@ -476,6 +476,7 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
                     "fleet_cpu_ms_a_controller": round(fleet_cpu / n * 1000, 3),
                     "server_cpu_ms_a_controller": round(server_cpu / n * 1000, 3),
                     "server_device_messages_parsed": parsed,
+                    "server_takes_reports": rt.fleet_link.mode,
                     "server_events_heard": events,
                     "server_commits_until_durable": commits,
                     "broker_cpu_s_until_durable": broker_cpu and round(broker_cpu, 2),

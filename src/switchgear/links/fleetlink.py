@@ -139,6 +139,11 @@ class FleetLink:
     def attach(self, sink: EventSink) -> None:
         self._sinks.append(sink)
 
+    @property
+    def mode(self) -> str | None:
+        """How this worker takes the reports (group mode): joining, grouped or lone."""
+        return None if self.group is None else self._mode
+
     def manages(self, device_id: int) -> bool:
         return device_id in self._devices
 
