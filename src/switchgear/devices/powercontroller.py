@@ -180,8 +180,15 @@ class PowerControllerTwin(FfrResponse, Capacity, PowerLimit):
         self._grid_held, self._trip_unlogged = None, False  # off: the held report is lost
 
     def grid_changed(self) -> None:
-        super().grid_changed()
+        """As a twin's; a step that arms the FFR trip keeps the state at the step now, for
+        the trip's report (a fleet logs trips while it still works through a big step: a
+        state taken in the `soon` lane could come after the relay opened)."""
+        self._grid_physics()
         self._ffr_watch(since=self.grid.changed_at)
+        if "ffr_trip" in self._timers or self._trip_unlogged:
+            self._grid_report()
+        else:
+            self.soon(self._grid_report)
         self.soon(self._rearm)
 
     def set_load(self, point: int, description: dict[str, Any]) -> None:

@@ -256,11 +256,14 @@ class Twin:
     def grid_changed(self) -> None:
         """The grid stepped: the physics follows now; protections and the report after the
         timers due now (a fleet's FFR trips must not wait behind 10,000 reports)."""
+        self._grid_physics()
+        self.soon(self._grid_report)
+
+    def _grid_physics(self) -> None:
         now = self.clock.now()
         for p in self.points:
             if isinstance(p.load, ThermostatLoad):
                 p.load.set_voltage(now, self.voltage(now, p.index))
-        self.soon(self._grid_report)
 
     def _grid_report(self) -> None:
         self._check_all()
