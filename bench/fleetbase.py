@@ -1,11 +1,12 @@
-"""What bench.fleetscale's runs share: the broker of the run, processes' CPU and RSS, waits."""
+"""What bench.fleetscale's runs share: the run's broker, fleet processes and database,
+processes' CPU and RSS, waits."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
 
 
 @dataclass
@@ -77,18 +80,6 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def postgres_cpu_s() -> float:
-    """CPU seconds of every PostgreSQL process on this machine that lives now (its backends
-    come and go: a difference is a lower bound when one ended between the two reads)."""
-    total = 0.0
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                if (proc / "comm").read_text().strip() in ("postgres", "postmaster"):
-                    total += cpu_s(int(proc.name))
-    return total
-
-
 def percentiles(xs: list[float]) -> dict[str, float]:
     xs = sorted(xs)
 
@@ -114,3 +105,29 @@ def arun(coro: Any) -> Any:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coro)
+
+
+async def admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+PROFILE = os.environ.get("FLEETSCALE_PROFILE")  # a folder: cProfile the fleets and the FFR
+
+
+def fleet_proc(url: str, shard: str) -> subprocess.Popen[bytes]:
+    main = ["bench.gcwatch" if os.environ.get("FLEETSCALE_GCWATCH") else "switchgear"]
+    if PROFILE:  # the commands and the FFR burst only (signalled: `profiling`)
+        main = ["bench.fleetprofile", PROFILE, f"fleet-{shard.replace('/', 'of')}"]
+    cmd = [sys.executable, "-m", *main, "fleet", "--link",
+           RUN.link, "--database-url", url, "--shard", shard, "--log-level", "warning"]  # fmt: skip
+    return subprocess.Popen(cmd, cwd=ROOT)
+
+
+def profiling(pids: list[int], on: bool) -> None:
+    """Start or write the fleet processes' profiles (FLEETSCALE_PROFILE)."""
+    for pid in pids if PROFILE else ():
+        os.kill(pid, signal.SIGUSR1 if on else signal.SIGUSR2)

@@ -59,45 +59,23 @@ import asyncpg  # type: ignore[import-untyped]
 
 from bench.fleetbase import (
     PG_ADMIN,
+    PROFILE,
     ROOT,
     RUN,
+    admin,
     arun,
     cpu_s,
+    fleet_proc,
     own_broker,
     percentiles,
-    postgres_cpu_s,
+    profiling,
     rss_kib,
     until,
 )
 from bench.fleetbaselines import echo, echo_aiomqtt, run_sessions, sessions
+from bench.fleetprobes import SLOW_S, db_probe, postgres_cpu_s, spread, timeline
 
 FFR = {"enable": True, "tripThreshold": 59.7, "returnThreshold": 59.8, "periods": 10, "delay": 10}
-
-
-async def admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-PROFILE = os.environ.get("FLEETSCALE_PROFILE")  # a folder: cProfile the fleets and the FFR
-
-
-def fleet_proc(url: str, shard: str) -> subprocess.Popen[bytes]:
-    main = ["bench.gcwatch" if os.environ.get("FLEETSCALE_GCWATCH") else "switchgear"]
-    if PROFILE:  # the commands and the FFR burst only (signalled: `profiling`)
-        main = ["bench.fleetprofile", PROFILE, f"fleet-{shard.replace('/', 'of')}"]
-    cmd = [sys.executable, "-m", *main, "fleet", "--link",
-           RUN.link, "--database-url", url, "--shard", shard, "--log-level", "warning"]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=ROOT)
-
-
-def profiling(pids: list[int], on: bool) -> None:
-    """Start or write the fleet processes' profiles (FLEETSCALE_PROFILE)."""
-    for pid in pids if PROFILE else ():
-        os.kill(pid, signal.SIGUSR1 if on else signal.SIGUSR2)
 
 
 async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
@@ -202,50 +180,6 @@ async def commands(rt: Any, account_id: int, ids: list[int], pids: list[int],
             "server_commits": journal.batches - batches,
             "slow": timeline(slow, long_commits), "server_gc_at_gen_ms": gc_passes,
             "server_full_pass_after": full_pass, "db_probe": await probing}  # fmt: skip
-
-
-PROBE_EVERY_S = 0.02  # the database probe's commits: 50 a second, a tenth of the stream's
-
-
-async def db_probe(url: str, t0: float, seconds: float) -> dict[str, Any]:
-    """The disk's and PostgreSQL's part of a command's tail, measured beside the stream: a
-    one-row INSERT committed (fsync'd) every 20 ms on a connection of its own. A command
-    waits for two commits in turn (the fleet's NVRAM, then the server's record); a probe
-    commit over 25 ms is a stall no code of switchgear's is in."""
-    conn = await asyncpg.connect(url)
-    lat: list[float] = []
-    slow: list[tuple[float, float]] = []  # (at, took ms) of the commits over SLOW_S
-    try:
-        await conn.execute("CREATE TABLE IF NOT EXISTS bench_probe (i int)")
-        k = 0
-        while time.perf_counter() - t0 < seconds:
-            await asyncio.sleep(max(0.0, t0 + k * PROBE_EVERY_S - time.perf_counter()))
-            t = time.perf_counter()
-            await conn.execute("INSERT INTO bench_probe VALUES ($1)", k)
-            lat.append(time.perf_counter() - t)
-            if lat[-1] > SLOW_S:
-                slow.append((round(t - t0, 3), round(lat[-1] * 1000, 1)))
-            k += 1
-    finally:
-        await conn.close()
-    return {**percentiles(lat), "commits": len(lat), "over_slow_at_s_took_ms": slow[:40]}
-
-
-SLOW_S = 0.025  # the issue's p99 budget: a command past it is "slow"
-
-
-def timeline(slow: list[tuple[float, float, float]],
-             long_commits: list[tuple[float, float]]) -> dict[str, Any]:  # fmt: skip
-    """When the slow commands were sent (a count a second of the run), and the slowest."""
-    per_s: dict[int, int] = {}
-    for at, _ans, _took in slow:
-        per_s[int(at)] = per_s.get(int(at), 0) + 1
-    worst = sorted(slow, key=lambda x: -x[2])[:10]
-    return {"count": len(slow), "per_second": dict(sorted(per_s.items())),
-            "worst_sent_at_s_answer_ms_done_ms": [(round(a, 3), round(b * 1000, 1),
-                                                   round(c * 1000, 1)) for a, b, c in worst],
-            "server_commits_over_slow_at_s_took_ms": [(round(a, 3), round(b * 1000, 1))
-                                                      for a, b in long_commits]}  # fmt: skip
 
 
 async def scale_out(args: argparse.Namespace, url: str) -> dict[str, Any]:
@@ -485,17 +419,6 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
                     "server_commits_ms": [(round(at * 1000), rows, round(took * 1000))
                                           for at, rows, took in committed[:40]],
                     "server_message_shapes": shapes}}  # fmt: skip
-
-
-def spread(instants: list[float]) -> dict[str, int]:
-    """When the first, 10th, 50th, 90th percentile and last of some instants came (ms)."""
-    if not instants:
-        return {}
-    xs = sorted(instants)
-    at = {"first": 0, "p10": len(xs) // 10, "p50": len(xs) // 2, "p90": len(xs) * 9 // 10}
-    out = {k: round(xs[i] * 1000) for k, i in at.items()}
-    out["last"] = round(xs[-1] * 1000)
-    return out
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
