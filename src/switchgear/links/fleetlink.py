@@ -276,7 +276,6 @@ class FleetLink:
     async def close(self) -> None:
         if self.group is not None and self._said is not None:  # a clean leave, said at once
             with contextlib.suppress(DeviceOffline):
-                assert self.group is not None
                 await self.transport.publish(presence_topic(self.group, self._src), b"",
                                              retain=True)  # fmt: skip
         if self._settling is not None:
