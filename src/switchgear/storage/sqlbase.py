@@ -21,7 +21,15 @@ from switchgear.storage.url import async_url
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+MIGRATION_LOCK = 0x5347_4D49  # "SGMI": the lock servers starting on one PostgreSQL take
+
+
 def _upgrade(conn: sa.Connection) -> None:
+    """Migrate to the newest schema. On PostgreSQL, servers starting at once (several
+    hosts, a rollout) take turns: the first migrates, the others then find it done (run
+    together, their migrations waited on each other's tables for good)."""
+    if conn.dialect.name == "postgresql":  # held until this transaction ends
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = conn
