@@ -22,9 +22,15 @@ class Clock(Protocol):
         """True if time moves only when advanced."""
         ...
 
+    def pin(self) -> float | None:
+        """Hold `now()` at this instant until `unpin(the value returned)`."""
+        ...
+
+    def unpin(self, held: float | None) -> None: ...
+
 
 class SystemClock:
-    """The wall clock."""
+    """The wall clock (never pinned: nothing simulated reads it)."""
 
     manual = False
 
@@ -33,6 +39,12 @@ class SystemClock:
 
     def real_delay(self, seconds: float) -> float | None:
         return max(0.0, seconds)
+
+    def pin(self) -> float | None:
+        return None
+
+    def unpin(self, held: float | None) -> None:
+        pass
 
 
 class VirtualClock:

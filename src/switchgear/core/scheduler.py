@@ -69,7 +69,6 @@ class Scheduler:
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self._pinned = clock if isinstance(clock, VirtualClock) else None  # callbacks' instant
         self._heap: list[list[Any]] = []
         self._seq = itertools.count()
         self._wake = asyncio.Event()
@@ -160,15 +159,7 @@ class Scheduler:
         while later and (budget is None or ran < budget):
             fn = later.popleft()
             ran += 1
-            clock = self._pinned
-            held = clock.pin() if clock is not None else None
-            try:
-                fn()
-            except Exception:
-                log.exception("deferred callback failed")
-            finally:
-                if clock is not None:
-                    clock.unpin(held)
+            self._fire(fn, what="deferred callback failed")
         if not later:
             self._drained.set()
         return ran
@@ -202,17 +193,17 @@ class Scheduler:
             self._fire(fn, entry[_ARG])
         return fired
 
-    def _fire(self, fn: Callable[[Any], None], arg: Any) -> None:
-        """A timer's callback, at one instant (the clock pinned while it runs)."""
-        clock = self._pinned
-        held = clock.pin() if clock is not None else None
+    def _fire(
+        self, fn: Callable[..., None], *arg: Any, what: str = "timer callback failed"
+    ) -> None:
+        """A callback, at one instant (the clock pinned while it runs)."""
+        held = self.clock.pin()
         try:
-            fn(arg)
+            fn(*arg)
         except Exception:
-            log.exception("timer callback failed")
+            log.exception(what)
         finally:
-            if clock is not None:
-                clock.unpin(held)
+            self.clock.unpin(held)
 
     def _looping(self, fn: Callable[[Any], None], arg: Any, now: float) -> bool:
         """True when `fn(arg)`, set during this instant, has fired here LOOP_LIMIT times.

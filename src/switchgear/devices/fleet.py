@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from switchgear.core.catalog import model as catalog_model
-from switchgear.core.clock import Clock, VirtualClock
+from switchgear.core.clock import Clock
 from switchgear.core.model import Device, Family, Json
 from switchgear.core.ports import EventSink, SimAction
 from switchgear.core.scheduler import Scheduler
@@ -139,14 +139,12 @@ class Fleet:
     def _grid_changed(self, account_id: int) -> None:
         """Tell the account's twins (not the rest of the fleet) their grid changed: at one
         instant, as a step reaches them all at once (the clock pinned meanwhile)."""
-        clock = self.clock if isinstance(self.clock, VirtualClock) else None
-        held = clock.pin() if clock is not None else None
+        held = self.clock.pin()
         try:
             for twin in list(self._of_account.get(account_id, {}).values()):
                 twin.grid_changed()
         finally:
-            if clock is not None:
-                clock.unpin(held)
+            self.clock.unpin(held)
 
     def apply(self, device_id: int, action: SimAction) -> None:
         twin = self._twins.get(device_id)

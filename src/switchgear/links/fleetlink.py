@@ -258,8 +258,7 @@ class FleetLink:
         events, online = tw.events_topic(s.device), tw.online_topic(s.device)
         if plain != s.plain:
             s.plain = plain
-            if plain:
-                self._paired = True
+            if plain:  # (not lone: `_paired` is set)
                 await self.transport.subscribe(events)
             else:
                 await self.transport.unsubscribe(events)
