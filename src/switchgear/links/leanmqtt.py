@@ -20,6 +20,7 @@ import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import cast
 
 from switchgear.errors import DeviceOffline
@@ -119,11 +120,7 @@ class LeanTransport(asyncio.Protocol):
             return
         del self._filters[topic_filter]
         if self._ready:
-            pid = self._next_pid()
-            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._subacks[pid] = fut  # (an UNSUBACK is waited for as a SUBACK is)
-            self._write(mw.unsubscribe_packet(pid, [topic_filter], v5=self._v5))
-            await fut
+            await self._acked(lambda pid: mw.unsubscribe_packet(pid, [topic_filter], v5=self._v5))
 
     async def share(self, group: str, topic_filter: str, on_message: MessageHandler) -> None:
         if not self._v5:
@@ -345,10 +342,16 @@ class LeanTransport(asyncio.Protocol):
 
     def _subscribing(self, filters: list[str], sub_id: int | None = None) -> asyncio.Future[None]:
         """Write a SUBSCRIBE; the future is done at its SUBACK or when the connection is lost."""
+        return self._acked(lambda pid: mw.subscribe_packet(pid, filters, v5=self._v5,
+                                                           sub_id=sub_id))  # fmt: skip
+
+    def _acked(self, packet: Callable[[int], bytes]) -> asyncio.Future[None]:
+        """Write a (UN)SUBSCRIBE made for a new packet id; done at its acknowledgement or
+        when the connection is lost."""
         pid = self._next_pid()
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._subacks[pid] = fut
-        self._write(mw.subscribe_packet(pid, filters, v5=self._v5, sub_id=sub_id))
+        self._write(packet(pid))
         return fut
 
     def _put(self, topic: str, payload: bytes, retain: bool) -> None:
