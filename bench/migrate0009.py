@@ -27,21 +27,13 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
 from alembic import command
-from alembic.config import Config
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.fleetbase import PG_ADMIN
-from switchgear.storage.sqlbase import MIGRATIONS
+from switchgear.storage.sqlbase import alembic_config
 from switchgear.storage.url import async_url
 
 MODELS = ("SHPLG-1", "power-controller-v10", "LG-MULTI-4", "OMNIMETER-V4")
-
-
-def alembic(conn: sa.Connection) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["connection"] = conn
-    return cfg
 
 
 def rows(n: int) -> list[tuple[Any, ...]]:
@@ -64,7 +56,7 @@ async def at_0008(url: str, n: int) -> None:
     engine = create_async_engine(async_url(url))
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(lambda c: command.upgrade(alembic(c), "0008"))
+            await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0008"))
             accounts = [{"id": a, "email": f"a{a}@x.io", "name": "A", "password_hash": "h",
                          "created_at": 1.0} for a in range(1, 101)]  # fmt: skip
             await conn.execute(sa.text("INSERT INTO accounts (id, email, name, password_hash,"
@@ -115,7 +107,7 @@ async def one(kind: str, n: int, tmp: Path) -> dict[str, Any]:
     try:
         for url in urls:
             await at_0008(url, n)
-        migration = await timed(urls[0], lambda c: command.upgrade(alembic(c), "0009"))
+        migration = await timed(urls[0], lambda c: command.upgrade(alembic_config(c), "0009"))
         bare = await timed(urls[1], baseline)
         engine = create_async_engine(async_url(urls[0]))
         async with engine.connect() as conn:

@@ -30,10 +30,15 @@ def _upgrade(conn: sa.Connection) -> None:
     together, their migrations waited on each other's tables for good)."""
     if conn.dialect.name == "postgresql":  # held until this transaction ends
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    command.upgrade(alembic_config(conn), "head")
+
+
+def alembic_config(conn: sa.Connection) -> Config:
+    """Alembic's configuration for our migrations, on this connection."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = conn
-    command.upgrade(cfg, "head")
+    return cfg
 
 
 class SqlBase:
