@@ -48,6 +48,18 @@ def test_an_unknown_property_is_a_malformed_packet() -> None:
         mw.properties(b"\x00\x00\x02\x7f\x00", 2)
 
 
+@pytest.mark.parametrize("n", [0, 1, 127, 128, 300, 16_383, 16_384, 2_097_151, 268_435_455])
+def test_a_variable_byte_integer_reads_back_whatever_its_size(n: int) -> None:
+    encoded = mw.length(n)
+    assert mw.varint(b"\xaa" + encoded + b"\x00", 1) == (n, 1 + len(encoded))
+
+
+def test_a_variable_byte_integer_cut_short_is_a_malformed_packet() -> None:
+    for cut in (b"", b"\x80", b"\xff\xff", b"\xff\xff\xff\xff\x01"):
+        with pytest.raises(mw.MalformedPacket):
+            mw.varint(cut, 0)
+
+
 class FakeBroker:
     """A scripted broker on a free port: CONNACK as told, PUBACKs only when told."""
 

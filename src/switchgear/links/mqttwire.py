@@ -63,6 +63,8 @@ def length(n: int) -> bytes:
 
 def varint(buf: bytes, pos: int) -> tuple[int, int]:
     """A variable byte integer at `pos`: (value, the position after it)."""
+    if pos < len(buf) and buf[pos] < 0x80:  # one byte: a subscription id, a short length
+        return buf[pos], pos + 1
     value, mult = 0, 1
     for i in range(pos, min(pos + 4, len(buf))):
         digit = buf[i]
