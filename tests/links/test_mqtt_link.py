@@ -268,3 +268,20 @@ async def test_a_gen2_command_waiting_for_its_answer_gets_device_offline_at_the_
     assert waiting.done()
     with pytest.raises(DeviceOffline):
         waiting.result()
+
+
+async def test_a_switch_at_the_plug_while_a_timer_is_pending_is_the_devices_not_the_timers() -> (
+    None
+):
+    rig = Rig()
+    gen1_plug(rig)
+    await rig.link.start()
+    await rig.link.add(device("shelly-gen1", GEN1), None)
+    await settle()
+    await rig.link.send(1, Switch(Action.ON, delay=60))
+    rig.publish(f"shellies/{GEN1}/relay/0", "on")  # pressed at the plug before it fell due
+    assert rig.relays() == [("device", True)]
+    assert rig.events[-1].state.channels[0].toggle_at is None  # the timer is void
+    await rig.link.send(1, Switch(Action.OFF, duration=60))  # a flip-back the server runs
+    rig.publish(f"shellies/{GEN1}/relay/0", "on")  # switched back at the plug: not "auto"
+    assert rig.relays()[-2:] == [("api", False), ("device", True)]

@@ -268,7 +268,7 @@ class MqttLink:
             self._emit(a, StatusKind.TRIGGER, "overpower", {"power": None, "limit": None}, 0)
         if changed:
             if reason == "device" and a.pending is not None:
-                if a.pending.on == on:  # the flip the device ran itself (toggle_after)
+                if self._own_flip(a, on):  # the flip the device ran itself (toggle_after)
                     reason = a.pending.reason
                 self._cancel_pending(a)  # done, or void after a switch by hand
             self._save(a.device.id, a.nvram)
@@ -276,6 +276,13 @@ class MqttLink:
                        {"on": on, "toggleIn": self._toggle_in(a)}, 0, cmd=cmd)  # fmt: skip
         else:
             self._emit(a, StatusKind.RELAY, reason, {"on": on}, 0, record=False)
+
+    @staticmethod
+    def _own_flip(a: Adopted, on: bool) -> bool:
+        """Whether the device reporting `on` is its own flip-back (a Gen2's toggle_after)
+        rather than a switch at the plug: the server's timers switch by command."""
+        p = a.pending
+        return p is not None and a.proto.flips_back_itself and p.reason == "auto" and p.on == on
 
     def _went_offline(self, a: Adopted, why: str, *, record: bool = True) -> None:
         for w in a.waiters:
