@@ -344,12 +344,16 @@ class MqttLink:
             fut: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
             self._rpc[rpc_id] = fut
             a.calls.add(fut)
+            # its notification of the change may come before its answer: ours too
+            seen = Waiter(on, reason, asyncio.get_running_loop().create_future(), rid)
+            a.waiters.append(seen)
             try:
                 await self._publish(msgs)
                 result = await fut
             finally:
                 self._rpc.pop(rpc_id, None)
                 a.calls.discard(fut)
+                self._unwait(a, seen)
                 if not (fut.done() and not fut.cancelled() and fut.exception() is None
                         and fut.result().ok):  # fmt: skip
                     self._drop_intent(a, rid)
@@ -376,6 +380,14 @@ class MqttLink:
                 a.waiters.remove(waiter)
                 self._drop_intent(a, rid)
         return CommandResult(ok=True, data={"on": [on]})
+
+    @staticmethod
+    def _unwait(a: Adopted, waiter: Waiter) -> None:
+        """Stop waiting for a report no one awaits (an offline it was told is read)."""
+        if waiter in a.waiters:
+            a.waiters.remove(waiter)
+        if waiter.fut.done() and not waiter.fut.cancelled():
+            waiter.fut.exception()
 
     async def _publish(self, msgs: list[tuple[str, bytes]]) -> None:
         for topic, payload in msgs:
