@@ -268,3 +268,46 @@ async def test_a_gen2_command_waiting_for_its_answer_gets_device_offline_at_the_
     assert waiting.done()
     with pytest.raises(DeviceOffline):
         waiting.result()
+
+
+async def test_a_switch_at_the_plug_while_a_timer_is_pending_is_the_devices_not_the_timers() -> (
+    None
+):
+    rig = Rig()
+    gen1_plug(rig)
+    await rig.link.start()
+    await rig.link.add(device("shelly-gen1", GEN1), None)
+    await settle()
+    await rig.link.send(1, Switch(Action.ON, delay=60))
+    rig.publish(f"shellies/{GEN1}/relay/0", "on")  # pressed at the plug before it fell due
+    assert rig.relays() == [("device", True)]
+    assert rig.events[-1].state.channels[0].toggle_at is None  # the timer is void
+    await rig.link.send(1, Switch(Action.OFF, duration=60))  # a flip-back the server runs
+    rig.publish(f"shellies/{GEN1}/relay/0", "on")  # switched back at the plug: not "auto"
+    assert rig.relays()[-2:] == [("api", False), ("device", True)]
+
+
+async def test_a_gen2_that_notifies_before_it_answers_records_the_switch_as_the_commands() -> None:
+    """The device's NotifyStatus and its RPC answer travel on two topics, either first."""
+    rig = Rig()
+    me = rig.broker.transport(GEN2)
+
+    def on_message(topic: str, payload: bytes) -> None:
+        req = json.loads(payload)
+        result: dict[str, Any] = {"id": 0, "output": False, "apower": 0.0}
+        if req["method"] == "Switch.Set":
+            result = {"was_on": False}
+            rig.publish(f"{GEN2}/events/rpc", {"src": GEN2, "dst": req["src"],
+                        "method": "NotifyStatus", "params": {"ts": 1.0, "switch:0":
+                        {"id": 0, "output": req["params"]["on"]}}})  # fmt: skip
+        rig.publish(f"{req['src']}/rpc", {"id": req["id"], "src": GEN2, "dst": req["src"],
+                    "result": result})  # fmt: skip
+
+    me.start(on_message, lambda up: None)
+    me.filters.add(f"{GEN2}/rpc")
+    await rig.link.start()
+    await rig.link.add(device("shelly-gen2", GEN2), None)
+    await settle()
+    assert (await rig.link.send(1, Switch(Action.ON))).ok
+    assert rig.relays() == [("api", True)]
+    assert rig.events[-1].state.channels[0].on

@@ -268,7 +268,7 @@ class MqttLink:
             self._emit(a, StatusKind.TRIGGER, "overpower", {"power": None, "limit": None}, 0)
         if changed:
             if reason == "device" and a.pending is not None:
-                if a.pending.on == on:  # the flip the device ran itself (toggle_after)
+                if self._own_flip(a, on):  # the flip the device ran itself (toggle_after)
                     reason = a.pending.reason
                 self._cancel_pending(a)  # done, or void after a switch by hand
             self._save(a.device.id, a.nvram)
@@ -276,6 +276,13 @@ class MqttLink:
                        {"on": on, "toggleIn": self._toggle_in(a)}, 0, cmd=cmd)  # fmt: skip
         else:
             self._emit(a, StatusKind.RELAY, reason, {"on": on}, 0, record=False)
+
+    @staticmethod
+    def _own_flip(a: Adopted, on: bool) -> bool:
+        """Whether the device reporting `on` is its own flip-back (a Gen2's toggle_after)
+        rather than a switch at the plug: the server's timers switch by command."""
+        p = a.pending
+        return p is not None and a.proto.flips_back_itself and p.reason == "auto" and p.on == on
 
     def _went_offline(self, a: Adopted, why: str, *, record: bool = True) -> None:
         for w in a.waiters:
@@ -337,12 +344,16 @@ class MqttLink:
             fut: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
             self._rpc[rpc_id] = fut
             a.calls.add(fut)
+            # its notification of the change may come before its answer: ours too
+            seen = Waiter(on, reason, asyncio.get_running_loop().create_future(), rid)
+            a.waiters.append(seen)
             try:
                 await self._publish(msgs)
                 result = await fut
             finally:
                 self._rpc.pop(rpc_id, None)
                 a.calls.discard(fut)
+                self._unwait(a, seen)
                 if not (fut.done() and not fut.cancelled() and fut.exception() is None
                         and fut.result().ok):  # fmt: skip
                     self._drop_intent(a, rid)
@@ -369,6 +380,14 @@ class MqttLink:
                 a.waiters.remove(waiter)
                 self._drop_intent(a, rid)
         return CommandResult(ok=True, data={"on": [on]})
+
+    @staticmethod
+    def _unwait(a: Adopted, waiter: Waiter) -> None:
+        """Stop waiting for a report no one awaits (an offline it was told is read)."""
+        if waiter in a.waiters:
+            a.waiters.remove(waiter)
+        if waiter.fut.done() and not waiter.fut.cancelled():
+            waiter.fut.exception()
 
     async def _publish(self, msgs: list[tuple[str, bytes]]) -> None:
         for topic, payload in msgs:
