@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
 import httpx
@@ -144,3 +144,13 @@ async def test_a_concurrent_burst_over_both_workers_meets_the_limit_one_by_one(
     answers = sorted(r.status_code for r in await asyncio.gather(*tries))
     # each reservation is one atomic statement: exactly the limit's worth is checked
     assert answers == [401] * PAIR_FAILURES + [429] * (2 * PAIR_FAILURES)
+
+
+async def test_a_concurrent_burst_of_wrong_pins_meets_the_limit_one_by_one(pair: Pair) -> None:
+    def guess(n: int, w: Worker) -> Awaitable[httpx.Response]:
+        return w.client.get("/", params={"page": "getdata", "devid": DEVID, "devpass": f"{n:06d}"})
+
+    tries = [guess(n, w) for n, w in enumerate(pair.workers(3 * PER_ADDRESS))]
+    answers = sorted(r.status_code for r in await asyncio.gather(*tries))
+    # each guess is counted before it is checked: exactly the limit's worth is compared
+    assert answers == [403] * PER_ADDRESS + [429] * (2 * PER_ADDRESS)
