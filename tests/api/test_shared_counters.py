@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
@@ -154,3 +155,14 @@ async def test_a_concurrent_burst_of_wrong_pins_meets_the_limit_one_by_one(pair:
     answers = sorted(r.status_code for r in await asyncio.gather(*tries))
     # each guess is counted before it is checked: exactly the limit's worth is compared
     assert answers == [403] * PER_ADDRESS + [429] * (2 * PER_ADDRESS)
+
+
+async def test_an_overlong_devid_or_email_gets_the_faces_refusal_not_an_error(pair: Pair) -> None:
+    long = secrets.token_urlsafe(6000)  # random: no index entry of the database holds it
+    r = await pair.one.client.get("/", params={"page": "getdata", "devid": long, "devpass": PIN})
+    assert r.status_code == 403 and r.json() == {"error": "access denied"}
+    r = await sign_in(pair.two, long)
+    assert r.status_code == 401, r.text
+    body = {"user": {"email": f"{long}@example.com", "password": PASSWORD}}
+    r = await pair.one.client.post("/v1/signin", json=body)
+    assert r.status_code == 401, r.text
