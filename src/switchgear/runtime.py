@@ -321,8 +321,8 @@ class Runtime:
             self.engine.register(device)
             if device.simulated and self.fleet_link is not None:
                 await self.fleet_link.add(device)
-            elif "url" in device.attrs:
-                pass  # polled by the worker that registered it
+            elif "url" in device.attrs:  # polled here if this worker holds the poll lease
+                self.poller.add(device)
             elif self.mqtt is not None and "mqtt_id" in device.attrs:
                 await self.mqtt.add(device, None)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
 import httpx
@@ -144,3 +145,24 @@ async def test_a_concurrent_burst_over_both_workers_meets_the_limit_one_by_one(
     answers = sorted(r.status_code for r in await asyncio.gather(*tries))
     # each reservation is one atomic statement: exactly the limit's worth is checked
     assert answers == [401] * PAIR_FAILURES + [429] * (2 * PAIR_FAILURES)
+
+
+async def test_a_concurrent_burst_of_wrong_pins_meets_the_limit_one_by_one(pair: Pair) -> None:
+    def guess(n: int, w: Worker) -> Awaitable[httpx.Response]:
+        return w.client.get("/", params={"page": "getdata", "devid": DEVID, "devpass": f"{n:06d}"})
+
+    tries = [guess(n, w) for n, w in enumerate(pair.workers(3 * PER_ADDRESS))]
+    answers = sorted(r.status_code for r in await asyncio.gather(*tries))
+    # each guess is counted before it is checked: exactly the limit's worth is compared
+    assert answers == [403] * PER_ADDRESS + [429] * (2 * PER_ADDRESS)
+
+
+async def test_an_overlong_devid_or_email_gets_the_faces_refusal_not_an_error(pair: Pair) -> None:
+    long = secrets.token_urlsafe(6000)  # random: no index entry of the database holds it
+    r = await pair.one.client.get("/", params={"page": "getdata", "devid": long, "devpass": PIN})
+    assert r.status_code == 403 and r.json() == {"error": "access denied"}
+    r = await sign_in(pair.two, long)
+    assert r.status_code == 401, r.text
+    body = {"user": {"email": f"{long}@example.com", "password": PASSWORD}}
+    r = await pair.one.client.post("/v1/signin", json=body)
+    assert r.status_code == 401, r.text

@@ -90,7 +90,7 @@ class BrokenPins(PinGuard):
     def __init__(self) -> None:
         pass
 
-    async def refused(self, address: str, devid: str) -> bool:
+    async def reserve(self, address: str, devid: str) -> Any:
         raise LEAK.fault()
 
 

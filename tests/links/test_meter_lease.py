@@ -24,7 +24,8 @@ from switchgear.links.meterlease import LEASE_CHECK_S, LOCK_KEY
 from switchgear.links.meterpoll import INTERVAL_S
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
-from tests.api.test_mqtt_devices import SECRET, until
+from tests.api.test_fleet_mqtt import LINK
+from tests.api.test_mqtt_devices import SECRET, require_broker, until
 from tests.storage.conftest import empty_schema, pg_database  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.postgres
@@ -68,12 +69,20 @@ async def meter() -> AsyncIterator[FakeMeter]:
 
 
 @contextlib.asynccontextmanager
-async def worker(url: str) -> AsyncIterator[tuple[Any, Runtime]]:
-    settings = Settings(database_url=url, speed=0, secret_key=SECRET,
-                        meter_networks=["127.0.0.0/8"])  # fmt: skip
+async def worker(url: str, link: str = "memory", **more: Any) -> AsyncIterator[tuple[Any, Runtime]]:
+    """A server on the database; with a broker `link`, told of the other workers' changes."""
+    settings = Settings(database_url=url, speed=0, secret_key=SECRET, link=link,
+                        meter_networks=["127.0.0.0/8"], **more)  # fmt: skip
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield app, app.state.runtime
+
+
+async def peered(one: Runtime, two: Runtime) -> None:
+    """Wait until the two workers see each other on the broker (the first holds the lease)."""
+    for rt in (one, two):
+        await until(lambda rt=rt: len(rt.cluster.peers.present) == 1)  # type: ignore[misc,union-attr]
+    assert one.poller.lease.held and not two.poller.lease.held
 
 
 async def voltage(rt: Runtime, device_id: int) -> float:
@@ -183,3 +192,55 @@ async def test_a_holder_that_loses_its_database_session_hands_over_without_doubl
             for _ in range(2):
                 assert await one_interval(meter, one, two) == 1
             assert two.engine.shadow(did).online and one.engine.shadow(did).online
+
+
+async def test_a_meter_registered_on_the_worker_without_the_lease_is_polled_by_its_holder(
+    request: pytest.FixtureRequest, meter: FakeMeter
+) -> None:
+    require_broker()
+    url: str = request.getfixturevalue("pg_database")
+    await empty_schema(url)
+    async with worker(url, LINK) as (_, one), worker(url, LINK) as (app_two, two):
+        await peered(one, two)
+        did = await register(app_two, two, meter)  # the first poll: made by the holder
+        await one.poller.settled()
+        await until(lambda: one.engine.shadow(did).online and two.engine.shadow(did).online)
+        assert await one_interval(meter, one, two) == 1
+
+
+async def test_a_meter_registered_on_the_holder_is_polled_by_the_next_holder(
+    request: pytest.FixtureRequest, meter: FakeMeter
+) -> None:
+    require_broker()
+    url: str = request.getfixturevalue("pg_database")
+    await empty_schema(url)
+    async with contextlib.AsyncExitStack() as holder:
+        app_one, one = await holder.enter_async_context(worker(url, LINK))
+        async with worker(url, LINK) as (_, two):
+            await peered(one, two)
+            did = await register(app_one, one, meter)
+            await until(lambda: two.engine.shadow(did).online)
+            await holder.aclose()  # the holder stops: the database frees its lock
+            assert await two.poller.lease.keep()
+            assert await one_interval(meter, two) == 1
+            assert await voltage(two, did) == 232.0
+
+
+async def test_the_meters_per_account_cap_counts_those_registered_on_the_other_worker(
+    request: pytest.FixtureRequest, meter: FakeMeter
+) -> None:
+    require_broker()
+    url: str = request.getfixturevalue("pg_database")
+    await empty_schema(url)
+    cap = {"meter_max_per_account": 1}
+    async with worker(url, LINK, **cap) as (app_one, one), worker(url, LINK, **cap) as (app, two):
+        await peered(one, two)
+        did = await register(app_one, one, meter)
+        _, token = await two.auth.issue(one.poller.meter(did).device.account_id, KIND_NATIVE, 60)
+        body = {"url": f"http://127.0.0.1:{meter.port}/", "devid": "1728053250", "devpass": PIN,
+                "model": "D101"}  # fmt: skip
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://two") as client:  # fmt: skip
+            r = await client.post("/api/v1/meters", json=body,
+                                  headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        assert r.status_code == 409, r.text  # the account's one meter, registered on one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -96,3 +97,21 @@ async def test_concurrent_adds_from_two_workers_meet_the_limit_one_by_one(make: 
     tallies = await asyncio.gather(*tries)
     assert sum(t.admitted for t in tallies) == 5
     assert (await one.peek("s", "burst", T0)).count == 5
+
+
+async def test_keys_of_any_length_count_apart(make: Make) -> None:
+    one, two = await make(), await make()
+    # an address or e-mail from a request (no length limit before it is counted), random
+    # enough that the database cannot compress it into an index entry
+    long = [secrets.token_urlsafe(6000) for _ in range(2)]
+    for n in (1, 2):
+        assert (await (one, two)[n - 1].add("s", long[0], T0, T0 + 60, limit=2)).count == n
+    assert not (await one.add("s", long[0], T0, T0 + 60, limit=2)).admitted
+    assert (await two.add("s", long[1], T0, T0 + 60, limit=2)).count == 1
+    assert (await one.peek("s", long[0], T0)).count == 2
+    await two.take("s", long[0])
+    await one.mark("t", long[0], T0 + 60)
+    assert (await two.peek("s", long[0], T0)).count == 1
+    assert (await two.peek("t", long[0], T0)).count == 1
+    await one.clear("s", long[0])
+    assert (await two.peek("s", long[0], T0)).count == 0

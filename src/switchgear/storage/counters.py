@@ -2,11 +2,14 @@
 
 Each add is one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`: the row lock it takes
 makes concurrent adds on one key count one after another, across processes; with a
-limit the update's WHERE refuses the add that would pass it (no row comes back).
+limit the update's WHERE refuses the add that would pass it (no row comes back). A key
+longer than KEY_MAX (an address or e-mail as a request gave it) is kept as its digest:
+PostgreSQL's index cannot hold an entry past about 2.7 kB.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection
 
 import sqlalchemy as sa
@@ -17,6 +20,14 @@ from switchgear.core.counters import Tally
 from switchgear.storage import tables as t
 
 c = t.counters.c
+KEY_MAX = 256  # characters of a key stored as it is
+
+
+def stored(key: str) -> str:
+    """The key as its row holds it: itself, or the digest of a long one."""
+    if len(key) <= KEY_MAX:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 class SqlCounters:
@@ -29,6 +40,7 @@ class SqlCounters:
     async def add(
         self, scope: str, key: str, now: float, ends: float, n: int = 1, limit: int | None = None
     ) -> Tally:
+        key = stored(key)
         if limit is not None and n > limit:
             return Tally((await self.peek(scope, key, now)).count, ends, admitted=False)
         ins = self._insert(t.counters).values(scope=scope, key=key, count=n, ends=ends)
@@ -53,6 +65,7 @@ class SqlCounters:
         return Tally(int(held[0]), float(held[1]), admitted=False)
 
     async def peek(self, scope: str, key: str, now: float) -> Tally:
+        key = stored(key)
         async with self._engine.connect() as conn:
             row = (
                 await conn.execute(sa.select(c.count, c.ends).where(c.scope == scope, c.key == key))
@@ -62,6 +75,7 @@ class SqlCounters:
         return Tally(int(row[0]), float(row[1]))
 
     async def take(self, scope: str, key: str, n: int = 1) -> None:
+        key = stored(key)
         stmt = (
             sa.update(t.counters)
             .where(c.scope == scope, c.key == key)
@@ -71,6 +85,7 @@ class SqlCounters:
             await conn.execute(stmt)
 
     async def mark(self, scope: str, key: str, ends: float) -> None:
+        key = stored(key)
         ins = self._insert(t.counters).values(scope=scope, key=key, count=1, ends=ends)
         stmt = ins.on_conflict_do_update(
             index_elements=[c.scope, c.key], set_={"count": 1, "ends": ends}
@@ -79,6 +94,7 @@ class SqlCounters:
             await conn.execute(stmt)
 
     async def clear(self, scope: str, key: str) -> None:
+        key = stored(key)
         async with self._engine.begin() as conn:
             await conn.execute(sa.delete(t.counters).where(c.scope == scope, c.key == key))
 

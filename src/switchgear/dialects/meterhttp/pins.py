@@ -8,11 +8,16 @@ lock the owner out with one request a minute). Instead:
   many addresses) then answers only addresses that gave its right PIN in the last
   `TRUSTED_S`: its owner's poller keeps working, new addresses wait for the window.
 
-The counts live behind the Counters port: shared by every worker with PostgreSQL. A
-window opens at its key's first failure.
+Every attempt is counted before its PIN is checked (a reservation, as for sign-ins),
+each limit in one atomic add, so a burst of concurrent guesses, on one worker or spread
+over several, meets the limit one by one; the right PIN gives its reservation back. The
+counts live behind the Counters port: shared by every worker with PostgreSQL. A window
+opens at its key's first attempt.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from switchgear.core.clock import Clock
 from switchgear.core.counters import PIN_ADDRESS as BY_ADDRESS
@@ -26,30 +31,44 @@ WINDOW_S = 600.0
 TRUSTED_S = 86_400.0
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One PIN attempt counted in advance; `by_meter`: whether the meter's count has it."""
+
+    address: str
+    devid: str
+    by_meter: bool
+
+
 class PinGuard:
-    """Counts failed PINs; `refused` is asked before the PIN is even looked at."""
+    """Counts PIN attempts; `reserve` is asked before the PIN is even looked at."""
 
     def __init__(self, clock: Clock, counters: Counters) -> None:
         self._clock = clock
         self._counters = counters
 
-    async def refused(self, address: str, devid: str) -> bool:
-        """Whether this address, or this meter for a stranger, is out of guesses for now."""
+    async def reserve(self, address: str, devid: str) -> Attempt | None:
+        """Count an attempt now; None if this address, or this meter for a stranger, is
+        out of guesses for now (then nothing is counted)."""
         now = self._clock.now()
-        if (await self._counters.peek(BY_ADDRESS, address, now)).count >= PER_ADDRESS:
-            return True
-        if (await self._counters.peek(BY_METER, devid, now)).count >= PER_METER:
-            trusted = await self._counters.peek(TRUSTED, _pair(devid, address), now)
-            return trusted.count == 0
-        return False
+        ends = now + WINDOW_S
+        counters = self._counters
+        if not (await counters.add(BY_ADDRESS, address, now, ends, limit=PER_ADDRESS)).admitted:
+            return None
+        if (await counters.add(BY_METER, devid, now, ends, limit=PER_METER)).admitted:
+            return Attempt(address, devid, by_meter=True)
+        if (await counters.peek(TRUSTED, _pair(devid, address), now)).count > 0:
+            return Attempt(address, devid, by_meter=False)
+        await counters.take(BY_ADDRESS, address)
+        return None
 
-    async def failed(self, address: str, devid: str) -> None:
-        now = self._clock.now()
-        await self._counters.add(BY_ADDRESS, address, now, now + WINDOW_S)
-        await self._counters.add(BY_METER, devid, now, now + WINDOW_S)
-
-    async def succeeded(self, address: str, devid: str) -> None:
-        await self._counters.mark(TRUSTED, _pair(devid, address), self._clock.now() + TRUSTED_S)
+    async def succeeded(self, attempt: Attempt) -> None:
+        """The right PIN: give the attempt back and trust its address for a day."""
+        await self._counters.take(BY_ADDRESS, attempt.address)
+        if attempt.by_meter:
+            await self._counters.take(BY_METER, attempt.devid)
+        pair = _pair(attempt.devid, attempt.address)
+        await self._counters.mark(TRUSTED, pair, self._clock.now() + TRUSTED_S)
 
 
 def _pair(devid: str, address: str) -> str:

@@ -68,13 +68,13 @@ async def index(request: Request) -> Response:
     # never against the meter's request slot
     address = client_address(request, rt.settings.trusted_proxies)
     guard = _pins(rt)
-    if await guard.refused(address, devid):
+    attempt = await guard.reserve(address, devid)  # counted before it is checked
+    if attempt is None:
         return reply(429, {"error": "too many requests"})
     expected = device.attrs.get("devpass", "") if device else ""
     if device is None or not hmac.compare_digest(devpass.encode(), expected.encode()):
-        await guard.failed(address, devid)
         return reply(403, {"error": "access denied"})
-    await guard.succeeded(address, devid)
+    await guard.succeeded(attempt)
     pout = params.get("pout")
     if pout is not None and pout not in ("0", "1"):  # refused before it spends the slot
         return reply(400, {"error": "pout must be 0 or 1"})
