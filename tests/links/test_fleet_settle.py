@@ -6,8 +6,13 @@ from __future__ import annotations
 import gc
 from pathlib import Path
 
+import pytest
+
 from switchgear import gctune
+from switchgear.core.clock import VirtualClock
+from switchgear.core.journal import Journal
 from switchgear.core.model import Device
+from switchgear.core.scheduler import Scheduler
 from switchgear.links.fleetnode import SETTLE_EVERY, FleetNode, TwinClient
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
@@ -68,3 +73,47 @@ async def test_a_bulk_registration_is_frozen_out_of_the_collectors_passes(tmp_pa
             assert not any(id(d) in tracked for d in made)  # out of every pass from now on
     finally:
         await rt.stop()
+
+
+def test_a_fleets_collector_passes_wait_for_the_quiet_after_a_burst(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    passes: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop":
+            passes.append(info["generation"])
+
+    monkeypatch.setattr(gctune, "BEHIND_MAX", 3 * gctune.THRESHOLDS[0])
+    with gctune.tuned(automatic=False):
+        assert not gc.isenabled()  # no pass starts by itself
+        gc.callbacks.append(seen)
+        try:
+            burst = built(gctune.THRESHOLDS[0] + 100)
+            assert gctune.collect_if_quiet(False, 0) == 0 and passes == []  # busy: not yet
+            assert gctune.collect_if_quiet(True, 0) == 1 and passes == [0]  # quiet: young
+            assert gctune.collect_if_quiet(True, 1) == 0  # nothing new since
+            burst += built(3 * gctune.THRESHOLDS[0] + 100)
+            assert gctune.collect_if_quiet(False, 1) == 1  # too far behind: busy or not
+            burst += built(gctune.THRESHOLDS[0] + 100)
+            gctune.collect_if_quiet(True, 19)  # the 20th pass reaches the older generation
+            burst += built(gctune.THRESHOLDS[0] + 100)
+            gctune.collect_if_quiet(True, 399)  # and the 400th, the oldest
+        finally:
+            gc.callbacks.remove(seen)
+    assert passes == [0, 0, 1, 2] and len(burst) > 0
+
+
+async def test_a_fleet_is_quiet_once_nothing_waits_to_be_reported_or_committed() -> None:
+    node = FleetNode(MemoryStore(), "127.0.0.1", 1)
+    clock = VirtualClock(start=0.0)
+    node.scheduler, node.journal = Scheduler(clock), Journal(node.store, clock)  # (as `start`)
+    device = Device(1, 1, "PC-1", "power-controller-v10", "", 0.0)
+    tc = TwinClient(device, node.sessions.session("c1"), "c1")
+    assert node.quiet()
+    node.journal.put_nvram(1, dict)
+    assert not node.quiet()  # NVRAM to commit first
+    await node.journal.flush()  # (no writer running: committed inline)
+    assert node.quiet()
+    node._queue(tc, "c1/events/rpc", b"{}")
+    assert not node.quiet()  # a report to send

@@ -34,6 +34,7 @@ class Journal:
         self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._committing = 0  # batches taken and not yet committed (or failed)
         self.batches = 0  # committed batches, for metrics and tests
         # told of each committed batch: its size (records) and how long the commit took
         self.on_commit: Callable[[int, float], None] | None = None
@@ -54,6 +55,11 @@ class Journal:
     def put_meta(self, key: str, value: Json) -> None:
         self._pending.meta[key] = value
         self._wake.set()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and no commit under way."""
+        return not self._pending and not self._committing
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed."""
@@ -83,6 +89,13 @@ class Journal:
         batch, self._pending = self._pending, Batch()
         if not batch:
             return
+        self._committing += 1
+        try:
+            await self._commit(batch)
+        finally:
+            self._committing -= 1
+
+    async def _commit(self, batch: Batch) -> None:
         for device_id, blob in batch.nvram.items():  # after a failed try some are built
             if callable(blob):
                 batch.nvram[device_id] = blob()

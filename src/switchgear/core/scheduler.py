@@ -164,6 +164,11 @@ class Scheduler:
             self._drained.set()
         return ran
 
+    @property
+    def quiet(self) -> bool:
+        """No `soon` callback waits (a burst's reports are all made)."""
+        return not self._later
+
     async def drained(self) -> None:
         """Wait until every `soon` callback queued so far has run."""
         while self._later:

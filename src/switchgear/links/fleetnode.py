@@ -224,6 +224,10 @@ class FleetNode:
         await self.control.close()
         await self.store.close()
 
+    def quiet(self) -> bool:
+        """Nothing to report, log or commit: what a burst made is sent (or never was)."""
+        return not self._outbox and self.scheduler.quiet and self.journal.idle
+
     # --- reports ------------------------------------------------------------------
 
     def _on_event(self, ev: DeviceEvent) -> None:
@@ -381,10 +385,15 @@ async def run(store: Store, broker: Broker, shard: tuple[int, int], gateway_dela
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # (a SIGINT ignored by its parent, too)
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    # the booted fleet out of every collector pass, as a server's; the passes wait for
+    # the quiet after a burst (a fleet makes next to no cyclic garbage: what a pass in a
+    # burst walks is alive, on its way out)
+    collector = asyncio.get_running_loop().create_task(gctune.when_quiet(node.quiet))
     try:
-        with gctune.tuned():  # the booted fleet out of every collector pass, as a server's
+        with gctune.tuned(automatic=False):
             await stop.wait()
     finally:
+        collector.cancel()
         await node.stop()
 
 
