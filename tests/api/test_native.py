@@ -260,3 +260,20 @@ async def test_openapi_is_served(world: World) -> None:
     paths = r.json()["paths"]
     assert "/api/v1/devices/{device_id}/channels/{channel}/switch" in paths
     assert "/api/v1/sim/clock/advance" in paths
+
+
+async def test_history_times_without_an_offset_are_utc_at_any_date(world: World) -> None:
+    pid = world.plug_a.id
+    await switch(world, pid, {"action": "on"})
+    everything = await history(world, pid)
+    for start, end in [
+        ("0001-01-01T00:00:00", "9999-12-31T23:59:59"),
+        ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"),
+    ]:
+        r = await world.client.get(
+            f"/api/v1/devices/{pid}/history",
+            params={"start": start, "end": end},
+            headers=world.auth(),
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["statuses"] == everything
