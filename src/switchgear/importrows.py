@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import dataclass
+
+from switchgear import jsontext
 
 REQUIRED = ("serial", "model", "name", "tags")  # a CSV header names these (CONTRACTS §11)
 EXTRA = ("protocol", "address", "pin")  # and, for real devices, any of these
@@ -86,7 +87,7 @@ def parse_jsonl(text: str) -> list[Parsed]:
 
 def _object(line: str) -> Fields | str:
     try:
-        obj = json.loads(line)
+        obj = jsontext.loads(line)  # as every JSON body: no NaN, nothing nested past 64 levels
     except ValueError:
         return "not a JSON object (each line holds one)"
     if not isinstance(obj, dict):
