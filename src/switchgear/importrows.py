@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from switchgear import jsontext
@@ -55,7 +56,8 @@ def parse_csv(text: str) -> list[Parsed]:
     """CSV rows; line 1 is the header (BadHeader unless it names serial,model,name,tags
     and, optionally, protocol,address,pin, in any order). Blank lines are skipped."""
     lines = text.splitlines()
-    header = [c.strip().lower() for c in next(csv.reader(lines[:1]), [])]
+    first = next(_records(lines[:1]), [])
+    header = [c.strip().lower() for c in first] if isinstance(first, list) else []
     if (
         not set(REQUIRED) <= set(header)
         or not set(header) <= set(COLUMNS)
@@ -63,7 +65,10 @@ def parse_csv(text: str) -> list[Parsed]:
     ):
         raise BadHeader(f"the first line must be the header {HEADER_HELP}")
     out: list[Parsed] = []
-    for number, cells in enumerate(csv.reader(lines[1:]), start=2):
+    for number, cells in enumerate(_records(lines[1:]), start=2):
+        if isinstance(cells, str):
+            out.append((number, cells))
+            continue
         if not cells or not any(c.strip() for c in cells):
             continue
         if len(cells) != len(header):
@@ -74,6 +79,18 @@ def parse_csv(text: str) -> list[Parsed]:
         tags = split_tags(row.pop("tags"))
         out.append((number, Fields(tags=tags, **row)))
     return out
+
+
+def _records(lines: list[str]) -> Iterator[list[str] | str]:
+    """Each record's cells, or why the reader could not read it (a field past its limit)."""
+    reader = csv.reader(lines)
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:  # the reader goes on at the next line
+            yield f"not readable as CSV: {err}"
 
 
 def parse_jsonl(text: str) -> list[Parsed]:

@@ -127,3 +127,16 @@ PC-EVERY0001-001,power-controller-v10,,
                                      headers=world.auth())  # fmt: skip
         assert one.status_code == 200
         assert one.json()["name"] == serial  # an empty name is the serial
+
+
+async def test_a_field_too_large_to_read_is_refused_by_its_line(world: World) -> None:
+    huge = "x" * 200_000  # past the CSV reader's field limit, within the body limit
+    text = f"serial,model,name,tags\nSPG-IMP-BIG1,SHPLG-1,{huge},\nSPG-IMP-BIG2,SHPLG-1,ok,\n"
+    r = await _import(world, text)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["rows"], report["imported"]) == (2, 1)
+    [refused] = report["refused"]
+    assert refused["line"] == 2 and "field" in refused["reason"]
+    assert set(await _serials(world)) >= {"SPG-IMP-BIG2"}
+    assert "SPG-IMP-BIG1" not in await _serials(world)
