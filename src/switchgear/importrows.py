@@ -13,6 +13,7 @@ EXTRA = ("protocol", "address", "pin")  # and, for real devices, any of these
 COLUMNS = REQUIRED + EXTRA
 HEADER_HELP = "serial,model,name,tags (then, for real devices, protocol,address,pin)"
 
+NUL = "\x00"
 CSV = "text/csv"
 JSONL = "application/x-ndjson"
 # what a client may call JSON lines (the CLI sends JSONL for a .jsonl or .ndjson file)
@@ -77,7 +78,7 @@ def parse_csv(text: str) -> list[Parsed]:
             continue
         row = {k: c.strip() for k, c in zip(header, cells, strict=True)}
         tags = split_tags(row.pop("tags"))
-        out.append((number, Fields(tags=tags, **row)))
+        out.append((number, _fields(row, tags)))
     return out
 
 
@@ -129,4 +130,12 @@ def _object(line: str) -> Fields | str:
     raw = obj.get("tags") or ""
     tags = tuple(t.strip() for t in raw if t.strip()) if isinstance(raw, list) else split_tags(raw)
     cells.pop("tags", None)
+    return _fields(cells, tags)
+
+
+def _fields(cells: dict[str, str], tags: tuple[str, ...]) -> Fields | str:
+    """The row's fields, or why not: a NUL character (PostgreSQL keeps none in text)."""
+    for key in COLUMNS:
+        if NUL in cells.get(key, "") or (key == "tags" and any(NUL in t for t in tags)):
+            return f"{key}: holds a NUL character (U+0000)"
     return Fields(tags=tags, **cells)

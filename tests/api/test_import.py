@@ -140,3 +140,20 @@ async def test_a_field_too_large_to_read_is_refused_by_its_line(world: World) ->
     assert refused["line"] == 2 and "field" in refused["reason"]
     assert set(await _serials(world)) >= {"SPG-IMP-BIG2"}
     assert "SPG-IMP-BIG1" not in await _serials(world)
+
+
+async def test_a_nul_character_in_a_name_or_tag_is_refused_by_its_line(world: World) -> None:
+    text = (
+        "serial,model,name,tags\n"
+        "SPG-IMP-NUL1,SHPLG-1,Hall\x00lamp,\n"
+        "SPG-IMP-NUL2,SHPLG-1,Desk,hall;\x00\n"
+        "SPG-IMP-NUL3,SHPLG-1,Kettle,kitchen\n"
+    )
+    r = await _import(world, text)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["imported"] == 1
+    refused = {x["line"]: x["reason"] for x in report["refused"]}
+    assert refused[2].startswith("name:") and refused[3].startswith("tags:")
+    assert "NUL" in refused[2]
+    assert {"SPG-IMP-NUL1", "SPG-IMP-NUL2"}.isdisjoint(await _serials(world))

@@ -277,3 +277,19 @@ async def test_history_times_without_an_offset_are_utc_at_any_date(world: World)
         )
         assert r.status_code == 200, r.text
         assert r.json()["statuses"] == everything
+
+
+async def test_text_holding_a_nul_character_is_a_400_on_every_store(world: World) -> None:
+    # PostgreSQL keeps no NUL in text: it must be refused as input, never reach the store
+    for url, body in [
+        ("/api/v1/tokens", {"desc": "lamp\x00"}),
+        ("/api/v1/credentials", {"kind": "smartplug.client", "desc": "lamp\x00"}),
+        ("/api/v1/meters", {"url": "http://meter.lan/", "devid": "4100000001",
+                            "devpass": "123456", "name": "barn\x00"}),
+    ]:  # fmt: skip
+        r = await world.client.post(url, json=body, headers=world.auth())
+        assert r.status_code == 400, (url, r.text)
+        assert r.headers["content-type"] == PROBLEM
+        assert [e["field"] for e in r.json()["errors"]] in (["desc"], ["name"])
+    r = await world.client.get("/api/v1/tokens", headers=world.auth())
+    assert r.status_code == 200 and all("\x00" not in t["desc"] for t in r.json())
