@@ -293,3 +293,15 @@ async def test_text_holding_a_nul_character_is_a_400_on_every_store(world: World
         assert [e["field"] for e in r.json()["errors"]] in (["desc"], ["name"])
     r = await world.client.get("/api/v1/tokens", headers=world.auth())
     assert r.status_code == 200 and all("\x00" not in t["desc"] for t in r.json())
+
+
+@pytest.mark.parametrize("online", ["false", "off", 0, None])
+async def test_online_takes_only_true_or_false(world: World, online: Any) -> None:
+    r = await world.client.post(
+        f"/api/v1/sim/devices/{world.plug_a.id}/online",
+        json={"online": online},
+        headers=world.auth(),
+    )
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == PROBLEM
+    assert (await device(world, world.plug_a.id))["online"] is True

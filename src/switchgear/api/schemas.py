@@ -123,7 +123,7 @@ class AdoptRequest(Strict):
 
 
 class OnlineRequest(Strict):
-    online: bool
+    online: bool = Field(strict=True)
 
 
 class LoadRequest(Strict):
