@@ -306,6 +306,26 @@ async def test_bad_group_requests_are_problems(world: World, body: dict[str, Any
     assert r.headers["content-type"] == "application/problem+json"
 
 
+async def test_a_custom_programme_with_an_unknown_field_is_refused(world: World) -> None:
+    w = world
+    ids = await controllers(w, 1)
+    mine = {"nominal_hz": 60, "threshold_hz": 59.8, "full_activation_s": 0.5, "min_support_s": 5}
+    body = {"name": "g", "contracted_kw": 4, "device_ids": ids}
+    # a misspelt optional field would otherwise be dropped for its default (15 min logging)
+    r = await group(w, {**body, "programme": {**mine, "log_after": 60}})
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "log_after" in r.json()["detail"] and r.json()["field"] == "programme"
+    r = await w.client.get("/api/v1/ffr/groups", headers=w.auth())
+    assert r.json() == []
+    # a preset as GET /ffr/programmes shows it, altered, is a custom programme
+    [ercot] = [p for p in (await w.client.get("/api/v1/ffr/programmes", headers=w.auth())).json()
+               if p["id"] == "ercot-ffr"]  # fmt: skip
+    r = await group(w, {**body, "programme": {**ercot, "log_after_s": 60}})
+    assert r.status_code == 201, r.text
+    assert (r.json()["programme"]["id"], r.json()["programme"]["log_after_s"]) == ("custom", 60)
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("device_ids", [True]), ("device_ids", ["1"]), ("device_ids", [1.0]), ("contracted_kw", "5")],
