@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ COLUMNS = REQUIRED + EXTRA
 HEADER_HELP = "serial,model,name,tags (then, for real devices, protocol,address,pin)"
 
 NUL = "\x00"
+LINE_END = re.compile(r"\r\n|\r|\n")
 CSV = "text/csv"
 JSONL = "application/x-ndjson"
 # what a client may call JSON lines (the CLI sends JSONL for a .jsonl or .ndjson file)
@@ -46,6 +48,13 @@ def split_tags(cell: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in cell.split(";") if t.strip())
 
 
+def split_lines(text: str) -> list[str]:
+    """The text's lines, ended by \\n, \\r\\n or \\r only: str.splitlines would also end one
+    at U+2028, a form feed or NEL, which a name may hold."""
+    body = text.removesuffix("\n").removesuffix("\r")
+    return LINE_END.split(body) if body else []
+
+
 def parse(text: str, content_type: str) -> list[Parsed]:
     """The data rows of a body of this media type, each with its line number in the file."""
     if content_type in JSONL_TYPES:
@@ -56,7 +65,7 @@ def parse(text: str, content_type: str) -> list[Parsed]:
 def parse_csv(text: str) -> list[Parsed]:
     """CSV rows; line 1 is the header (BadHeader unless it names serial,model,name,tags
     and, optionally, protocol,address,pin, in any order). Blank lines are skipped."""
-    lines = text.splitlines()
+    lines = split_lines(text)
     first = next(_records(lines[:1]), [])
     header = [c.strip().lower() for c in first] if isinstance(first, list) else []
     if (
@@ -97,7 +106,7 @@ def _records(lines: list[str]) -> Iterator[list[str] | str]:
 def parse_jsonl(text: str) -> list[Parsed]:
     """One JSON object a line (line 1 is the first object; blank lines are skipped)."""
     out: list[Parsed] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if line.strip():
             out.append((number, _object(line)))
     return out
