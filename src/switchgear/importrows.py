@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import csv
-import json
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from switchgear import jsontext
 
 REQUIRED = ("serial", "model", "name", "tags")  # a CSV header names these (CONTRACTS §11)
 EXTRA = ("protocol", "address", "pin")  # and, for real devices, any of these
 COLUMNS = REQUIRED + EXTRA
 HEADER_HELP = "serial,model,name,tags (then, for real devices, protocol,address,pin)"
 
+NUL = "\x00"
+LINE_END = re.compile(r"\r\n|\r|\n")
 CSV = "text/csv"
 JSONL = "application/x-ndjson"
 # what a client may call JSON lines (the CLI sends JSONL for a .jsonl or .ndjson file)
@@ -43,6 +48,13 @@ def split_tags(cell: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in cell.split(";") if t.strip())
 
 
+def split_lines(text: str) -> list[str]:
+    """The text's lines, ended by \\n, \\r\\n or \\r only: str.splitlines would also end one
+    at U+2028, a form feed or NEL, which a name may hold."""
+    body = text.removesuffix("\n").removesuffix("\r")
+    return LINE_END.split(body) if body else []
+
+
 def parse(text: str, content_type: str) -> list[Parsed]:
     """The data rows of a body of this media type, each with its line number in the file."""
     if content_type in JSONL_TYPES:
@@ -53,8 +65,9 @@ def parse(text: str, content_type: str) -> list[Parsed]:
 def parse_csv(text: str) -> list[Parsed]:
     """CSV rows; line 1 is the header (BadHeader unless it names serial,model,name,tags
     and, optionally, protocol,address,pin, in any order). Blank lines are skipped."""
-    lines = text.splitlines()
-    header = [c.strip().lower() for c in next(csv.reader(lines[:1]), [])]
+    lines = split_lines(text)
+    first = next(_records(lines[:1]), [])
+    header = [c.strip().lower() for c in first] if isinstance(first, list) else []
     if (
         not set(REQUIRED) <= set(header)
         or not set(header) <= set(COLUMNS)
@@ -62,7 +75,10 @@ def parse_csv(text: str) -> list[Parsed]:
     ):
         raise BadHeader(f"the first line must be the header {HEADER_HELP}")
     out: list[Parsed] = []
-    for number, cells in enumerate(csv.reader(lines[1:]), start=2):
+    for number, cells in enumerate(_records(lines[1:]), start=2):
+        if isinstance(cells, str):
+            out.append((number, cells))
+            continue
         if not cells or not any(c.strip() for c in cells):
             continue
         if len(cells) != len(header):
@@ -71,14 +87,26 @@ def parse_csv(text: str) -> list[Parsed]:
             continue
         row = {k: c.strip() for k, c in zip(header, cells, strict=True)}
         tags = split_tags(row.pop("tags"))
-        out.append((number, Fields(tags=tags, **row)))
+        out.append((number, _fields(row, tags)))
     return out
+
+
+def _records(lines: list[str]) -> Iterator[list[str] | str]:
+    """Each record's cells, or why the reader could not read it (a field past its limit)."""
+    reader = csv.reader(lines)
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:  # the reader goes on at the next line
+            yield f"not readable as CSV: {err}"
 
 
 def parse_jsonl(text: str) -> list[Parsed]:
     """One JSON object a line (line 1 is the first object; blank lines are skipped)."""
     out: list[Parsed] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if line.strip():
             out.append((number, _object(line)))
     return out
@@ -86,7 +114,7 @@ def parse_jsonl(text: str) -> list[Parsed]:
 
 def _object(line: str) -> Fields | str:
     try:
-        obj = json.loads(line)
+        obj = jsontext.loads(line)  # as every JSON body: no NaN, nothing nested past 64 levels
     except ValueError:
         return "not a JSON object (each line holds one)"
     if not isinstance(obj, dict):
@@ -111,4 +139,12 @@ def _object(line: str) -> Fields | str:
     raw = obj.get("tags") or ""
     tags = tuple(t.strip() for t in raw if t.strip()) if isinstance(raw, list) else split_tags(raw)
     cells.pop("tags", None)
+    return _fields(cells, tags)
+
+
+def _fields(cells: dict[str, str], tags: tuple[str, ...]) -> Fields | str:
+    """The row's fields, or why not: a NUL character (PostgreSQL keeps none in text)."""
+    for key in COLUMNS:
+        if NUL in cells.get(key, "") or (key == "tags" and any(NUL in t for t in tags)):
+            return f"{key}: holds a NUL character (U+0000)"
     return Fields(tags=tags, **cells)

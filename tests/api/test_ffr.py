@@ -306,6 +306,59 @@ async def test_bad_group_requests_are_problems(world: World, body: dict[str, Any
     assert r.headers["content-type"] == "application/problem+json"
 
 
+async def test_a_custom_programme_with_an_unknown_field_is_refused(world: World) -> None:
+    w = world
+    ids = await controllers(w, 1)
+    mine = {"nominal_hz": 60, "threshold_hz": 59.8, "full_activation_s": 0.5, "min_support_s": 5}
+    body = {"name": "g", "contracted_kw": 4, "device_ids": ids}
+    # a misspelt optional field would otherwise be dropped for its default (15 min logging)
+    r = await group(w, {**body, "programme": {**mine, "log_after": 60}})
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert "log_after" in r.json()["detail"] and r.json()["field"] == "programme"
+    r = await w.client.get("/api/v1/ffr/groups", headers=w.auth())
+    assert r.json() == []
+    # a preset as GET /ffr/programmes shows it, altered, is a custom programme
+    [ercot] = [p for p in (await w.client.get("/api/v1/ffr/programmes", headers=w.auth())).json()
+               if p["id"] == "ercot-ffr"]  # fmt: skip
+    r = await group(w, {**body, "programme": {**ercot, "log_after_s": 60}})
+    assert r.status_code == 201, r.text
+    assert (r.json()["programme"]["id"], r.json()["programme"]["log_after_s"]) == ("custom", 60)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("device_ids", [True]), ("device_ids", ["1"]), ("device_ids", [1.0]), ("contracted_kw", "5")],
+)
+async def test_group_fields_of_the_wrong_type_are_400_and_enrol_nothing(
+    world: World, field: str, value: Any
+) -> None:
+    w = world
+    [pc] = await controllers(w, 1)
+    assert pc == 4  # device 1 is the account's plug: `true` or "1" must not name it
+    body = {"name": "g", "programme": "ercot-ffr", "contracted_kw": 5, "device_ids": [pc]}
+    r = await group(w, {**body, field: value})
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"][0]["field"].startswith(field)
+    r = await w.client.get("/api/v1/ffr/groups", headers=w.auth())
+    assert r.json() == []
+
+
+async def test_prequalification_fields_of_the_wrong_type_are_400(world: World) -> None:
+    w = world
+    ids = await controllers(w, 1)
+    gid = (await group(w, {"name": "g", "programme": "ercot-ffr", "contracted_kw": 4,
+                           "device_ids": ids})).json()["id"]  # fmt: skip
+    for body in [{"hold_s": True}, {"frequency_hz": "59.7"}]:
+        r = await w.client.post(
+            f"/api/v1/ffr/groups/{gid}/prequalification", json=body, headers=w.auth()
+        )
+        assert r.status_code == 400, r.text
+    r = await w.client.get(f"/api/v1/ffr/events?group={gid}", headers=w.auth())
+    assert r.json() == []
+
+
 @pytest.mark.parametrize(
     ("selects", "says"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.conftest import World
@@ -127,3 +128,53 @@ PC-EVERY0001-001,power-controller-v10,,
                                      headers=world.auth())  # fmt: skip
         assert one.status_code == 200
         assert one.json()["name"] == serial  # an empty name is the serial
+
+
+async def test_a_field_too_large_to_read_is_refused_by_its_line(world: World) -> None:
+    huge = "x" * 200_000  # past the CSV reader's field limit, within the body limit
+    text = f"serial,model,name,tags\nSPG-IMP-BIG1,SHPLG-1,{huge},\nSPG-IMP-BIG2,SHPLG-1,ok,\n"
+    r = await _import(world, text)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["rows"], report["imported"]) == (2, 1)
+    [refused] = report["refused"]
+    assert refused["line"] == 2 and "field" in refused["reason"]
+    assert set(await _serials(world)) >= {"SPG-IMP-BIG2"}
+    assert "SPG-IMP-BIG1" not in await _serials(world)
+
+
+async def test_a_nul_character_in_a_name_or_tag_is_refused_by_its_line(world: World) -> None:
+    text = (
+        "serial,model,name,tags\n"
+        "SPG-IMP-NUL1,SHPLG-1,Hall\x00lamp,\n"
+        "SPG-IMP-NUL2,SHPLG-1,Desk,hall;\x00\n"
+        "SPG-IMP-NUL3,SHPLG-1,Kettle,kitchen\n"
+    )
+    r = await _import(world, text)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["imported"] == 1
+    refused = {x["line"]: x["reason"] for x in report["refused"]}
+    assert refused[2].startswith("name:") and refused[3].startswith("tags:")
+    assert "NUL" in refused[2]
+    assert {"SPG-IMP-NUL1", "SPG-IMP-NUL2"}.isdisjoint(await _serials(world))
+
+
+async def test_unicode_line_separators_inside_a_field_do_not_split_its_row(world: World) -> None:
+    names = ["Hall\u2028lamp", "Desk\x0cstrip", "Barn\x85light"]  # LS, form feed, NEL
+    rows = "".join(f"SPG-IMP-LS{i},SHPLG-1,{n},\n" for i, n in enumerate(names))
+    report = (await _import(world, "serial,model,name,tags\n" + rows)).json()
+    assert (report["rows"], report["imported"], report["refused"]) == (3, 3, [])
+    lines = "\n".join(
+        json.dumps({"serial": f"SPG-IMP-JLS{i}", "model": "SHPLG-1", "name": n}, ensure_ascii=False)
+        for i, n in enumerate(names)
+    )
+    r = await world.client.post(
+        "/api/v1/devices:import",
+        content=lines.encode(),
+        headers={"Content-Type": "application/x-ndjson", **world.auth()},
+    )
+    assert (r.json()["imported"], r.json()["refused"]) == (3, [])
+    devices = await _serials(world)
+    assert [devices[f"SPG-IMP-LS{i}"]["name"] for i in range(3)] == names
+    assert [devices[f"SPG-IMP-JLS{i}"]["name"] for i in range(3)] == names

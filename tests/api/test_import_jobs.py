@@ -126,6 +126,16 @@ async def test_json_lines_are_checked_like_csv_rows_with_their_line_numbers(worl
     assert (again["imported"], again["unchanged"]) == (0, 2)
 
 
+async def test_a_json_line_nested_too_deep_is_refused_by_its_line(world: World) -> None:
+    deep = "[" * 100_000 + "]" * 100_000  # 200 KB: within the body limit
+    good = json.dumps({"serial": "SPG-JL-DEEP", "model": "SHPLG-1"})
+    r = await _post(world, f"{deep}\n{good}\n", JSONL)
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["rows"], report["imported"]) == (2, 1)
+    assert report["refused"] == [{"line": 1, "reason": "not a JSON object (each line holds one)"}]
+
+
 async def test_a_server_without_an_mqtt_link_refuses_shelly_rows_one_by_one(world: World) -> None:
     text = """serial,model,name,tags,protocol,address,pin
 SPG-MIX-0001,SHPLG-1,Twin,,,,

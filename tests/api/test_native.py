@@ -260,3 +260,48 @@ async def test_openapi_is_served(world: World) -> None:
     paths = r.json()["paths"]
     assert "/api/v1/devices/{device_id}/channels/{channel}/switch" in paths
     assert "/api/v1/sim/clock/advance" in paths
+
+
+async def test_history_times_without_an_offset_are_utc_at_any_date(world: World) -> None:
+    pid = world.plug_a.id
+    await switch(world, pid, {"action": "on"})
+    everything = await history(world, pid)
+    for start, end in [
+        ("0001-01-01T00:00:00", "9999-12-31T23:59:59"),
+        ("0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"),
+    ]:
+        r = await world.client.get(
+            f"/api/v1/devices/{pid}/history",
+            params={"start": start, "end": end},
+            headers=world.auth(),
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["statuses"] == everything
+
+
+async def test_text_holding_a_nul_character_is_a_400_on_every_store(world: World) -> None:
+    # PostgreSQL keeps no NUL in text: it must be refused as input, never reach the store
+    for url, body in [
+        ("/api/v1/tokens", {"desc": "lamp\x00"}),
+        ("/api/v1/credentials", {"kind": "smartplug.client", "desc": "lamp\x00"}),
+        ("/api/v1/meters", {"url": "http://meter.lan/", "devid": "4100000001",
+                            "devpass": "123456", "name": "barn\x00"}),
+    ]:  # fmt: skip
+        r = await world.client.post(url, json=body, headers=world.auth())
+        assert r.status_code == 400, (url, r.text)
+        assert r.headers["content-type"] == PROBLEM
+        assert [e["field"] for e in r.json()["errors"]] in (["desc"], ["name"])
+    r = await world.client.get("/api/v1/tokens", headers=world.auth())
+    assert r.status_code == 200 and all("\x00" not in t["desc"] for t in r.json())
+
+
+@pytest.mark.parametrize("online", ["false", "off", 0, None])
+async def test_online_takes_only_true_or_false(world: World, online: Any) -> None:
+    r = await world.client.post(
+        f"/api/v1/sim/devices/{world.plug_a.id}/online",
+        json={"online": online},
+        headers=world.auth(),
+    )
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == PROBLEM
+    assert (await device(world, world.plug_a.id))["online"] is True

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from switchgear.api.deps import CredentialDep, RuntimeDep
 from switchgear.api.openapi import answers
-from switchgear.api.schemas import Strict, iso
+from switchgear.api.schemas import Strict, Text, iso
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.dialects import dialects
 from switchgear.errors import InvalidInput
@@ -19,7 +19,7 @@ router = APIRouter(tags=["credentials"])
 
 class CredentialRequest(Strict):
     kind: str = Field(description="e.g. smartplug.client")
-    desc: str = Field(default="", max_length=200)
+    desc: Text = Field(default="", max_length=200)
 
 
 def issuable() -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -151,20 +151,29 @@ async def get_command(rt: RuntimeDep, cred: CredentialDep, command_id: str) -> C
     return command_out(await rt.engine.get_command(cred.account_id, command_id))
 
 
+def epoch(t: datetime) -> float:
+    """Seconds since the epoch; a time without an offset is UTC, as every time here."""
+    return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
+
+
 @router.get("/devices/{device_id}/history", response_model=HistoryOut, responses=answers(404))
 async def history(
     rt: RuntimeDep,
     cred: CredentialDep,
     device_id: int,
-    start: Annotated[datetime | None, Query(description="ISO 8601; default: a day ago")] = None,
-    end: Annotated[datetime | None, Query(description="ISO 8601; default: now")] = None,
+    start: Annotated[
+        datetime | None, Query(description="ISO 8601 (UTC without an offset); default: a day ago")
+    ] = None,
+    end: Annotated[
+        datetime | None, Query(description="ISO 8601 (UTC without an offset); default: now")
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> HistoryOut:
     """Status records, oldest first, paged by `cursor`."""
     now = rt.clock.now()
-    t1 = end.timestamp() if end else now + 1e-6
-    t0 = start.timestamp() if start else t1 - DAY
+    t1 = epoch(end) if end else now + 1e-6
+    t0 = epoch(start) if start else t1 - DAY
     if t0 > t1:
         raise InvalidInput("start is after end", field="start")
     page = await rt.engine.history(cred.account_id, [device_id], t0, t1, cursor, limit)

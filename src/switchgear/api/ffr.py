@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import Field
+from pydantic import Field, StrictInt
 from starlette.responses import Response
 
 from switchgear.api.deps import CredentialDep, RuntimeDep
@@ -24,9 +24,9 @@ TIMES = ("started_at", "crossed_at", "opened_at", "closed_at", "from", "to")
 class GroupRequest(Strict):
     name: str = Field(min_length=1, max_length=200)
     programme: str | dict[str, Any]
-    device_ids: list[int] | None = Field(default=None, max_length=100_000)
+    device_ids: list[StrictInt] | None = Field(default=None, max_length=100_000)
     tag: str | None = Field(default=None, min_length=1, max_length=100)
-    contracted_kw: float = Field(gt=0, lt=1e9, allow_inf_nan=False)
+    contracted_kw: float = Field(strict=True, gt=0, lt=1e9, allow_inf_nan=False)
 
 
 def _times(d: dict[str, Json]) -> dict[str, Json]:
@@ -99,8 +99,8 @@ async def unenrol(
 
 
 class PrequalifyRequest(Strict):
-    frequency_hz: float | None = Field(default=None, ge=40, le=70, allow_inf_nan=False)
-    hold_s: float | None = Field(default=None, gt=0, le=3600, allow_inf_nan=False)
+    frequency_hz: float | None = Field(strict=True, default=None, ge=40, le=70, allow_inf_nan=False)
+    hold_s: float | None = Field(strict=True, default=None, gt=0, le=3600, allow_inf_nan=False)
 
 
 @router.post("/groups/{group_id}/prequalification", status_code=202, responses=answers(404, 409))

@@ -36,6 +36,17 @@ def iso(ts: float | None) -> str | None:
 
 # --- requests ---------------------------------------------------------------
 
+NUL = "\x00"
+
+
+def _no_nul(value: str) -> str:
+    if NUL in value:  # PostgreSQL keeps no NUL in text: refused here, not by the store
+        raise PydanticCustomError("nul", "text may not hold a NUL character (U+0000)")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]  # a text field the store keeps
+
 
 class SwitchRequest(Strict):
     action: Literal["on", "off", "toggle"]
@@ -65,7 +76,7 @@ class TokenRequest(Strict):
     expires_in: float | None = Field(
         strict=True, default=None, gt=0, le=10 * 31_536_000, allow_inf_nan=False
     )
-    desc: str = Field(default="", max_length=200)
+    desc: Text = Field(default="", max_length=200)
 
 
 class MeterRequest(Strict):
@@ -81,7 +92,7 @@ class MeterRequest(Strict):
     devpass: str = Field(pattern=r"^\d{6}$")
     model: Literal["D101", "D103"] = "D101"
     version: Literal["standard", "extended"] | None = None
-    name: str = Field(default="", max_length=200)
+    name: Text = Field(default="", max_length=200)
 
 
 MQTT_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"  # one topic level: no `/`, `+`, `#`
@@ -107,12 +118,12 @@ class AdoptRequest(Strict):
 
     protocol: Literal["shelly-gen1", "shelly-gen2"]
     mqtt_id: TopicLevel = Field(examples=["shellyplug-A1B2C3"])
-    name: str = Field(default="", max_length=200)
+    name: Text = Field(default="", max_length=200)
     serial: TopicLevel | None = None
 
 
 class OnlineRequest(Strict):
-    online: bool
+    online: bool = Field(strict=True)
 
 
 class LoadRequest(Strict):

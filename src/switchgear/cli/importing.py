@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from switchgear.cli.client import CliError, Target, call, session
 from switchgear.cli.output import errors
+from switchgear.importrows import split_lines
 
 PART_ROWS = 5_000  # rows per request
 PART_BYTES = 512 * 1024  # and at most this much of them (the server takes 1 MiB a body)
@@ -25,7 +26,7 @@ def parts(path: Path) -> tuple[str | None, list[tuple[int, list[str]]]]:
     """The CSV header line (None for JSON lines) and the data lines in parts, each with the
     number of data lines before it (the server adds it to the line numbers it reports)."""
     try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        lines = split_lines(path.read_text(encoding="utf-8-sig"))  # as the server splits them
     except (OSError, UnicodeDecodeError) as err:
         raise CliError(f"cannot read {path}: {err}") from None
     if path.suffix.lower() in JSONL_SUFFIXES:

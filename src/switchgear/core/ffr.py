@@ -106,7 +106,10 @@ def programme(spec: str | Mapping[str, Any]) -> Programme:
 
 
 def custom(d: Mapping[str, Any]) -> Programme:
-    """An operator's own programme, checked field by field."""
+    """An operator's own programme, checked field by field (a field it has not is refused)."""
+    unknown = sorted(str(k) for k in d if k not in Programme.__dataclass_fields__)
+    if unknown:
+        raise InvalidInput(f"programme.{unknown[0]} is not a programme field", field="programme")
 
     def num(key: str, low: float, high: float, default: float | None = None) -> float:
         v = d.get(key, default)
