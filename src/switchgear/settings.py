@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     body_timeout_s: float = Field(default=30.0, gt=0)
     # an idle keep-alive connection is closed after this many seconds
     keep_alive_s: float = Field(default=5.0, gt=0)
-    # open streams (SSE, Push3 /sub and /ws) per credential, and in all (one more: 429)
+    # open streams (SSE, Push3 /sub and /ws) per credential, and in all, counted by each
+    # worker process (one more: 429)
     streams_per_credential: int = Field(default=16, ge=1)
     max_streams: int = Field(default=1000, ge=1)
 

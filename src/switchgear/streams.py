@@ -3,9 +3,11 @@
 Every stream is a `Lease` taken from the runtime's `StreamGate` under a key: the
 credential it was opened with (or, for a Push3 channel read without a key, the channel
 id, which is then the capability). A key holds at most `per_key` streams and the server
-at most `total`; one more is refused with `RateLimited` (each face answers in its own
-error shape). A lease ends when its credential is revoked (`Auth` tells the gate) or
-reaches its expiry on the server's clock; the stream then closes.
+process at most `total` (each of several workers counts its own: a count in the database
+would keep the places of a worker killed with -9); one more is refused with
+`RateLimited` (each face answers in its own error shape). A lease ends when its
+credential is revoked (`Auth` tells the gate) or reaches its expiry on the server's
+clock; the stream then closes.
 """
 
 from __future__ import annotations

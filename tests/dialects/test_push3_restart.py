@@ -8,11 +8,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_PUSH3_KEY
 from switchgear.core.model import Device
 from switchgear.core.ports import SimAction
+from switchgear.dialects.push3 import outbox
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
 
@@ -38,8 +40,9 @@ async def _add(rt: Runtime, account_id: int, serial: str, model: str, **attrs: s
     )
 
 
+@pytest.mark.parametrize("kept", ["a row each", "one row for all (a version before)"])
 async def test_a_waiting_command_survives_a_restart_and_runs_when_the_gateway_is_back(
-    tmp_path: Path,
+    tmp_path: Path, kept: str
 ) -> None:
     db = tmp_path / "push3.db"
     async with server(db) as (rt, client):
@@ -52,8 +55,13 @@ async def test_a_waiting_command_survives_a_restart_and_runs_when_the_gateway_is
         assert r.status_code == 200, r.text
         await rt.advance(30)
         assert rt.engine.shadow(meter.id).channels[1].on is False
+        if kept != "a row each":  # as an upgrade finds it
+            [(row, entry)] = (await rt.store.metas(outbox.PREFIX)).items()
+            assert await rt.store.take_meta(row)
+            rt.journal.put_meta(outbox.META_KEY, {str(gateway.id): [entry]})
     async with server(db) as (rt, client):  # the restart: the gateway boots and reports
         assert rt.extensions["push3.outbox"].waiting  # still waiting on the gateway's stream
+        assert await rt.store.meta(outbox.META_KEY) is None  # (an upgrade's: a row each now)
         for _ in range(10):  # it polls within a second, takes the command, runs it
             await rt.advance(1)
             await asyncio.sleep(0.01)  # the hand-over runs in its own task

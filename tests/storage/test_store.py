@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -109,6 +110,20 @@ async def test_a_batch_commits_statuses_nvram_commands_and_meta(make_store: Stor
         page = await store.history([d.id], 0, 10)
         assert [r.id for r in page.records] == ["s1", "s2"]  # same ts: insertion order
         assert page.records[0].data == {"on": False} and page.records[0].kind is StatusKind.RELAY
+
+
+async def test_meta_rows_are_listed_by_prefix_and_each_taken_once(
+    make_store: StoreFactory,
+) -> None:
+    async with opened(make_store) as one, opened(make_store) as two:  # two workers' stores
+        rows = {"q/1/a": {"n": 1}, "q/1/b": {"n": 2}, "q%/c": {"n": 3}, "qq": {"n": 4}}
+        await one.commit(Batch(meta=rows))
+        assert await two.metas("q/") == {"q/1/a": {"n": 1}, "q/1/b": {"n": 2}}
+        assert await two.metas("q%") == {"q%/c": {"n": 3}}  # a LIKE wildcard is a character
+        taken = await asyncio.gather(*(s.take_meta(k) for s in (one, two) for k in ("q/1/a",) * 2))
+        assert sorted(taken) == [False, False, False, True]
+        assert await one.take_meta("q/1/a") is False and await one.meta("q/1/a") is None
+        assert await one.metas("q/") == {"q/1/b": {"n": 2}}
 
 
 async def test_history_window_and_cursor_paging(make_store: StoreFactory) -> None:

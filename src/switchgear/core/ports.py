@@ -104,6 +104,15 @@ class Store(Protocol):
         Workers sharing a database agree through it on who does a thing once."""
         ...
 
+    async def metas(self, prefix: str) -> dict[str, Json]:
+        """Every meta row under `prefix` (none whose value is null), by key."""
+        ...
+
+    async def take_meta(self, key: str) -> bool:
+        """Delete the row `key`, at once and atomically (not through the group commit):
+        whether this call deleted it. Of workers taking one row, one gets True."""
+        ...
+
     async def sweep_meta(self, prefix: str, done: Callable[[str, Json], bool]) -> int:
         """Delete the meta rows under `prefix` that `done(key, value)` says are finished
         with, in one transaction no other write of this store interleaves: how many went."""

@@ -140,6 +140,13 @@ class MemoryStore:
             self._meta[key] = copy.deepcopy(value)
         return copy.deepcopy(self._meta[key])
 
+    async def metas(self, prefix: str) -> dict[str, Json]:
+        return {k: copy.deepcopy(v) for k, v in self._meta.items()
+                if k.startswith(prefix) and v is not None}  # fmt: skip
+
+    async def take_meta(self, key: str) -> bool:
+        return self._meta.pop(key, None) is not None
+
     async def sweep_meta(self, prefix: str, done: Callable[[str, Json], bool]) -> int:
         gone = [k for k, v in self._meta.items() if k.startswith(prefix) and done(k, v)]
         for key in gone:

@@ -1,4 +1,4 @@
-"""The meta table in SQL: keys read, claimed once across workers, and swept."""
+"""The meta table in SQL: keys read, claimed or taken once across workers, and swept."""
 
 from __future__ import annotations
 
@@ -27,6 +27,17 @@ class MetaRows(SqlBase):
         except IntegrityError:  # taken: by another worker, or before this one's restart
             return await self.meta(key)
         return value
+
+    async def metas(self, prefix: str) -> dict[str, Json]:
+        q = sa.select(t.meta.c.key, t.meta.c.value).where(
+            t.meta.c.key.startswith(prefix, autoescape=True)
+        )
+        async with self.engine.connect() as conn:
+            return {r.key: r.value for r in await conn.execute(q) if r.value is not None}
+
+    async def take_meta(self, key: str) -> bool:
+        gone = await self._one_write(sa.delete(t.meta).where(t.meta.c.key == key))
+        return bool(gone.rowcount == 1)
 
     async def sweep_meta(self, prefix: str, done: Callable[[str, Json], bool]) -> int:
         async with self._write, self.engine.begin() as conn:

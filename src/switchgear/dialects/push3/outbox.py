@@ -1,10 +1,17 @@
 """Commands for a gateway off the network: kept on its command stream until it polls again.
 
 A Push3 gateway polls a push stream for its commands, so a command sent while it is away
-waits there and runs when it comes back. Waiting commands are kept in the store's meta
-table (a restart keeps them), in order, at most WAIT_MAX per gateway, each for at most
+waits there and runs when it comes back. Each waiting command is its own row of the
+store's meta table (a restart keeps it), at most WAIT_MAX per gateway, each for at most
 WAIT_S seconds; a command dropped for either reason gets a `success: false` answer on its
 response channel.
+
+With several API workers on one database, a worker knows the commands it was sent and
+every one that waited when it started (those of a worker that died, but also the live
+workers' own): two workers may hold one command. Whoever deletes its row first
+(`Store.take_meta`, atomic) runs it, or answers its drop; the others forget it. So a
+command runs at most once; a worker killed between taking one and its gateway's answer
+loses that one.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from switchgear.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-META_KEY = "push3.outbox"
+META_KEY = "push3.outbox"  # the runtime's extension; the one row all waited in, before
+PREFIX = "push3.outbox/"  # + gateway id/msg_id: the row of one waiting command
 POLL_S = 1.0  # how soon a returning gateway takes what waits for it
 WAIT_S = 3600.0  # how long a command waits for its gateway
 WAIT_MAX = 100  # commands waiting per gateway (the oldest beyond are dropped)
@@ -31,27 +39,44 @@ def unreachable(rec: CommandRecord) -> bool:
     )
 
 
-class Outbox:
-    """The waiting commands of one runtime, by gateway device id."""
+def row_key(gateway_id: int, entry: dict[str, Any]) -> str:
+    return f"{PREFIX}{gateway_id}/{entry['params']['msg_id']}"
 
-    def __init__(self, rt: Runtime, stored: Any) -> None:
+
+class Outbox:
+    """The waiting commands this worker knows of, by gateway device id, oldest first."""
+
+    def __init__(self, rt: Runtime, stored: dict[str, Json]) -> None:
         self.rt = rt
         self.waiting: dict[int, list[dict[str, Any]]] = {}
-        if isinstance(stored, dict):
-            self.waiting = {int(k): list(v) for k, v in stored.items() if isinstance(v, list)}
+        rows = [(k, v) for k, v in stored.items() if isinstance(v, dict)]
+        for key, entry in sorted(rows, key=lambda row: float(row[1].get("since", 0.0))):
+            gateway_id = key.removeprefix(PREFIX).partition("/")[0]
+            if gateway_id.isdigit():
+                self.waiting.setdefault(int(gateway_id), []).append(dict(entry))
         self._tick: Any = None
         self._busy: set[int] = set()
         self._arm()
 
-    def put(self, account_id: int, gateway_id: int, serial: str, params: dict[str, Json]) -> None:
-        """Keep a command until its gateway polls again."""
+    async def put(
+        self, account_id: int, gateway_id: int, serial: str, params: dict[str, Json]
+    ) -> None:
+        """Keep a command until its gateway polls again: durable when this returns."""
+        entry = {"account_id": account_id, "serial": serial, "params": params,
+                 "since": self.rt.clock.now()}  # fmt: skip
+        self.rt.journal.put_meta(row_key(gateway_id, entry), entry)
+        await self.rt.journal.flush()  # a command held has its row: whoever takes it finds it
         queue = self.waiting.setdefault(gateway_id, [])
-        queue.append({"account_id": account_id, "serial": serial, "params": params,
-                      "since": self.rt.clock.now()})  # fmt: skip
+        queue.append(entry)
         while len(queue) > WAIT_MAX:
-            self._fail(queue.pop(0), f"more than {WAIT_MAX} commands waited for it")
-        self._save()
+            oldest = queue.pop(0)
+            if await self._take(gateway_id, oldest):
+                self._fail(oldest, f"more than {WAIT_MAX} commands waited for it")
         self._arm()
+
+    async def _take(self, gateway_id: int, entry: dict[str, Any]) -> bool:
+        """Whether this worker takes the command (to run it or drop it): its row was there."""
+        return await self.rt.store.take_meta(row_key(gateway_id, entry))
 
     def _fail(self, entry: dict[str, Any], why: str, offline: bool = True) -> None:
         p, gw = entry["params"], entry["serial"]
@@ -65,59 +90,76 @@ class Outbox:
         if self.rt.cluster is not None:  # the other workers' readers of the channel too
             self.rt.spawn(channels.tell_answer(str(p["channel"]), message), "push3-answer")
 
-    def _save(self) -> None:
-        self.rt.journal.put_meta(META_KEY, {str(k): v for k, v in self.waiting.items() if v})
-
     def _arm(self) -> None:
         if self.waiting and (self._tick is None or not self._tick.active):
             self._tick = self.rt.scheduler.call_later(POLL_S, self._poll)
 
     def _poll(self, _: object = None) -> None:
         self._tick = None
-        now, changed = self.rt.clock.now(), False
+        now = self.rt.clock.now()
         for gateway_id, queue in list(self.waiting.items()):
-            while queue and now - queue[0]["since"] > WAIT_S:
-                self._fail(queue.pop(0), f"it did not come back within {WAIT_S:.0f} s")
-                changed = True
             if not queue:
                 del self.waiting[gateway_id]
-            elif gateway_id not in self._busy and self.rt.engine.shadow(gateway_id).online:
+            elif gateway_id not in self._busy and (
+                self.rt.engine.shadow(gateway_id).online
+                or any(now - entry["since"] > WAIT_S for entry in queue)
+            ):
                 self._busy.add(gateway_id)
-                self.rt.spawn(self._hand_over(gateway_id), name=f"push3-outbox-{gateway_id}")
-        if changed:
-            self._save()
+                self.rt.spawn(self._serve(gateway_id), name=f"push3-outbox-{gateway_id}")
         self._arm()
 
-    async def _hand_over(self, gateway_id: int) -> None:
-        """The gateway is back: it takes what waits for it, oldest first."""
+    async def _serve(self, gateway_id: int) -> None:
+        """Drop what waited too long; if the gateway is back, it takes the rest, oldest first."""
         try:
             queue = self.waiting.get(gateway_id, [])
-            while queue:
-                entry = queue[0]
-                command = FirmwareCommand("push3.command", entry["params"])
-                try:
-                    rec = await self.rt.engine.command(entry["account_id"], gateway_id, command)
-                except Exception:  # the gateway was removed, or the command became invalid
-                    log.exception("push3 command for gateway %s dropped", entry["serial"])
-                    rec = None
-                if rec is not None and unreachable(rec):
-                    break  # gone again: the rest keeps waiting
-                queue.pop(0)
-                if rec is None or rec.state is not CommandState.DONE:
-                    why = rec.error if rec is not None and rec.error else "refused the command"
-                    self._fail(entry, f"gateway {entry['serial']} {why}", offline=False)
-                self._save()
+            now = self.rt.clock.now()
+            for entry in [e for e in queue if now - e["since"] > WAIT_S]:
+                if entry in queue:  # (not dropped by a `put` meanwhile)
+                    queue.remove(entry)
+                if await self._take(gateway_id, entry):
+                    self._fail(entry, f"it did not come back within {WAIT_S:.0f} s")
+            while queue and self.rt.engine.shadow(gateway_id).online:
+                entry = queue.pop(0)
+                taken = await self._take(gateway_id, entry)  # False: another worker took it
+                if taken and not await self._hand_over(gateway_id, entry):
+                    queue.insert(0, entry)
+                    break
+            if not queue:
+                self.waiting.pop(gateway_id, None)
         finally:
             self._busy.discard(gateway_id)
+
+    async def _hand_over(self, gateway_id: int, entry: dict[str, Any]) -> bool:
+        """Run a command taken; False if the gateway is gone again (its row is back)."""
+        command = FirmwareCommand("push3.command", entry["params"])
+        try:
+            rec = await self.rt.engine.command(entry["account_id"], gateway_id, command)
+        except Exception:  # the gateway was removed, or the command became invalid
+            log.exception("push3 command for gateway %s dropped", entry["serial"])
+            rec = None
+        if rec is not None and unreachable(rec):  # gone again: it waits as before
+            self.rt.journal.put_meta(row_key(gateway_id, entry), entry)
+            await self.rt.journal.flush()
+            return False
+        if rec is None or rec.state is not CommandState.DONE:
+            why = rec.error if rec is not None and rec.error else "refused the command"
+            self._fail(entry, f"gateway {entry['serial']} {why}", offline=False)
+        return True
 
 
 def outbox(rt: Runtime) -> Outbox:
     found = rt.extensions.get(META_KEY)
     if not isinstance(found, Outbox):
-        found = rt.extensions[META_KEY] = Outbox(rt, None)
+        found = rt.extensions[META_KEY] = Outbox(rt, {})
     return found
 
 
 async def start(rt: Runtime) -> None:
-    """Load the commands that waited at the last stop."""
-    rt.extensions[META_KEY] = Outbox(rt, await rt.store.meta(META_KEY))
+    """Load the commands waiting at the last stop: every worker's (see the module's doc)."""
+    legacy = await rt.store.meta(META_KEY)  # one row for all, as a version before kept them
+    if isinstance(legacy, dict) and legacy and await rt.store.take_meta(META_KEY):
+        for gateway_id, entries in legacy.items():
+            for entry in entries if isinstance(entries, list) else []:
+                rt.journal.put_meta(row_key(int(gateway_id), entry), entry)
+        await rt.journal.flush()
+    rt.extensions[META_KEY] = Outbox(rt, await rt.store.metas(PREFIX))

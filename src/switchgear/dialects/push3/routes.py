@@ -151,8 +151,7 @@ async def send_command(request: Request) -> Response:
     )  # fmt: skip
     rec = await rt.engine.command(cred.account_id, gw.id, forward)
     if unreachable(rec):  # off the network: the command waits on its stream for the gateway
-        outbox(rt).put(cred.account_id, gw.id, gw.serial, dict(forward.params))
-        await rt.journal.flush()
+        await outbox(rt).put(cred.account_id, gw.id, gw.serial, dict(forward.params))
     elif rec.state is not CommandState.DONE:  # the gateway refused it
         refused: dict[str, Json] = {
             "msg_id": msg_id, "timestamp": rt.clock.now(), "success": False,
