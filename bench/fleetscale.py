@@ -323,9 +323,8 @@ async def ffr_burst(rt: Any, account_id: int, devices: list[Any], pids: list[int
     parsed, events = 0, 0
     parse = tw.parse_events
 
-    # how often each shape of message came (its events' kinds and reasons), counted by a
-    # tuple and named after the burst: naming each in it cost the measured server 10 % of
-    # its time, and keeping the events alive cost its collector
+    # each message's shape (its events' kinds and reasons) counted by a tuple, named after
+    # the burst: naming each in it cost the server 10 %; keeping the events, its collector
     shapes: Counter[tuple[tuple[Any, str], ...]] = Counter()
 
     arrived: list[float] = []  # when the server parsed each device message (s after the step)

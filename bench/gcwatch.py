@@ -1,5 +1,7 @@
-"""Run `switchgear` with its collector passes over 20 ms written to stderr (fleetscale's
-fleet processes, to see which stall lines up with the slow commands)."""
+"""Run `switchgear` with its collector passes written to stderr (fleetscale's fleet
+processes, `FLEETSCALE_GCWATCH=1`): each pass over 0.3 ms of CPU, when and how long; a
+pass over 20 ms also names the most common objects the process tracks. Summed over a
+burst's seconds, the CPU its passes took (docs/performance.md, sixth session)."""
 
 from __future__ import annotations
 
@@ -8,21 +10,26 @@ import sys
 import time
 from collections import Counter
 
-SLOW_S = 0.02
+SHOWN_S = 0.0003  # CPU a pass takes to be written
+SLOW_S = 0.02  # ... and to have the tracked objects counted
 _start = [0.0]
 
 
 def _watch(phase: str, info: dict[str, int]) -> None:
     if phase == "start":
-        _start[0] = time.perf_counter()
+        _start[0] = time.process_time()
         return
-    took = time.perf_counter() - _start[0]
+    took = time.process_time() - _start[0]
+    if took < SHOWN_S:
+        return
+    line = (f"gcwatch {time.time():.3f} gen {info['generation']} {took * 1000:.2f} cpu-ms "
+            f"collected {info['collected']}")  # fmt: skip
     if took > SLOW_S:
         live = gc.get_objects()
-        most = Counter(type(o).__name__ for o in live).most_common(5)
-        print(f"gcwatch {time.time():.3f} gen {info['generation']} {took * 1000:.1f} ms "
-              f"collected {info['collected']} tracked {len(live)} most {most}",
-              file=sys.stderr, flush=True)  # fmt: skip
+        line += (
+            f" tracked {len(live)} most {Counter(type(o).__name__ for o in live).most_common(5)}"
+        )
+    print(line, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
