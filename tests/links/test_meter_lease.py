@@ -121,11 +121,19 @@ async def one_interval(meter: FakeMeter, *workers: Runtime) -> int:
     return len(meter.requests) - before
 
 
+async def fresh_database(request: pytest.FixtureRequest, *, broker: bool = False) -> str:
+    """The tests' PostgreSQL database, emptied (`broker`: the workers peer over Mosquitto)."""
+    if broker:
+        require_broker()
+    url: str = request.getfixturevalue("pg_database")
+    await empty_schema(url)
+    return url
+
+
 async def test_one_worker_polls_and_the_other_takes_over_when_it_stops(
     request: pytest.FixtureRequest, meter: FakeMeter
 ) -> None:
-    url: str = request.getfixturevalue("pg_database")
-    await empty_schema(url)
+    url = await fresh_database(request)
     async with contextlib.AsyncExitStack() as stack:
         app, one = await stack.enter_async_context(worker(url))
         did = await register(app, one, meter)
@@ -166,8 +174,7 @@ async def test_one_worker_polls_and_the_other_takes_over_when_it_stops(
 async def test_a_holder_that_loses_its_database_session_hands_over_without_double_polls(
     request: pytest.FixtureRequest, meter: FakeMeter
 ) -> None:
-    url: str = request.getfixturevalue("pg_database")
-    await empty_schema(url)
+    url = await fresh_database(request)
     async with worker(url) as (app, one):
         did = await register(app, one, meter)
         async with worker(url) as (_, two):
@@ -197,9 +204,7 @@ async def test_a_holder_that_loses_its_database_session_hands_over_without_doubl
 async def test_a_meter_registered_on_the_worker_without_the_lease_is_polled_by_its_holder(
     request: pytest.FixtureRequest, meter: FakeMeter
 ) -> None:
-    require_broker()
-    url: str = request.getfixturevalue("pg_database")
-    await empty_schema(url)
+    url = await fresh_database(request, broker=True)
     async with worker(url, LINK) as (_, one), worker(url, LINK) as (app_two, two):
         await peered(one, two)
         did = await register(app_two, two, meter)  # the first poll: made by the holder
@@ -211,9 +216,7 @@ async def test_a_meter_registered_on_the_worker_without_the_lease_is_polled_by_i
 async def test_a_meter_registered_on_the_holder_is_polled_by_the_next_holder(
     request: pytest.FixtureRequest, meter: FakeMeter
 ) -> None:
-    require_broker()
-    url: str = request.getfixturevalue("pg_database")
-    await empty_schema(url)
+    url = await fresh_database(request, broker=True)
     async with contextlib.AsyncExitStack() as holder:
         app_one, one = await holder.enter_async_context(worker(url, LINK))
         async with worker(url, LINK) as (_, two):
@@ -229,9 +232,7 @@ async def test_a_meter_registered_on_the_holder_is_polled_by_the_next_holder(
 async def test_the_meters_per_account_cap_counts_those_registered_on_the_other_worker(
     request: pytest.FixtureRequest, meter: FakeMeter
 ) -> None:
-    require_broker()
-    url: str = request.getfixturevalue("pg_database")
-    await empty_schema(url)
+    url = await fresh_database(request, broker=True)
     cap = {"meter_max_per_account": 1}
     async with worker(url, LINK, **cap) as (app_one, one), worker(url, LINK, **cap) as (app, two):
         await peered(one, two)

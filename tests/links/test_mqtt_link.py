@@ -76,6 +76,15 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def gen1_adopted(rig: Rig) -> list[str]:
+    """A Gen1 plug on the broker, adopted by the rig's link (started): what it was sent."""
+    got = gen1_plug(rig)
+    await rig.link.start()
+    await rig.link.add(device("shelly-gen1", GEN1), None)
+    await settle()
+    return got
+
+
 def test_topic_filters_match_as_mqtt_does() -> None:
     assert matches("shellies/+/relay/0/#", "shellies/x/relay/0")
     assert matches("shellies/+/relay/0/#", "shellies/x/relay/0/power")
@@ -85,10 +94,7 @@ def test_topic_filters_match_as_mqtt_does() -> None:
 
 async def test_gen1_switch_is_acknowledged_by_the_relay_report() -> None:
     rig = Rig()
-    got = gen1_plug(rig)
-    await rig.link.start()
-    await rig.link.add(device("shelly-gen1", GEN1), None)
-    await settle()  # the link asked for its state: the answer brings it online
+    got = await gen1_adopted(rig)  # the link asked for its state: the answer brings it online
     assert got == [f"shellies/{GEN1}/command update"]
     result = await rig.link.send(1, Switch(Action.ON))
     assert result.ok
@@ -98,10 +104,7 @@ async def test_gen1_switch_is_acknowledged_by_the_relay_report() -> None:
 
 async def test_gen1_timed_switch_flips_back_on_the_servers_clock_and_survives_restart() -> None:
     rig = Rig()
-    gen1_plug(rig)
-    await rig.link.start()
-    await rig.link.add(device("shelly-gen1", GEN1), None)
-    await settle()
+    await gen1_adopted(rig)
     await rig.link.send(1, Switch(Action.ON, duration=60))
     assert rig.events[-1].state.channels[0].toggle_at == rig.clock.now() + 60
     assert rig.nvram[1]["pending"]["due"] == rig.clock.now() + 60
@@ -132,10 +135,7 @@ async def test_gen1_energy_counts_on_across_a_device_reboot() -> None:
 
 async def test_last_will_makes_it_offline_and_commands_get_device_offline() -> None:
     rig = Rig()
-    gen1_plug(rig)
-    await rig.link.start()
-    await rig.link.add(device("shelly-gen1", GEN1), None)
-    await settle()
+    await gen1_adopted(rig)
     rig.publish(f"shellies/{GEN1}/online", "false")
     assert rig.events[-1].kind == "connection" and not rig.events[-1].state.online
     with pytest.raises(DeviceOffline):
@@ -200,10 +200,7 @@ async def test_gen2_rpc_answer_by_id_errors_and_duplicates() -> None:
 
 async def test_losing_the_broker_takes_devices_offline_and_reconnect_resyncs() -> None:
     rig = Rig()
-    got = gen1_plug(rig)
-    await rig.link.start()
-    await rig.link.add(device("shelly-gen1", GEN1), None)
-    await settle()
+    got = await gen1_adopted(rig)
     transport = rig.broker.transports[0]
     transport.set_up(False)
     assert not rig.events[-1].state.online
@@ -230,10 +227,7 @@ async def test_an_overpower_report_is_one_trigger_however_often_it_repeats() -> 
 
 async def test_a_retained_report_after_the_last_will_is_not_the_device_back() -> None:
     rig = Rig()
-    got = gen1_plug(rig)
-    await rig.link.start()
-    await rig.link.add(device("shelly-gen1", GEN1), None)
-    await settle()
+    got = await gen1_adopted(rig)
     rig.publish(f"shellies/{GEN1}/online", "false")
     rig.publish(f"shellies/{GEN1}/relay/0", "on")  # what a "retain" plug left on the broker
     assert not rig.events[-1].state.online
@@ -274,10 +268,7 @@ async def test_a_switch_at_the_plug_while_a_timer_is_pending_is_the_devices_not_
     None
 ):
     rig = Rig()
-    gen1_plug(rig)
-    await rig.link.start()
-    await rig.link.add(device("shelly-gen1", GEN1), None)
-    await settle()
+    await gen1_adopted(rig)
     await rig.link.send(1, Switch(Action.ON, delay=60))
     rig.publish(f"shellies/{GEN1}/relay/0", "on")  # pressed at the plug before it fell due
     assert rig.relays() == [("device", True)]
