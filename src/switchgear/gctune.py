@@ -17,6 +17,7 @@ from contextlib import contextmanager
 THRESHOLDS = (10_000, 20, 20)  # allocations before a young pass; young passes per older one
 QUIET_TICK_S = 0.25  # how often a process whose passes wait for quiet looks for it
 BEHIND_MAX = 1_000_000  # allocations past the last pass: then a pass, quiet or not
+HOLD_TICK_S = 0.05  # how often a server looks whether a burst holds its passes
 
 
 @contextmanager
@@ -79,6 +80,26 @@ def collect_if_quiet(quiet: bool, passes: int) -> int:
     older, oldest = THRESHOLDS[1], THRESHOLDS[1] * THRESHOLDS[2]
     gc.collect(2 if n % oldest == 0 else 1 if n % older == 0 else 0)
     return 1
+
+
+async def held_while(busy: Callable[[], bool]) -> None:
+    """Hold the automatic passes while `busy()` (a server recording a burst), BEHIND_MAX
+    allowing; they run again once it is not. Only a hold of its own is undone (a start
+    that paused the collector keeps it paused)."""
+    mine = False
+    try:
+        while True:
+            await asyncio.sleep(HOLD_TICK_S)
+            hold = busy() and gc.get_count()[0] < BEHIND_MAX
+            if hold and not mine and gc.isenabled():
+                gc.disable()
+                mine = True
+            elif mine and not hold:
+                gc.enable()
+                mine = False
+    finally:
+        if mine:
+            gc.enable()
 
 
 def settle() -> None:

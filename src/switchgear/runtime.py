@@ -55,6 +55,7 @@ ADOPTED = "this device is adopted already"  # (the answer does not say whose)
 PLACE_TRIES = 8  # stores of one registration whose new twins' MQTT ids another took meanwhile
 PLUG_MODELS = tuple(m for m in MODELS if m.family is Family.PLUG)  # served by one face
 BOOT_PAUSE_S = 0.002
+BURST_STATUSES = 1000  # status records queued or under commit that make a burst
 BOOT_WAIT_S = 2.0  # the late boot waits this long for `serving()` (an app's start) at most
 
 
@@ -153,6 +154,9 @@ class Runtime:
         rt = cls(settings, store, clock, scheduler, journal, bus, link, poller, engine, auth)
         rt.counters = counters
         rt.spawn(rt._sweep_counters(), "counters-sweep")
+        # a burst of reports (a grid step's trips) holds the collector until recorded:
+        # its passes walked the records waiting for their commit (docs/architecture.md)
+        rt.spawn(gctune.held_while(lambda: journal.backlog >= BURST_STATUSES), "gc-hold")
         if cluster is not None:
             rt.cluster, rt.peers = cluster, cluster.peers
             cluster.peers.on("devices.added", rt._peer_devices)

@@ -109,3 +109,24 @@ async def test_a_fleet_journal_leaves_the_servers_clock_alone() -> None:
     assert store.batches[-1].meta == {}
     await j.flush()  # nothing queued: no empty transaction
     assert len(store.batches) == 1
+
+
+async def test_the_backlog_counts_status_records_queued_and_under_commit() -> None:
+    gate = asyncio.Event()
+    store = RecordingStore(gate)
+    j = journal(store)
+    assert j.idle and j.backlog == 0
+    j.start()
+    try:
+        for i in range(3):
+            j.add_status(rec(i))
+        assert j.backlog == 3 and not j.idle
+        await until(lambda: store.started == 1)  # taken, held at the gate: still a backlog
+        j.add_status(rec(3))
+        assert j.backlog == 4 and not j.idle
+        gate.set()
+        await j.flush()
+        assert j.backlog == 0 and j.idle
+    finally:
+        gate.set()
+        await j.stop()

@@ -3,6 +3,8 @@ walked it all and stalled commands for most of a second (issue #22's p99)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from pathlib import Path
 
@@ -117,3 +119,49 @@ async def test_a_fleet_is_quiet_once_nothing_waits_to_be_reported_or_committed()
     assert node.quiet()
     node._queue(tc, "c1/events/rpc", b"{}")
     assert not node.quiet()  # a report to send
+
+
+async def test_a_servers_passes_are_held_while_a_burst_is_recorded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gctune, "HOLD_TICK_S", 0.0)
+    busy = [False]
+
+    async def ticks(n: int = 3) -> None:
+        for _ in range(n):
+            await asyncio.sleep(0)
+
+    with gctune.tuned():
+        holder = asyncio.get_running_loop().create_task(gctune.held_while(lambda: busy[0]))
+        try:
+            await ticks()
+            assert gc.isenabled()  # nothing recorded: passes as usual
+            busy[0] = True
+            await ticks()
+            assert not gc.isenabled()  # a burst: held
+            busy[0] = False
+            await ticks()
+            assert gc.isenabled()  # recorded: the passes run again
+            busy[0] = True
+            await ticks()
+            monkeypatch.setattr(gctune, "BEHIND_MAX", gc.get_count()[0] + 1000)
+            kept = built(2000)
+            await ticks()
+            assert gc.isenabled() and kept  # too far behind: passes, burst or not
+            monkeypatch.setattr(gctune, "BEHIND_MAX", 1_000_000)
+            busy[0] = False
+            gc.disable()  # paused by someone else (a start)
+            busy[0] = True
+            await ticks()
+            busy[0] = False
+            await ticks()
+            assert not gc.isenabled()  # the holder took no hold: it gives none back
+            gc.enable()
+            busy[0] = True
+            await ticks()
+            assert not gc.isenabled()
+        finally:
+            holder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await holder
+        assert gc.isenabled()  # stopped holding: given back

@@ -35,6 +35,7 @@ class Journal:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._committing = 0  # batches taken and not yet committed (or failed)
+        self._committing_statuses = 0  # their status records
         self.batches = 0  # committed batches, for metrics and tests
         # told of each committed batch: its size (records) and how long the commit took
         self.on_commit: Callable[[int, float], None] | None = None
@@ -60,6 +61,11 @@ class Journal:
     def idle(self) -> bool:
         """Nothing queued and no commit under way."""
         return not self._pending and not self._committing
+
+    @property
+    def backlog(self) -> int:
+        """Status records queued or under commit (thousands: a burst being recorded)."""
+        return len(self._pending.statuses) + self._committing_statuses
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed."""
@@ -89,11 +95,14 @@ class Journal:
         batch, self._pending = self._pending, Batch()
         if not batch:
             return
+        statuses = len(batch.statuses)
         self._committing += 1
+        self._committing_statuses += statuses
         try:
             await self._commit(batch)
         finally:
             self._committing -= 1
+            self._committing_statuses -= statuses
 
     async def _commit(self, batch: Batch) -> None:
         for device_id, blob in batch.nvram.items():  # after a failed try some are built
