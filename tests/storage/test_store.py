@@ -126,6 +126,19 @@ async def test_meta_rows_are_listed_by_prefix_and_each_taken_once(
         assert await one.metas("q/") == {"q/1/b": {"n": 2}}
 
 
+async def test_a_meta_row_taken_with_its_value_is_taken_only_while_it_holds_that_value(
+    make_store: StoreFactory,
+) -> None:
+    async with opened(make_store) as one, opened(make_store) as two:  # two workers' stores
+        old, new = {"at": [1.5, 0], "op": "off"}, {"at": [2.5, 0], "op": "on"}
+        assert await one.claim("p/7", old) == old
+        assert await two.claim("p/7", new) == old  # a row there stays (claim)
+        assert await two.take_meta("p/7", new) is False and await one.meta("p/7") == old
+        taken = await asyncio.gather(*(s.take_meta("p/7", old) for s in (one, two, one, two)))
+        assert sorted(taken) == [False, False, False, True]
+        assert await one.meta("p/7") is None and await two.take_meta("p/7", old) is False
+
+
 async def test_history_window_and_cursor_paging(make_store: StoreFactory) -> None:
     async with opened(make_store) as store:
         a = await store.add_account("a@x.io", "A", "h")

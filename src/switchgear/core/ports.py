@@ -108,9 +108,10 @@ class Store(Protocol):
         """Every meta row under `prefix` (none whose value is null), by key."""
         ...
 
-    async def take_meta(self, key: str) -> bool:
-        """Delete the row `key`, at once and atomically (not through the group commit):
-        whether this call deleted it. Of workers taking one row, one gets True."""
+    async def take_meta(self, key: str, value: Json | None = None) -> bool:
+        """Delete the row `key` (only if it holds `value`, when given), at once and
+        atomically (not through the group commit): whether this call deleted it. Of
+        workers taking one row, one gets True."""
         ...
 
     async def sweep_meta(self, prefix: str, done: Callable[[str, Json], bool]) -> int:

@@ -144,7 +144,9 @@ class MemoryStore:
         return {k: copy.deepcopy(v) for k, v in self._meta.items()
                 if k.startswith(prefix) and v is not None}  # fmt: skip
 
-    async def take_meta(self, key: str) -> bool:
+    async def take_meta(self, key: str, value: Json | None = None) -> bool:
+        if value is not None and self._meta.get(key) != value:
+            return False
         return self._meta.pop(key, None) is not None
 
     async def sweep_meta(self, prefix: str, done: Callable[[str, Json], bool]) -> int:

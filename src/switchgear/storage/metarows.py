@@ -35,9 +35,21 @@ class MetaRows(SqlBase):
         async with self.engine.connect() as conn:
             return {r.key: r.value for r in await conn.execute(q) if r.value is not None}
 
-    async def take_meta(self, key: str) -> bool:
+    async def take_meta(self, key: str, value: Json | None = None) -> bool:
+        if value is not None:
+            return await self._take_if(key, value)
         gone = await self._one_write(sa.delete(t.meta).where(t.meta.c.key == key))
         return bool(gone.rowcount == 1)
+
+    async def _take_if(self, key: str, value: Json) -> bool:
+        """Delete the row `key` if it holds `value`: one DELETE, undone if it held another."""
+        delete = sa.delete(t.meta).where(t.meta.c.key == key).returning(t.meta.c.value)
+        async with self._write, self.engine.connect() as conn, conn.begin() as tx:
+            row = (await conn.execute(delete)).first()
+            if row is not None and row.value != value:
+                await tx.rollback()
+                return False
+            return row is not None
 
     async def sweep_meta(self, prefix: str, done: Callable[[str, Json], bool]) -> int:
         async with self._write, self.engine.begin() as conn:
