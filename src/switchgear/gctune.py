@@ -15,24 +15,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 THRESHOLDS = (10_000, 20, 20)  # allocations before a young pass; young passes per older one
-QUIET_TICK_S = 0.25  # how often a process whose passes wait for quiet looks for it
-BEHIND_MAX = 1_000_000  # allocations past the last pass: then a pass, quiet or not
-HOLD_TICK_S = 0.05  # how often a server looks whether a burst holds its passes
+BEHIND_MAX = 1_000_000  # allocations past the last pass: then a pass, burst or not
+HOLD_TICK_S = 0.05  # how often a process looks whether a burst holds its passes
 
 
 @contextmanager
-def tuned(*, automatic: bool = True) -> Iterator[None]:
+def tuned() -> Iterator[None]:
     """Freeze the heap as it stands and raise the thresholds, with the collector on (a
-    start may have paused it); undo all three on exit. `automatic` False: no pass starts
-    by itself, `when_quiet` makes them (a fleet process)."""
+    start may have paused it); undo all three on exit."""
     before, enabled = gc.get_threshold(), gc.isenabled()
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
-    if automatic:
-        gc.enable()
-    else:
-        gc.disable()
+    gc.enable()
     try:
         yield
     finally:
@@ -55,37 +50,17 @@ def paused() -> Iterator[None]:
             gc.enable()
 
 
-async def when_quiet(quiet: Callable[[], bool]) -> None:
-    """Run the collector's passes at quiet moments only (`tuned(automatic=False)`).
-
-    A fleet process's work comes in bursts (a grid step trips every controller at once)
-    whose objects live until they are sent: reports queued, NVRAM being committed, trips
-    waiting to be logged. Passes in the burst walked them only to find them alive (11 % of
-    a fleet's CPU in a 10,000-controller FFR burst, none of it garbage); once the burst is
-    sent, reference counting has freed them. docs/performance.md has the figures."""
-    passes = 0
-    while True:
-        await asyncio.sleep(QUIET_TICK_S)
-        passes += collect_if_quiet(quiet(), passes)
-
-
-def collect_if_quiet(quiet: bool, passes: int) -> int:
-    """One pass if enough was allocated since the last and the process is quiet (or it is
-    BEHIND_MAX behind, quiet or not): as old a generation as the thresholds would have
-    reached by now. Returns the passes made (0 or 1)."""
-    young = gc.get_count()[0]
-    if young < THRESHOLDS[0] or (not quiet and young < BEHIND_MAX):
-        return 0
-    n = passes + 1
-    older, oldest = THRESHOLDS[1], THRESHOLDS[1] * THRESHOLDS[2]
-    gc.collect(2 if n % oldest == 0 else 1 if n % older == 0 else 0)
-    return 1
-
-
 async def held_while(busy: Callable[[], bool]) -> None:
-    """Hold the automatic passes while `busy()` (a server recording a burst), BEHIND_MAX
-    allowing; they run again once it is not. Only a hold of its own is undone (a start
-    that paused the collector keeps it paused)."""
+    """Hold the automatic passes while `busy()` (a burst: a grid step's trips being
+    logged, sent, recorded), BEHIND_MAX allowing; they run again once it is not. Only a
+    hold of its own is undone (a start that paused the collector keeps it paused).
+
+    A burst's objects live until it is through: trips waiting to be logged, reports
+    queued, NVRAM and status records under commit. Passes in it walked them only to find
+    them alive (a 10,000-controller FFR burst: 11 % of the fleets' CPU, 23 passes in the
+    server) and promoted them to be walked again; after it, reference counting has freed
+    them. Outside a burst the passes are the usual ones: a command stream's latency
+    depends on their staying small (docs/performance.md)."""
     mine = False
     try:
         while True:

@@ -15,7 +15,7 @@ from switchgear.core.clock import VirtualClock
 from switchgear.core.journal import Journal
 from switchgear.core.model import Device
 from switchgear.core.scheduler import Scheduler
-from switchgear.links.fleetnode import SETTLE_EVERY, FleetNode, TwinClient
+from switchgear.links.fleetnode import BURST, SETTLE_EVERY, FleetNode, TwinClient
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
 from switchgear.storage.memory import MemoryStore
@@ -77,48 +77,21 @@ async def test_a_bulk_registration_is_frozen_out_of_the_collectors_passes(tmp_pa
         await rt.stop()
 
 
-def test_a_fleets_collector_passes_wait_for_the_quiet_after_a_burst(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    passes: list[int] = []
-
-    def seen(phase: str, info: dict[str, int]) -> None:
-        if phase == "stop":
-            passes.append(info["generation"])
-
-    monkeypatch.setattr(gctune, "BEHIND_MAX", 3 * gctune.THRESHOLDS[0])
-    with gctune.tuned(automatic=False):
-        assert not gc.isenabled()  # no pass starts by itself
-        gc.callbacks.append(seen)
-        try:
-            burst = built(gctune.THRESHOLDS[0] + 100)
-            assert gctune.collect_if_quiet(False, 0) == 0 and passes == []  # busy: not yet
-            assert gctune.collect_if_quiet(True, 0) == 1 and passes == [0]  # quiet: young
-            assert gctune.collect_if_quiet(True, 1) == 0  # nothing new since
-            burst += built(3 * gctune.THRESHOLDS[0] + 100)
-            assert gctune.collect_if_quiet(False, 1) == 1  # too far behind: busy or not
-            burst += built(gctune.THRESHOLDS[0] + 100)
-            gctune.collect_if_quiet(True, 19)  # the 20th pass reaches the older generation
-            burst += built(gctune.THRESHOLDS[0] + 100)
-            gctune.collect_if_quiet(True, 399)  # and the 400th, the oldest
-        finally:
-            gc.callbacks.remove(seen)
-    assert passes == [0, 0, 1, 2] and len(burst) > 0
-
-
-async def test_a_fleet_is_quiet_once_nothing_waits_to_be_reported_or_committed() -> None:
+async def test_a_fleet_is_in_a_burst_while_a_thousand_reports_wait() -> None:
     node = FleetNode(MemoryStore(), "127.0.0.1", 1)
     clock = VirtualClock(start=0.0)
     node.scheduler, node.journal = Scheduler(clock), Journal(node.store, clock)  # (as `start`)
     device = Device(1, 1, "PC-1", "power-controller-v10", "", 0.0)
     tc = TwinClient(device, node.sessions.session("c1"), "c1")
-    assert node.quiet()
-    node.journal.put_nvram(1, dict)
-    assert not node.quiet()  # NVRAM to commit first
-    await node.journal.flush()  # (no writer running: committed inline)
-    assert node.quiet()
-    node._queue(tc, "c1/events/rpc", b"{}")
-    assert not node.quiet()  # a report to send
+    assert not node.bursting()
+    for _ in range(BURST // 2):  # trips to log (a running scheduler queues them)
+        node.scheduler._later.append(lambda: None)
+    assert not node.bursting()  # a few hundred: a command stream's, not a burst
+    for _ in range(BURST - BURST // 2):
+        node._queue(tc, "c1/events/rpc", b"{}")  # reports to send
+    assert node.bursting()
+    node.scheduler.run_later()
+    assert not node.bursting()
 
 
 async def test_a_servers_passes_are_held_while_a_burst_is_recorded(

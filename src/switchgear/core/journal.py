@@ -34,8 +34,7 @@ class Journal:
         self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._committing = 0  # batches taken and not yet committed (or failed)
-        self._committing_statuses = 0  # their status records
+        self._committing_statuses = 0  # status records of batches under commit
         self.batches = 0  # committed batches, for metrics and tests
         # told of each committed batch: its size (records) and how long the commit took
         self.on_commit: Callable[[int, float], None] | None = None
@@ -56,11 +55,6 @@ class Journal:
     def put_meta(self, key: str, value: Json) -> None:
         self._pending.meta[key] = value
         self._wake.set()
-
-    @property
-    def idle(self) -> bool:
-        """Nothing queued and no commit under way."""
-        return not self._pending and not self._committing
 
     @property
     def backlog(self) -> int:
@@ -96,12 +90,10 @@ class Journal:
         if not batch:
             return
         statuses = len(batch.statuses)
-        self._committing += 1
         self._committing_statuses += statuses
         try:
             await self._commit(batch)
         finally:
-            self._committing -= 1
             self._committing_statuses -= statuses
 
     async def _commit(self, batch: Batch) -> None:

@@ -165,9 +165,9 @@ class Scheduler:
         return ran
 
     @property
-    def quiet(self) -> bool:
-        """No `soon` callback waits (a burst's reports are all made)."""
-        return not self._later
+    def waiting(self) -> int:
+        """`soon` callbacks queued (thousands: a grid step's trips being logged)."""
+        return len(self._later)
 
     async def drained(self) -> None:
         """Wait until every `soon` callback queued so far has run."""

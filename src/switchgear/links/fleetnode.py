@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 SEEN_PER_DEVICE = 64  # RPC ids a device remembers, to answer a duplicate without rerunning
 SETTLE_EVERY = 1000  # sessions up between two freezes while a fleet connects
+BURST = 1000  # reports to log or send that make a burst (the collector waits it out)
 GEN1 = Gen1()
 SIM_KINDS = {method: kind for kind, method in tw.SIM_METHODS.items()}
 
@@ -224,9 +225,9 @@ class FleetNode:
         await self.control.close()
         await self.store.close()
 
-    def quiet(self) -> bool:
-        """Nothing to report, log or commit: what a burst made is sent (or never was)."""
-        return not self._outbox and self.scheduler.quiet and self.journal.idle
+    def bursting(self) -> bool:
+        """Whether a burst is under way: BURST reports or more to log or send."""
+        return self.scheduler.waiting + len(self._outbox) >= BURST
 
     # --- reports ------------------------------------------------------------------
 
@@ -385,15 +386,13 @@ async def run(store: Store, broker: Broker, shard: tuple[int, int], gateway_dela
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # (a SIGINT ignored by its parent, too)
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    # the booted fleet out of every collector pass, as a server's; the passes wait for
-    # the quiet after a burst (a fleet makes next to no cyclic garbage: what a pass in a
-    # burst walks is alive, on its way out)
-    collector = asyncio.get_running_loop().create_task(gctune.when_quiet(node.quiet))
+    # the booted fleet out of every collector pass, as a server's; none in a burst
+    holder = asyncio.get_running_loop().create_task(gctune.held_while(node.bursting))
     try:
-        with gctune.tuned(automatic=False):
+        with gctune.tuned():
             await stop.wait()
     finally:
-        collector.cancel()
+        holder.cancel()
         await node.stop()
 
 
