@@ -20,6 +20,7 @@ from switchgear.links.fleetnode import FleetNode
 from switchgear.storage import open_store
 from tests.api.test_mqtt_devices import BROKER, until
 from tests.api.test_workers import EMAIL, PASSWORD, Worker, url, worker  # noqa: F401
+from tests.dialects.test_push3_workers import peered_pair
 from tests.storage.conftest import pg_database  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.postgres]
@@ -35,12 +36,8 @@ async def test_only_the_newest_request_kept_on_two_workers_runs_once(
 ) -> None:
     secret = f"pc-workers-{secrets.token_hex(16)}"
     serial = f"PC-W{secrets.token_hex(4).upper()}01-001"
-    async with worker("B", url, secret) as b, AsyncExitStack() as stack:
-        first = AsyncExitStack()
-        stack.push_async_callback(first.aclose)
-        a = await first.enter_async_context(worker("A", url, secret))
-        await until(lambda: len(b.rt.peers.present) == 1)  # type: ignore[attr-defined]
-        account = await a.rt.auth.create_account(EMAIL, "Account A", PASSWORD)
+    async with AsyncExitStack() as stack:
+        first, a, b, account = await peered_pair(stack, url, secret)
         pc = await a.rt.add_device(Device(0, account.id, serial, MODEL, serial,
                                           a.rt.clock.now()))  # fmt: skip
         node = FleetNode(open_store(url), *BROKER, gateway_delay_s=0.2)

@@ -15,7 +15,7 @@ from contextlib import AsyncExitStack
 import pytest
 
 from switchgear.auth.scopes import KIND_PUSH3_KEY
-from switchgear.core.model import Device
+from switchgear.core.model import Account, Device
 from switchgear.core.ports import SimAction
 from switchgear.links.fleetnode import FleetNode
 from switchgear.storage import open_store
@@ -39,6 +39,20 @@ def _answers(text: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+async def peered_pair(
+    stack: AsyncExitStack, database: str, secret: str
+) -> tuple[AsyncExitStack, Worker, Worker, Account]:
+    """Workers B and A on one database, peered, and an account made on A: A's own stack
+    (returned first) closes A alone, as the supervisor's restart replaces it."""
+    b = await stack.enter_async_context(worker("B", database, secret))
+    first = AsyncExitStack()
+    stack.push_async_callback(first.aclose)
+    a = await first.enter_async_context(worker("A", database, secret))
+    await until(lambda: len(b.rt.peers.present) == 1)  # type: ignore[attr-defined]
+    account = await a.rt.auth.create_account(EMAIL, "Account A", PASSWORD)
+    return first, a, b, account
+
+
 async def test_commands_waiting_on_two_workers_run_once_each_after_one_restarts(
     url: str,  # noqa: F811 (the fixture above)
 ) -> None:
@@ -46,12 +60,8 @@ async def test_commands_waiting_on_two_workers_run_once_each_after_one_restarts(
     gateway = f"4016{secrets.token_hex(4).upper()}"
     address = f"{secrets.randbelow(10**12):012d}"
     channel = f"outbox{secrets.token_hex(12)}"
-    async with worker("B", url, secret) as b, AsyncExitStack() as stack:
-        first = AsyncExitStack()
-        stack.push_async_callback(first.aclose)
-        a = await first.enter_async_context(worker("A", url, secret))
-        await until(lambda: len(b.rt.peers.present) == 1)  # type: ignore[attr-defined]
-        account = await a.rt.auth.create_account(EMAIL, "Account A", PASSWORD)
+    async with AsyncExitStack() as stack:
+        first, a, b, account = await peered_pair(stack, url, secret)
         gw = await a.rt.add_device(Device(0, account.id, gateway, "PUSH3", gateway,
                                           a.rt.clock.now()))  # fmt: skip
         attrs = {"gateway": gateway}
