@@ -360,6 +360,13 @@ class CommandRecord:
     result: JsonObject | None = None
     error: str | None = None
 
+    def unreachable(self) -> bool:
+        """The device never took it (offline, or no answer in time), as opposed to
+        answered, with codes or not."""
+        return self.state is CommandState.TIMED_OUT or (
+            self.state is CommandState.FAILED and self.result is None
+        )
+
 
 # --- events and history ---------------------------------------------------
 

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Iterator
 from typing import Any
 
-from switchgear.core.model import CommandRecord, CommandState, FirmwareCommand, Json
+from switchgear.core.model import FirmwareCommand, Json
+from switchgear.dialects.keptrows import split_legacy
 from switchgear.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -28,13 +30,6 @@ META_KEY = "powercontroller.pending"  # the runtime's extension; the one row all
 PREFIX = "powercontroller.pending/"  # + device id: the row of its kept request
 RETRY_S = 5.0
 OPS = {"command": "pc.command", "config": "pc.config", "status": "pc.status"}
-
-
-def unreachable(rec: CommandRecord) -> bool:
-    """The device never answered (offline or timed out), as opposed to answered with codes."""
-    return rec.state is CommandState.TIMED_OUT or (
-        rec.state is CommandState.FAILED and rec.result is None
-    )
 
 
 def row_key(device_id: int) -> str:
@@ -89,7 +84,7 @@ class Pending:
         finally:
             self._inflight.discard(device_id)
         kept = self.requests.get(device_id)
-        if rec is not None and unreachable(rec) and persist:
+        if rec is not None and rec.unreachable() and persist:
             newest = kept is None or kept["at"] <= request["at"]  # (equal: this one, retried)
             if newest and await self._keep(device_id, request):
                 self.requests[device_id] = request
@@ -130,9 +125,12 @@ def pending(rt: Runtime) -> Pending:
 
 async def start(rt: Runtime) -> None:
     """Load the kept requests (every worker's, see the module's doc) and start retrying them."""
-    legacy = await rt.store.meta(META_KEY)  # one row for all, as a version before kept them
-    if isinstance(legacy, dict) and legacy and await rt.store.take_meta(META_KEY):
-        for device_id, request in legacy.items():
-            if isinstance(request, dict):
-                await rt.store.claim(row_key(int(device_id)), request)
+    await split_legacy(rt, META_KEY, _legacy_rows)  # one row for all, as a version before
     rt.extensions[META_KEY] = Pending(rt, await rt.store.metas(PREFIX))
+
+
+def _legacy_rows(legacy: Json) -> Iterator[tuple[str, Json]]:
+    """The rows of what a version before kept in one: {device id: request}."""
+    for device_id, request in legacy.items() if isinstance(legacy, dict) else ():
+        if isinstance(request, dict):
+            yield row_key(int(device_id)), request

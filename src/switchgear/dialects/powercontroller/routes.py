@@ -30,7 +30,7 @@ from switchgear.dialects.powercontroller.access import Call, authenticated, body
 from switchgear.dialects.powercontroller.countries import COUNTRIES
 from switchgear.dialects.powercontroller.errors import mapped, message
 from switchgear.dialects.powercontroller.ids import device_id, index
-from switchgear.dialects.powercontroller.pending import OPS, pending, unreachable
+from switchgear.dialects.powercontroller.pending import OPS, pending
 from switchgear.errors import (
     Conflict,
     CredentialNotFound,
@@ -234,7 +234,7 @@ async def _run(
 
 
 def _answer(call: Call, device: Device, op: str, rec: CommandRecord) -> Response:
-    if unreachable(rec):
+    if rec.unreachable():
         raise DeviceOffline(rec.error or "device unreachable")
     result = rec.result or {}
     codes = [int(c) for c in result.get("codes", [])]

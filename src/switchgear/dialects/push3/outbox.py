@@ -17,9 +17,11 @@ loses that one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
-from switchgear.core.model import CommandRecord, CommandState, FirmwareCommand, Json
+from switchgear.core.model import CommandState, FirmwareCommand, Json
+from switchgear.dialects.keptrows import split_legacy
 from switchgear.dialects.push3.channels import hub
 from switchgear.runtime import Runtime
 
@@ -30,13 +32,6 @@ PREFIX = "push3.outbox/"  # + gateway id/msg_id: the row of one waiting command
 POLL_S = 1.0  # how soon a returning gateway takes what waits for it
 WAIT_S = 3600.0  # how long a command waits for its gateway
 WAIT_MAX = 100  # commands waiting per gateway (the oldest beyond are dropped)
-
-
-def unreachable(rec: CommandRecord) -> bool:
-    """The gateway never took the command (off the network, or no answer in time)."""
-    return rec.state is CommandState.TIMED_OUT or (
-        rec.state is CommandState.FAILED and rec.result is None
-    )
 
 
 def row_key(gateway_id: int, entry: dict[str, Any]) -> str:
@@ -137,7 +132,7 @@ class Outbox:
         except Exception:  # the gateway was removed, or the command became invalid
             log.exception("push3 command for gateway %s dropped", entry["serial"])
             rec = None
-        if rec is not None and unreachable(rec):  # gone again: it waits as before
+        if rec is not None and rec.unreachable():  # gone again: it waits as before
             self.rt.journal.put_meta(row_key(gateway_id, entry), entry)
             await self.rt.journal.flush()
             return False
@@ -156,10 +151,12 @@ def outbox(rt: Runtime) -> Outbox:
 
 async def start(rt: Runtime) -> None:
     """Load the commands waiting at the last stop: every worker's (see the module's doc)."""
-    legacy = await rt.store.meta(META_KEY)  # one row for all, as a version before kept them
-    if isinstance(legacy, dict) and legacy and await rt.store.take_meta(META_KEY):
-        for gateway_id, entries in legacy.items():
-            for entry in entries if isinstance(entries, list) else []:
-                rt.journal.put_meta(row_key(int(gateway_id), entry), entry)
-        await rt.journal.flush()
+    await split_legacy(rt, META_KEY, _legacy_rows)  # one row for all, as a version before
     rt.extensions[META_KEY] = Outbox(rt, await rt.store.metas(PREFIX))
+
+
+def _legacy_rows(legacy: Json) -> Iterator[tuple[str, Json]]:
+    """The rows of what a version before kept in one: {gateway id: [entry, ...]}."""
+    for gateway_id, entries in legacy.items() if isinstance(legacy, dict) else ():
+        for entry in entries if isinstance(entries, list) else []:
+            yield row_key(int(gateway_id), entry), entry

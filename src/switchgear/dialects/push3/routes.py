@@ -29,7 +29,7 @@ from switchgear.dialects.http import JsonResponse, bearer, json_object
 from switchgear.dialects.push3.channels import BACKLOG, Channel, Hub, hub
 from switchgear.dialects.push3.errors import mapped, to_response
 from switchgear.dialects.push3.macs import mac, same
-from switchgear.dialects.push3.outbox import outbox, unreachable
+from switchgear.dialects.push3.outbox import outbox
 from switchgear.errors import (
     AuthError,
     DeviceNotFound,
@@ -150,7 +150,7 @@ async def send_command(request: Request) -> Response:
          "target_id": target.serial, "params": params, "channel": channel.id, "client": client},
     )  # fmt: skip
     rec = await rt.engine.command(cred.account_id, gw.id, forward)
-    if unreachable(rec):  # off the network: the command waits on its stream for the gateway
+    if rec.unreachable():  # off the network: the command waits on its stream for the gateway
         await outbox(rt).put(cred.account_id, gw.id, gw.serial, dict(forward.params))
     elif rec.state is not CommandState.DONE:  # the gateway refused it
         refused: dict[str, Json] = {
