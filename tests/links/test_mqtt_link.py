@@ -14,6 +14,7 @@ from switchgear.core.scheduler import Scheduler
 from switchgear.errors import DeviceOffline, InvalidCommand
 from switchgear.links.mqtt import MqttLink
 from switchgear.links.mqttclient import MemoryBroker, matches
+from switchgear.links.shelly import PROTOCOLS, canonical_mqtt_id
 
 GEN1 = "shellyplug-A1B2C3"
 GEN2 = "shellyplusplugs-a8032ab12345"
@@ -90,6 +91,21 @@ def test_topic_filters_match_as_mqtt_does() -> None:
     assert matches("shellies/+/relay/0/#", "shellies/x/relay/0/power")
     assert not matches("shellies/+/relay/0", "shellies/x/relay/0/power")
     assert not matches("a/+", "a")
+
+
+@pytest.mark.parametrize(
+    ("protocol", "typed", "spelled"),
+    [("shelly-gen1", "shellyplug-a1b2c3", "shellyplug-A1B2C3"),
+     ("shelly-gen1", "ShellyPlug-S-c45bbe6b1a2f", "shellyplug-s-C45BBE6B1A2F"),
+     ("shelly-gen2", "shellyplusplugs-A8032AB12345", "shellyplusplugs-a8032ab12345"),
+     ("shelly-gen2", "SHELLYPRO4PM-A8032AB12345", "shellypro4pm-a8032ab12345"),
+     ("shelly-gen1", "shellyplug-CLI001", "shellyplug-CLI001"),  # not a device's own id
+     ("shelly-gen2", "kitchen-plug", "kitchen-plug")],
+)  # fmt: skip
+def test_an_mqtt_id_is_spelled_as_the_device_spells_it_on_its_topics(
+    protocol: str, typed: str, spelled: str
+) -> None:
+    assert canonical_mqtt_id(PROTOCOLS[protocol], typed) == spelled
 
 
 async def test_gen1_switch_is_acknowledged_by_the_relay_report() -> None:
