@@ -19,7 +19,7 @@ from switchgear.core.model import Device, Family
 from switchgear.dialects.meterhttp.wire import DEFAULT_VERSION
 from switchgear.errors import InvalidInput
 from switchgear.importrows import Fields
-from switchgear.links.shelly import PROTOCOLS
+from switchgear.links.shelly import PROTOCOLS, canonical_mqtt_id
 
 if TYPE_CHECKING:
     from switchgear.runtime import Runtime
@@ -188,10 +188,11 @@ def _shelly(protocol: str) -> Build:
             return "address: the device's MQTT id, one topic level (e.g. shellyplug-A1B2C3)"
         if row.pin:
             return "pin: only a smart-MAIC meter has one"
-        serial = row.serial or row.address
+        mqtt_id = canonical_mqtt_id(proto, row.address)  # as its topics spell it
+        serial = row.serial or mqtt_id
         if not MQTT_ID.match(serial):
             return SERIAL_REFUSED
-        attrs = {"protocol": protocol, "mqtt_id": row.address}
+        attrs = {"protocol": protocol, "mqtt_id": mqtt_id}
         return _device(row, account_id, now, proto.model, serial, attrs, ("mqtt",), False)
 
     return build

@@ -38,7 +38,7 @@ from switchgear.links.mqttbus import Cluster, deployment
 from switchgear.links.mqttclient import MqttTransport
 from switchgear.links.netguard import NetGuard
 from switchgear.links.router import LinkRouter
-from switchgear.links.shelly import PROTOCOLS
+from switchgear.links.shelly import PROTOCOLS, canonical_mqtt_id
 from switchgear.links.shellygroup import Group
 from switchgear.settings import Settings
 from switchgear.storage import open_store
@@ -340,6 +340,7 @@ class Runtime:
                 "this server has no MQTT link: start it with --link mqtt://host:port",
                 field="protocol",
             )
+        mqtt_id = canonical_mqtt_id(PROTOCOLS[protocol], mqtt_id)  # as its topics spell it
         if self.mqtt_id_taken(mqtt_id):  # (the answer does not say whose)
             raise Conflict(ADOPTED, field="mqtt_id")
         serial = serial or mqtt_id

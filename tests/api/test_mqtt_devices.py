@@ -124,8 +124,8 @@ class Gen1(FakeShelly):
 class Gen2(FakeShelly):
     """A Shelly Plus Plug S, JSON-RPC over MQTT."""
 
-    def __init__(self) -> None:
-        mqtt_id = f"shellyplusplugs-{secrets.token_hex(6)}"
+    def __init__(self, mqtt_id: str | None = None) -> None:
+        mqtt_id = mqtt_id or f"shellyplusplugs-{secrets.token_hex(6)}"
         super().__init__(mqtt_id, mqtt_id, f"{mqtt_id}/online")
 
     def topics(self) -> list[str]:
@@ -358,6 +358,29 @@ async def test_an_mqtt_id_is_adopted_once_across_accounts(server: Server) -> Non
         assert r.json()["detail"] == "this device is adopted already"
         mine = await server.client.get("/api/v1/devices", headers=server.auth(server.token_b))
         assert mine.json() == []
+
+
+@pytest.mark.parametrize(
+    ("protocol", "device_id", "typed"),
+    [("shelly-gen1", f"shellyplug-s-{secrets.token_hex(3).upper()}", str.lower),
+     ("shelly-gen2", f"shellyplusplugs-{secrets.token_hex(6)}", str.upper)],
+)  # fmt: skip
+async def test_an_mqtt_id_typed_in_the_other_case_adopts_the_device_as_it_names_itself(
+    server: Server, protocol: str, device_id: str, typed: Callable[[str], str]
+) -> None:
+    """A Gen1 names itself with its MAC's digits upper case, a Gen2 lower case, on every
+    topic: the id as read off a label or typed in the other case is the same device."""
+    fake = Gen1(device_id) if protocol == "shelly-gen1" else Gen2(device_id)
+    async with fake as plug:
+        r = await server.adopt(protocol, typed(device_id))
+        assert r.status_code == 201, r.text
+        made = r.json()
+        assert made["serial"] == device_id  # (by default the MQTT id)
+        await until(lambda: _online(server, made["id"]))
+        assert (await server.device(made["id"]))["extra"]["mqtt_id"] == device_id
+        r = await server.adopt(protocol, device_id)  # as it names itself: the same device
+        assert r.status_code == 409, r.text
+        assert plug.received
 
 
 async def test_bad_adoption_requests_are_400_and_store_nothing(server: Server) -> None:

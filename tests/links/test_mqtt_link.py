@@ -14,6 +14,7 @@ from switchgear.core.scheduler import Scheduler
 from switchgear.errors import DeviceOffline, InvalidCommand
 from switchgear.links.mqtt import MqttLink
 from switchgear.links.mqttclient import MemoryBroker, matches
+from switchgear.links.shelly import PROTOCOLS, canonical_mqtt_id
 
 GEN1 = "shellyplug-A1B2C3"
 GEN2 = "shellyplusplugs-a8032ab12345"
@@ -90,6 +91,21 @@ def test_topic_filters_match_as_mqtt_does() -> None:
     assert matches("shellies/+/relay/0/#", "shellies/x/relay/0/power")
     assert not matches("shellies/+/relay/0", "shellies/x/relay/0/power")
     assert not matches("a/+", "a")
+
+
+@pytest.mark.parametrize(
+    ("protocol", "typed", "spelled"),
+    [("shelly-gen1", "shellyplug-a1b2c3", "shellyplug-A1B2C3"),
+     ("shelly-gen1", "ShellyPlug-S-c45bbe6b1a2f", "shellyplug-s-C45BBE6B1A2F"),
+     ("shelly-gen2", "shellyplusplugs-A8032AB12345", "shellyplusplugs-a8032ab12345"),
+     ("shelly-gen2", "SHELLYPRO4PM-A8032AB12345", "shellypro4pm-a8032ab12345"),
+     ("shelly-gen1", "shellyplug-CLI001", "shellyplug-CLI001"),  # not a device's own id
+     ("shelly-gen2", "kitchen-plug", "kitchen-plug")],
+)  # fmt: skip
+def test_an_mqtt_id_is_spelled_as_the_device_spells_it_on_its_topics(
+    protocol: str, typed: str, spelled: str
+) -> None:
+    assert canonical_mqtt_id(PROTOCOLS[protocol], typed) == spelled
 
 
 async def test_gen1_switch_is_acknowledged_by_the_relay_report() -> None:
@@ -302,3 +318,56 @@ async def test_a_gen2_that_notifies_before_it_answers_records_the_switch_as_the_
     assert (await rig.link.send(1, Switch(Action.ON))).ok
     assert rig.relays() == [("api", True)]
     assert rig.events[-1].state.channels[0].on
+
+
+def gen2_plug(rig: Rig, *, on: bool) -> list[dict[str, Any]]:
+    """A Gen2 plug on the broker: it answers Switch.Set and Switch.GetStatus as the real
+    one (notifying a change of its output), and keeps what it was asked."""
+    state = {"output": on}
+    requests: list[dict[str, Any]] = []
+    me = rig.broker.transport(GEN2)
+
+    def on_message(topic: str, payload: bytes) -> None:
+        req = json.loads(payload)
+        requests.append(req)
+        result: dict[str, Any] = {"id": 0, "output": state["output"], "apower": 0.0}
+        if req["method"] == "Switch.Set":
+            result = {"was_on": state["output"]}
+            if state["output"] != req["params"]["on"]:
+                state["output"] = req["params"]["on"]
+                rig.publish(f"{GEN2}/events/rpc", {"src": GEN2, "dst": req["src"],
+                            "method": "NotifyStatus", "params": {"ts": 1.0, "switch:0":
+                            {"id": 0, "output": state["output"]}}})  # fmt: skip
+        rig.publish(f"{req['src']}/rpc", {"id": req["id"], "src": GEN2, "dst": req["src"],
+                    "result": result})  # fmt: skip
+
+    me.start(on_message, lambda up: None)
+    me.filters.add(f"{GEN2}/rpc")
+    return requests
+
+
+async def test_a_gen2_timed_switch_survives_a_server_restart_before_the_device_flips_back() -> None:
+    """The device runs the flip-back (toggle_after); the server restarted meanwhile still
+    shows when, and records the flip-back as the timer's, not as a switch at the plug."""
+    rig = Rig()
+    requests = gen2_plug(rig, on=True)  # on already: "keep it on for another minute"
+    await rig.link.start()
+    await rig.link.add(device("shelly-gen2", GEN2), None)
+    await settle()
+    assert (await rig.link.send(1, Switch(Action.ON, duration=60))).ok
+    due = rig.clock.now() + 60
+    assert requests[-1]["params"] == {"id": 0, "on": True, "toggle_after": 60}
+    # a restart of the server (not of the device): a new link from what was stored
+    await rig.link.close()
+    rig.link = rig.new_link()
+    await rig.link.start()
+    await rig.link.add(device("shelly-gen2", GEN2), rig.nvram[1])
+    await settle()
+    assert rig.events[-1].state.channels[0].toggle_at == due
+    await rig.scheduler.advance(60)
+    await settle()
+    assert requests[-1]["method"] == "Switch.GetStatus"  # the device flips back, not we
+    rig.publish(f"{GEN2}/events/rpc", {"src": GEN2, "dst": "x", "method": "NotifyStatus",
+                "params": {"ts": 2.0, "switch:0": {"id": 0, "output": False}}})  # fmt: skip
+    assert rig.relays()[-1] == ("auto", False)
+    assert rig.nvram[1]["pending"] is None

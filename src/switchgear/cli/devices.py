@@ -167,7 +167,8 @@ def adopt(
     if as_json:
         print_json(made)
     else:
-        console.print(f"{mqtt_id} adopted as device {made['id']}", highlight=False)
+        adopted = made.get("extra", {}).get("mqtt_id", mqtt_id)  # as the device spells it
+        console.print(f"{adopted} adopted as device {made['id']}", highlight=False)
 
 
 @app.command("import")

@@ -4,7 +4,9 @@ A command is published QoS 1 and answered when the device says so: a Gen2 device
 the RPC answer carrying the request's id, a Gen1 device by publishing its relay's new
 state. What a device's protocol cannot do, the server does on its behalf: a delayed
 switch, and a Gen1 timed switch's flip-back, are timers here on the process clock, kept
-in the device's NVRAM row so a restart re-arms them at their due times.
+in the device's NVRAM row so a restart re-arms them at their due times. A Gen2 runs its
+flip-back itself; it is kept there too (not armed), so after a restart the server still
+shows when it comes and records it as the timer's.
 """
 
 from __future__ import annotations
@@ -115,7 +117,7 @@ class MqttLink:
             await self.transport.subscribe(f)
             if self.group is not None:
                 await self.transport.share(self.group.name, f, self._on_shared)
-        if a.pending is not None:
+        if a.pending is not None and not self._runs_itself(a, a.pending):
             self._arm(a, a.pending)  # an overdue one fires once the device is back
         self._ask_state(a)
 
@@ -282,7 +284,12 @@ class MqttLink:
         """Whether the device reporting `on` is its own flip-back (a Gen2's toggle_after)
         rather than a switch at the plug: the server's timers switch by command."""
         p = a.pending
-        return p is not None and a.proto.flips_back_itself and p.reason == "auto" and p.on == on
+        return p is not None and MqttLink._runs_itself(a, p) and p.on == on
+
+    @staticmethod
+    def _runs_itself(a: Adopted, p: Pending) -> bool:
+        """Whether the device runs this pending switch itself (a Gen2's toggle_after)."""
+        return a.proto.flips_back_itself and p.reason == "auto"
 
     def _went_offline(self, a: Adopted, why: str, *, record: bool = True) -> None:
         for w in a.waiters:
@@ -362,8 +369,9 @@ class MqttLink:
                 self._relay(a, on, False, reason, rid)  # the answer is the device's word
                 if unchanged:  # it notifies no change: no report uses the intent up there
                     self._drop_intent(a, rid)
-                if flip_back:
+                if flip_back:  # the device's timer: kept, so a restart still knows of it
                     a.pending = Pending(self.clock.now() + flip_back, not on, "auto")
+                    self._save(a.device.id, a.nvram)
                     self._emit(a, StatusKind.RELAY, "api", {"on": on, "toggleIn": flip_back}, 0,
                                record=False)  # fmt: skip
                     await self._tell_pending(a, armed=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,6 +46,7 @@ class ShellyProtocol(Protocol):
     model: str  # the catalogue model an adopted device gets
     acks_by_rpc: bool  # True: a command is answered by id; False: by the relay's state
     flips_back_itself: bool  # the device runs a timed switch's flip-back (toggle_after)
+    mac_upper: bool  # its id's MAC digits on its topics: upper case (else lower case)
 
     def filters(self, mqtt_id: str) -> list[str]: ...
     def parse(self, mqtt_id: str, topic: str, payload: bytes) -> Report | None: ...
@@ -69,6 +71,7 @@ class Gen1:
     model = "SHPLG-1"
     acks_by_rpc = False
     flips_back_itself = False  # no timed switch over MQTT: the server runs the flip-back
+    mac_upper = True  # shellyplug-A1B2C3
 
     def filters(self, mqtt_id: str) -> list[str]:
         return [f"shellies/{mqtt_id}/online", f"shellies/{mqtt_id}/relay/0/#"]  # and relay/0
@@ -122,6 +125,7 @@ class Gen2:
     model = "SNPL-00112EU"
     acks_by_rpc = True
     flips_back_itself = True  # Switch.Set's toggle_after
+    mac_upper = False  # shellyplusplugs-a8032ab12345
 
     def filters(self, mqtt_id: str) -> list[str]:
         return [f"{mqtt_id}/online", f"{mqtt_id}/events/rpc", f"{mqtt_id}/status/switch:0"]
@@ -152,6 +156,19 @@ class Gen2:
 
     def refresh(self, mqtt_id: str, rpc_id: int, src: str) -> list[Publish]:
         return [(f"{mqtt_id}/rpc", _rpc(rpc_id, src, "Switch.GetStatus", {"id": 0}))]
+
+
+# a device's own id: its model's name, then its MAC's last 6 or all 12 hex digits
+DEVICE_ID = re.compile(r"^(shelly[a-z0-9-]*)-([0-9a-f]{6}|[0-9a-f]{12})$", re.IGNORECASE)
+
+
+def canonical_mqtt_id(proto: ShellyProtocol, mqtt_id: str) -> str:
+    """An MQTT id as the device spells it on its topics (which are case-sensitive): a
+    device's own id, typed in another case, is that device; any other id as given."""
+    m = DEVICE_ID.match(mqtt_id)
+    if m is None:
+        return mqtt_id
+    return f"{m[1].lower()}-{m[2].upper() if proto.mac_upper else m[2].lower()}"
 
 
 def _rpc(rpc_id: int, src: str, method: str, params: dict[str, Any]) -> bytes:
