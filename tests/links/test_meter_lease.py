@@ -245,3 +245,24 @@ async def test_the_meters_per_account_cap_counts_those_registered_on_the_other_w
             r = await client.post("/api/v1/meters", json=body,
                                   headers={"Authorization": f"Bearer {token}"})  # fmt: skip
         assert r.status_code == 409, r.text  # the account's one meter, registered on one
+
+
+async def test_the_lease_holder_leaves_no_transaction_open_between_checks(
+    request: pytest.FixtureRequest,
+) -> None:
+    url = await fresh_database(request)
+    async with worker(url) as (_, one):
+        for _ in range(2):  # its checks while it holds the lease, every LEASE_CHECK_S
+            assert await one.poller.lease.keep()
+        admin = await asyncpg.connect(url)
+        try:  # an open transaction blocks VACUUM; idle_in_transaction_session_timeout
+            # would end the session, and the lease with it
+            states = await admin.fetch(
+                "SELECT a.state FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid"
+                " WHERE l.locktype = 'advisory' AND l.objid = $1 AND l.granted"
+                " AND a.datname = current_database()",
+                LOCK_KEY,
+            )
+        finally:
+            await admin.close()
+        assert [s["state"] for s in states] == ["idle"]
