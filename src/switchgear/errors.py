@@ -18,7 +18,8 @@ SwitchgearError
 │   ├── InvalidCommand
 │   └── NothingMatched       (a well-formed selection names no device: nothing to act on)
 ├── Conflict                 (duplicate serial/email, clock not manual, ...)
-│   └── MqttIdTaken          (the store holds a device under one of these MQTT ids)
+│   ├── MqttIdTaken          (the store holds a device under one of these MQTT ids)
+│   └── MetersCapped         (the account would poll more meters than the server allows)
 ├── RateLimited
 └── DeviceError
     ├── DeviceOffline        (the device is not connected)
@@ -121,6 +122,15 @@ class MqttIdTaken(Conflict):
     def __init__(self, taken: Iterable[str] = (), message: str = "") -> None:
         super().__init__(message, field="mqtt_id")
         self.taken = frozenset(taken)  # those of the new devices' ids stored already
+
+
+class MetersCapped(Conflict):
+    """The account would poll more meters than this server allows."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__(f"the account polls {most} meters, the most this server allows",
+                         field="url")  # fmt: skip
+        self.most = most
 
 
 class RateLimited(SwitchgearError):

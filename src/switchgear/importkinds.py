@@ -218,6 +218,11 @@ def _meter(row: Fields, account_id: int, now: float) -> Device | str:
     return _device(row, account_id, now, model, row.serial, attrs, ("polled",), False)
 
 
+def meters_refused(most: int) -> str:
+    """A meter row's refusal past the account's cap on polled meters."""
+    return f"address: the account would poll more than {most} meters (this server's most)"
+
+
 async def _admit_meter(ctx: Context, device: Device) -> str | None:
     try:
         await ctx.rt.poller.guard.check(device.attrs["url"])
@@ -225,7 +230,7 @@ async def _admit_meter(ctx: Context, device: Device) -> str | None:
         return "address: " + err.message.removeprefix("url: ")
     most = ctx.rt.settings.meter_max_per_account
     if ctx.meters >= most:
-        return f"address: the account would poll more than {most} meters (this server's most)"
+        return meters_refused(most)
     ctx.meters += 1
     return None
 

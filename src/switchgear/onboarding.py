@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from switchgear import importkinds as kinds
 from switchgear import importrows
 from switchgear.core.model import Device
-from switchgear.errors import Conflict, DeviceNotFound, InvalidInput
+from switchgear.errors import Conflict, DeviceNotFound, InvalidInput, MetersCapped
 from switchgear.registration import admit_rows
 from switchgear.runtime import Runtime
 
@@ -143,19 +143,23 @@ Progress = Callable[[int, int], None]  # (rows handled, rows in all)
 async def run(rt: Runtime, account_id: int, plan: Plan, progress: Progress | None = None) -> Report:
     """Add the plan's devices in batches of BATCH (after charging the account's
     registration allowance); a serial taken meanwhile is refused like any other, and a real
-    device's MQTT id adopted meanwhile as the check refuses one."""
+    device's MQTT id adopted meanwhile as the check refuses one, and a meter past the
+    account's cap (another worker's registrations meanwhile) as the check does."""
     report = plan.report
+    most = rt.settings.meter_max_per_account
     await admit_rows(rt, account_id, len(plan.new) + _probes(report))
     total = len(plan.new)
     for start in range(0, total, BATCH):
         part = plan.new[start : start + BATCH]
         try:
-            report.imported += len(await rt.add_devices([d for _, d in part]))
+            report.imported += len(await rt.add_devices([d for _, d in part], most))
         except Conflict:  # a registration raced this batch: one by one, to find it
             for line, device in part:
                 try:
-                    await rt.add_devices([device])
+                    await rt.add_devices([device], most)
                     report.imported += 1
+                except MetersCapped:
+                    report.refused.append(Refusal(line, kinds.meters_refused(most)))
                 except Conflict as err:  # a real device's MQTT id adopted meanwhile: as
                     taken = err.field == "mqtt_id" and not device.simulated  # the check says
                     why = ADDRESS_REFUSED if taken else SERIAL_REFUSED

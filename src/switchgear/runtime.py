@@ -266,17 +266,20 @@ class Runtime:
         self.auth.close()
         await self.store.close()
 
-    async def add_device(self, device: Device, connect_after_s: float = 0.0) -> Device:
+    async def add_device(
+        self, device: Device, connect_after_s: float = 0.0, meters_most: int | None = None
+    ) -> Device:
         """Register a device; a simulated one gets its twin, which boots and reports.
 
         `connect_after_s` delays the twin's first connection (a cellular controller
-        activating its SIM): until then the device has never reported.
+        activating its SIM): until then the device has never reported. `meters_most`:
+        MetersCapped if the account would poll more meters (checked in the store's write).
         """
         # an index lookup (cost independent of the fleet); the store's unique constraint
         # stands behind it for a race between two registrations
         if self.engine.serial_taken(device.serial, device.model):
             raise Conflict(f"a device with serial {device.serial!r} exists", field="serial")
-        (stored,) = await self._store_placed([device], one=True)
+        (stored,) = await self._store_placed([device], True, meters_most)
         if stored.simulated and connect_after_s > 0:
             self.scheduler.call_later(connect_after_s, self._connect, stored)
         elif stored.simulated and self.fleet_link is not None:
@@ -292,11 +295,14 @@ class Runtime:
         await self.peers.tell("devices.added", {"ids": [stored.id]})
         return stored
 
-    async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
+    async def add_devices(
+        self, devices: Sequence[Device], meters_most: int | None = None
+    ) -> list[Device]:
         """Register many devices in one store transaction (all or none: Conflict on a taken
-        serial); simulated twins boot, and their first reports are one group commit; real
-        devices are polled or listened to as `add_device` does."""
-        stored = await self._store_placed(devices, one=False)
+        serial, MetersCapped past `meters_most`); simulated twins boot, and their first
+        reports are one group commit; real devices are polled or listened to as
+        `add_device` does."""
+        stored = await self._store_placed(devices, False, meters_most)
         for device in stored:
             if not device.simulated:
                 if "url" in device.attrs:
@@ -372,7 +378,9 @@ class Runtime:
             self.engine.watch(self._index_twin)
         return self._twin_ids
 
-    async def _store_placed(self, devices: Sequence[Device], one: bool) -> list[Device]:
+    async def _store_placed(
+        self, devices: Sequence[Device], one: bool, meters_most: int | None
+    ) -> list[Device]:
         """Store new devices, each twin on an MQTT id free as far as this worker knows.
 
         Another worker may have stored one of those ids meanwhile: the store's unique index
@@ -384,8 +392,8 @@ class Runtime:
         for _ in range(PLACE_TRIES):
             try:
                 if one:
-                    return [await self.engine.add_device(placed[0])]
-                return await self.engine.add_devices(placed)
+                    return [await self.engine.add_device(placed[0], meters_most)]
+                return await self.engine.add_devices(placed, meters_most)
             except MqttIdTaken as err:
                 if any(not d.simulated and d.attrs.get("mqtt_id") in err.taken for d in placed):
                     raise Conflict(ADOPTED, field="mqtt_id") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -15,9 +16,11 @@ from switchgear.core.model import (
     SharedEvent,
     StatusKind,
 )
+from switchgear.links import fleetlink
 from switchgear.links import twinwire as tw
 from switchgear.links.fleetlink import FleetLink, presence_topic
 from switchgear.links.mqttclient import MemoryBroker
+from tests.api.test_mqtt_devices import until
 
 T0 = 1_750_000_000.0
 DEVICE = Device(5, 1, "PC-0001", "power-controller-v10", "wh", T0)
@@ -154,3 +157,23 @@ async def test_a_status_answer_older_than_a_report_heard_meanwhile_does_not_undo
         await asyncio.sleep(0)
     assert heard[-1].state.online is False, [(e.kind.value, e.state.online) for e in heard]
     await link.close()
+
+
+async def test_a_dead_workers_stale_lone_record_delays_one_start_says_why_and_is_cleared(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(fleetlink, "JOIN_WAIT_S", 0.05)  # the wait for a lone worker
+    monkeypatch.setattr(fleetlink, "LONE_STALE_S", 0.1)  # its broker lease's expiry
+    broker = MemoryBroker()
+    stale = presence_topic("g", "dead")
+    broker.retained[stale] = b"lone"  # its will never went: it died while the broker was away
+    caplog.set_level(logging.INFO, logger=fleetlink.__name__)
+    first, _, _ = await worker(broker, "w0")
+    assert first.mode == "grouped"
+    assert "waiting" in caplog.text and "dead" in caplog.text  # says whom it waits for, and why
+    await until(lambda: broker.retained.get(stale) == b"")  # no live worker leaves it unanswered
+    monkeypatch.setattr(fleetlink, "JOIN_WAIT_S", 3600.0)
+    second, _, _ = await asyncio.wait_for(worker(broker, "w1"), 5.0)  # not held by it again
+    assert second.mode == "grouped" and not second._waited
+    await first.close()
+    await second.close()

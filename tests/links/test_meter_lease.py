@@ -245,3 +245,50 @@ async def test_the_meters_per_account_cap_counts_those_registered_on_the_other_w
             r = await client.post("/api/v1/meters", json=body,
                                   headers={"Authorization": f"Bearer {token}"})  # fmt: skip
         assert r.status_code == 409, r.text  # the account's one meter, registered on one
+
+
+async def test_the_lease_holder_leaves_no_transaction_open_between_checks(
+    request: pytest.FixtureRequest,
+) -> None:
+    url = await fresh_database(request)
+    async with worker(url) as (_, one):
+        for _ in range(2):  # its checks while it holds the lease, every LEASE_CHECK_S
+            assert await one.poller.lease.keep()
+        admin = await asyncpg.connect(url)
+        try:  # an open transaction blocks VACUUM; idle_in_transaction_session_timeout
+            # would end the session, and the lease with it
+            states = await admin.fetch(
+                "SELECT a.state FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid"
+                " WHERE l.locktype = 'advisory' AND l.objid = $1 AND l.granted"
+                " AND a.datname = current_database()",
+                LOCK_KEY,
+            )
+        finally:
+            await admin.close()
+        assert [s["state"] for s in states] == ["idle"]
+
+
+async def test_two_workers_registering_meters_at_once_keep_the_per_account_cap(
+    request: pytest.FixtureRequest, meter: FakeMeter
+) -> None:
+    url = await fresh_database(request, broker=True)
+    cap = {"meter_max_per_account": 1}
+    async with worker(url, LINK, **cap) as (app_one, one), worker(url, LINK, **cap) as (app, two):
+        await peered(one, two)
+        account = await one.auth.create_account("m@example.com", "M", "a long password")
+        await until(lambda: two.auth.account(account.id) is not None)
+
+        async def post(app: Any, rt: Runtime, devid: str) -> int:
+            _, token = await rt.auth.issue(account.id, KIND_NATIVE, 60.0)
+            body = {"url": f"http://127.0.0.1:{meter.port}/", "devid": devid, "devpass": PIN,
+                    "model": "D101"}  # fmt: skip
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                         base_url="http://w") as client:  # fmt: skip
+                r = await client.post("/api/v1/meters", json=body,
+                                      headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            return r.status_code
+
+        codes = await asyncio.gather(post(app_one, one, "1728053251"), post(app, two, "1728053252"))
+        assert sorted(codes) == [201, 409]  # the account's one meter, on one worker or the other
+        meters = [d for d in await one.store.devices() if d.account_id == account.id]
+        assert len(meters) == 1

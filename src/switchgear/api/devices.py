@@ -26,7 +26,7 @@ from switchgear.api.schemas import (
 from switchgear.core.engine import raise_for_state
 from switchgear.core.model import Action, Configure, Device, Family, SettingsPatch, Switch
 from switchgear.dialects.meterhttp.wire import DEFAULT_VERSION
-from switchgear.errors import Conflict, InvalidInput
+from switchgear.errors import Conflict, InvalidInput, MetersCapped
 from switchgear.registration import admit
 from switchgear.runtime import Runtime
 
@@ -121,8 +121,10 @@ async def add_meter(rt: RuntimeDep, cred: CredentialDep, body: MeterRequest) -> 
                 " this server allows",
                 field="url",
             )
-        try:
+        try:  # the store counts again in its write: another worker may be adding one
             device = await _add_meter(rt, cred.account_id, body)
+        except MetersCapped:
+            raise
         except Conflict as err:  # a registration that raced this one
             raise InvalidInput(DEVID_REFUSED, field="devid") from err
     return device_out(device, rt.engine.shadow(device.id))
@@ -141,7 +143,8 @@ async def _add_meter(rt: Runtime, account_id: int, body: MeterRequest) -> Device
             tags=("polled",),
             attrs={"url": body.url, "devpass": body.devpass, "version": version},
             simulated=False,
-        )
+        ),
+        meters_most=rt.settings.meter_max_per_account,
     )
 
 

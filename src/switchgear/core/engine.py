@@ -143,18 +143,20 @@ class Engine:
         for watcher in self._watchers:
             watcher(device)
 
-    async def add_device(self, device: Device) -> Device:
-        """Register a new device (the store assigns its id)."""
+    async def add_device(self, device: Device, meters_most: int | None = None) -> Device:
+        """Register a new device (the store assigns its id; `meters_most`: Store.add_device)."""
         catalog_model(device.model)
-        stored = await self.store.add_device(device)
+        stored = await self.store.add_device(device, meters_most=meters_most)
         self._register(stored)
         return stored
 
-    async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
+    async def add_devices(
+        self, devices: Sequence[Device], meters_most: int | None = None
+    ) -> list[Device]:
         """Register many new devices in one store transaction (all or none)."""
         for d in devices:
             catalog_model(d.model)
-        stored = await self.store.add_devices(devices)
+        stored = await self.store.add_devices(devices, meters_most=meters_most)
         for d in stored:
             self._register(d)
         return stored

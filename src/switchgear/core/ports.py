@@ -60,15 +60,19 @@ class Store(Protocol):
     async def revoke_credential(self, cred_id: str, at: float) -> None: ...
 
     # registry
-    async def add_device(self, device: Device) -> Device:
+    async def add_device(self, device: Device, *, meters_most: int | None = None) -> Device:
         """Insert; the returned device carries the id the store assigned (ignores device.id).
-        Conflict on a taken serial; MqttIdTaken when another device is on its MQTT id."""
+        Conflict on a taken serial; MqttIdTaken when another device is on its MQTT id;
+        MetersCapped when its account would have more than `meters_most` polled meters
+        (checked in the write, whichever process writes at the same time)."""
         ...
 
-    async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
+    async def add_devices(
+        self, devices: Sequence[Device], *, meters_most: int | None = None
+    ) -> list[Device]:
         """Insert many in one transaction, in order (all or none: Conflict on a taken
         serial, MqttIdTaken naming the MQTT ids taken, by stored devices or by two of
-        these); the returned devices carry their assigned ids."""
+        these, MetersCapped as `add_device`); the returned devices carry their ids."""
         ...
 
     async def devices(self, ids: Sequence[int] | None = None) -> list[Device]:

@@ -21,6 +21,14 @@ worker says anything; a joining worker takes shared copies only once no other wo
 `lone` (so no report dealt to it is missing from another's shadows); a grouped worker
 left alone goes `lone`. The records never change hands: they come from the shared
 subscriptions in every mode, so none is written twice or lost when workers come and go.
+
+A worker killed while connected leaves no presence: the broker sends its will at once.
+One that died while the broker was away (a broker restart keeps retained messages) or
+whose host vanished leaves its last record; a joining worker waits JOIN_WAIT_S at most
+for a `lone` one, saying whom it waits for. A live worker answers a joining one within a
+round trip, and says its mode again after each reconnect; a `lone` record still there
+LONE_STALE_S after (the broker's keepalive lease of a silent client) is no live worker's,
+so the joining worker clears it: it delays no later start.
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ from switchgear.core.model import (
 from switchgear.core.ports import EventSink, SimAction
 from switchgear.errors import DeviceOffline
 from switchgear.links import twinwire as tw
+from switchgear.links.leanmqtt import KEEPALIVE_S
 from switchgear.links.mqttclient import MqttTransport
 
 log = logging.getLogger(__name__)
@@ -73,6 +82,7 @@ Recorder = Callable[[DeviceEvent, str], None]
 Parsed = list[tuple[DeviceEvent, str]]  # a report's events, each with its record id
 PARSED_KEPT = 256  # reports whose events wait for their other copy (group mode)
 JOIN_WAIT_S = 10.0  # a joining worker waits this long at most for a lone one to go grouped
+LONE_STALE_S = KEEPALIVE_S * 1.5  # a lone record unanswered this long: no live worker's
 JOINING, GROUPED, LONE = "joining", "grouped", "lone"
 
 
@@ -135,6 +145,7 @@ class FleetLink:
         self._up = asyncio.Event()  # connected to the broker
         self._settling: asyncio.Task[None] | None = None
         self._waited = False  # waited JOIN_WAIT_S for a lone worker: join anyway
+        self._told_wait = False  # the log said why the start waits
 
     def attach(self, sink: EventSink) -> None:
         self._sinks.append(sink)
@@ -196,9 +207,27 @@ class FleetLink:
         self._settle()
 
     async def _wait_for_lone(self) -> None:
+        """Join after JOIN_WAIT_S whatever a lone worker does; clear the lone records
+        still unanswered after LONE_STALE_S (their workers are dead)."""
         await asyncio.sleep(JOIN_WAIT_S)
         self._waited = True
         self._settle()
+        lone = self._lone()
+        if not lone:
+            return
+        log.warning("joined the group without workers %s, which said lone and did not "
+                    "answer in %.0f s", ", ".join(lone), JOIN_WAIT_S)  # fmt: skip
+        await asyncio.sleep(max(0.0, LONE_STALE_S - JOIN_WAIT_S))
+        assert self.group is not None
+        for who in self._lone():  # a live one answered, or said its mode on reconnecting
+            log.warning("cleared the presence of worker %s: lone for %.0f s, unanswered "
+                        "(it died while off the broker)", who, LONE_STALE_S)  # fmt: skip
+            self._others.pop(who, None)
+            with contextlib.suppress(DeviceOffline):
+                await self.transport.publish(presence_topic(self.group, who), b"", retain=True)
+
+    def _lone(self) -> list[str]:
+        return sorted(who for who, mode in self._others.items() if mode == LONE)
 
     async def _say(self) -> None:
         assert self.group is not None
@@ -227,6 +256,12 @@ class FleetLink:
         if not self._others:
             return LONE
         if self._mode == JOINING and LONE in self._others.values() and not self._waited:
+            if not self._told_wait:
+                self._told_wait = True
+                log.info("waiting up to %.0f s for workers %s, which said lone, to go grouped"
+                         " (their shadows would miss the reports dealt here; a dead worker's"
+                         " stale record is cleared later)", JOIN_WAIT_S,
+                         ", ".join(self._lone()))  # fmt: skip
             return None  # a lone worker's shadows would miss what is dealt here
         return GROUPED
 

@@ -6,6 +6,9 @@ compete for one session advisory lock: its holder polls and stores each answer; 
 others keep their shadows from the stored answers (`meter_key`), adding no history of
 their own. The lock goes with its connection: when the holder dies (even kill -9) the
 database frees it, and another worker takes it at its next try, within LEASE_CHECK_S.
+Its connection is in autocommit: between checks the session is `idle`, never `idle in
+transaction` (which would hold back VACUUM, and which `idle_in_transaction_session_timeout`
+ends, dropping the lease with the session).
 One process (SQLite, memory) holds the lease always (`SoleLease`).
 """
 
@@ -66,7 +69,8 @@ class AdvisoryLease:
         was = self.held
         try:
             if self._conn is None:
-                self._conn = await self._engine.connect()
+                conn = await self._engine.connect()
+                self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             if self.held:  # the lock lives as long as this connection: is it alive?
                 await self._conn.execute(sa.text("SELECT 1"))
             else:
@@ -74,7 +78,6 @@ class AdvisoryLease:
                     sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}
                 )
                 self.held = bool(took.scalar_one())
-                await self._conn.commit()  # no transaction left open between tries
         except Exception:  # the connection broke: whatever we held, the database freed
             log.warning("meter poll lease: database connection lost", exc_info=True)
             await self._drop()

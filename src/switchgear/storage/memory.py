@@ -12,6 +12,7 @@ from switchgear.core.model import Account, CommandRecord, Device, HistoryPage, J
 from switchgear.core.ports import Batch
 from switchgear.errors import Conflict, MqttIdTaken
 from switchgear.storage import cursor as cursors
+from switchgear.storage.metercap import meters_capped
 from switchgear.storage.mqttids import repeated, stored_mqtt_id
 
 
@@ -67,14 +68,19 @@ class MemoryStore:
         if cred_id in self._creds:
             self._creds[cred_id] = replace(self._creds[cred_id], revoked_at=at)
 
-    async def add_device(self, device: Device) -> Device:
-        return self._add([device], f"a device with serial {device.serial!r}")[0]
+    async def add_device(self, device: Device, *, meters_most: int | None = None) -> Device:
+        return self._add([device], f"a device with serial {device.serial!r}", meters_most)[0]
 
-    async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
-        return self._add(devices, "a device with one of these serials")
+    async def add_devices(
+        self, devices: Sequence[Device], *, meters_most: int | None = None
+    ) -> list[Device]:
+        return self._add(devices, "a device with one of these serials", meters_most)
 
-    def _add(self, devices: Sequence[Device], what: str) -> list[Device]:
-        """All or none, as one transaction: Conflict on a taken serial, MqttIdTaken on an id."""
+    def _add(self, devices: Sequence[Device], what: str, meters_most: int | None) -> list[Device]:
+        """All or none, as one transaction: Conflict on a taken serial, MqttIdTaken on an
+        id, MetersCapped past the accounts' cap on polled meters."""
+        if meters_most is not None:
+            meters_capped(self._devices.values(), devices, meters_most)
         ids = [i for i in map(stored_mqtt_id, devices) if i is not None]
         taken = repeated(ids) | {i for i in ids if i in self._mqtt_ids}
         if taken:  # named first, as SqlStore does when a serial is taken too

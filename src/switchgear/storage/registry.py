@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchgear.core.model import Device, Json
 from switchgear.errors import Conflict
-from switchgear.storage import mqttids
+from switchgear.storage import metercap, mqttids
 from switchgear.storage import tables as t
 from switchgear.storage.sqlbase import SqlBase
 
@@ -22,10 +22,12 @@ class DeviceRows(SqlBase):
 
     # --- registry -----------------------------------------------------------
 
-    async def add_device(self, device: Device) -> Device:
+    async def add_device(self, device: Device, *, meters_most: int | None = None) -> Device:
         stmt = t.devices.insert().values(**_device_row(device))
         try:
-            res = await self._one_write(stmt)
+            async with self._write, self.engine.begin() as conn:
+                await metercap.check(conn, [device], meters_most)
+                res: Any = await conn.execute(stmt)
         except IntegrityError as err:
             await self._mqtt_id_clash(err, [device])
             raise Conflict(
@@ -33,13 +35,16 @@ class DeviceRows(SqlBase):
             ) from None
         return Device(**{**_device_fields(device), "id": int(res.inserted_primary_key[0])})
 
-    async def add_devices(self, devices: Sequence[Device]) -> list[Device]:
+    async def add_devices(
+        self, devices: Sequence[Device], *, meters_most: int | None = None
+    ) -> list[Device]:
         if not devices:
             return []
         # ids taken first, then one plain executemany: RETURNING in parameter order made
         # SQLAlchemy insert row by row on SQLite
         try:
             async with self._write, self.engine.begin() as conn:
+                await metercap.check(conn, devices, meters_most)
                 ids = await _new_device_ids(conn, len(devices))
                 rows = [{"id": i, **_device_row(d)} for d, i in zip(devices, ids, strict=True)]
                 await conn.execute(t.devices.insert(), rows)
