@@ -124,7 +124,7 @@ async def test_enrolment_configures_what_can_serve_and_refuses_the_rest(world: W
             "name": "nordic",
             "programme": "nordic-ffr-49.7",
             "contracted_kw": 1,
-            "device_ids": [locked.id],
+            "device_ids": [locked.id, a],
         },
     )
     assert r.json()["refused"][0]["reason"].startswith("FFR settings locked")
@@ -135,6 +135,7 @@ async def test_a_60_hz_controller_cannot_serve_a_nordic_programme(world: World) 
     r = await group(
         world, {"name": "n", "programme": "nordic-ffr-49.6", "contracted_kw": 1, "device_ids": [a]}
     )
+    assert r.status_code == 422, r.text
     assert r.json()["refused"] == [
         {"device_id": a, "reason": "on a 60 Hz grid; the programme is for 50 Hz"}
     ]
@@ -385,6 +386,41 @@ async def test_a_group_of_no_device_is_refused_and_not_created(
     assert r.status_code == 200 and r.json() == []
     spec = (await w.client.get("/api/openapi.json")).json()
     assert "422" in spec["paths"]["/api/v1/ffr/groups"]["post"]["responses"]
+
+
+async def test_a_group_whose_every_device_is_refused_is_422_and_not_created(
+    world: World,
+) -> None:
+    w = world
+    theirs = await add(w.rt, 2, "PC-THEIRS0002-001", PC)  # another account's
+    await w.rt.add_device(
+        Device(0, 1, "PC-TAGGED0001-001", PC, "locked", w.rt.clock.now(), tags=("locked:ffr",))
+    )
+    body = {"name": "g", "programme": "ercot-ffr", "contracted_kw": 1}
+    r = await group(w, {**body, "device_ids": [w.plug_a.id, theirs.id]})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["field"] == "device_ids"
+    assert problem["refused"] == [
+        {"device_id": w.plug_a.id, "reason": "no FFR firmware (model SHPLG-1)"},
+        {"device_id": theirs.id, "reason": "device not found"},
+    ]
+    assert problem["detail"].startswith("no device enrolled: ")
+    assert "no FFR firmware (model SHPLG-1)" in problem["detail"]
+    r = await group(w, {**body, "tag": "locked:ffr"})  # by tag: the tag is the field
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "tag" and "locked" in r.json()["refused"][0]["reason"]
+    r = await w.client.get("/api/v1/ffr/groups", headers=w.auth())
+    assert r.status_code == 200 and r.json() == []
+    # nothing was taken either: the first group made afterwards is group 1
+    [a] = await controllers(w, 1)
+    r = await group(w, {**body, "device_ids": [a, w.plug_a.id]})  # some refused: still 201
+    assert r.status_code == 201, r.text
+    assert r.json()["id"] == 1 and r.json()["devices"] == [a]
+    assert r.json()["refused"] == [
+        {"device_id": w.plug_a.id, "reason": "no FFR firmware (model SHPLG-1)"}
+    ]
 
 
 async def test_prequalification_steps_the_simulated_grid_and_reports(world: World) -> None:

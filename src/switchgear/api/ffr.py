@@ -46,19 +46,24 @@ async def programmes(cred: CredentialDep) -> list[dict[str, Json]]:
     return [p.to_json() for p in PROGRAMMES]
 
 
-NO_MATCH = "No device matched: device_ids is empty, or no device of the account has the tag"
+NO_MATCH = (
+    "No device matched (device_ids is empty, or no device of the account has the tag), or "
+    "every device named was refused: `refused` lists each with its reason; nothing is created"
+)
 
 
 @router.post("/groups", status_code=201, responses=answers(404, 409, 422, s422=NO_MATCH))
 async def create_group(rt: RuntimeDep, cred: CredentialDep, body: GroupRequest) -> dict[str, Json]:
-    """Enrol controllers (by ids or by tag) in a programme with a contracted capacity
-    (422 when the ids or the tag name no device: a group of none could serve nothing)."""
+    """Enrol controllers (by ids or by tag) in a programme with a contracted capacity;
+    those that cannot serve are listed in `refused` (422, and no group, when the ids or
+    the tag name no device or every one is refused: a group of none could serve nothing)."""
     if (body.device_ids is None) == (body.tag is None):
         raise InvalidInput("give exactly one of device_ids or tag", field="device_ids")
     p = programme(body.programme)
     ids = devices_of(rt, cred.account_id, body.device_ids, body.tag)
     svc = FfrService.of(rt)
-    g = await svc.create_group(cred.account_id, body.name, p, body.contracted_kw, ids)
+    field = "device_ids" if body.tag is None else "tag"
+    g = await svc.create_group(cred.account_id, body.name, p, body.contracted_kw, ids, field)
     return {**_group(g), "available_kw": svc.available_kw(g)}
 
 
