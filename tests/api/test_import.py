@@ -178,3 +178,33 @@ async def test_unicode_line_separators_inside_a_field_do_not_split_its_row(world
     devices = await _serials(world)
     assert [devices[f"SPG-IMP-LS{i}"]["name"] for i in range(3)] == names
     assert [devices[f"SPG-IMP-JLS{i}"]["name"] for i in range(3)] == names
+
+
+async def test_a_tag_longer_than_an_ffr_group_can_name_is_refused_by_its_line(
+    world: World,
+) -> None:
+    longest, too_long = "h" * 100, "h" * 101
+    text = (
+        "serial,model,name,tags\n"
+        f"PC-IMPTAG01-001,power-controller-v10,Boiler,{longest}\n"
+        f"PC-IMPTAG02-001,power-controller-v10,Boiler 2,heaters;{too_long}\n"
+    )
+    report = (await _import(world, text)).json()
+    assert report["imported"] == 1
+    assert report["refused"] == [
+        {"line": 3, "reason": "tags: 'hhhhhhhhhhhh…' is longer than 100 characters"}
+    ]
+    jsonl = json.dumps({"serial": "PC-IMPTAG03-001", "model": "power-controller-v10",
+                        "name": "Boiler 3", "tags": [too_long]})  # fmt: skip
+    r = await world.client.post(
+        "/api/v1/devices:import",
+        content=jsonl.encode(),
+        headers={"Content-Type": "application/x-ndjson", **world.auth()},
+    )
+    assert r.json()["refused"] == [{"line": 1, "reason": report["refused"][0]["reason"]}]
+    assert {"PC-IMPTAG02-001", "PC-IMPTAG03-001"}.isdisjoint(await _serials(world))
+    # every tag an import stores is one an FFR group can select by
+    body = {"name": "g", "programme": "ercot-ffr", "contracted_kw": 1, "tag": longest}
+    r = await world.client.post("/api/v1/ffr/groups", json=body, headers=world.auth())
+    assert r.status_code == 201, r.text
+    assert r.json()["devices"] == [(await _serials(world))["PC-IMPTAG01-001"]["id"]]

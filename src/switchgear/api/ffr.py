@@ -12,7 +12,7 @@ from switchgear.api.deps import CredentialDep, RuntimeDep
 from switchgear.api.openapi import answers
 from switchgear.api.schemas import Strict, iso
 from switchgear.core.ffr import PROGRAMMES, programme, unobserved
-from switchgear.core.model import Json
+from switchgear.core.model import MAX_TAG, Json
 from switchgear.errors import InvalidInput
 from switchgear.ffr.forecast import forecast
 from switchgear.ffr.service import ClosedEvent, FfrService, Group, devices_of
@@ -25,7 +25,7 @@ class GroupRequest(Strict):
     name: str = Field(min_length=1, max_length=200)
     programme: str | dict[str, Any]
     device_ids: list[StrictInt] | None = Field(default=None, max_length=100_000)
-    tag: str | None = Field(default=None, min_length=1, max_length=100)
+    tag: str | None = Field(default=None, min_length=1, max_length=MAX_TAG)
     contracted_kw: float = Field(strict=True, gt=0, lt=1e9, allow_inf_nan=False)
 
 
