@@ -83,6 +83,27 @@ async def test_line_numbers_follow_the_offset_of_a_file_sent_in_parts(world: Wor
     assert r.json()["refused"] == [{"line": 5002, "reason": "model: unknown model 'NOPE'"}]
 
 
+async def test_a_quoted_field_over_several_lines_keeps_later_line_numbers_right(
+    world: World,
+) -> None:
+    text = (
+        "serial,model,name,tags\n"  # 1
+        'SPG-IMP-ML1,SHPLG-1,"Hall\nlamp",hall\n'  # 2-3
+        "SPG-IMP-ML2,NOPE-9,Mystery,\n"  # 4
+        "\n"  # 5
+        'SPG-IMP-ML3,SHPLG-1,"Barn\r\n\r\nlight",\n'  # 6-8
+        "SPG-IMP-ML4,SHPLG-1\n"  # 9
+        f"SPG-IMP-ML5,SHPLG-1,{'x' * 200_000},\n"  # 10
+        "SPG-IMP-ML6,NOPE-9,Mystery,\n"  # 11
+    )
+    report = (await _import(world, text, line_offset=100)).json()
+    assert (report["rows"], report["imported"]) == (6, 2)
+    refused = {x["line"] - 100: x["reason"] for x in report["refused"]}
+    assert sorted(refused) == [4, 9, 10, 11]
+    assert refused[4] == refused[11] == "model: unknown model 'NOPE-9'"
+    assert "4 fields" in refused[9] and "field" in refused[10]
+
+
 async def test_a_file_without_the_header_is_refused_whole(world: World) -> None:
     r = await _import(world, "SPG-IMP-0001,SHPLG-1,Hall lamp,\n")
     assert r.status_code == 400
