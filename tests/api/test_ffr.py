@@ -327,6 +327,26 @@ async def test_a_custom_programme_with_an_unknown_field_is_refused(world: World)
     assert (r.json()["programme"]["id"], r.json()["programme"]["log_after_s"]) == ("custom", 60)
 
 
+@pytest.mark.parametrize("value", [5, 0.5, True, None, ["held"], {"rule": "held"}, "", "h" * 201])
+async def test_a_custom_programme_return_rule_that_is_not_a_short_text_is_refused(
+    world: World, value: Any
+) -> None:
+    w = world
+    ids = await controllers(w, 1)
+    mine = {"nominal_hz": 60, "threshold_hz": 59.8, "full_activation_s": 0.5, "min_support_s": 5}
+    body = {"name": "g", "contracted_kw": 4, "device_ids": ids}
+    r = await group(w, {**body, "programme": {**mine, "return_rule": value}})
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["field"] == "return_rule"
+    assert problem["detail"] == "programme.return_rule must be a text of 1 to 200 characters"
+    assert (await w.client.get("/api/v1/ffr/groups", headers=w.auth())).json() == []
+    r = await group(w, {**body, "programme": {**mine, "return_rule": "held " * 40}})
+    assert r.status_code == 201, r.text
+    assert r.json()["programme"]["return_rule"] == "held " * 40  # kept whole
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("device_ids", [True]), ("device_ids", ["1"]), ("device_ids", [1.0]), ("contracted_kw", "5")],
