@@ -17,6 +17,7 @@ SwitchgearError
 ├── InvalidInput             (a request field is wrong; names the field)
 │   ├── InvalidCommand
 │   └── NothingMatched       (a well-formed selection names no device: nothing to act on)
+│       └── NothingEnrolled  (every device named was refused; `refused` says why each)
 ├── Conflict                 (duplicate serial/email, clock not manual, ...)
 │   ├── MqttIdTaken          (the store holds a device under one of these MQTT ids)
 │   └── MetersCapped         (the account would poll more meters than the server allows)
@@ -106,6 +107,14 @@ class InvalidCommand(InvalidInput):
 
 class NothingMatched(InvalidInput):
     """No device matched."""
+
+
+class NothingEnrolled(NothingMatched):
+    """No device named could be enrolled."""
+
+    def __init__(self, message: str, refused: list[dict[str, object]], *, field: str) -> None:
+        super().__init__(message, field=field)
+        self.refused = refused  # [{"device_id", "reason"}], as a group lists its refusals
 
 
 class TooLarge(InvalidInput):

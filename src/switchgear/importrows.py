@@ -66,7 +66,7 @@ def parse_csv(text: str) -> list[Parsed]:
     """CSV rows; line 1 is the header (BadHeader unless it names serial,model,name,tags
     and, optionally, protocol,address,pin, in any order). Blank lines are skipped."""
     lines = split_lines(text)
-    first = next(_records(lines[:1]), [])
+    _, first = next(_records(lines[:1]), (1, []))
     header = [c.strip().lower() for c in first] if isinstance(first, list) else []
     if (
         not set(REQUIRED) <= set(header)
@@ -75,7 +75,8 @@ def parse_csv(text: str) -> list[Parsed]:
     ):
         raise BadHeader(f"the first line must be the header {HEADER_HELP}")
     out: list[Parsed] = []
-    for number, cells in enumerate(_records(lines[1:]), start=2):
+    for line, cells in _records(lines[1:]):
+        number = line + 1  # (the header is line 1)
         if isinstance(cells, str):
             out.append((number, cells))
             continue
@@ -91,16 +92,21 @@ def parse_csv(text: str) -> list[Parsed]:
     return out
 
 
-def _records(lines: list[str]) -> Iterator[list[str] | str]:
-    """Each record's cells, or why the reader could not read it (a field past its limit)."""
+def _records(lines: list[str]) -> Iterator[tuple[int, list[str] | str]]:
+    """Each record's first line (1: the list's first) and its cells, or why the reader could
+    not read it (a field past its limit). A quoted field may span lines: the reader's
+    count of lines read, not of records, says where the next record starts."""
     reader = csv.reader(lines)
     while True:
+        start = reader.line_num + 1
         try:
-            yield next(reader)
+            cells = next(reader)
         except StopIteration:
             return
         except csv.Error as err:  # the reader goes on at the next line
-            yield f"not readable as CSV: {err}"
+            yield start, f"not readable as CSV: {err}"
+            continue
+        yield start, cells
 
 
 def parse_jsonl(text: str) -> list[Parsed]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from switchgear import importkinds as kinds
 from switchgear import importrows
-from switchgear.core.model import Device
+from switchgear.core.model import MAX_TAG, Device
 from switchgear.errors import Conflict, DeviceNotFound, InvalidInput, MetersCapped
 from switchgear.registration import admit_rows
 from switchgear.runtime import Runtime
@@ -16,6 +16,7 @@ from switchgear.runtime import Runtime
 BATCH = 5_000  # devices per store transaction (and per progress step)
 MAX_NAME = 200
 MAX_TAGS = 20
+SHOWN = 12  # characters of a refused tag the report quotes
 
 SERIAL_REFUSED = kinds.SERIAL_REFUSED
 ADDRESS_REFUSED = kinds.ADDRESS_REFUSED
@@ -110,6 +111,9 @@ async def _device(
         return f"name: longer than {MAX_NAME} characters"
     if len(row.tags) > MAX_TAGS:
         return f"tags: more than {MAX_TAGS}"
+    long = next((t for t in row.tags if len(t) > MAX_TAG), None)
+    if long is not None:  # an FFR group selects by tag and names none longer
+        return f"tags: {long[:SHOWN] + '…'!r} is longer than {MAX_TAG} characters"
     if made.serial in seen:
         return f"serial: repeats line {seen[made.serial]}"
     seen[made.serial] = line

@@ -124,7 +124,7 @@ async def test_enrolment_configures_what_can_serve_and_refuses_the_rest(world: W
             "name": "nordic",
             "programme": "nordic-ffr-49.7",
             "contracted_kw": 1,
-            "device_ids": [locked.id],
+            "device_ids": [locked.id, a],
         },
     )
     assert r.json()["refused"][0]["reason"].startswith("FFR settings locked")
@@ -135,6 +135,7 @@ async def test_a_60_hz_controller_cannot_serve_a_nordic_programme(world: World) 
     r = await group(
         world, {"name": "n", "programme": "nordic-ffr-49.6", "contracted_kw": 1, "device_ids": [a]}
     )
+    assert r.status_code == 422, r.text
     assert r.json()["refused"] == [
         {"device_id": a, "reason": "on a 60 Hz grid; the programme is for 50 Hz"}
     ]
@@ -326,6 +327,26 @@ async def test_a_custom_programme_with_an_unknown_field_is_refused(world: World)
     assert (r.json()["programme"]["id"], r.json()["programme"]["log_after_s"]) == ("custom", 60)
 
 
+@pytest.mark.parametrize("value", [5, 0.5, True, None, ["held"], {"rule": "held"}, "", "h" * 201])
+async def test_a_custom_programme_return_rule_that_is_not_a_short_text_is_refused(
+    world: World, value: Any
+) -> None:
+    w = world
+    ids = await controllers(w, 1)
+    mine = {"nominal_hz": 60, "threshold_hz": 59.8, "full_activation_s": 0.5, "min_support_s": 5}
+    body = {"name": "g", "contracted_kw": 4, "device_ids": ids}
+    r = await group(w, {**body, "programme": {**mine, "return_rule": value}})
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["field"] == "return_rule"
+    assert problem["detail"] == "programme.return_rule must be a text of 1 to 200 characters"
+    assert (await w.client.get("/api/v1/ffr/groups", headers=w.auth())).json() == []
+    r = await group(w, {**body, "programme": {**mine, "return_rule": "held " * 40}})
+    assert r.status_code == 201, r.text
+    assert r.json()["programme"]["return_rule"] == "held " * 40  # kept whole
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("device_ids", [True]), ("device_ids", ["1"]), ("device_ids", [1.0]), ("contracted_kw", "5")],
@@ -385,6 +406,41 @@ async def test_a_group_of_no_device_is_refused_and_not_created(
     assert r.status_code == 200 and r.json() == []
     spec = (await w.client.get("/api/openapi.json")).json()
     assert "422" in spec["paths"]["/api/v1/ffr/groups"]["post"]["responses"]
+
+
+async def test_a_group_whose_every_device_is_refused_is_422_and_not_created(
+    world: World,
+) -> None:
+    w = world
+    theirs = await add(w.rt, 2, "PC-THEIRS0002-001", PC)  # another account's
+    await w.rt.add_device(
+        Device(0, 1, "PC-TAGGED0001-001", PC, "locked", w.rt.clock.now(), tags=("locked:ffr",))
+    )
+    body = {"name": "g", "programme": "ercot-ffr", "contracted_kw": 1}
+    r = await group(w, {**body, "device_ids": [w.plug_a.id, theirs.id]})
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["field"] == "device_ids"
+    assert problem["refused"] == [
+        {"device_id": w.plug_a.id, "reason": "no FFR firmware (model SHPLG-1)"},
+        {"device_id": theirs.id, "reason": "device not found"},
+    ]
+    assert problem["detail"].startswith("no device enrolled: ")
+    assert "no FFR firmware (model SHPLG-1)" in problem["detail"]
+    r = await group(w, {**body, "tag": "locked:ffr"})  # by tag: the tag is the field
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "tag" and "locked" in r.json()["refused"][0]["reason"]
+    r = await w.client.get("/api/v1/ffr/groups", headers=w.auth())
+    assert r.status_code == 200 and r.json() == []
+    # nothing was taken either: the first group made afterwards is group 1
+    [a] = await controllers(w, 1)
+    r = await group(w, {**body, "device_ids": [a, w.plug_a.id]})  # some refused: still 201
+    assert r.status_code == 201, r.text
+    assert r.json()["id"] == 1 and r.json()["devices"] == [a]
+    assert r.json()["refused"] == [
+        {"device_id": w.plug_a.id, "reason": "no FFR firmware (model SHPLG-1)"}
+    ]
 
 
 async def test_prequalification_steps_the_simulated_grid_and_reports(world: World) -> None:

@@ -83,6 +83,27 @@ async def test_line_numbers_follow_the_offset_of_a_file_sent_in_parts(world: Wor
     assert r.json()["refused"] == [{"line": 5002, "reason": "model: unknown model 'NOPE'"}]
 
 
+async def test_a_quoted_field_over_several_lines_keeps_later_line_numbers_right(
+    world: World,
+) -> None:
+    text = (
+        "serial,model,name,tags\n"  # 1
+        'SPG-IMP-ML1,SHPLG-1,"Hall\nlamp",hall\n'  # 2-3
+        "SPG-IMP-ML2,NOPE-9,Mystery,\n"  # 4
+        "\n"  # 5
+        'SPG-IMP-ML3,SHPLG-1,"Barn\r\n\r\nlight",\n'  # 6-8
+        "SPG-IMP-ML4,SHPLG-1\n"  # 9
+        f"SPG-IMP-ML5,SHPLG-1,{'x' * 200_000},\n"  # 10
+        "SPG-IMP-ML6,NOPE-9,Mystery,\n"  # 11
+    )
+    report = (await _import(world, text, line_offset=100)).json()
+    assert (report["rows"], report["imported"]) == (6, 2)
+    refused = {x["line"] - 100: x["reason"] for x in report["refused"]}
+    assert sorted(refused) == [4, 9, 10, 11]
+    assert refused[4] == refused[11] == "model: unknown model 'NOPE-9'"
+    assert "4 fields" in refused[9] and "field" in refused[10]
+
+
 async def test_a_file_without_the_header_is_refused_whole(world: World) -> None:
     r = await _import(world, "SPG-IMP-0001,SHPLG-1,Hall lamp,\n")
     assert r.status_code == 400
@@ -178,3 +199,33 @@ async def test_unicode_line_separators_inside_a_field_do_not_split_its_row(world
     devices = await _serials(world)
     assert [devices[f"SPG-IMP-LS{i}"]["name"] for i in range(3)] == names
     assert [devices[f"SPG-IMP-JLS{i}"]["name"] for i in range(3)] == names
+
+
+async def test_a_tag_longer_than_an_ffr_group_can_name_is_refused_by_its_line(
+    world: World,
+) -> None:
+    longest, too_long = "h" * 100, "h" * 101
+    text = (
+        "serial,model,name,tags\n"
+        f"PC-IMPTAG01-001,power-controller-v10,Boiler,{longest}\n"
+        f"PC-IMPTAG02-001,power-controller-v10,Boiler 2,heaters;{too_long}\n"
+    )
+    report = (await _import(world, text)).json()
+    assert report["imported"] == 1
+    assert report["refused"] == [
+        {"line": 3, "reason": "tags: 'hhhhhhhhhhhh…' is longer than 100 characters"}
+    ]
+    jsonl = json.dumps({"serial": "PC-IMPTAG03-001", "model": "power-controller-v10",
+                        "name": "Boiler 3", "tags": [too_long]})  # fmt: skip
+    r = await world.client.post(
+        "/api/v1/devices:import",
+        content=jsonl.encode(),
+        headers={"Content-Type": "application/x-ndjson", **world.auth()},
+    )
+    assert r.json()["refused"] == [{"line": 1, "reason": report["refused"][0]["reason"]}]
+    assert {"PC-IMPTAG02-001", "PC-IMPTAG03-001"}.isdisjoint(await _serials(world))
+    # every tag an import stores is one an FFR group can select by
+    body = {"name": "g", "programme": "ercot-ffr", "contracted_kw": 1, "tag": longest}
+    r = await world.client.post("/api/v1/ffr/groups", json=body, headers=world.auth())
+    assert r.status_code == 201, r.text
+    assert r.json()["devices"] == [(await _serials(world))["PC-IMPTAG01-001"]["id"]]

@@ -366,11 +366,20 @@ async def test_push3_answers_reach_a_channel_read_on_the_other_worker(url: str) 
 
 async def test_ffr_groups_made_on_either_worker_are_one_list_on_both(url: str) -> None:
     async with deployment(url) as d:
-        body = {"name": "north", "programme": "nordic-ffr-49.7", "contracted_kw": 10.0,
-                "device_ids": [d.plug.id]}  # fmt: skip
+        heaters = [
+            await d.a.rt.add_device(Device(0, d.account_id, f"PC-WORKERS000{i}-001",
+                                           "power-controller-v10", "heater", d.a.rt.clock.now()))
+            for i in (1, 2)
+        ]  # fmt: skip
+        for w in (d.a, d.b):
+            for h in heaters:
+                await until(lambda w=w, h=h: w.rt.engine.shadow(h.id).online)  # type: ignore[misc]
+        body = {"name": "north", "programme": "ercot-ffr", "contracted_kw": 10.0}
         made = []
-        for w in (d.a, d.b):  # (a plug has no FFR firmware: refused, the group is made)
-            r = await w.post("/api/v1/ffr/groups", d.native, {**body, "name": w.name})
+        for w, heater in zip((d.a, d.b), heaters, strict=True):
+            ids = [heater.id, d.plug.id]  # (a plug has no FFR firmware: refused)
+            r = await w.post("/api/v1/ffr/groups", d.native, {**body, "name": w.name,
+                                                              "device_ids": ids})  # fmt: skip
             assert r.status_code == 201, r.text
             assert r.json()["refused"][0]["device_id"] == d.plug.id
             made.append(r.json()["id"])

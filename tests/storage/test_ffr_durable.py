@@ -53,7 +53,10 @@ async def test_groups_and_events_are_there_after_a_restart(make_store: StoreFact
         assert (await get(f"/api/v1/ffr/events/{events[0]['id']}")).json() == report
         assert (await get(f"/api/v1/ffr/events/{events[0]['id']}/evidence.csv")).text == csv
         # a device stays in its group: a second group may not take it
-        body["name"] = "second"
+        other = await rt.add_device(
+            Device(0, account.id, "PC-DURABLE0002-001", "power-controller-v10", "heater", 0.0)
+        )
+        body = {**body, "name": "second", "device_ids": [device.id, other.id]}
         r = await client.post("/api/v1/ffr/groups", json=body, headers=auth)
         assert r.json()["refused"][0]["reason"] == f"already in FFR group {group['id']}"
         assert r.json()["id"] == group["id"] + 1

@@ -12,7 +12,7 @@ from switchgear.api.deps import CredentialDep, RuntimeDep
 from switchgear.api.openapi import answers
 from switchgear.api.schemas import Strict, iso
 from switchgear.core.ffr import PROGRAMMES, programme, unobserved
-from switchgear.core.model import Json
+from switchgear.core.model import MAX_TAG, Json
 from switchgear.errors import InvalidInput
 from switchgear.ffr.forecast import forecast
 from switchgear.ffr.service import ClosedEvent, FfrService, Group, devices_of
@@ -25,7 +25,7 @@ class GroupRequest(Strict):
     name: str = Field(min_length=1, max_length=200)
     programme: str | dict[str, Any]
     device_ids: list[StrictInt] | None = Field(default=None, max_length=100_000)
-    tag: str | None = Field(default=None, min_length=1, max_length=100)
+    tag: str | None = Field(default=None, min_length=1, max_length=MAX_TAG)
     contracted_kw: float = Field(strict=True, gt=0, lt=1e9, allow_inf_nan=False)
 
 
@@ -46,19 +46,24 @@ async def programmes(cred: CredentialDep) -> list[dict[str, Json]]:
     return [p.to_json() for p in PROGRAMMES]
 
 
-NO_MATCH = "No device matched: device_ids is empty, or no device of the account has the tag"
+NO_MATCH = (
+    "No device matched (device_ids is empty, or no device of the account has the tag), or "
+    "every device named was refused: `refused` lists each with its reason; nothing is created"
+)
 
 
 @router.post("/groups", status_code=201, responses=answers(404, 409, 422, s422=NO_MATCH))
 async def create_group(rt: RuntimeDep, cred: CredentialDep, body: GroupRequest) -> dict[str, Json]:
-    """Enrol controllers (by ids or by tag) in a programme with a contracted capacity
-    (422 when the ids or the tag name no device: a group of none could serve nothing)."""
+    """Enrol controllers (by ids or by tag) in a programme with a contracted capacity;
+    those that cannot serve are listed in `refused` (422, and no group, when the ids or
+    the tag name no device or every one is refused: a group of none could serve nothing)."""
     if (body.device_ids is None) == (body.tag is None):
         raise InvalidInput("give exactly one of device_ids or tag", field="device_ids")
     p = programme(body.programme)
     ids = devices_of(rt, cred.account_id, body.device_ids, body.tag)
     svc = FfrService.of(rt)
-    g = await svc.create_group(cred.account_id, body.name, p, body.contracted_kw, ids)
+    field = "device_ids" if body.tag is None else "tag"
+    g = await svc.create_group(cred.account_id, body.name, p, body.contracted_kw, ids, field)
     return {**_group(g), "available_kw": svc.available_kw(g)}
 
 

@@ -53,6 +53,8 @@ async def _domain(request: Request, exc: Exception) -> JSONResponse:
         extra["retry_after"] = round(exc.retry_after, 3)
     if isinstance(exc, errors.DeviceError):
         extra["command_id"] = exc.command_id
+    if isinstance(exc, errors.NothingEnrolled):
+        extra["refused"] = exc.refused
     response = problem(status, title, exc.message, **extra)
     if isinstance(exc, errors.RateLimited) and exc.retry_after:
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))

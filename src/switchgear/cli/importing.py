@@ -17,6 +17,9 @@ from switchgear.importrows import split_lines
 
 PART_ROWS = 5_000  # rows per request
 PART_BYTES = 512 * 1024  # and at most this much of them (the server takes 1 MiB a body)
+# a part grows past PART_BYTES to end a quoted field at most to this (a field longer than
+# the CSV reader's 128 KiB is refused whatever part it is in: an unclosed quote, say)
+MOST_PART_BYTES = 768 * 1024
 POLL_S = 0.2  # between two reads of a job's progress
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_TYPE, JSONL_TYPE = "text/csv", "application/x-ndjson"
@@ -30,19 +33,24 @@ def parts(path: Path) -> tuple[str | None, list[tuple[int, list[str]]]]:
     except (OSError, UnicodeDecodeError) as err:
         raise CliError(f"cannot read {path}: {err}") from None
     if path.suffix.lower() in JSONL_SUFFIXES:
-        return None, list(_split(lines))
+        return None, list(_split(lines, quoting=False))
     if not lines:
         raise CliError(f"{path} is empty: the first line must be serial,model,name,tags")
-    return lines[0], list(_split(lines[1:]))
+    return lines[0], list(_split(lines[1:], quoting=True))
 
 
-def _split(lines: list[str]) -> Iterator[tuple[int, list[str]]]:
-    start, size = 0, 0
+def _split(lines: list[str], quoting: bool) -> Iterator[tuple[int, list[str]]]:
+    """Parts of at most PART_ROWS lines and about PART_BYTES; with `quoting` (CSV) not
+    inside a quoted field that spans lines (an odd count of `"` so far opens one) unless
+    the part would pass MOST_PART_BYTES."""
+    start, size, quoted = 0, 0, False
     for i, line in enumerate(lines):
         size += len(line) + 1
-        if i > start and (i - start >= PART_ROWS or size > PART_BYTES):
+        full = i - start >= PART_ROWS or size > PART_BYTES
+        if i > start and ((full and not quoted) or size > MOST_PART_BYTES):
             yield start, lines[start:i]
-            start, size = i, len(line) + 1
+            start, size, quoted = i, len(line) + 1, False  # as the server reads the part
+        quoted ^= quoting and line.count('"') % 2 == 1
     if start < len(lines) or not lines:
         yield start, lines[start:]
 

@@ -127,6 +127,11 @@ def custom(d: Mapping[str, Any]) -> Programme:
     name = d.get("name", "custom")
     if not isinstance(name, str) or not 0 < len(name) <= 100:
         raise InvalidInput("programme.name must be a short text", field="name")
+    rule = d.get("return_rule", "held for the support duration")
+    if not isinstance(rule, str) or not 0 < len(rule) <= 200:
+        raise InvalidInput(
+            "programme.return_rule must be a text of 1 to 200 characters", field="return_rule"
+        )
     max_support = d.get("max_support_s")
     return Programme(
         id="custom",
@@ -137,7 +142,7 @@ def custom(d: Mapping[str, Any]) -> Programme:
         min_support_s=num("min_support_s", 0, 3600),
         hold_until_recovery=hold,
         max_support_s=None if max_support is None else num("max_support_s", 0, 3600),
-        return_rule=str(d.get("return_rule", "held for the support duration"))[:200],
+        return_rule=rule,
         resolution_s=num("resolution_s", 0.01, 10, 0.1),
         log_before_s=num("log_before_s", 0, 600, 10.0),
         log_after_s=num("log_after_s", 1, 3600, 900.0),

@@ -161,6 +161,9 @@ class Account:
         return self.role == ROLE_OPERATOR
 
 
+MAX_TAG = 100  # characters in one tag: every tag a device carries can be selected by
+
+
 @dataclass(frozen=True, slots=True)
 class Device:
     """A registry row: who owns which device of which model."""

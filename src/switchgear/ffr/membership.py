@@ -5,7 +5,14 @@ from __future__ import annotations
 from switchgear.core.ffr import Programme
 from switchgear.core.model import CommandState, DeviceState, FirmwareCommand, Json
 from switchgear.core.pcconfig import default_config
-from switchgear.errors import Conflict, InvalidInput, NotFound, NothingMatched, SwitchgearError
+from switchgear.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    NothingEnrolled,
+    NothingMatched,
+    SwitchgearError,
+)
 from switchgear.ffr.enrol import plan
 from switchgear.ffr.live import OpenEvent
 from switchgear.ffr.model import Group
@@ -62,24 +69,29 @@ class Membership:
         return gid
 
     async def create_group(
-        self, account_id: int, name: str, p: Programme, contracted_kw: float, devices: list[int]
-    ) -> Group:
-        """Enrol the devices that can serve the programme; refuse the rest with reasons."""
+        self, account_id: int, name: str, p: Programme, contracted_kw: float,
+        devices: list[int], field: str = "device_ids",
+    ) -> Group:  # fmt: skip
+        """Enrol the devices that can serve the programme; refuse the rest with reasons
+        (NothingEnrolled, and no group, when every one is refused; `field` selected them)."""
         if not name or len(name) > 200:
             raise InvalidInput("name must be 1 to 200 characters", field="name")
         if not 0 < contracted_kw < 1e9:
             raise InvalidInput("contracted_kw must be a positive number", field="contracted_kw")
         if not devices:
-            raise NothingMatched("no device matched: the group names no device", field="device_ids")
-        gid = await self._new_group_id()
-        g = Group(gid, account_id, name, p, contracted_kw, [], [], self.rt.clock.now())
+            raise NothingMatched("no device matched: the group names no device", field=field)
+        g = Group(0, account_id, name, p, contracted_kw, [], [], self.rt.clock.now())
         for device_id in dict.fromkeys(devices):
             reason = await self._enrol(g, device_id)
-            if reason is None:
-                g.device_ids.append(device_id)
-                self.member[device_id] = gid
-            else:
+            if reason is not None:
                 g.refused.append({"device_id": device_id, "reason": reason})
+                continue
+            if not g.device_ids:  # an id is claimed only for a group that will exist
+                g.id = await self._new_group_id()
+            g.device_ids.append(device_id)
+            self.member[device_id] = g.id
+        if not g.device_ids:
+            raise NothingEnrolled(none_enrolled(g.refused), g.refused, field=field)
         self._add_group(g)
         await self._save_groups()
         return g
@@ -161,6 +173,17 @@ class Membership:
 
     def account_groups(self, account_id: int) -> list[Group]:
         return [g for g in self.groups.values() if g.account_id == account_id]
+
+
+SHOWN_REFUSALS = 3  # in a refusal's one-line detail; its `refused` lists every one
+
+
+def none_enrolled(refused: list[dict[str, Json]]) -> str:
+    """The one-line detail of a group request whose every device was refused."""
+    shown = "; ".join(f"device {r['device_id']}: {r['reason']}" for r in refused[:SHOWN_REFUSALS])
+    more = len(refused) - SHOWN_REFUSALS
+    tail = f"; and {more} more (see refused)" if more > 0 else ""
+    return f"no device enrolled: every device named was refused ({shown}{tail})"
 
 
 def ffr_config(state: DeviceState) -> Json:
