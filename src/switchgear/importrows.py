@@ -96,7 +96,7 @@ def _records(lines: list[str]) -> Iterator[tuple[int, list[str] | str]]:
     """Each record's first line (1: the list's first) and its cells, or why the reader could
     not read it (a field past its limit). A quoted field may span lines: the reader's
     count of lines read, not of records, says where the next record starts."""
-    reader = csv.reader(lines)
+    reader = csv.reader(line + "\n" for line in lines)  # ended: a quoted field keeps its breaks
     while True:
         start = reader.line_num + 1
         try:

@@ -104,6 +104,18 @@ async def test_a_quoted_field_over_several_lines_keeps_later_line_numbers_right(
     assert "4 fields" in refused[9] and "field" in refused[10]
 
 
+async def test_a_line_break_inside_a_quoted_name_is_kept(world: World) -> None:
+    text = (
+        "serial,model,name,tags\n"
+        'SPG-IMP-NL1,SHPLG-1,"Hall\nlamp",hall\n'
+        'SPG-IMP-NL2,SHPLG-1,"Barn\r\n\r\nlight",\n'
+    )
+    assert (await _import(world, text)).json()["imported"] == 2
+    stored = await _serials(world)
+    assert stored["SPG-IMP-NL1"]["name"] == "Hall\nlamp"
+    assert stored["SPG-IMP-NL2"]["name"] == "Barn\n\nlight"  # (line ends read as \n)
+
+
 async def test_a_file_without_the_header_is_refused_whole(world: World) -> None:
     r = await _import(world, "SPG-IMP-0001,SHPLG-1,Hall lamp,\n")
     assert r.status_code == 400
