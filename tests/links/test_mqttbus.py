@@ -116,11 +116,11 @@ async def test_a_dead_workers_stale_presence_delays_changes_only_until_its_lease
     await a.peers.tell("thing", {"n": 1})  # waits its timeout for the dead worker
     await until(lambda: broker.retained.get(stale) == b"")  # no live worker's: cleared
     assert "dead" in caplog.text and "cleared" in caplog.text
-    loop = asyncio.get_running_loop()
+    caplog.clear()
     for n in range(2, 5):  # no later change waits for it
-        started = loop.time()
         await a.peers.tell("thing", {"n": n})
-        assert loop.time() - started < 0.1 and a.peers.present == set()
+        assert a.peers.present == set()
+    assert "did not confirm" not in caplog.text
 
 
 async def test_a_live_worker_silent_past_the_lease_says_it_is_present_again(
