@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
+import pytest
+
 from switchgear.core.model import Json
+from switchgear.links import mqttbus
 from switchgear.links.mqttbus import BrokerPeers, MqttBus
 from switchgear.links.mqttclient import MemoryBroker, MemoryTransport
+from tests.api.test_mqtt_devices import until
 
 ROOT = "switchgear/test/"
 
@@ -15,10 +20,12 @@ ROOT = "switchgear/test/"
 class Node:
     """One worker's bus and peers on one transport."""
 
-    def __init__(self, broker: MemoryBroker, name: str, outward: set[int]) -> None:
+    def __init__(
+        self, broker: MemoryBroker, name: str, outward: set[int], timeout_s: float = 0.5
+    ) -> None:
         self.transport: MemoryTransport = broker.transport(name)
         self.bus = MqttBus(self.transport, ROOT, outward.__contains__)
-        self.peers = BrokerPeers(self.transport, ROOT, timeout_s=0.5)
+        self.peers = BrokerPeers(self.transport, ROOT, timeout_s=timeout_s)
         self.applied: list[Json] = []
 
         async def apply(body: Json) -> None:
@@ -93,3 +100,48 @@ async def test_events_of_a_device_one_worker_alone_hears_reach_the_other_once() 
     assert [m["n"] for _, m in got_b] == [1, 3]  # only the outward ones, in order
     for t in tasks:
         t.cancel()
+
+
+async def test_a_dead_workers_stale_presence_delays_changes_only_until_its_lease(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(mqttbus, "PRESENCE_STALE_S", 0.3, raising=False)  # the broker's lease
+    broker = MemoryBroker()
+    stale = f"{ROOT}peers/present/dead"
+    broker.retained[stale] = b"1"  # its will never went: it died while the broker was away
+    a = Node(broker, "a", set(), timeout_s=0.1)
+    await a.start(broker)
+    assert a.peers.present == {"dead"}
+    caplog.set_level(logging.WARNING, logger=mqttbus.__name__)
+    await a.peers.tell("thing", {"n": 1})  # waits its timeout for the dead worker
+    await until(lambda: broker.retained.get(stale) == b"")  # no live worker's: cleared
+    assert "dead" in caplog.text and "cleared" in caplog.text
+    caplog.clear()
+    for n in range(2, 5):  # no later change waits for it
+        await a.peers.tell("thing", {"n": n})
+        assert a.peers.present == set()
+    assert "did not confirm" not in caplog.text
+
+
+async def test_a_live_worker_silent_past_the_lease_says_it_is_present_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mqttbus, "PRESENCE_STALE_S", 0.3, raising=False)
+    broker = MemoryBroker()
+    a, b = Node(broker, "a", set(), timeout_s=0.1), Node(broker, "b", set())
+    await a.start(broker)
+    await b.start(broker)
+    gate = asyncio.Event()
+
+    async def stuck(body: Json) -> None:
+        await gate.wait()  # applying hangs well past the lease; the worker stays connected
+        b.applied.append(body)
+
+    b.peers.on("thing", stuck)
+    await a.peers.tell("thing", {"n": 1})  # unconfirmed within the timeout
+    assert b.applied == []
+    await until(lambda: broker.log[-1] == (f"{ROOT}peers/present/b", b"1"))  # cleared, said again
+    assert a.peers.present == {"b"} and broker.retained[f"{ROOT}peers/present/b"] == b"1"
+    gate.set()
+    await a.peers.tell("thing", {"n": 2})  # still waited for: it applies both, in order
+    assert b.applied == [{"n": 1}, {"n": 2}]

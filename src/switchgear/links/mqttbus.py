@@ -12,6 +12,14 @@ database's name, which the workers of one deployment share):
     peers/tell/<kind>        a change, {"o": origin, "n": number, "b": body}
     peers/ack/<origin>       {"n": number, "from": worker}: applied
     peers/present/<worker>   retained "1" while the worker is connected (its last will: "")
+
+A worker killed while connected leaves no presence: the broker sends its will at once.
+One that died while the broker was away (a broker restart keeps retained messages) or
+whose host vanished leaves "1" behind, and each change would wait TELL_TIMEOUT_S for it.
+A live worker confirms what it is told, and says it is present after each reconnect and
+whenever it sees its record emptied while connected; one that confirmed nothing and said
+nothing PRESENCE_STALE_S after a change it left unconfirmed (the broker's keepalive lease
+of a silent client) is no live worker, so the teller clears its record.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import itertools
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,13 +40,14 @@ from switchgear.core.model import Json
 from switchgear.core.ports import PeerHandler
 from switchgear.errors import DeviceOffline
 from switchgear.links.broker import Broker
-from switchgear.links.leanmqtt import LeanTransport
+from switchgear.links.leanmqtt import KEEPALIVE_S, LeanTransport
 from switchgear.links.mqttclient import MqttTransport
 
 log = logging.getLogger(__name__)
 
 TELL_TIMEOUT_S = 2.0  # how long a change waits for a worker that does not confirm it
 CONNECT_TIMEOUT_S = 5.0
+PRESENCE_STALE_S = KEEPALIVE_S * 1.5  # silent this long after a change: no live worker
 
 
 def deployment(secret_key: str, database_url: str) -> str:
@@ -136,6 +145,9 @@ class BrokerPeers:
         self._waiting: dict[int, tuple[set[str], asyncio.Future[None]]] = {}
         self._inbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._silent: dict[str, asyncio.Task[None]] = {}  # unconfirmed: cleared when stale
+        self._chores: set[asyncio.Task[None]] = set()
+        self._leaving = False
 
     def on(self, kind: str, handler: PeerHandler) -> None:
         self._handlers[kind] = handler
@@ -161,6 +173,8 @@ class BrokerPeers:
             late = self._waiting.get(number, (set(), None))[0]
             log.warning("workers %s did not confirm %s within %.1f s", sorted(late), kind,
                         self.timeout_s)  # fmt: skip
+            for worker in late:
+                self._suspect(worker)
         finally:
             self._waiting.pop(number, None)
 
@@ -171,17 +185,22 @@ class BrokerPeers:
         rest = topic[len(self.root) :]
         if rest.startswith("present/"):
             worker = rest[len("present/") :]
-            if worker != self.origin and payload:
+            if worker == self.origin:
+                if not payload and not self._leaving:  # cleared while we are here: say so
+                    self._chore(self._announce())
+            elif payload:  # not news of life: a dead worker's record comes on resubscribing
                 self.present.add(worker)
-            elif worker != self.origin:
+            else:
                 self._gone(worker)
             return True
         body = _loads(payload)
         if body is None:
             return True
         if rest.startswith("tell/") and body.get("o") != self.origin:
+            self._heard(str(body.get("o")))
             self._inbox.put_nowait((rest[len("tell/") :], body))
         elif rest.startswith("ack/"):
+            self._heard(str(body.get("from")))
             waiting = self._waiting.get(body.get("n"))  # type: ignore[arg-type]
             if waiting is not None:
                 waiting[0].discard(str(body.get("from")))
@@ -190,11 +209,44 @@ class BrokerPeers:
         return True
 
     def _gone(self, worker: str) -> None:
+        self._heard(worker)
         self.present.discard(worker)
         for expected, done in self._waiting.values():
             expected.discard(worker)
             if not expected and not done.done():
                 done.set_result(None)
+
+    def _suspect(self, worker: str) -> None:
+        """A worker left a change unconfirmed: clear its record if it stays silent."""
+        if worker in self.present and worker not in self._silent:
+            self._silent[worker] = self._chore(self._clear_if_silent(worker))
+
+    def _heard(self, worker: str) -> None:
+        """A worker confirmed or told something, or left: it is not (or no longer) suspect."""
+        check = self._silent.pop(worker, None)
+        if check is not None:
+            check.cancel()
+
+    async def _clear_if_silent(self, worker: str) -> None:
+        await asyncio.sleep(max(0.0, PRESENCE_STALE_S - self.timeout_s))
+        if self._silent.pop(worker, None) is None:
+            return
+        log.warning("cleared the presence of worker %s: it confirmed no change and said "
+                    "nothing for %.0f s (it died while off the broker, or its host is gone)",
+                    worker, PRESENCE_STALE_S)  # fmt: skip
+        self._gone(worker)
+        with contextlib.suppress(DeviceOffline):  # a live one says it is present again
+            await self.transport.publish(f"{self.root}present/{worker}", b"", retain=True)
+
+    async def _announce(self) -> None:
+        with contextlib.suppress(DeviceOffline):  # else the birth of the reconnect says it
+            await self.transport.publish(f"{self.root}present/{self.origin}", b"1", retain=True)
+
+    def _chore(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(work, name="peers-presence")
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+        return task
 
     async def _apply(self) -> None:
         """Apply what others tell, one change at a time, and confirm each."""
@@ -211,10 +263,12 @@ class BrokerPeers:
                 await self.transport.publish(f"{self.root}ack/{body.get('o')}", ack)
 
     async def close(self) -> None:
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+        self._leaving = True
+        for task in [self._worker, *self._chores]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         here = f"{self.root}present/{self.origin}"
         with contextlib.suppress(DeviceOffline):  # a clean leave: others stop waiting for us
             await self.transport.publish(here, b"", retain=True)
