@@ -8,13 +8,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from switchgear import jsontext
+from switchgear.storedtext import NUL
 
 REQUIRED = ("serial", "model", "name", "tags")  # a CSV header names these (CONTRACTS §11)
 EXTRA = ("protocol", "address", "pin")  # and, for real devices, any of these
 COLUMNS = REQUIRED + EXTRA
 HEADER_HELP = "serial,model,name,tags (then, for real devices, protocol,address,pin)"
 
-NUL = "\x00"
 LINE_END = re.compile(r"\r\n|\r|\n")
 CSV = "text/csv"
 JSONL = "application/x-ndjson"

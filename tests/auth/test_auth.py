@@ -81,15 +81,40 @@ async def test_passwords_are_stored_as_argon2id_and_sign_in_works(auth: Auth) ->
 
 
 @pytest.mark.parametrize(
-    ("email", "password", "field"),
-    [("nope", "long enough", "email"), ("a@b.io", "short", "password")],
-)
+    ("email", "name", "password", "field"),
+    [("nope", "x", "long enough", "email"), ("a@b.io", "x", "short", "password"),
+     # PostgreSQL keeps no NUL in text, and a NUL typed into a password no client can repeat
+     ("a\x00@b.io", "x", "long enough", "email"), ("a@b.io", "Ann\x00", "long enough", "name"),
+     ("a@b.io", "x", "long\x00enough", "password")],
+)  # fmt: skip
 async def test_account_input_is_validated(
-    auth: Auth, email: str, password: str, field: str
+    auth: Auth, email: str, name: str, password: str, field: str
 ) -> None:
     with pytest.raises(InvalidInput) as err:
-        await auth.create_account(email, "x", password)
+        await auth.create_account(email, name, password)
     assert err.value.field == field
+    if "\x00" in email + name + password:
+        assert "NUL" in err.value.message
+    assert await auth._store.accounts() == []
+
+
+async def test_a_nul_at_sign_in_is_a_wrong_password_never_a_store_lookup(auth: Auth) -> None:
+    await auth.create_account("ann@example.com", "Ann", "correct horse")
+    asked: list[str] = []
+    lookup = auth._store.account_by_email
+
+    async def spy(email: str):  # type: ignore[no-untyped-def]
+        asked.append(email)
+        return await lookup(email)
+
+    auth._store.account_by_email = spy  # type: ignore[method-assign]
+    for email, password in [("ann@example.com\x00", "correct horse"),
+                            ("ann\x00@example.com", "correct horse"),
+                            ("ann@example.com", "correct horse\x00")]:  # fmt: skip
+        with pytest.raises(BadPassword, match="Invalid username and password combination"):
+            await auth.login(email, password)
+    assert all("\x00" not in e for e in asked)  # PostgreSQL would refuse the query (a 500)
+    assert (await auth.login("ann@example.com", "correct horse")).email == "ann@example.com"
 
 
 async def test_tokens_round_trip_expire_and_revoke(auth: Auth) -> None:

@@ -126,6 +126,19 @@ def test_users_add_then_sign_in_on_that_database(tmp_path: Path) -> None:
     assert again.exit_code == 1 and "exists" in again.stderr
 
 
+def test_users_add_refuses_a_nul_in_the_email_or_name_and_creates_nothing(tmp_path: Path) -> None:
+    # PostgreSQL keeps no NUL in text (a prompt or a script can pass one; argv cannot)
+    url = f"sqlite:///{tmp_path / 'users.db'}"
+    for args in (["ann\x00@example.com"], ["ann@example.com", "--name", "Ann\x00"]):
+        result = runner.invoke(app, ["users", "add", *args, "--password", "a long password",
+                                     "--database-url", url])  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert result.stderr.startswith("error: ") and "NUL" in result.stderr, result.stderr
+    made = runner.invoke(app, ["users", "add", "ann@example.com", "--password", "a long password",
+                               "--database-url", url])  # fmt: skip
+    assert made.exit_code == 0 and "account 1 created" in made.stdout, made.output
+
+
 def test_credentials_create_a_smartplug_client_that_logs_in(demo: Demo) -> None:
     code, out, _ = sg(demo, "credentials", "create", "smartplug.client", "--json")
     assert code == 0

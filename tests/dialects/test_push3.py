@@ -358,6 +358,7 @@ async def test_invalid_command_parameters_are_400_before_anything_is_sent(push3:
         ("SetRelay", {**relay, "duration": 10000}, "duration"),
         ("SetRelay", {**relay, "duration": 1.5}, "duration"),
         ("SetRelay", {**relay, "meter_password": "short"}, "meter_password"),
+        ("SetRelay", {**relay, "meter_password": "0000000\x00"}, "meter_password"),
         ("SetCTRatio", {"ct_ratio": "250"}, "ct_ratio"),
         ("SetMaxDemandPeriod", {"max_demand_period": 4}, "max_demand_period"),
         ("SetTime", {**FEB_30, "hour": "00", "minutes": "00", "seconds": "00"}, "date"),

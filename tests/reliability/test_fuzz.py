@@ -8,11 +8,12 @@ import json
 from collections import Counter
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.reliability.conftest import ON_EVERY_STORE, Estate
+from tests.reliability.conftest import ON_EVERY_STORE, ON_POSTGRES_TOO, Estate
 from tests.reliability.faces import ENDPOINTS, SHAPES, Endpoint
 
 EXAMPLES = 60  # per endpoint; docs/reliability.md records the totals
@@ -33,8 +34,6 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "signin": ("user",),
     "sendCommand": ("command", "target", "target_id"),
 }
-
-pytestmark = ON_EVERY_STORE
 
 
 def _set(body: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
@@ -135,6 +134,7 @@ def generate(ep: Endpoint) -> list[tuple[str, Any]]:
     return drawn
 
 
+@ON_EVERY_STORE
 @pytest.mark.parametrize("ep", ENDPOINTS, ids=lambda ep: f"{ep.face}-{ep.name}")
 async def test_bad_input_gets_a_4xx_in_the_faces_shape_and_changes_nothing(
     estate: Estate, ep: Endpoint
@@ -148,6 +148,51 @@ async def test_bad_input_gets_a_4xx_in_the_faces_shape_and_changes_nothing(
     assert estate.fingerprint() == before
 
 
+NUL_TEXTS = [(ep, name) for ep in ENDPOINTS for name in ep.texts]
+
+
+@ON_POSTGRES_TOO
+@pytest.mark.parametrize(
+    ("ep", "name"), NUL_TEXTS, ids=[f"{ep.face}-{ep.name}-{name}" for ep, name in NUL_TEXTS]
+)
+async def test_text_holding_a_nul_is_refused_in_the_faces_shape_and_stores_nothing(
+    estate: Estate, ep: Endpoint, name: str
+) -> None:
+    """PostgreSQL keeps no NUL in text: a face refuses one (a secret holding one is just
+    wrong), never answers 500 from the store, and keeps nothing of the request."""
+    before = estate.fingerprint()
+    accounts = await estate.rt.store.accounts()
+    for where in ("start", "middle", "end"):
+        if name.startswith("?"):
+            valid = dict(httpx.QueryParams(ep.path(estate).partition("?")[2]))
+            value = _nul(where, valid.get(name[1:], "x"))
+            r = await send(estate, ep, "query", (name[1:], value))
+        else:
+            value = _nul(where, str(_get(ep.body(estate) if ep.body else {}, name) or "00000000"))
+            r = await send(estate, ep, "field", (name, value))
+        assert 400 <= r.status_code < 500, (name, value, r.status_code, r.text[:300])
+        assert SHAPES[ep.face](r), (name, value, r.status_code, r.text[:300])
+    assert estate.fingerprint() == before
+    assert await estate.rt.store.accounts() == accounts
+    texts = [c.desc for a in accounts for c in estate.rt.auth.list(a.id)]
+    texts += [d.name for d in estate.rt.engine.all_devices()]
+    assert not any("\x00" in t for t in texts)
+
+
+def _nul(where: str, text: str) -> str:
+    """One character of `text` made a NUL (its length kept: a PIN stays 8 characters)."""
+    i = {"start": 0, "middle": len(text) // 2}.get(where, len(text) - 1)
+    return text[:i] + "\x00" + text[i + 1 :]
+
+
+def _get(body: dict[str, Any], dotted: str) -> Any:
+    node: Any = body
+    for key in dotted.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+@ON_EVERY_STORE
 @pytest.mark.parametrize(
     ("face", "path"),
     [("native", "/api/v1/tokens"), ("smartplug", "/provider/send"), ("push3", "/sendCommand"),

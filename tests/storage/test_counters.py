@@ -115,3 +115,21 @@ async def test_keys_of_any_length_count_apart(make: Make) -> None:
     assert (await two.peek("t", long[0], T0)).count == 1
     await one.clear("s", long[0])
     assert (await two.peek("s", long[0], T0)).count == 0
+
+
+async def test_a_key_holding_a_nul_counts_apart_from_one_without(make: Make) -> None:
+    # an e-mail or meter devid from a request, counted before it is looked at: PostgreSQL
+    # keeps no NUL in text, so such a key must still count, not fail the request
+    one, two = await make(), await make()
+    nul, plain = "ann@example.com\x00\n192.0.2.1", "ann@example.com\n192.0.2.1"
+    assert (await one.add("s", nul, T0, T0 + 60, limit=2)).count == 1
+    assert (await two.add("s", nul, T0, T0 + 60, limit=2)).count == 2
+    assert not (await one.add("s", nul, T0, T0 + 60, limit=2)).admitted
+    assert (await two.add("s", plain, T0, T0 + 60, limit=2)).count == 1
+    await one.take("s", nul)
+    await two.mark("t", nul, T0 + 60)
+    assert (await one.peek("s", nul, T0)).count == 1
+    assert (await one.peek("t", nul, T0)).count == 1
+    await two.clear("s", nul)
+    assert (await one.peek("s", nul, T0)).count == 0
+    assert (await one.peek("s", plain, T0)).count == 1

@@ -19,6 +19,7 @@ from switchgear.core.model import (
     PowerOn,
     StatusRecord,
 )
+from switchgear.storedtext import NUL, REFUSED
 
 Finite = Field(allow_inf_nan=False)
 
@@ -36,12 +37,10 @@ def iso(ts: float | None) -> str | None:
 
 # --- requests ---------------------------------------------------------------
 
-NUL = "\x00"
-
 
 def _no_nul(value: str) -> str:
     if NUL in value:  # PostgreSQL keeps no NUL in text: refused here, not by the store
-        raise PydanticCustomError("nul", "text may not hold a NUL character (U+0000)")
+        raise PydanticCustomError("nul", f"text {REFUSED}")
     return value
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from switchgear.devices import ekm
 from switchgear.errors import InvalidCommand
+from switchgear.storedtext import NUL, REFUSED
 
 Params = Mapping[str, Any]
 _PRINTABLE = re.compile(r"^[\x21-\x7e]{8}$")
@@ -60,6 +61,8 @@ def password(params: Params) -> str:
     given = params.get("meter_password", ekm.DEFAULT_PASSWORD)
     if not isinstance(given, str) or len(given) != ekm.PASSWORD_LENGTH:
         raise InvalidCommand("meter_password must be 8 characters", field="meter_password")
+    if NUL in given:  # never a meter's (SetMeterPassword sets printable ones): a clear 400
+        raise InvalidCommand(f"meter_password {REFUSED}", field="meter_password")
     return given
 
 

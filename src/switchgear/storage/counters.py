@@ -4,7 +4,8 @@ Each add is one `INSERT ... ON CONFLICT DO UPDATE ... RETURNING`: the row lock i
 makes concurrent adds on one key count one after another, across processes; with a
 limit the update's WHERE refuses the add that would pass it (no row comes back). A key
 longer than KEY_MAX (an address or e-mail as a request gave it) is kept as its digest:
-PostgreSQL's index cannot hold an entry past about 2.7 kB.
+PostgreSQL's index cannot hold an entry past about 2.7 kB; so is one holding a NUL,
+which its text cannot hold at all.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from switchgear.core.counters import Tally
 from switchgear.storage import tables as t
+from switchgear.storedtext import NUL
 
 c = t.counters.c
 KEY_MAX = 256  # characters of a key stored as it is
 
 
 def stored(key: str) -> str:
-    """The key as its row holds it: itself, or the digest of a long one."""
-    if len(key) <= KEY_MAX:
+    """The key as its row holds it: itself, or the digest of a long one or of one holding
+    a NUL (an e-mail or devid as a request gave it; PostgreSQL's text keeps no NUL)."""
+    if len(key) <= KEY_MAX and NUL not in key:
         return key
     return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 

@@ -40,6 +40,7 @@ from switchgear.errors import (
 )
 from switchgear.registration import admit
 from switchgear.runtime import Runtime
+from switchgear.storedtext import storable
 
 TOKEN_TTL_S = 14 * 86_400.0  # `expires` defaults to two weeks
 TOKEN_TTL_MAX_S = 10 * 365 * 86_400.0
@@ -70,6 +71,7 @@ async def signin(request: Request) -> Response:
     desc = body.get("desc", "")
     if not isinstance(desc, str) or len(desc) > 200:
         raise InvalidInput("desc must be a string of at most 200 characters", field="desc")
+    storable(desc, "desc")
     host = client_address(request, rt.settings.trusted_proxies)
     account = await rt.auth.login(email, password, client=host)
     _, token = await rt.auth.issue_jwt(account.id, KIND_POWERCONTROLLER_TOKEN, ttl, desc=desc)

@@ -38,6 +38,7 @@ from switchgear.errors import (
     SwitchgearError,
 )
 from switchgear.runtime import Runtime
+from switchgear.storedtext import storable
 from switchgear.streams import Lease, LeasedStream, StreamEnded, gate
 
 ADDRESS = re.compile(r"^[0-9A-Za-z]{1,12}$")
@@ -128,6 +129,7 @@ async def send_command(request: Request) -> Response:
     client = _text(body, "client", required=False) or ""
     if len(client) > CLIENT_MAX:
         raise InvalidInput(f"client must be at most {CLIENT_MAX} characters", field="client")
+    storable(client, "client")  # the channel registry keeps it
     gateway = request.query_params.get("gateway") or _text(body, "gateway", required=False)
     target = _target(rt, cred, body, gateway)
     if body["target"] == "gateway":  # the document lists no gateway command: it would fail
