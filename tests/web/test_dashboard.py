@@ -271,3 +271,19 @@ def test_revoking_this_sessions_own_token_signs_the_page_out(page: Page, demo: D
     mine.get_by_role("button", name=re.compile(r"^Revoke ")).click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert httpx.get(f"{demo.base_url}/api/v1/account", headers=h).status_code == 401
+
+
+def test_a_device_added_after_sign_in_shows_in_the_fleet_without_a_reload(
+    page: Page, demo: Demo
+) -> None:
+    sign_in(page, demo)
+    rows = page.locator("#fleet tbody tr")
+    expect(rows).to_have_count(len(native_devices(demo)))
+    with api(demo) as c:  # another client (the CLI, a script) adds a plug
+        r = c.post("/api/v1/devices:import", content="serial,model,name,tags\n"
+                   "SPG7770001,SHPLG-1,Hall lamp,hall\n",
+                   headers={"Content-Type": "text/csv"})  # fmt: skip
+        assert r.status_code < 300, r.text
+    expect(page.get_by_role("link", name="Hall lamp", exact=True)).to_be_visible(timeout=1000)
+    expect(page.get_by_role("switch", name="Hall lamp", exact=True)).to_be_enabled()
+    expect(rows).to_have_count(len(native_devices(demo)))
