@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 
 class Settings(BaseSettings):
     """Everything the server needs to start, validated once."""
@@ -17,7 +19,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./switchgear.db"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    speed: float = Field(default=1.0, ge=0.0, le=100_000.0)
+    speed: float = Field(default=1.0, ge=0.0, le=100_000.0, allow_inf_nan=False)
     link: str = "memory"
     # where simulated devices run: "in-process", or "external" (`switchgear fleet`
     # processes on the --link broker, sharing the clock through the database)
@@ -31,7 +33,7 @@ class Settings(BaseSettings):
     # `demo --fleet-size N`: N simulated devices in all (0: the small demo fleet alone)
     demo_fleet_size: int = Field(default=0, ge=0, le=10_000_000)
     credentials_file: str | None = None
-    log_level: str = "info"
+    log_level: str = "info"  # debug, info, warning or error (any case)
     log_format: Literal["text", "json"] = "text"  # stderr lines: text, or one JSON object each
     # smart-MAIC meters refuse requests faster than their version allows (off for benchmarks)
     meterhttp_rate_limit: bool = True
@@ -86,6 +88,13 @@ class Settings(BaseSettings):
     # worker process (one more: 429)
     streams_per_credential: int = Field(default=16, ge=1)
     max_streams: int = Field(default=1000, ge=1)
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not one of {', '.join(LOG_LEVELS)}")
+        return value.lower()
 
     @field_validator("trusted_proxies", "meter_networks")
     @classmethod

@@ -308,3 +308,24 @@ def test_devices_import_reports_bad_lines_then_a_second_run_changes_nothing(
     code, out, _ = sg(demo, "devices", "import", str(path))
     assert code == 0
     assert "0 imported, 5001 already there, 0 refused" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["sim", "load", "1", "--watts", "nan"], "--watts"),
+        (["devices", "on", "1", "--delay", "inf"], "--delay"),
+        (["devices", "off", "1", "--duration", "nan"], "--duration"),
+        (["sim", "frequency", "--hz", "49.5", "--for", "inf"], "--for"),
+        (["sim", "advance", "nan"], "seconds"),
+        (["ffr", "create", "g", "--programme", "ercot-ffr", "--kw", "nan", "--tag", "t"], "--kw"),
+        (["tokens", "create", "--expires-in", "inf"], "--expires-in"),
+    ],
+)
+def test_a_number_that_is_not_finite_is_a_usage_error_not_a_traceback(
+    args: list[str], option: str
+) -> None:
+    result = runner.invoke(app, [*args, "--url", "http://127.0.0.1:1"])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{option}'" in result.stderr and "finite" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)

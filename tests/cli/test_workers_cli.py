@@ -66,3 +66,23 @@ def test_serve_help_documents_workers() -> None:
     assert "--workers" in r.stdout
     demo = runner.invoke(app, ["demo", "--help"], env={"COLUMNS": "200"})
     assert "--fleet-processes" in demo.stdout and "--link" in demo.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "says"),
+    [
+        (["serve", "--speed", "-1"], {}, "--speed: Input should be greater than or equal to 0"),
+        (["demo", "--port", "99999"], {}, "--port: Input should be less than or equal to 65535"),
+        (["serve", "--log-level", "loud"], {}, "--log-level: "),
+        (["demo", "--log-format", "xml"], {}, "--log-format: "),
+        (["fleet", "--link", LINK, "--log-level", "loud"], {}, "--log-level: "),
+        (["serve"], {"SWITCHGEAR_MAX_CONNECTIONS": "0"}, "SWITCHGEAR_MAX_CONNECTIONS: "),
+    ],
+)
+def test_a_value_out_of_range_is_refused_in_one_line_naming_it(
+    args: list[str], env: dict[str, str], says: str
+) -> None:
+    r = runner.invoke(app, args, env=env)
+    assert r.exit_code == 2, r.output
+    assert says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.output and r.stdout == ""

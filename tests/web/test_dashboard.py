@@ -271,3 +271,43 @@ def test_revoking_this_sessions_own_token_signs_the_page_out(page: Page, demo: D
     mine.get_by_role("button", name=re.compile(r"^Revoke ")).click()
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     assert httpx.get(f"{demo.base_url}/api/v1/account", headers=h).status_code == 401
+
+
+def test_a_device_added_after_sign_in_shows_in_the_fleet_without_a_reload(
+    page: Page, demo: Demo
+) -> None:
+    sign_in(page, demo)
+    rows = page.locator("#fleet tbody tr")
+    expect(rows).to_have_count(len(native_devices(demo)))
+    with api(demo) as c:  # another client (the CLI, a script) adds a plug
+        r = c.post("/api/v1/devices:import", content="serial,model,name,tags\n"
+                   "SPG7770001,SHPLG-1,Hall lamp,hall\n",
+                   headers={"Content-Type": "text/csv"})  # fmt: skip
+        assert r.status_code < 300, r.text
+    expect(page.get_by_role("link", name="Hall lamp", exact=True)).to_be_visible(timeout=1000)
+    expect(page.get_by_role("switch", name="Hall lamp", exact=True)).to_be_enabled()
+    expect(rows).to_have_count(len(native_devices(demo)))
+
+
+def test_a_device_that_cannot_be_shown_leaves_no_other_device_on_screen(
+    page: Page, demo: Demo, console: list[str]
+) -> None:
+    plug = next(d for d in native_devices(demo) if d["family"] == "plug")
+    foreign = demo.credentials["other_account"]["smartplug"]["serials"][0]
+    sign_in(page, demo)
+    page.get_by_role("link", name=plug["name"], exact=True).click()
+    expect(page.get_by_role("heading", name=plug["name"], exact=True)).to_be_visible()
+    with httpx.Client(base_url=demo.base_url) as c:  # a device id of the other account
+        h = {"Authorization": f"Bearer {demo.credentials['other_account']['token']}"}
+        other = next(d for d in c.get("/api/v1/devices", headers=h).json()
+                     if d["serial"] == foreign)  # fmt: skip
+    page.evaluate(f"location.hash = '#/devices/{other['id']}'")
+    expect(page.get_by_text("This device cannot be shown: device not found")).to_be_visible()
+    # not the plug's page under another device's address, with its switch still live
+    expect(page.get_by_role("heading", name=plug["name"], exact=True)).to_be_hidden()
+    expect(page.locator("#device-view")).to_be_hidden()
+    expect(page.get_by_role("heading", name="Devices")).to_be_visible()
+    assert console == [
+        "Failed to load resource: the server responded with a status of 404 (Not Found)"
+    ]
+    console.clear()

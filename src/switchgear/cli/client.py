@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,17 @@ AccountOpt = Annotated[
     str, typer.Option("--account", help="Which account of the credentials file: account or other.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the raw JSON answer.")]
+
+
+def finite(value: str | float) -> float:
+    """A number option's value: any number but nan and ±inf, which no request can carry."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise typer.BadParameter(f"{value!r} is not a finite number")
+    return number
 
 
 @dataclass(frozen=True)

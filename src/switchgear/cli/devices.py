@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from switchgear.cli.client import JsonOpt, Target, call
+from switchgear.cli.client import JsonOpt, Target, call, finite
 from switchgear.cli.importing import send
 from switchgear.cli.output import console, device_tables, devices_table, print_json, statuses_table
 from switchgear.cli.remote import remote, remote_at
@@ -15,8 +15,10 @@ from switchgear.cli.remote import remote, remote_at
 app = typer.Typer(no_args_is_help=True, help="List, show and switch devices.")
 
 Channel = Annotated[int, typer.Option("--channel", "-c", help="Channel, counting from 0.")]
-Delay = Annotated[float, typer.Option(help="Switch after this many seconds.")]
-Duration = Annotated[float | None, typer.Option(help="Then flip back after this many seconds.")]
+Delay = Annotated[float, typer.Option(help="Switch after this many seconds.", parser=finite)]
+Duration = Annotated[
+    float | None, typer.Option(help="Then flip back after this many seconds.", parser=finite)
+]
 
 
 @app.command("list")

@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from switchgear.cli.client import DEFAULT_CREDENTIALS, AccountOpt, CredsOpt, UrlOpt, call, resolve
+from switchgear.cli.client import (
+    DEFAULT_CREDENTIALS,
+    AccountOpt,
+    CredsOpt,
+    UrlOpt,
+    call,
+    finite,
+    resolve,
+)
 from switchgear.cli.errors import handled
 from switchgear.cli.output import console
 
@@ -59,7 +67,9 @@ def programmes(
 def create(
     name: str,
     programme: Annotated[str, typer.Option(help="A preset id (see `ffr programmes`).")],
-    contracted_kw: Annotated[float, typer.Option("--kw", help="Contracted capacity (kW).")],
+    contracted_kw: Annotated[
+        float, typer.Option("--kw", help="Contracted capacity (kW).", parser=finite)
+    ],
     devices: Annotated[str | None, typer.Option(help="Device ids, comma separated.")] = None,
     tag: Annotated[str | None, typer.Option(help="Enrol the devices with this tag.")] = None,
     url: UrlOpt = None,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 
 from switchgear.cli import credentials, devices, events, ffr, scaledemo, sim, tokens, users
 from switchgear.cli.server import serve
@@ -57,6 +58,28 @@ def _refuse(line: str) -> NoReturn:
     """One line on stderr, exit status 2 (a usage error)."""
     typer.echo(line, err=True)
     raise typer.Exit(2)
+
+
+# settings whose option is not the field's name spelt as a flag
+_FLAGS = {
+    "tls_certfile": "--certfile", "tls_keyfile": "--keyfile", "demo_fleet_size": "--fleet-size",
+}  # fmt: skip
+
+
+def _settings(**given: Any) -> Settings:
+    """Settings from the options given and SWITCHGEAR_*; a bad value is refused in one
+    line naming its option (or environment variable), not a validation traceback."""
+    try:
+        return Settings(**given)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        where = (
+            _FLAGS.get(field, "--" + field.replace("_", "-"))
+            if field in given
+            else f"SWITCHGEAR_{field.upper()}"
+        )
+        _refuse(f"switchgear: {where}: {first['msg'].removeprefix('Value error, ')}")
 
 
 def _tls(certfile: str | None, keyfile: str | None) -> dict[str, str]:
@@ -111,7 +134,7 @@ def serve_cmd(
         overrides["database_url"] = database_url
     if link:
         overrides["link"] = link
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = _settings(**overrides)
     if workers > 1:
         settings.fleet = "external"
         refused = refusal(settings, workers)
@@ -168,8 +191,8 @@ def demo_cmd(
     """Start the demo: two accounts with a simulated fleet each, every API ready to try."""
     if link is None and (workers > 1 or fleet_processes is not None):
         _refuse("switchgear: --workers and --fleet-processes need --link mqtt://host:port")
-    settings = Settings(
-        **_tls(certfile, keyfile),  # type: ignore[arg-type]
+    settings = _settings(
+        **_tls(certfile, keyfile),
         host=host,
         port=port,
         speed=speed,
@@ -226,7 +249,7 @@ def fleet_cmd(
     overrides: dict[str, str] = {"link": link, "log_level": log_level}
     if database_url:
         overrides["database_url"] = database_url
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = _settings(**overrides)
     try:
         broker = from_settings(settings)
         parts = parse_shard(shard)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from switchgear.cli.client import Target, call
+from switchgear.cli.client import Target, call, finite
 from switchgear.cli.output import console
 from switchgear.cli.remote import remote
 
@@ -53,9 +53,11 @@ def online(
 def load(
     target: Target,
     device_id: int,
-    watts: Annotated[float, typer.Option(help="Constant load in watts (negative exports).")],
+    watts: Annotated[
+        float, typer.Option(help="Constant load in watts (negative exports).", parser=finite)
+    ],
     channel: Annotated[int, typer.Option("--channel", "-c", help="Metering point / socket.")] = 0,
-    power_factor: float = 1.0,
+    power_factor: Annotated[float, typer.Option(parser=finite)] = 1.0,
 ) -> None:
     """Set the simulated load behind a channel."""
     body = {"channel": channel, "watts": watts, "power_factor": power_factor}
@@ -67,8 +69,10 @@ def load(
 @remote
 def grid(
     target: Target,
-    frequency: Annotated[float | None, typer.Option(help="Grid frequency, Hz.")] = None,
-    voltage: Annotated[float | None, typer.Option(help="Grid voltage, V.")] = None,
+    frequency: Annotated[
+        float | None, typer.Option(help="Grid frequency, Hz.", parser=finite)
+    ] = None,
+    voltage: Annotated[float | None, typer.Option(help="Grid voltage, V.", parser=finite)] = None,
 ) -> None:
     """Set grid frequency and/or voltage for the account's fleet."""
     body = {"frequency_hz": frequency, "voltage_v": voltage}
@@ -80,11 +84,15 @@ def grid(
 @remote
 def frequency(
     target: Target,
-    hz: Annotated[float, typer.Option("--hz", help="Grid frequency during the event, Hz.")],
+    hz: Annotated[
+        float, typer.Option("--hz", help="Grid frequency during the event, Hz.", parser=finite)
+    ],
     for_s: Annotated[
         float | None,
         typer.Option(
-            "--for", help="Seconds (virtual) until it returns to nominal; default: stays."
+            "--for",
+            help="Seconds (virtual) until it returns to nominal; default: stays.",
+            parser=finite,
         ),
     ] = None,
 ) -> None:
@@ -99,7 +107,7 @@ def frequency(
 @remote
 def advance(
     target: Target,
-    seconds: float,
+    seconds: Annotated[float, typer.Argument(parser=finite)],
 ) -> None:
     """Move a manual clock (--speed 0) forward, firing every timer on the way."""
     out = call(target, "POST", "/api/v1/sim/clock/advance", {"seconds": seconds})

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from switchgear.cli.client import CliError, JsonOpt, Target, call
+from switchgear.cli.client import CliError, JsonOpt, Target, call, finite
 from switchgear.cli.output import console, print_json, table
 from switchgear.cli.remote import remote
 
@@ -24,7 +24,8 @@ def create(
         str | None, typer.Option(help="Password for --email (prompted if missing).")
     ] = None,
     expires_in: Annotated[
-        float | None, typer.Option(help="Seconds until it expires (default 30 days).")
+        float | None,
+        typer.Option(help="Seconds until it expires (default 30 days).", parser=finite),
     ] = None,
     desc: str = "",
     as_json: JsonOpt = False,

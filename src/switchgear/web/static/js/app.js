@@ -45,6 +45,11 @@ async function route() {
     try {
       await showDevice(Number(m[1]));
     } catch (err) {
+      // not the page of the device shown before, with its live switches, under this address
+      leaveDevice();
+      document.title = "switchgear";
+      show("fleet-view");
+      renderFleet();
       announce(`This device cannot be shown: ${err.message}`, true);
     }
   } else {

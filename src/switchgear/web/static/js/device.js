@@ -23,7 +23,9 @@ export async function showDevice(id) {
   current = id;
   const d = devices.get(id) || (await refresh(id));
   render(d);
-  await loadChart(id);
+  await loadChart(id).catch((err) => {
+    $("chart-status").textContent = `The history could not be loaded: ${err.message}`;
+  });
 }
 
 export function leaveDevice() {

@@ -30,12 +30,20 @@ export async function refresh(id) {
   return d;
 }
 
-// An event's `state` carries the device's shadow: channels, meters, online.
+// An event's `state` carries the device's shadow: channels, meters, online. The stream
+// holds the account's devices only, so one not known yet was added since the page loaded
+// (an import, an adoption): its state is the whole device, as `GET /devices` gives it.
 export function applyEvent(msg) {
   if (typeof msg.ts === "number") clock.seen(msg.ts);
   const d = devices.get(msg.device_id);
   const st = msg.state;
-  if (!d || !st) return;
+  if (!st) return;
+  if (!d) {
+    if (st.id !== msg.device_id || !Array.isArray(st.channels)) return;
+    devices.set(st.id, { tags: [], meters: [], extra: {}, ...st });
+    changed(null);
+    return;
+  }
   if (typeof st.online === "boolean") d.online = st.online;
   if (Array.isArray(st.channels)) {
     d.channels = st.channels.map((c, i) => ({ ...(d.channels[i] || {}), ...c }));
