@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from switchgear.core.ffr import Programme
 from switchgear.core.model import CommandState, DeviceState, FirmwareCommand, Json
 from switchgear.core.pcconfig import default_config
@@ -62,9 +64,11 @@ class Membership:
             self._add_group(Group.from_json(g))
 
     async def _new_group_id(self) -> int:
-        """The next group id, claimed in the store: two workers never give the same one."""
+        """The next group id, claimed in the store: two requests (on one worker or on two)
+        never give the same one. Each claims with its own token, so it knows the id it took."""
+        token = uuid.uuid4().hex
         gid = max(self.groups, default=0) + 1
-        while await self.rt.store.claim(f"{GROUP_ID_KEY}{gid}", True) is not True:
+        while await self.rt.store.claim(f"{GROUP_ID_KEY}{gid}", token) != token:
             gid += 1
         return gid
 
