@@ -496,3 +496,27 @@ async def test_groups_requested_at_once_get_an_id_each(stored_world: World) -> N
         ("first", [a]),
         ("second", [b]),
     ]
+
+
+async def test_a_controller_requested_by_two_groups_at_once_joins_one(
+    stored_world: World,
+) -> None:
+    w = stored_world
+    a, b, c = await controllers(w, 3)
+    body = {"programme": "ercot-ffr", "contracted_kw": 1}
+    rs = await asyncio.gather(
+        group(w, {**body, "name": "first", "device_ids": [a, b]}),
+        group(w, {**body, "name": "second", "device_ids": [a, c]}),
+    )
+    assert [r.status_code for r in rs] == [201, 201], [r.text for r in rs]
+    made = [r.json() for r in rs]
+    [won] = [g for g in made if a in g["devices"]]  # one of them has it, the other refused it
+    [lost] = [g for g in made if g is not won]
+    assert lost["refused"] == [{"device_id": a, "reason": f"already in FFR group {won['id']}"}]
+    r = await w.client.get("/api/v1/ffr/groups", headers=w.auth())
+    assert sorted(d for g in r.json() for d in g["devices"]) == [a, b, c]
+    # it leaves the one group it is in, and may then join another
+    r = await w.client.delete(f"/api/v1/ffr/groups/{won['id']}/devices/{a}", headers=w.auth())
+    assert r.status_code == 200 and r.json()["restored"] is True, r.text
+    r = await group(w, {**body, "name": "third", "device_ids": [a]})
+    assert r.status_code == 201 and r.json()["devices"] == [a], r.text

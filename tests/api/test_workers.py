@@ -391,3 +391,43 @@ async def test_ffr_groups_made_on_either_worker_are_one_list_on_both(url: str) -
         r = await d.a.get("/api/v1/ffr/groups", d.native)
         assert [g["name"] for g in r.json()] == ["B"]
         assert (await d.a.get(f"/api/v1/ffr/groups/{made[0]}", d.native)).status_code == 404
+
+
+async def heaters_on_both(d: Deployment, n: int) -> list[Device]:
+    """`n` power controllers in the fleet, on line as both workers see them."""
+    made = [
+        await d.a.rt.add_device(Device(0, d.account_id, f"PC-{secrets.token_hex(4).upper()}-001",
+                                       "power-controller-v10", "heater", d.a.rt.clock.now()))
+        for _ in range(n)
+    ]  # fmt: skip
+    for w in (d.a, d.b):
+        for h in made:
+            await until(lambda w=w, h=h: w.rt.engine.shadow(h.id).online)  # type: ignore[misc]
+    return made
+
+
+async def test_a_heater_requested_on_both_workers_at_once_joins_one_group(url: str) -> None:
+    async with deployment(url) as d:
+        shared, mine, yours = await heaters_on_both(d, 3)
+        body = {"programme": "ercot-ffr", "contracted_kw": 10.0}
+        rs = await asyncio.gather(
+            d.a.post("/api/v1/ffr/groups", d.native,
+                     {**body, "name": "A", "device_ids": [shared.id, mine.id]}),
+            d.b.post("/api/v1/ffr/groups", d.native,
+                     {**body, "name": "B", "device_ids": [shared.id, yours.id]}),
+        )  # fmt: skip
+        assert [r.status_code for r in rs] == [201, 201], [r.text for r in rs]
+        made = [r.json() for r in rs]
+        [won] = [g for g in made if shared.id in g["devices"]]
+        [lost] = [g for g in made if g is not won]
+        assert lost["refused"] == [
+            {"device_id": shared.id, "reason": f"already in FFR group {won['id']}"}
+        ]
+        # it leaves its group on the other worker, and may then join another there
+        leave = d.b if won["name"] == "A" else d.a
+        r = await leave.delete(f"/api/v1/ffr/groups/{won['id']}/devices/{shared.id}", d.native)
+        assert r.status_code == 200 and r.json()["restored"] is True, r.text
+        again = d.a if leave is d.b else d.b
+        r = await again.post("/api/v1/ffr/groups", d.native,
+                             {**body, "name": "C", "device_ids": [shared.id]})  # fmt: skip
+        assert r.status_code == 201 and r.json()["devices"] == [shared.id], r.text

@@ -22,6 +22,7 @@ from switchgear.runtime import Runtime
 
 GROUPS_KEY = "ffr:groups"
 GROUP_ID_KEY = "ffr:group-id:"  # + N: group id N is taken (by any worker)
+MEMBER_KEY = "ffr:member/"  # + device id: the group it is in (claimed by any worker)
 PEER_GROUPS = "ffr.groups"  # told to the other workers when the groups change
 
 
@@ -39,6 +40,7 @@ class Membership:
     rt: Runtime
     groups: dict[int, Group]
     member: dict[int, int]  # device id -> group id
+    held: dict[int, int]  # device id -> group id: joining or leaving it on this worker
     open: dict[int, OpenEvent]  # group id -> its running event
 
     def _add_group(self, g: Group) -> None:
@@ -63,14 +65,14 @@ class Membership:
         for g in groups:
             self._add_group(Group.from_json(g))
 
-    async def _new_group_id(self) -> int:
+    async def _new_group_id(self) -> tuple[int, str]:
         """The next group id, claimed in the store: two requests (on one worker or on two)
         never give the same one. Each claims with its own token, so it knows the id it took."""
         token = uuid.uuid4().hex
         gid = max(self.groups, default=0) + 1
         while await self.rt.store.claim(f"{GROUP_ID_KEY}{gid}", token) != token:
             gid += 1
-        return gid
+        return gid, token
 
     async def create_group(
         self, account_id: int, name: str, p: Programme, contracted_kw: float,
@@ -84,33 +86,68 @@ class Membership:
             raise InvalidInput("contracted_kw must be a positive number", field="contracted_kw")
         if not devices:
             raise NothingMatched("no device matched: the group names no device", field=field)
-        g = Group(0, account_id, name, p, contracted_kw, [], [], self.rt.clock.now())
-        for device_id in dict.fromkeys(devices):
-            reason = await self._enrol(g, device_id)
-            if reason is not None:
-                g.refused.append({"device_id": device_id, "reason": reason})
-                continue
-            if not g.device_ids:  # an id is claimed only for a group that will exist
-                g.id = await self._new_group_id()
-            g.device_ids.append(device_id)
-            self.member[device_id] = g.id
-        if not g.device_ids:
-            raise NothingEnrolled(none_enrolled(g.refused), g.refused, field=field)
-        self._add_group(g)
+        gid, token = await self._new_group_id()
+        g = Group(gid, account_id, name, p, contracted_kw, [], [], self.rt.clock.now())
+        try:
+            for device_id in dict.fromkeys(devices):
+                reason = await self._enrol(g, device_id)
+                if reason is not None:
+                    g.refused.append({"device_id": device_id, "reason": reason})
+                    continue
+                g.device_ids.append(device_id)
+            if not g.device_ids:  # no group: its id is not used up
+                await self.rt.store.take_meta(f"{GROUP_ID_KEY}{gid}", token)
+                raise NothingEnrolled(none_enrolled(g.refused), g.refused, field=field)
+            self._add_group(g)
+        finally:
+            for i in g.device_ids:
+                self.held.pop(i, None)
         await self._save_groups()
         return g
 
     async def _enrol(self, g: Group, device_id: int) -> str | None:
+        """Enrol one device (held for `g` until the group is added), or why not: it is
+        held before the first await and claimed in the store, so whatever the interleaving
+        of requests, here or on another worker, a device joins one group at most."""
         try:
             device = self.rt.engine.device(g.account_id, device_id)
         except NotFound:
             return "device not found"
-        settings = plan(device, g.programme, self.member.get(device_id))
+        taken = self.member.get(device_id, self.held.get(device_id))
+        settings = plan(device, g.programme, taken)
         if isinstance(settings, str):
             return settings
+        self.held[device_id] = g.id
+        try:
+            stored = await self.rt.store.claim(member_key(device_id), g.id)
+        except BaseException:
+            self.held.pop(device_id, None)
+            raise
+        if stored != g.id:  # another worker's group has it
+            self.held.pop(device_id, None)
+            return f"already in FFR group {stored}"
+        try:
+            reason = await self._configure(g, device_id, settings)
+        except BaseException:
+            await self._let_go(device_id, g.id)
+            raise
+        if reason is not None:
+            await self._let_go(device_id, g.id)
+        return reason
+
+    async def _let_go(self, device_id: int, group_id: int) -> None:
+        """The device is no longer the group's: free its claim, then its hold."""
+        try:
+            await self.rt.store.take_meta(member_key(device_id), group_id)
+        finally:
+            if self.held.get(device_id) == group_id:
+                del self.held[device_id]
+
+    async def _configure(self, g: Group, device_id: int, settings: dict[str, Json]) -> str | None:
+        """Give the device the programme's FFR settings, keeping those it had."""
         previous = ffr_config(self.rt.reading(device_id))
         rec = await self.rt.engine.command(
-            g.account_id, device.id, FirmwareCommand("pc.config", {"ffr": settings})
+            g.account_id, device_id, FirmwareCommand("pc.config", {"ffr": settings})
         )
         if rec.state is not CommandState.DONE:
             return f"the device did not take the settings: {rec.error or rec.state.value}"
@@ -152,9 +189,17 @@ class Membership:
             )
 
     async def _release(self, g: Group, device_id: int) -> str | None:
-        """Restore the device's FFR settings from before enrolment; why not, if not."""
+        """Restore the device's FFR settings from before enrolment; why not, if not. It is
+        held until then: another group's settings must not be overwritten by these."""
         g.device_ids.remove(device_id)
         self.member.pop(device_id, None)
+        self.held[device_id] = g.id
+        try:
+            return await self._restore(g, device_id)
+        finally:
+            await self._let_go(device_id, g.id)
+
+    async def _restore(self, g: Group, device_id: int) -> str | None:
         previous = g.previous.pop(device_id, None) or default_config()["ffr"]
         assert isinstance(previous, dict)
         request = {"enable": previous.get("enabled", False)}
@@ -177,6 +222,11 @@ class Membership:
 
     def account_groups(self, account_id: int) -> list[Group]:
         return [g for g in self.groups.values() if g.account_id == account_id]
+
+
+def member_key(device_id: int) -> str:
+    """The store row naming the group a device is in (one row: one group at most)."""
+    return f"{MEMBER_KEY}{device_id}"
 
 
 SHOWN_REFUSALS = 3  # in a refusal's one-line detail; its `refused` lists every one

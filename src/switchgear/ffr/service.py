@@ -65,6 +65,7 @@ class FfrService(Membership):
         self.worker = uuid.uuid4().hex  # tells this worker's claims from another's
         self.groups: dict[int, Group] = {}
         self.member: dict[int, int] = {}  # device id -> group id
+        self.held: dict[int, int] = {}  # device id -> group id it is joining or leaving
         self.open: dict[int, OpenEvent] = {}  # group id -> its running event
         self.closed: dict[int, ClosedEvent] = {}
         self.index: dict[int, dict[str, Json]] = {}  # closed events' summaries by id
