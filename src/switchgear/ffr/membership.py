@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 from switchgear.core.ffr import Programme
 from switchgear.core.model import CommandState, DeviceState, FirmwareCommand, Json
@@ -18,12 +19,14 @@ from switchgear.errors import (
 from switchgear.ffr.enrol import plan
 from switchgear.ffr.live import OpenEvent
 from switchgear.ffr.model import Group
+from switchgear.keptrows import split_legacy
 from switchgear.runtime import Runtime
 
-GROUPS_KEY = "ffr:groups"
+GROUPS_KEY = "ffr:groups"  # every group in one row, as versions before kept them (moved)
+GROUP_KEY = "ffr:group/"  # + id: one group, written only by whoever changes that group
 GROUP_ID_KEY = "ffr:group-id:"  # + N: group id N is taken (by any worker)
 MEMBER_KEY = "ffr:member/"  # + device id: the group it is in (claimed by any worker)
-PEER_GROUPS = "ffr.groups"  # told to the other workers when the groups change
+PEER_GROUP = "ffr.group"  # {"id"}: told to the other workers when that group changes
 
 
 class GroupNotFound(NotFound):
@@ -48,22 +51,47 @@ class Membership:
         for i in g.device_ids:
             self.member[i] = g.id
 
-    async def _save_groups(self) -> None:
-        """Store every group durably, then tell the other workers (they take the list)."""
-        groups = [g.to_json() for g in self.groups.values()]
-        self.rt.journal.put_meta(GROUPS_KEY, groups)
-        await self.rt.journal.flush()
-        await self.rt.peers.tell(PEER_GROUPS, {"groups": groups})
+    def _drop_group(self, group_id: int) -> None:
+        g = self.groups.pop(group_id, None)
+        for i in g.device_ids if g is not None else ():
+            if self.member.get(i) == group_id:
+                del self.member[i]
 
-    async def _peer_groups(self, body: Json) -> None:
-        """Another worker changed the groups: take its list (events stay as they are)."""
-        groups = body.get("groups") if isinstance(body, dict) else None
-        if not isinstance(groups, list):
+    async def _load_groups(self) -> None:
+        """Every stored group (an older version's single row moved first to a row each)."""
+        legacy = await split_legacy(self.rt, GROUPS_KEY, legacy_rows)
+        # (what another worker starting now may still be moving, then the rows)
+        rows = {k: g for k, g in legacy_rows(legacy) if k.startswith(GROUP_KEY)}
+        rows.update(await self.rt.store.metas(GROUP_KEY))
+        for _, g in sorted(rows.items(), key=lambda row: int(row[0][len(GROUP_KEY) :])):
+            if isinstance(g, dict) and g:
+                self._add_group(Group.from_json(g))
+
+    async def _save_group(self, g: Group) -> None:
+        """Store the group in its own row, then tell the other workers to read it again:
+        what another worker changes at the same time is in rows of its own."""
+        if self.groups.get(g.id) is not g:  # deleted meanwhile: not to be brought back
             return
-        self.groups.clear()
-        self.member.clear()
-        for g in groups:
-            self._add_group(Group.from_json(g))
+        self.rt.journal.put_meta(group_key(g.id), g.to_json())
+        await self.rt.journal.flush()
+        await self.rt.peers.tell(PEER_GROUP, {"id": g.id})
+
+    async def _forget_group(self, g: Group) -> None:
+        """Delete the group's row (after any write of it still in the group commit)."""
+        self._drop_group(g.id)
+        await self.rt.journal.flush()
+        await self.rt.store.take_meta(group_key(g.id))
+        await self.rt.peers.tell(PEER_GROUP, {"id": g.id})
+
+    async def _peer_group(self, body: Json) -> None:
+        """Another worker changed a group: read its row again (events stay as they are)."""
+        gid = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(gid, int):
+            return
+        stored = await self.rt.store.meta(group_key(gid))
+        self._drop_group(gid)
+        if isinstance(stored, dict) and stored:
+            self._add_group(Group.from_json(stored))
 
     async def _new_group_id(self) -> tuple[int, str]:
         """The next group id, claimed in the store: two requests (on one worker or on two)
@@ -102,7 +130,7 @@ class Membership:
         finally:
             for i in g.device_ids:
                 self.held.pop(i, None)
-        await self._save_groups()
+        await self._save_group(g)
         return g
 
     async def _enrol(self, g: Group, device_id: int) -> str | None:
@@ -165,8 +193,7 @@ class Membership:
             (restored if why is None else failed).append(
                 i if why is None else {"device_id": i, "reason": why}
             )
-        del self.groups[g.id]
-        await self._save_groups()
+        await self._forget_group(g)
         return {"id": g.id, "restored": restored, "not_restored": failed}
 
     async def unenrol(self, account_id: int, group_id: int, device_id: int) -> dict[str, Json]:
@@ -176,7 +203,7 @@ class Membership:
             raise NotFound(f"device {device_id} is not in FFR group {g.id}", field="device_id")
         self._refuse_while_running(g)
         why = await self._release(g, device_id)
-        await self._save_groups()
+        await self._save_group(g)
         return {"device_id": device_id, "restored": why is None, "reason": why}
 
     def _refuse_while_running(self, g: Group) -> None:
@@ -222,6 +249,21 @@ class Membership:
 
     def account_groups(self, account_id: int) -> list[Group]:
         return [g for g in self.groups.values() if g.account_id == account_id]
+
+
+def group_key(group_id: int) -> str:
+    """The store row of one group."""
+    return f"{GROUP_KEY}{group_id}"
+
+
+def legacy_rows(legacy: Json) -> Iterator[tuple[str, Json]]:
+    """The rows of what a version before kept in one (`ffr:groups`, a list of groups): a
+    row per group, and its devices' membership claims."""
+    for g in legacy if isinstance(legacy, list) else ():
+        if isinstance(g, dict) and isinstance(g.get("id"), int):
+            yield group_key(g["id"]), g
+            for i in g.get("devices") or ():
+                yield member_key(i), g["id"]
 
 
 def member_key(device_id: int) -> str:
