@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.model import Device, FirmwareCommand
-from tests.conftest import World, add
+from switchgear.settings import Settings
+from tests.conftest import World, add, world_on
 
 PC = "power-controller-v10"
 CYCLES_10 = round(10 / 60, 6)  # the ERCOT plan: 10 grid cycles at 60 Hz
@@ -461,3 +466,57 @@ async def test_prequalification_steps_the_simulated_grid_and_reports(world: Worl
     assert [d["support_s"] for d in ev["devices"]] == [round(30 - 10 / 60, 6)] * 2
     r = await w.client.post(f"/api/v1/ffr/groups/{gid}/prequalification", headers=w.auth(w.token_b))
     assert r.status_code == 404
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def stored_world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+    """The world on the memory store, whose claims answer at once, and on SQLite, whose
+    claims await the database (as PostgreSQL's do): requests interleave differently."""
+    url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'ffr.db'}"
+    settings = Settings(
+        database_url=url, speed=0, secret_key="test-secret-key-of-at-least-32-bytes"
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), world_on(app) as w:
+        yield w
+
+
+async def test_groups_requested_at_once_get_an_id_each(stored_world: World) -> None:
+    w = stored_world
+    a, b = await controllers(w, 2)
+    body = {"programme": "ercot-ffr", "contracted_kw": 1}
+    rs = await asyncio.gather(
+        group(w, {**body, "name": "first", "device_ids": [a]}),
+        group(w, {**body, "name": "second", "device_ids": [b]}),
+    )
+    assert [r.status_code for r in rs] == [201, 201], [r.text for r in rs]
+    assert sorted(r.json()["id"] for r in rs) == [1, 2]
+    r = await w.client.get("/api/v1/ffr/groups", headers=w.auth())
+    assert sorted((g["name"], g["devices"]) for g in r.json()) == [
+        ("first", [a]),
+        ("second", [b]),
+    ]
+
+
+async def test_a_controller_requested_by_two_groups_at_once_joins_one(
+    stored_world: World,
+) -> None:
+    w = stored_world
+    a, b, c = await controllers(w, 3)
+    body = {"programme": "ercot-ffr", "contracted_kw": 1}
+    rs = await asyncio.gather(
+        group(w, {**body, "name": "first", "device_ids": [a, b]}),
+        group(w, {**body, "name": "second", "device_ids": [a, c]}),
+    )
+    assert [r.status_code for r in rs] == [201, 201], [r.text for r in rs]
+    made = [r.json() for r in rs]
+    [won] = [g for g in made if a in g["devices"]]  # one of them has it, the other refused it
+    [lost] = [g for g in made if g is not won]
+    assert lost["refused"] == [{"device_id": a, "reason": f"already in FFR group {won['id']}"}]
+    r = await w.client.get("/api/v1/ffr/groups", headers=w.auth())
+    assert sorted(d for g in r.json() for d in g["devices"]) == [a, b, c]
+    # it leaves the one group it is in, and may then join another
+    r = await w.client.delete(f"/api/v1/ffr/groups/{won['id']}/devices/{a}", headers=w.auth())
+    assert r.status_code == 200 and r.json()["restored"] is True, r.text
+    r = await group(w, {**body, "name": "third", "device_ids": [a]})
+    assert r.status_code == 201 and r.json()["devices"] == [a], r.text

@@ -22,11 +22,11 @@ from starlette.applications import Starlette
 from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_NATIVE
 from switchgear.core.model import Device
-from switchgear.core.ports import Store
+from switchgear.core.ports import Batch, Store
 from switchgear.links.fleetnode import FleetNode
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
-from switchgear.storage import open_store
+from switchgear.storage import SqlStore, open_store
 from tests.api.test_fleet_mqtt import LINK
 from tests.api.test_mqtt_devices import BROKER, require_broker, until
 from tests.storage.conftest import empty_schema, pg_database  # noqa: F401 (a fixture)
@@ -140,14 +140,16 @@ class Deployment:
     account_id: int
     native: str  # a native token (issued on A)
     plug: Device
+    secret: str = ""  # the workers' (for another worker on the same database)
 
 
 @asynccontextmanager
-async def deployment(url: str) -> AsyncIterator[Deployment]:
-    """Worker A (which creates the account), worker B, and a fleet running a plug."""
+async def deployment(url: str, a_store: Store | None = None) -> AsyncIterator[Deployment]:
+    """Worker A (which creates the account; `a_store`: its store), worker B, and a fleet
+    running a plug."""
     secret = f"workers-test-{secrets.token_hex(16)}"
     async with AsyncExitStack() as stack:
-        a = await stack.enter_async_context(worker("A", url, secret))
+        a = await stack.enter_async_context(worker("A", url, secret, a_store))
         b = await stack.enter_async_context(worker("B", url, secret))
         await until(lambda: len(a.rt.cluster.peers.present) == 1)  # type: ignore[union-attr]
         await until(lambda: len(b.rt.cluster.peers.present) == 1)  # type: ignore[union-attr]
@@ -159,7 +161,7 @@ async def deployment(url: str) -> AsyncIterator[Deployment]:
         node = FleetNode(open_store(url), *BROKER, gateway_delay_s=0.2)
         await node.start()
         stack.push_async_callback(node.stop)
-        d = Deployment(a, b, account.id, native, plug)
+        d = Deployment(a, b, account.id, native, plug, secret)
         for w in (a, b):
             await until(lambda w=w: w.rt.engine.shadow(plug.id).online)  # type: ignore[misc]
         yield d
@@ -391,3 +393,95 @@ async def test_ffr_groups_made_on_either_worker_are_one_list_on_both(url: str) -
         r = await d.a.get("/api/v1/ffr/groups", d.native)
         assert [g["name"] for g in r.json()] == ["B"]
         assert (await d.a.get(f"/api/v1/ffr/groups/{made[0]}", d.native)).status_code == 404
+
+
+async def heaters_on_both(d: Deployment, n: int) -> list[Device]:
+    """`n` power controllers in the fleet, on line as both workers see them."""
+    made = [
+        await d.a.rt.add_device(Device(0, d.account_id, f"PC-{secrets.token_hex(4).upper()}-001",
+                                       "power-controller-v10", "heater", d.a.rt.clock.now()))
+        for _ in range(n)
+    ]  # fmt: skip
+    for w in (d.a, d.b):
+        for h in made:
+            await until(lambda w=w, h=h: w.rt.engine.shadow(h.id).online)  # type: ignore[misc]
+    return made
+
+
+async def test_a_heater_requested_on_both_workers_at_once_joins_one_group(url: str) -> None:
+    async with deployment(url) as d:
+        shared, mine, yours = await heaters_on_both(d, 3)
+        body = {"programme": "ercot-ffr", "contracted_kw": 10.0}
+        rs = await asyncio.gather(
+            d.a.post("/api/v1/ffr/groups", d.native,
+                     {**body, "name": "A", "device_ids": [shared.id, mine.id]}),
+            d.b.post("/api/v1/ffr/groups", d.native,
+                     {**body, "name": "B", "device_ids": [shared.id, yours.id]}),
+        )  # fmt: skip
+        assert [r.status_code for r in rs] == [201, 201], [r.text for r in rs]
+        made = [r.json() for r in rs]
+        [won] = [g for g in made if shared.id in g["devices"]]
+        [lost] = [g for g in made if g is not won]
+        assert lost["refused"] == [
+            {"device_id": shared.id, "reason": f"already in FFR group {won['id']}"}
+        ]
+        # it leaves its group on the other worker, and may then join another there
+        leave = d.b if won["name"] == "A" else d.a
+        r = await leave.delete(f"/api/v1/ffr/groups/{won['id']}/devices/{shared.id}", d.native)
+        assert r.status_code == 200 and r.json()["restored"] is True, r.text
+        again = d.a if leave is d.b else d.b
+        r = await again.post("/api/v1/ffr/groups", d.native,
+                             {**body, "name": "C", "device_ids": [shared.id]})  # fmt: skip
+        assert r.status_code == 201 and r.json()["devices"] == [shared.id], r.text
+
+
+async def group_names(w: Worker, token: str) -> list[str]:
+    r = await w.get("/api/v1/ffr/groups", token)
+    assert r.status_code == 200, r.text
+    return sorted(g["name"] for g in r.json())
+
+
+class GroupWritesHeld(SqlStore):
+    """A worker's store (the real one) holding its writes of FFR groups until `go` is set:
+    another worker's change is made and told meanwhile, as at the same time."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(database_url)
+        self.holding = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def commit(self, batch: Batch) -> None:
+        if any(k.startswith("ffr:group") for k in batch.meta) and not self.go.is_set():
+            self.holding.set()
+            await self.go.wait()
+        await super().commit(batch)
+
+
+async def test_groups_made_and_deleted_on_both_workers_at_once_are_all_kept(url: str) -> None:
+    held = GroupWritesHeld(url)
+    async with deployment(url, held) as d:
+        h = await heaters_on_both(d, 3)
+        body = {"programme": "ercot-ffr", "contracted_kw": 10.0}
+
+        def make(w: Worker, name: str, heater: Device) -> Any:
+            return w.post("/api/v1/ffr/groups", d.native,
+                          {**body, "name": name, "device_ids": [heater.id]})  # fmt: skip
+
+        on_a = asyncio.ensure_future(make(d.a, "A", h[0]))
+        await asyncio.wait_for(held.holding.wait(), 10)  # A is writing its group...
+        on_b = await make(d.b, "B", h[1])  # ...when B makes its own
+        held.go.set()
+        rs = [await on_a, on_b]
+        assert [r.status_code for r in rs] == [201, 201], [r.text for r in rs]
+        for w in (d.a, d.b):
+            assert await group_names(w, d.native) == ["A", "B"], w.name
+        gone = rs[0].json()["id"]
+        rs = await asyncio.gather(
+            d.b.delete(f"/api/v1/ffr/groups/{gone}", d.native), make(d.a, "C", h[2])
+        )
+        assert [r.status_code for r in rs] == [200, 201], [r.text for r in rs]
+        for w in (d.a, d.b):
+            assert await group_names(w, d.native) == ["B", "C"], w.name
+        # the store has them as every worker shows them: a worker started now lists them too
+        async with worker("C", url, d.secret) as c:
+            assert await group_names(c, d.native) == ["B", "C"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,7 +11,11 @@ import httpx
 
 from switchgear.app import create_app
 from switchgear.auth.scopes import KIND_NATIVE
+from switchgear.core.ffr import BY_ID
 from switchgear.core.model import Device
+from switchgear.core.ports import Batch
+from switchgear.ffr.model import Group
+from switchgear.ffr.service import GROUPS_KEY, FfrService
 from switchgear.runtime import Runtime
 from switchgear.settings import Settings
 from tests.storage.conftest import StoreFactory
@@ -60,3 +65,43 @@ async def test_groups_and_events_are_there_after_a_restart(make_store: StoreFact
         r = await client.post("/api/v1/ffr/groups", json=body, headers=auth)
         assert r.json()["refused"][0]["reason"] == f"already in FFR group {group['id']}"
         assert r.json()["id"] == group["id"] + 1
+
+
+async def test_groups_kept_in_one_row_are_moved_to_a_row_each_with_nothing_lost(
+    make_store: StoreFactory,
+) -> None:
+    ercot, nordic = BY_ID["ercot-ffr"], BY_ID["nordic-ffr-49.7"]
+    before = {"enabled": False, "tripThreshold": 49.5, "periods": 5}
+    groups = [
+        Group(1, 1, "north", ercot, 9.0, [11, 12], [], 10.0, {11: before}),
+        Group(3, 2, "south", nordic, 2.5, [13], [{"device_id": 14, "reason": "x"}], 20.0),
+    ]
+    first = make_store()
+    await first.open()
+    await first.commit(Batch(meta={GROUPS_KEY: [g.to_json() for g in groups]}))
+    await first.close()
+    settings = Settings(database_url="memory://", speed=0, secret_key=SECRET)
+    workers = [await Runtime.start(settings, make_store()) for _ in range(2)]
+    try:  # two workers of the new version start together on the old row
+        services = await asyncio.gather(*(FfrService.start(rt) for rt in workers))
+        for svc in services:
+            assert [g.to_json() for g in svc.groups.values()] == [g.to_json() for g in groups]
+            assert svc.member == {11: 1, 12: 1, 13: 3}
+        store = workers[0].store
+        assert await store.meta(GROUPS_KEY) is None
+        rows = await store.metas("ffr:group/")
+        assert rows == {"ffr:group/1": groups[0].to_json(), "ffr:group/3": groups[1].to_json()}
+        assert await store.metas("ffr:member/") == {
+            "ffr:member/11": 1,
+            "ffr:member/12": 1,
+            "ffr:member/13": 3,
+        }
+    finally:
+        for rt in workers:
+            await rt.stop()
+    rt = await Runtime.start(settings, make_store())  # and a restart finds them all again
+    try:
+        svc = await FfrService.start(rt)
+        assert [g.to_json() for g in svc.groups.values()] == [g.to_json() for g in groups]
+    finally:
+        await rt.stop()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+
 from switchgear.core.ffr import Programme
 from switchgear.core.model import CommandState, DeviceState, FirmwareCommand, Json
 from switchgear.core.pcconfig import default_config
@@ -16,11 +19,14 @@ from switchgear.errors import (
 from switchgear.ffr.enrol import plan
 from switchgear.ffr.live import OpenEvent
 from switchgear.ffr.model import Group
+from switchgear.keptrows import split_legacy
 from switchgear.runtime import Runtime
 
-GROUPS_KEY = "ffr:groups"
+GROUPS_KEY = "ffr:groups"  # every group in one row, as versions before kept them (moved)
+GROUP_KEY = "ffr:group/"  # + id: one group, written only by whoever changes that group
 GROUP_ID_KEY = "ffr:group-id:"  # + N: group id N is taken (by any worker)
-PEER_GROUPS = "ffr.groups"  # told to the other workers when the groups change
+MEMBER_KEY = "ffr:member/"  # + device id: the group it is in (claimed by any worker)
+PEER_GROUP = "ffr.group"  # {"id"}: told to the other workers when that group changes
 
 
 class GroupNotFound(NotFound):
@@ -37,6 +43,7 @@ class Membership:
     rt: Runtime
     groups: dict[int, Group]
     member: dict[int, int]  # device id -> group id
+    held: dict[int, int]  # device id -> group id: joining or leaving it on this worker
     open: dict[int, OpenEvent]  # group id -> its running event
 
     def _add_group(self, g: Group) -> None:
@@ -44,29 +51,56 @@ class Membership:
         for i in g.device_ids:
             self.member[i] = g.id
 
-    async def _save_groups(self) -> None:
-        """Store every group durably, then tell the other workers (they take the list)."""
-        groups = [g.to_json() for g in self.groups.values()]
-        self.rt.journal.put_meta(GROUPS_KEY, groups)
-        await self.rt.journal.flush()
-        await self.rt.peers.tell(PEER_GROUPS, {"groups": groups})
+    def _drop_group(self, group_id: int) -> None:
+        g = self.groups.pop(group_id, None)
+        for i in g.device_ids if g is not None else ():
+            if self.member.get(i) == group_id:
+                del self.member[i]
 
-    async def _peer_groups(self, body: Json) -> None:
-        """Another worker changed the groups: take its list (events stay as they are)."""
-        groups = body.get("groups") if isinstance(body, dict) else None
-        if not isinstance(groups, list):
+    async def _load_groups(self) -> None:
+        """Every stored group (an older version's single row moved first to a row each)."""
+        legacy = await split_legacy(self.rt, GROUPS_KEY, legacy_rows)
+        # (what another worker starting now may still be moving, then the rows)
+        rows = {k: g for k, g in legacy_rows(legacy) if k.startswith(GROUP_KEY)}
+        rows.update(await self.rt.store.metas(GROUP_KEY))
+        for _, g in sorted(rows.items(), key=lambda row: int(row[0][len(GROUP_KEY) :])):
+            if isinstance(g, dict) and g:
+                self._add_group(Group.from_json(g))
+
+    async def _save_group(self, g: Group) -> None:
+        """Store the group in its own row, then tell the other workers to read it again:
+        what another worker changes at the same time is in rows of its own."""
+        if self.groups.get(g.id) is not g:  # deleted meanwhile: not to be brought back
             return
-        self.groups.clear()
-        self.member.clear()
-        for g in groups:
-            self._add_group(Group.from_json(g))
+        self.rt.journal.put_meta(group_key(g.id), g.to_json())
+        await self.rt.journal.flush()
+        await self.rt.peers.tell(PEER_GROUP, {"id": g.id})
 
-    async def _new_group_id(self) -> int:
-        """The next group id, claimed in the store: two workers never give the same one."""
+    async def _forget_group(self, g: Group) -> None:
+        """Delete the group's row (after any write of it still in the group commit)."""
+        self._drop_group(g.id)
+        await self.rt.journal.flush()
+        await self.rt.store.take_meta(group_key(g.id))
+        await self.rt.peers.tell(PEER_GROUP, {"id": g.id})
+
+    async def _peer_group(self, body: Json) -> None:
+        """Another worker changed a group: read its row again (events stay as they are)."""
+        gid = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(gid, int):
+            return
+        stored = await self.rt.store.meta(group_key(gid))
+        self._drop_group(gid)
+        if isinstance(stored, dict) and stored:
+            self._add_group(Group.from_json(stored))
+
+    async def _new_group_id(self) -> tuple[int, str]:
+        """The next group id, claimed in the store: two requests (on one worker or on two)
+        never give the same one. Each claims with its own token, so it knows the id it took."""
+        token = uuid.uuid4().hex
         gid = max(self.groups, default=0) + 1
-        while await self.rt.store.claim(f"{GROUP_ID_KEY}{gid}", True) is not True:
+        while await self.rt.store.claim(f"{GROUP_ID_KEY}{gid}", token) != token:
             gid += 1
-        return gid
+        return gid, token
 
     async def create_group(
         self, account_id: int, name: str, p: Programme, contracted_kw: float,
@@ -80,33 +114,68 @@ class Membership:
             raise InvalidInput("contracted_kw must be a positive number", field="contracted_kw")
         if not devices:
             raise NothingMatched("no device matched: the group names no device", field=field)
-        g = Group(0, account_id, name, p, contracted_kw, [], [], self.rt.clock.now())
-        for device_id in dict.fromkeys(devices):
-            reason = await self._enrol(g, device_id)
-            if reason is not None:
-                g.refused.append({"device_id": device_id, "reason": reason})
-                continue
-            if not g.device_ids:  # an id is claimed only for a group that will exist
-                g.id = await self._new_group_id()
-            g.device_ids.append(device_id)
-            self.member[device_id] = g.id
-        if not g.device_ids:
-            raise NothingEnrolled(none_enrolled(g.refused), g.refused, field=field)
-        self._add_group(g)
-        await self._save_groups()
+        gid, token = await self._new_group_id()
+        g = Group(gid, account_id, name, p, contracted_kw, [], [], self.rt.clock.now())
+        try:
+            for device_id in dict.fromkeys(devices):
+                reason = await self._enrol(g, device_id)
+                if reason is not None:
+                    g.refused.append({"device_id": device_id, "reason": reason})
+                    continue
+                g.device_ids.append(device_id)
+            if not g.device_ids:  # no group: its id is not used up
+                await self.rt.store.take_meta(f"{GROUP_ID_KEY}{gid}", token)
+                raise NothingEnrolled(none_enrolled(g.refused), g.refused, field=field)
+            self._add_group(g)
+        finally:
+            for i in g.device_ids:
+                self.held.pop(i, None)
+        await self._save_group(g)
         return g
 
     async def _enrol(self, g: Group, device_id: int) -> str | None:
+        """Enrol one device (held for `g` until the group is added), or why not: it is
+        held before the first await and claimed in the store, so whatever the interleaving
+        of requests, here or on another worker, a device joins one group at most."""
         try:
             device = self.rt.engine.device(g.account_id, device_id)
         except NotFound:
             return "device not found"
-        settings = plan(device, g.programme, self.member.get(device_id))
+        taken = self.member.get(device_id, self.held.get(device_id))
+        settings = plan(device, g.programme, taken)
         if isinstance(settings, str):
             return settings
+        self.held[device_id] = g.id
+        try:
+            stored = await self.rt.store.claim(member_key(device_id), g.id)
+        except BaseException:
+            self.held.pop(device_id, None)
+            raise
+        if stored != g.id:  # another worker's group has it
+            self.held.pop(device_id, None)
+            return f"already in FFR group {stored}"
+        try:
+            reason = await self._configure(g, device_id, settings)
+        except BaseException:
+            await self._let_go(device_id, g.id)
+            raise
+        if reason is not None:
+            await self._let_go(device_id, g.id)
+        return reason
+
+    async def _let_go(self, device_id: int, group_id: int) -> None:
+        """The device is no longer the group's: free its claim, then its hold."""
+        try:
+            await self.rt.store.take_meta(member_key(device_id), group_id)
+        finally:
+            if self.held.get(device_id) == group_id:
+                del self.held[device_id]
+
+    async def _configure(self, g: Group, device_id: int, settings: dict[str, Json]) -> str | None:
+        """Give the device the programme's FFR settings, keeping those it had."""
         previous = ffr_config(self.rt.reading(device_id))
         rec = await self.rt.engine.command(
-            g.account_id, device.id, FirmwareCommand("pc.config", {"ffr": settings})
+            g.account_id, device_id, FirmwareCommand("pc.config", {"ffr": settings})
         )
         if rec.state is not CommandState.DONE:
             return f"the device did not take the settings: {rec.error or rec.state.value}"
@@ -124,8 +193,7 @@ class Membership:
             (restored if why is None else failed).append(
                 i if why is None else {"device_id": i, "reason": why}
             )
-        del self.groups[g.id]
-        await self._save_groups()
+        await self._forget_group(g)
         return {"id": g.id, "restored": restored, "not_restored": failed}
 
     async def unenrol(self, account_id: int, group_id: int, device_id: int) -> dict[str, Json]:
@@ -135,7 +203,7 @@ class Membership:
             raise NotFound(f"device {device_id} is not in FFR group {g.id}", field="device_id")
         self._refuse_while_running(g)
         why = await self._release(g, device_id)
-        await self._save_groups()
+        await self._save_group(g)
         return {"device_id": device_id, "restored": why is None, "reason": why}
 
     def _refuse_while_running(self, g: Group) -> None:
@@ -148,9 +216,17 @@ class Membership:
             )
 
     async def _release(self, g: Group, device_id: int) -> str | None:
-        """Restore the device's FFR settings from before enrolment; why not, if not."""
+        """Restore the device's FFR settings from before enrolment; why not, if not. It is
+        held until then: another group's settings must not be overwritten by these."""
         g.device_ids.remove(device_id)
         self.member.pop(device_id, None)
+        self.held[device_id] = g.id
+        try:
+            return await self._restore(g, device_id)
+        finally:
+            await self._let_go(device_id, g.id)
+
+    async def _restore(self, g: Group, device_id: int) -> str | None:
         previous = g.previous.pop(device_id, None) or default_config()["ffr"]
         assert isinstance(previous, dict)
         request = {"enable": previous.get("enabled", False)}
@@ -173,6 +249,26 @@ class Membership:
 
     def account_groups(self, account_id: int) -> list[Group]:
         return [g for g in self.groups.values() if g.account_id == account_id]
+
+
+def group_key(group_id: int) -> str:
+    """The store row of one group."""
+    return f"{GROUP_KEY}{group_id}"
+
+
+def legacy_rows(legacy: Json) -> Iterator[tuple[str, Json]]:
+    """The rows of what a version before kept in one (`ffr:groups`, a list of groups): a
+    row per group, and its devices' membership claims."""
+    for g in legacy if isinstance(legacy, list) else ():
+        if isinstance(g, dict) and isinstance(g.get("id"), int):
+            yield group_key(g["id"]), g
+            for i in g.get("devices") or ():
+                yield member_key(i), g["id"]
+
+
+def member_key(device_id: int) -> str:
+    """The store row naming the group a device is in (one row: one group at most)."""
+    return f"{MEMBER_KEY}{device_id}"
 
 
 SHOWN_REFUSALS = 3  # in a refusal's one-line detail; its `refused` lists every one

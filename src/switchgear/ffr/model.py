@@ -1,4 +1,4 @@
-"""FFR groups and closed events as stored (meta `ffr:groups`, `ffr:event:N`)."""
+"""FFR groups and closed events as stored (meta `ffr:group/G`, `ffr:event:N`)."""
 
 from __future__ import annotations
 

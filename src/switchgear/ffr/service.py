@@ -5,7 +5,9 @@ account's simulated grid crosses a group's threshold, or when an enrolled device
 by its reports (a fleet-process twin, a real device) reports its FFR trip; it closes
 when the programme's logging window ends and its report is judged then (core/ffr.py).
 
-Keys (meta): `ffr:groups` (every group); `ffr:id:N` (event id N, claimed; its summary
+Keys (meta): `ffr:group/G` (group G; `ffr:groups`, every group in one row as versions
+before kept them, is moved to these at start), `ffr:member/D` (device D's group);
+`ffr:id:N` (event id N, claimed; its summary
 once closed); `ffr:crossing:G:MS` (group G's crossing at MS epoch milliseconds: the
 event id, claimed once by whichever worker saw it first); `ffr:open:N` (a running
 event's state), `ffr:seen:N` (until when it was observed); `ffr:event:N` (the report
@@ -35,7 +37,7 @@ from switchgear.ffr.enrol import DEFAULT_PERIODS
 from switchgear.ffr.live import OpenEvent
 from switchgear.ffr.membership import (
     GROUPS_KEY,
-    PEER_GROUPS,
+    PEER_GROUP,
     EventInProgress,
     GroupNotFound,
     Membership,
@@ -65,6 +67,7 @@ class FfrService(Membership):
         self.worker = uuid.uuid4().hex  # tells this worker's claims from another's
         self.groups: dict[int, Group] = {}
         self.member: dict[int, int] = {}  # device id -> group id
+        self.held: dict[int, int] = {}  # device id -> group id it is joining or leaving
         self.open: dict[int, OpenEvent] = {}  # group id -> its running event
         self.closed: dict[int, ClosedEvent] = {}
         self.index: dict[int, dict[str, Json]] = {}  # closed events' summaries by id
@@ -81,13 +84,12 @@ class FfrService(Membership):
         """Load the stored groups and events, resume running events, follow the grid and
         the devices."""
         svc = cls(rt)
-        for g in await rt.store.meta(GROUPS_KEY) or []:
-            svc._add_group(Group.from_json(g))
+        await svc._load_groups()
         await svc._load_events()
         rt.link.fleet.grid_observers.append(svc._grid_changed)
         rt.engine.link.attach(svc.device_event)
         rt.extensions[EXTENSION] = svc
-        rt.peers.on(PEER_GROUPS, svc._peer_groups)
+        rt.peers.on(PEER_GROUP, svc._peer_group)
         rt.spawn(svc._keep(), "ffr-keep")
         return svc
 
@@ -514,6 +516,7 @@ def devices_of(rt: Runtime, account_id: int, ids: list[int] | None, tag: str | N
 
 
 __all__ = [
+    "GROUPS_KEY",
     "ClosedEvent",
     "Device",
     "EventInProgress",

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from switchgear.core.model import FirmwareCommand, Json
-from switchgear.dialects.keptrows import split_legacy
+from switchgear.keptrows import split_legacy
 from switchgear.runtime import Runtime
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from switchgear.core.model import CommandState, FirmwareCommand, Json
-from switchgear.dialects.keptrows import split_legacy
 from switchgear.dialects.push3.channels import hub
+from switchgear.keptrows import split_legacy
 from switchgear.runtime import Runtime
 
 log = logging.getLogger(__name__)
