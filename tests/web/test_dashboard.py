@@ -311,3 +311,21 @@ def test_a_device_that_cannot_be_shown_leaves_no_other_device_on_screen(
         "Failed to load resource: the server responded with a status of 404 (Not Found)"
     ]
     console.clear()
+
+
+def test_a_countdown_follows_the_servers_clock_from_live_events(page: Page, demo: Demo) -> None:
+    plug = next(d for d in native_devices(demo) if d["family"] == "plug")
+    sign_in(page, demo)
+    control = page.get_by_role("switch", name=plug["name"], exact=True)
+    pending = page.locator("#fleet tbody tr").filter(has=control).locator(".pending")
+    switch = f"/api/v1/devices/{plug['id']}/channels/0/switch"
+    with api(demo) as c:  # another client switches the plug on for ten minutes
+        assert c.post(switch, json={"action": "off"}).status_code == 200
+        assert c.post(switch, json={"action": "on", "duration": 600}).status_code == 200
+        expect(pending).to_have_text("off in 10:00")
+        # and moves the manual clock: the page hears of it only from the devices' events
+        assert c.post("/api/v1/sim/clock/advance", json={"seconds": 240}).status_code == 200
+        load = {"channel": 0, "watts": 60}
+        assert c.put(f"/api/v1/sim/devices/{plug['id']}/load", json=load).status_code < 300
+    expect(pending).to_have_text("off in 6:00")
+    expect(control).to_be_checked()

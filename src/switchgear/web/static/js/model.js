@@ -33,8 +33,11 @@ export async function refresh(id) {
 // An event's `state` carries the device's shadow: channels, meters, online. The stream
 // holds the account's devices only, so one not known yet was added since the page loaded
 // (an import, an adoption): its state is the whole device, as `GET /devices` gives it.
+// Its `ts` (ISO 8601, as everywhere in the API) is the server's clock at the event: a
+// manual or fast clock moved by another client reaches the page this way.
 export function applyEvent(msg) {
-  if (typeof msg.ts === "number") clock.seen(msg.ts);
+  const ts = epochOf(msg.ts);
+  if (Number.isFinite(ts)) clock.seen(ts);
   const d = devices.get(msg.device_id);
   const st = msg.state;
   if (!st) return;
