@@ -329,3 +329,31 @@ def test_a_countdown_follows_the_servers_clock_from_live_events(page: Page, demo
         assert c.put(f"/api/v1/sim/devices/{plug['id']}/load", json=load).status_code < 300
     expect(pending).to_have_text("off in 6:00")
     expect(control).to_be_checked()
+
+
+def test_an_offline_devices_power_is_its_last_known_with_its_age(page: Page, demo: Demo) -> None:
+    meter = next(d for d in native_devices(demo) if d["model"] == "D101")
+    plug = next(d for d in native_devices(demo) if d["family"] == "plug")
+    with api(demo) as c:
+        assert c.put(f"/api/v1/sim/devices/{meter['id']}/load",
+                     json={"channel": 0, "watts": 120}).status_code < 300  # fmt: skip
+        c.post(f"/api/v1/sim/devices/{meter['id']}/online", json={"online": False})
+        try:
+            assert c.post("/api/v1/sim/clock/advance", json={"seconds": 300}).status_code == 200
+            sign_in(page, demo)
+            link = page.get_by_role("link", name=meter["name"], exact=True)
+            power = page.locator("#fleet tbody tr").filter(has=link).locator("td").nth(5)
+            expect(power).to_have_text("last known 120 W, 5 min ago")
+            # the clock moves on (another device's event tells the page): so does the age
+            assert c.post("/api/v1/sim/clock/advance", json={"seconds": 120}).status_code == 200
+            assert c.put(f"/api/v1/sim/devices/{plug['id']}/load",
+                         json={"channel": 0, "watts": 5}).status_code < 300  # fmt: skip
+            expect(power).to_have_text("last known 120 W, 7 min ago")
+            link.click()
+            facts = page.locator("#device-facts")
+            expect(facts).to_contain_text("Power now—")
+            expect(facts).to_contain_text("Last known power120 W, 7 min ago")
+        finally:
+            c.post(f"/api/v1/sim/devices/{meter['id']}/online", json={"online": True})
+    expect(facts).to_contain_text("Power now120 W")
+    expect(facts).not_to_contain_text("Last known")

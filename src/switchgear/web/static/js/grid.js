@@ -2,7 +2,7 @@
 // controllers trip and recover, live from the event stream.
 
 import { request } from "./api.js";
-import { clock, devices, watts } from "./model.js";
+import { clock, devices, lastKnown, powerNow } from "./model.js";
 import { relayControl, updateRelay } from "./relays.js";
 import { announce } from "./notice.js";
 
@@ -95,9 +95,10 @@ function fill(tr, d) {
   const state = ffrState(d);
   ffr.textContent = state;
   ffr.className = state === "tripped" ? "off" : "";
-  power.textContent = d.meters.length ? watts(d.meters[0].power_w) : "—";
+  power.textContent = d.meters.length ? powerNow(d, d.meters[0].power_w) : "—";
   const w = d.extra && d.extra.water_temperature_c;
-  water.textContent = typeof w === "number" ? `${w.toFixed(1)} °C` : "—";
+  const temp = typeof w === "number" ? `${w.toFixed(1)} °C` : "—";
+  water.textContent = d.online || temp === "—" ? temp : `last known ${lastKnown(d, temp)}`;
 }
 
 // The server's clock, as the page follows it: manual, or running `speed` times real time.
@@ -105,6 +106,10 @@ export function gridTick() {
   if ($("grid-view").hidden) return;
   const how = clock.manual ? "manual: it moves only when moved" : `running at ${clock.speed}× real time`;
   $("grid-time").textContent = `Server clock: ${new Date(clock.now() * 1000).toLocaleString()} (${how}).`;
+  for (const tr of $("controllers").tBodies[0].rows) { // an offline one's readings age
+    const d = devices.get(Number(tr.dataset.device));
+    if (d && !d.online) fill(tr, d);
+  }
 }
 
 export function gridChanged(id) {

@@ -48,6 +48,7 @@ export function applyEvent(msg) {
     return;
   }
   if (typeof st.online === "boolean") d.online = st.online;
+  if ("reported_at" in st) d.reported_at = st.reported_at;
   if (Array.isArray(st.channels)) {
     d.channels = st.channels.map((c, i) => ({ ...(d.channels[i] || {}), ...c }));
   }
@@ -92,4 +93,27 @@ export function channelPower(d, i) {
 export function watts(w) {
   if (w === null || w === undefined) return "—";
   return Math.abs(w) >= 1000 ? `${(w / 1000).toFixed(2)} kW` : `${w.toFixed(0)} W`;
+}
+
+// How long before the server's now a time was, in words ("5 min ago"); null if unknown.
+export function ago(t) {
+  const at = epochOf(t);
+  if (!Number.isFinite(at)) return null;
+  const s = Math.max(0, Math.floor(clock.now() - at));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+// A reading of an offline device is its last report, not the present: said with its age.
+export function lastKnown(d, text) {
+  const age = ago(d.reported_at);
+  return age ? `${text}, ${age}` : text;
+}
+
+// A device's power as a live page shows it: now when online, else the last known value.
+export function powerNow(d, w) {
+  if (w === null || w === undefined) return "—";
+  return d.online ? watts(w) : `last known ${lastKnown(d, watts(w))}`;
 }
