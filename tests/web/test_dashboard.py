@@ -289,6 +289,26 @@ def test_a_device_added_after_sign_in_shows_in_the_fleet_without_a_reload(
     expect(rows).to_have_count(len(native_devices(demo)))
 
 
+def test_a_power_controller_added_while_the_grid_page_is_open_shows_there(
+    page: Page, demo: Demo
+) -> None:
+    sign_in(page, demo)
+    page.get_by_role("link", name="Grid", exact=True).click()
+    rows = page.get_by_role("table", name="Power controllers").locator("tbody tr")
+    heaters = [d for d in native_devices(demo) if d["family"] == "load_controller"]
+    expect(rows).to_have_count(len(heaters))
+    with api(demo) as c:  # another client (the CLI, a script) adds a power controller
+        r = c.post("/api/v1/devices:import", content="serial,model,name,tags\n"
+                   "PC-GRID01-001,power-controller-v10,Loft heater,water-heater\n",
+                   headers={"Content-Type": "text/csv"})  # fmt: skip
+        assert r.status_code < 300, r.text
+    row = rows.filter(has=page.get_by_role("link", name="Loft heater", exact=True))
+    expect(row).to_be_visible(timeout=1000)  # no leaving the page and coming back
+    expect(row).to_contain_text("not enabled")
+    expect(page.get_by_role("switch", name="Loft heater", exact=True)).to_be_enabled()
+    expect(rows).to_have_count(len(heaters) + 1)
+
+
 def test_a_device_that_cannot_be_shown_leaves_no_other_device_on_screen(
     page: Page, demo: Demo, console: list[str]
 ) -> None:
