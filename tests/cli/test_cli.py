@@ -268,6 +268,17 @@ def test_events_prints_recent_then_follows_live_events(demo: Demo) -> None:
     assert event["device_id"] == pid and event["kind"] == "relay"
 
 
+@pytest.mark.parametrize(
+    ("option", "value"), [("--last", "-1"), ("--count", "-1"), ("--count", "0")]
+)
+def test_events_refuses_a_negative_last_or_count_naming_the_option(option: str, value: str) -> None:
+    # refused before any server is asked: nothing answers at this address
+    args = ["events", "--follow", option, value, "--url", "http://127.0.0.1:9"]
+    result = runner.invoke(app, args, env={"SWITCHGEAR_TOKEN": "sg_unused"})
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for" in result.stderr and f"'{option}'" in result.stderr
+
+
 def test_events_of_a_device_of_another_account_is_not_found(demo: Demo) -> None:
     code, _, err = sg(demo, "events", "--device", "999999", "--follow")
     assert code == 1 and "not found (HTTP 404)" in err

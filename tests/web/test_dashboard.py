@@ -289,6 +289,26 @@ def test_a_device_added_after_sign_in_shows_in_the_fleet_without_a_reload(
     expect(rows).to_have_count(len(native_devices(demo)))
 
 
+def test_a_power_controller_added_while_the_grid_page_is_open_shows_there(
+    page: Page, demo: Demo
+) -> None:
+    sign_in(page, demo)
+    page.get_by_role("link", name="Grid", exact=True).click()
+    rows = page.get_by_role("table", name="Power controllers").locator("tbody tr")
+    heaters = [d for d in native_devices(demo) if d["family"] == "load_controller"]
+    expect(rows).to_have_count(len(heaters))
+    with api(demo) as c:  # another client (the CLI, a script) adds a power controller
+        r = c.post("/api/v1/devices:import", content="serial,model,name,tags\n"
+                   "PC-GRID01-001,power-controller-v10,Loft heater,water-heater\n",
+                   headers={"Content-Type": "text/csv"})  # fmt: skip
+        assert r.status_code < 300, r.text
+    row = rows.filter(has=page.get_by_role("link", name="Loft heater", exact=True))
+    expect(row).to_be_visible(timeout=1000)  # no leaving the page and coming back
+    expect(row).to_contain_text("not enabled")
+    expect(page.get_by_role("switch", name="Loft heater", exact=True)).to_be_enabled()
+    expect(rows).to_have_count(len(heaters) + 1)
+
+
 def test_a_device_that_cannot_be_shown_leaves_no_other_device_on_screen(
     page: Page, demo: Demo, console: list[str]
 ) -> None:
@@ -311,3 +331,49 @@ def test_a_device_that_cannot_be_shown_leaves_no_other_device_on_screen(
         "Failed to load resource: the server responded with a status of 404 (Not Found)"
     ]
     console.clear()
+
+
+def test_a_countdown_follows_the_servers_clock_from_live_events(page: Page, demo: Demo) -> None:
+    plug = next(d for d in native_devices(demo) if d["family"] == "plug")
+    sign_in(page, demo)
+    control = page.get_by_role("switch", name=plug["name"], exact=True)
+    pending = page.locator("#fleet tbody tr").filter(has=control).locator(".pending")
+    switch = f"/api/v1/devices/{plug['id']}/channels/0/switch"
+    with api(demo) as c:  # another client switches the plug on for ten minutes
+        assert c.post(switch, json={"action": "off"}).status_code == 200
+        assert c.post(switch, json={"action": "on", "duration": 600}).status_code == 200
+        expect(pending).to_have_text("off in 10:00")
+        # and moves the manual clock: the page hears of it only from the devices' events
+        assert c.post("/api/v1/sim/clock/advance", json={"seconds": 240}).status_code == 200
+        load = {"channel": 0, "watts": 60}
+        assert c.put(f"/api/v1/sim/devices/{plug['id']}/load", json=load).status_code < 300
+    expect(pending).to_have_text("off in 6:00")
+    expect(control).to_be_checked()
+
+
+def test_an_offline_devices_power_is_its_last_known_with_its_age(page: Page, demo: Demo) -> None:
+    meter = next(d for d in native_devices(demo) if d["model"] == "D101")
+    plug = next(d for d in native_devices(demo) if d["family"] == "plug")
+    with api(demo) as c:
+        assert c.put(f"/api/v1/sim/devices/{meter['id']}/load",
+                     json={"channel": 0, "watts": 120}).status_code < 300  # fmt: skip
+        c.post(f"/api/v1/sim/devices/{meter['id']}/online", json={"online": False})
+        try:
+            assert c.post("/api/v1/sim/clock/advance", json={"seconds": 300}).status_code == 200
+            sign_in(page, demo)
+            link = page.get_by_role("link", name=meter["name"], exact=True)
+            power = page.locator("#fleet tbody tr").filter(has=link).locator("td").nth(5)
+            expect(power).to_have_text("last known 120 W, 5 min ago")
+            # the clock moves on (another device's event tells the page): so does the age
+            assert c.post("/api/v1/sim/clock/advance", json={"seconds": 120}).status_code == 200
+            assert c.put(f"/api/v1/sim/devices/{plug['id']}/load",
+                         json={"channel": 0, "watts": 5}).status_code < 300  # fmt: skip
+            expect(power).to_have_text("last known 120 W, 7 min ago")
+            link.click()
+            facts = page.locator("#device-facts")
+            expect(facts).to_contain_text("Power now—")
+            expect(facts).to_contain_text("Last known power120 W, 7 min ago")
+        finally:
+            c.post(f"/api/v1/sim/devices/{meter['id']}/online", json={"online": True})
+    expect(facts).to_contain_text("Power now120 W")
+    expect(facts).not_to_contain_text("Last known")

@@ -18,10 +18,12 @@ DeviceOpt = Annotated[int | None, typer.Option("--device", "-d", help="Only this
 Follow = Annotated[
     bool, typer.Option("--follow", "-f", help="Then print live events as they happen.")
 ]
-Last = Annotated[int, typer.Option(help="How many recent events to print first.")]
+Last = Annotated[int, typer.Option(min=0, help="How many recent events to print first.")]
 RECENT_S = 3600.0  # how far back the recent events reach
 
-Count = Annotated[int | None, typer.Option(help="With --follow: exit after this many live events.")]
+Count = Annotated[
+    int | None, typer.Option(min=1, help="With --follow: exit after this many live events.")
+]
 
 
 @remote

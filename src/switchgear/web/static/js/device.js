@@ -1,7 +1,7 @@
 // A device's page: its facts, its relays, and its power over time from the history.
 
 import { request } from "./api.js";
-import { devices, clock, refresh, totalPower, watts } from "./model.js";
+import { devices, clock, refresh, totalPower, watts, lastKnown } from "./model.js";
 import { relayControl, updateRelay, tick } from "./relays.js";
 import { setupSettings, showSettings } from "./settings.js";
 import { setupSim, showSim, simChanged } from "./sim.js";
@@ -48,16 +48,24 @@ function render(d) {
   showSim(d);
 }
 
+// An offline device's readings are its last report's: labelled "last known", with its age,
+// and no power "now".
 function facts(d) {
+  const metered = d.meters.length > 0;
   const items = [["Family", d.family], ["Model", d.model], ["Serial", d.serial],
     ["State", d.online ? "online" : "offline"], ["Tags", d.tags.join(", ") || "—"],
-    ["Power now", d.meters.length ? watts(totalPower(d)) : "—"]];
+    ["Power now", metered && d.online ? watts(totalPower(d)) : "—"]];
+  const reading = (label, text) => (d.online
+    ? [label, text] : [`${label} (last known)`, lastKnown(d, text)]);
+  if (metered && !d.online) items.push(["Last known power", lastKnown(d, watts(totalPower(d)))]);
   if (d.meters.length > 1 && d.meters.length !== d.channels.length) {
-    d.meters.forEach((m, i) => items.push([`Phase ${i + 1}`, watts(m.power_w)]));
+    d.meters.forEach((m, i) => items.push(reading(`Phase ${i + 1}`, watts(m.power_w))));
   }
   const water = d.extra && d.extra.water_temperature_c;
-  if (typeof water === "number") items.push(["Water", `${water.toFixed(1)} °C`]);
-  if (typeof d.temperature_c === "number") items.push(["Device temperature", `${d.temperature_c.toFixed(1)} °C`]);
+  if (typeof water === "number") items.push(reading("Water", `${water.toFixed(1)} °C`));
+  if (typeof d.temperature_c === "number") {
+    items.push(reading("Device temperature", `${d.temperature_c.toFixed(1)} °C`));
+  }
   $("device-facts").replaceChildren(...items.flatMap(([k, v]) => {
     const dt = document.createElement("dt");
     const dd = document.createElement("dd");
@@ -79,6 +87,8 @@ export function deviceChanged(id) {
 
 export function deviceTick() {
   $("device-relays").querySelectorAll(".relay").forEach(tick);
+  const d = current === null ? null : devices.get(current);
+  if (d && !d.online) facts(d); // the last report's age moves with the clock
 }
 
 function size() {

@@ -1,7 +1,7 @@
 // The fleet overview: every device of the account, filtered by family, tag and name,
 // a page of rows at a time so a fleet of thousands stays quick; rows update live.
 
-import { devices, totalPower, watts } from "./model.js";
+import { devices, totalPower, powerNow } from "./model.js";
 import { relayControl, updateRelay, tick } from "./relays.js";
 
 const PAGE = 50;
@@ -69,7 +69,7 @@ function row(d) {
 function update(tr, d) {
   tr.cells[3].textContent = d.online ? "online" : "offline";
   tr.cells[3].className = d.online ? "on" : "off";
-  tr.cells[5].textContent = d.meters.length ? watts(totalPower(d)) : "—";
+  tr.cells[5].textContent = d.meters.length ? powerNow(d, totalPower(d)) : "—";
   const wraps = tr.cells[4].querySelectorAll(".relay");
   d.channels.forEach((ch, i) => wraps[i] && updateRelay(wraps[i], d, ch));
 }
@@ -81,5 +81,9 @@ export function fleetChanged(id) {
 }
 
 export function fleetTick() {
-  for (const tr of rows.values()) tr.querySelectorAll(".relay").forEach(tick);
+  for (const [id, tr] of rows) {
+    tr.querySelectorAll(".relay").forEach(tick);
+    const d = devices.get(id);
+    if (d && !d.online && d.meters.length) tr.cells[5].textContent = powerNow(d, totalPower(d));
+  }
 }

@@ -2,11 +2,12 @@
 // controllers trip and recover, live from the event stream.
 
 import { request } from "./api.js";
-import { clock, devices, watts } from "./model.js";
+import { clock, devices, lastKnown, powerNow } from "./model.js";
 import { relayControl, updateRelay } from "./relays.js";
 import { announce } from "./notice.js";
 
 const $ = (id) => document.getElementById(id);
+const rows = new Map(); // controller id -> its <tr>
 
 const controllers = () => [...devices.values()].filter((d) => d.family === "load_controller");
 
@@ -61,8 +62,13 @@ export function showGrid() {
   document.title = "Grid · switchgear";
   $("grid-clock").hidden = !clock.manual;
   gridTick();
+  renderControllers();
+}
+
+function renderControllers() {
   const list = controllers();
   const body = $("controllers").tBodies[0];
+  rows.clear();
   if (!list.length) {
     const td = document.createElement("td");
     td.colSpan = 5;
@@ -74,6 +80,7 @@ export function showGrid() {
   body.replaceChildren(...list.map((d) => {
     const tr = document.createElement("tr");
     tr.dataset.device = d.id;
+    rows.set(d.id, tr);
     const name = document.createElement("a");
     name.href = `#/devices/${d.id}`;
     name.textContent = d.name;
@@ -95,9 +102,10 @@ function fill(tr, d) {
   const state = ffrState(d);
   ffr.textContent = state;
   ffr.className = state === "tripped" ? "off" : "";
-  power.textContent = d.meters.length ? watts(d.meters[0].power_w) : "—";
+  power.textContent = d.meters.length ? powerNow(d, d.meters[0].power_w) : "—";
   const w = d.extra && d.extra.water_temperature_c;
-  water.textContent = typeof w === "number" ? `${w.toFixed(1)} °C` : "—";
+  const temp = typeof w === "number" ? `${w.toFixed(1)} °C` : "—";
+  water.textContent = d.online || temp === "—" ? temp : `last known ${lastKnown(d, temp)}`;
 }
 
 // The server's clock, as the page follows it: manual, or running `speed` times real time.
@@ -105,12 +113,24 @@ export function gridTick() {
   if ($("grid-view").hidden) return;
   const how = clock.manual ? "manual: it moves only when moved" : `running at ${clock.speed}× real time`;
   $("grid-time").textContent = `Server clock: ${new Date(clock.now() * 1000).toLocaleString()} (${how}).`;
+  for (const [id, tr] of rows) { // an offline one's readings age
+    const d = devices.get(id);
+    if (d && !d.online) fill(tr, d);
+  }
 }
 
+// A device changed (id), or the list did (null: loaded, or one added since the page
+// opened): a controller not on the page yet brings the table up to date.
 export function gridChanged(id) {
   if ($("grid-view").hidden) return;
-  for (const tr of $("controllers").tBodies[0].rows) {
-    const d = devices.get(Number(tr.dataset.device));
-    if (d && (id === null || d.id === id)) fill(tr, d);
+  if (id === null) {
+    const list = controllers();
+    if (list.length !== rows.size || list.some((d) => !rows.has(d.id))) { renderControllers(); return; }
+    for (const [i, tr] of rows) fill(tr, devices.get(i));
+    return;
   }
+  const d = devices.get(id);
+  if (!d || d.family !== "load_controller") return;
+  if (rows.has(id)) fill(rows.get(id), d);
+  else renderControllers();
 }

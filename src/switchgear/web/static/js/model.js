@@ -33,8 +33,11 @@ export async function refresh(id) {
 // An event's `state` carries the device's shadow: channels, meters, online. The stream
 // holds the account's devices only, so one not known yet was added since the page loaded
 // (an import, an adoption): its state is the whole device, as `GET /devices` gives it.
+// Its `ts` (ISO 8601, as everywhere in the API) is the server's clock at the event: a
+// manual or fast clock moved by another client reaches the page this way.
 export function applyEvent(msg) {
-  if (typeof msg.ts === "number") clock.seen(msg.ts);
+  const ts = epochOf(msg.ts);
+  if (Number.isFinite(ts)) clock.seen(ts);
   const d = devices.get(msg.device_id);
   const st = msg.state;
   if (!st) return;
@@ -45,6 +48,7 @@ export function applyEvent(msg) {
     return;
   }
   if (typeof st.online === "boolean") d.online = st.online;
+  if ("reported_at" in st) d.reported_at = st.reported_at;
   if (Array.isArray(st.channels)) {
     d.channels = st.channels.map((c, i) => ({ ...(d.channels[i] || {}), ...c }));
   }
@@ -89,4 +93,27 @@ export function channelPower(d, i) {
 export function watts(w) {
   if (w === null || w === undefined) return "—";
   return Math.abs(w) >= 1000 ? `${(w / 1000).toFixed(2)} kW` : `${w.toFixed(0)} W`;
+}
+
+// How long before the server's now a time was, in words ("5 min ago"); null if unknown.
+export function ago(t) {
+  const at = epochOf(t);
+  if (!Number.isFinite(at)) return null;
+  const s = Math.max(0, Math.floor(clock.now() - at));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+// A reading of an offline device is its last report, not the present: said with its age.
+export function lastKnown(d, text) {
+  const age = ago(d.reported_at);
+  return age ? `${text}, ${age}` : text;
+}
+
+// A device's power as a live page shows it: now when online, else the last known value.
+export function powerNow(d, w) {
+  if (w === null || w === undefined) return "—";
+  return d.online ? watts(w) : `last known ${lastKnown(d, watts(w))}`;
 }

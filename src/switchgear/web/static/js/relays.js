@@ -68,7 +68,8 @@ export function updateRelay(wrap, d, ch) {
   input.setAttribute("aria-label", d.online ? name : `${name} (offline)`);
   const p = channelPower(d, ch.index);
   const label = d.channels.length > 1 ? `${ch.name}` : "";
-  text.textContent = [label, ch.on ? "on" : "off", p === null ? "" : watts(p),
+  // an offline device's power is its last report, not now: the device's total says so
+  text.textContent = [label, ch.on ? "on" : "off", p === null || !d.online ? "" : watts(p),
     d.online ? "" : "offline"].filter(Boolean).join(" · ");
   const at = epochOf(ch.toggle_at);
   wrap._toggleAt = at;
