@@ -365,10 +365,11 @@ class Runtime:
         """Whether no account may adopt this MQTT id: an adopted device's, or a simulated
         device's own (with `--fleet external` each twin is an MQTT client under it,
         links/twinwire.py). Lookups: the cost does not grow with the fleet. It answers from
-        what this worker has heard of; the store's unique MQTT id decides (_store_placed)."""
+        what this worker has heard of; the store's unique MQTT id decides (_store_placed).
+        Ids differing in case only are one: a Shelly's id is its MAC, whatever the case."""
         if self.mqtt is not None and self.mqtt.adopted(mqtt_id):
             return True
-        return mqtt_id in self._twin_index()
+        return mqtt_id.lower() in self._twin_index()
 
     def _twin_index(self) -> set[str]:
         if self._twin_ids is None:  # built once, at the first question; kept by the engine
@@ -398,7 +399,7 @@ class Runtime:
                 if any(not d.simulated and d.attrs.get("mqtt_id") in err.taken for d in placed):
                     raise Conflict(ADOPTED, field="mqtt_id") from None
                 log.info("MQTT ids taken by another registration: %s", sorted(err.taken))
-                self._twin_index().update(err.taken)
+                self._twin_index().update(i.lower() for i in err.taken)
                 placed = self._place_twins(placed, again=err.taken)
         raise Conflict("no free MQTT id for a new device: try again", field="mqtt_id")
 
@@ -442,7 +443,7 @@ class Runtime:
 
     def _index_twin(self, device: Device) -> None:
         if device.simulated and self._twin_ids is not None:
-            self._twin_ids.add(twinwire.mqtt_id(device))
+            self._twin_ids.add(twinwire.mqtt_id(device).lower())
 
     def _connect(self, device: Device) -> None:
         if self.fleet_link is not None:

@@ -62,7 +62,8 @@ class MqttLink:
         self._sinks: list[EventSink] = []
         self._devices: dict[int, Adopted] = {}
         self._by_topic: dict[str, Adopted] = {}  # a filter's fixed prefix -> device
-        self._by_mqtt_id: dict[str, Adopted] = {}  # an adoption's check, by index
+        self._mqtt_ids: set[str] = set()  # the adopted MQTT ids, as the devices spell them
+        self._taken: set[str] = set()  # the adopted MQTT ids in lower case (adopted())
         self._rpc: dict[int, asyncio.Future[CommandResult]] = {}
         self._rpc_ids = itertools.count(1)
         self._asks: dict[int, Adopted] = {}  # a Gen2's state request -> its device
@@ -89,12 +90,12 @@ class MqttLink:
 
     def adopted(self, mqtt_id: str) -> bool:
         """Whether a device with this MQTT id is adopted (by anyone): a lookup, whatever
-        the number of adopted devices."""
-        return mqtt_id in self._by_mqtt_id
+        the number of adopted devices (ids differing in case only are one device's)."""
+        return mqtt_id.lower() in self._taken
 
     def mqtt_ids(self) -> set[str]:
         """The MQTT ids adopted so far."""
-        return set(self._by_mqtt_id)
+        return set(self._mqtt_ids)
 
     async def start(self) -> None:
         self.transport.start(self._on_message, self._on_connection)
@@ -111,7 +112,8 @@ class MqttLink:
             if isinstance(p, dict):
                 a.pending = Pending(float(p["due"]), bool(p["on"]), str(p["reason"]), p["then_s"])
         self._devices[device.id] = a
-        self._by_mqtt_id[a.mqtt_id] = a
+        self._mqtt_ids.add(a.mqtt_id)
+        self._taken.add(a.mqtt_id.lower())
         for f in a.proto.filters(a.mqtt_id):
             self._by_topic[f.split("/#")[0]] = a
             await self.transport.subscribe(f)
