@@ -175,6 +175,25 @@ async def test_gateway_answers_for_keys(plant: Plant) -> None:
     assert r.json()["message"].startswith("Access denied due to invalid subscription key.")
 
 
+async def test_the_subscription_key_may_come_in_the_query_as_the_gateway_takes_it(
+    plant: Plant,
+) -> None:
+    """Azure API Management takes the key as the header or as `?subscription-key=`."""
+    h = plant.h()
+    del h["Ocp-Apim-Subscription-Key"]
+    url = plant.url("id", "LGM-P1-1") + "?subscription-key=" + plant.key
+    r = await plant.w.client.post(url, json={"status": [True]}, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"plugs": [{"id": "LGM-P1-1", "name": "Outlet 1", "status": [True]}]}
+    r = await plant.w.client.get(plant.url("id", "LGM-P1-1") + "?subscription-key=nope", headers=h)
+    assert r.status_code == 401
+    assert r.json()["message"].startswith("Access denied due to invalid subscription key.")
+    # a sample's empty query (`...?`) and the Objective-C sample's `entities=true` change nothing
+    for query in ("?", "?entities=true"):
+        r = await plant.w.client.get(plant.url("id", "LGM-P1-1") + query, headers=plant.h())
+        assert r.status_code == 200, (query, r.text)
+
+
 @pytest.mark.embedded_only("advances the manual clock")
 async def test_tokens_invalid_expired_or_without_scope(plant: Plant) -> None:
     r = await plant.get("id", "LGM-P1-1", token="not.a.jwt")

@@ -257,6 +257,24 @@ async def test_login_as_clients_send_it(world: World) -> None:
     assert native.status_code == 401  # a smart-plug token is not a native token
 
 
+async def test_client_credentials_in_http_basic_log_in_and_renew(plug: Plug) -> None:
+    """OAuth 2 client libraries send the client as HTTP Basic (RFC 6749 section 2.3.1)."""
+    user = {"grant_type": "password", "username": "a@example.com", "password": "correct horse A"}
+    basic = (plug.client_id, plug.client_secret)
+    r = await plug.w.client.post("/v1/auth/login", data=user, auth=basic)
+    assert r.status_code == 200, r.text
+    auth = r.json()["auth"]
+    r = await plug.post("/provider/fetch", {"serial_number": "SPG-A-1"}, auth["access_token"])
+    assert r.status_code == 200
+    renew = {"grant_type": "refresh_token", "refresh_token": auth["refresh_token"]}
+    r = await plug.w.client.post("/v1/auth/renew", data=renew, auth=basic)
+    assert r.status_code == 200, r.text
+    r = await plug.w.client.post("/v1/auth/login", data=user, auth=("mclimate", "mclimate_core"))
+    assert r.status_code == 200, r.text
+    r = await plug.w.client.post("/v1/auth/login", data=user, auth=(plug.client_id, "wrong"))
+    assert r.status_code == 401 and r.json()["auth"]["error"] == "invalid_client"
+
+
 async def test_another_account_sees_its_plugs_as_missing(plug: Plug) -> None:
     r = await login(plug.w, "mclimate", "mclimate_core", "b@example.com", "correct horse B")
     b_token = r.json()["auth"]["access_token"]

@@ -25,6 +25,8 @@ from switchgear.errors import (
 )
 from switchgear.runtime import Runtime
 
+# API Management's default name for the subscription key in the query string
+QUERY_KEY = "subscription-key"
 PATH = (
     "/multioutlet/plug/energy/addressLocation/plants/{plantId}"
     "/parameter/{parameterKey}/value/{parameterValue}"
@@ -49,9 +51,14 @@ def _quota(rt: Runtime) -> Quota:
 
 
 async def _caller(request: Request, scope: str) -> tuple[Runtime, Credential]:
-    """Gateway first (key, quota), then the id token (with or without `Bearer `), then scope."""
+    """Gateway first (key, quota), then the id token (with or without `Bearer `), then scope.
+
+    The key comes as API Management takes it: the header, or else the `subscription-key`
+    query parameter.
+    """
     rt: Runtime = request.app.state.runtime
-    key = subscription(rt, request.headers.get("ocp-apim-subscription-key"))
+    given = request.headers.get("ocp-apim-subscription-key")
+    key = subscription(rt, given or request.query_params.get(QUERY_KEY))
     await _quota(rt).spend(key.account_id)  # per user: all of an account's keys share one quota
     token = request.headers.get("authorization", "").strip()
     if token[:7].lower() == "bearer ":

@@ -6,7 +6,10 @@ in-memory credential cache, read the shadow, call the engine, render the vendor'
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
+from urllib.parse import unquote_plus
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,7 +26,14 @@ from switchgear.core.accounts import Credential
 from switchgear.core.catalog import model as catalog_model
 from switchgear.core.engine import raise_for_state
 from switchgear.core.model import Device, Family
-from switchgear.dialects.http import JsonResponse, bearer, json_object, json_or_form, text_field
+from switchgear.dialects.http import (
+    JsonResponse,
+    bearer,
+    json_object,
+    json_or_form,
+    raw_header,
+    text_field,
+)
 from switchgear.dialects.render import shadow_cache
 from switchgear.dialects.smartplug import wire
 from switchgear.dialects.smartplug.errors import mapped
@@ -119,8 +129,27 @@ async def controller(request: Request) -> Response:
     )
 
 
-def _client(rt: Runtime, data: dict[str, Any]) -> tuple[str, Credential | None]:
-    """The client id, and its credential unless it is the public client."""
+def _basic(request: Request) -> dict[str, str]:
+    """Client credentials given as HTTP Basic, as OAuth 2 libraries send them (RFC 6749
+    §2.3.1: id and secret form-encoded, then joined by a colon); {} without them."""
+    header = raw_header(request, b"authorization")
+    if not header or header[:6].lower() != "basic ":
+        return {}
+    try:
+        pair = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidCredential("malformed Basic credentials") from None
+    client_id, sep, secret = pair.partition(":")
+    if not sep:
+        raise InvalidCredential("malformed Basic credentials")
+    return {"client_id": unquote_plus(client_id), "client_secret": unquote_plus(secret)}
+
+
+def _client(rt: Runtime, data: dict[str, Any], request: Request) -> tuple[str, Credential | None]:
+    """The client id, and its credential unless it is the public client. The body's
+    `client_id` and `client_secret` when it has them, else the HTTP Basic ones."""
+    if "client_id" not in data:
+        data = {**data, **_basic(request)}
     client_id = text_field(data, "client_id")
     secret = text_field(data, "client_secret")
     if PUBLIC_CLIENTS.get(client_id) == secret:
@@ -138,7 +167,7 @@ async def login(request: Request) -> Response:
     rt = _rt(request)
     try:
         data = await json_or_form(request)
-        client_id, client = _client(rt, data)
+        client_id, client = _client(rt, data, request)
         username, password = text_field(data, "username"), text_field(data, "password")
         host = client_address(request, rt.settings.trusted_proxies)
         account = await rt.auth.login(username, password, client=host)
@@ -171,7 +200,7 @@ async def renew(request: Request) -> Response:
     rt = _rt(request)
     try:
         data = await json_or_form(request)
-        client_id, _ = _client(rt, data)
+        client_id, _ = _client(rt, data, request)
         token = text_field(data, "refresh_token")
     except InvalidInput as err:
         return _grant_error(href, 400, "invalid_request", err.message)
