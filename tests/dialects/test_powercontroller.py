@@ -834,3 +834,25 @@ async def test_a_schedule_in_milliseconds_is_refused_like_on_at(cloud: Cloud) ->
         assert r.status_code == 400 and r.json()["responseCodes"][0] < 0, r.text
     r = await cloud.w.client.get(f"/v1/devices/{cloud.pc_id}", headers=cloud.h())
     assert r.json()["device"]["info"]["schedule"] == kept  # nothing replaced
+
+
+@pytest.mark.embedded_only("advances the manual clock")
+async def test_an_auto_update_after_a_status_refresh_still_covers_900_s(cloud: Cloud) -> None:
+    """The document: "For the automatic update statuses, the duration will be 900 seconds";
+    an API refresh covers the time since the last update, and starts the next period."""
+    await cloud.advance(1200)  # one auto update at 900 s, then 300 s more
+    r = await cloud.w.client.post(f"/v1/devices/{cloud.pc_id}/status", headers=cloud.h())
+    assert r.json()["status"]["info"]["duration"] == 300
+    refreshed = _epoch(r.json()["status"]["date"])
+    await cloud.advance(2 * 900)
+    updates = [
+        (s["reason"], s["info"]["duration"], _epoch(s["date"]))
+        for s in await cloud.statuses(device=cloud.pc_id)
+        if s["type"] == "update"
+    ]
+    assert updates == [
+        ("auto", 900, refreshed - 300),
+        ("api", 300, refreshed),
+        ("auto", 900, refreshed + 900),
+        ("auto", 900, refreshed + 1800),
+    ]

@@ -239,7 +239,11 @@ class PowerControllerTwin(FfrResponse, Capacity, PowerLimit):
         self.emit(StatusKind.FUNCTION, reason, {"update": dict(update), "responseCodes": codes})
 
     def _refresh(self, params: Mapping[str, Any]) -> tuple[dict[str, Json], list[int]]:
+        """An `api` update covers the time since the last update, and starts the next
+        sample period: an automatic update always covers one period ("the duration will
+        be 900 seconds"), and no energy is reported twice or left out."""
         self.update("api")
+        self._schedule_sample(self.clock.now())
         return {}, [100]
 
     def _configure_pc(self, params: Mapping[str, Any]) -> tuple[dict[str, Json], list[int]]:
