@@ -856,3 +856,23 @@ async def test_an_auto_update_after_a_status_refresh_still_covers_900_s(cloud: C
         ("auto", 900, refreshed + 900),
         ("auto", 900, refreshed + 1800),
     ]
+
+
+async def test_a_schedule_sent_as_a_bracket_notation_form_is_a_list(cloud: Cloud) -> None:
+    """Form bodies use bracket notation, as the vendor's (qs) parser reads them:
+    `schedule[0][name]=off` is the first entry of a list, not a key "0"."""
+    now = int(cloud.w.rt.clock.now())
+    form = {"schedule[0][name]": "off", "schedule[0][when]": str(now + 60),
+            "schedule[0][repeat]": "0", "schedule[1][name]": "on",
+            "schedule[1][when]": str(now + 120), "schedule[1][repeat]": "86400"}  # fmt: skip
+    for prefix in ("", "info"):
+        body = {(f"{prefix}[{k.replace('[', '][', 1)}" if prefix else k): v
+                for k, v in form.items()}  # fmt: skip
+        r = await cloud.w.client.put(f"/v1/devices/{cloud.pc_id}", data=body, headers=cloud.h())
+        assert r.status_code == 200, r.text
+        assert r.json()["responseCodes"] == [117, 117]
+        got = await cloud.w.client.get(f"/v1/devices/{cloud.pc_id}", headers=cloud.h())
+        assert got.json()["device"]["info"]["schedule"] == [
+            {"name": "off", "when": now + 60, "repeat": 0},
+            {"name": "on", "when": now + 120, "repeat": 86400},
+        ]
