@@ -876,3 +876,19 @@ async def test_a_schedule_sent_as_a_bracket_notation_form_is_a_list(cloud: Cloud
             {"name": "off", "when": now + 60, "repeat": 0},
             {"name": "on", "when": now + 120, "repeat": 86400},
         ]
+
+
+@pytest.mark.embedded_only("advances the manual clock")
+async def test_a_new_sample_period_counts_from_the_last_update(cloud: Cloud) -> None:
+    """samplePeriod 600 set 300 s into a period: the next auto update comes 600 s after
+    the last one and covers 600 s, not the 300 s already gone plus 600."""
+    boot = _epoch((await cloud.statuses(device=cloud.pc_id))[0]["date"])
+    await cloud.advance(300)
+    assert (await cloud.put({"info": {"samplePeriod": 600}})).json()["responseCodes"] == [120]
+    await cloud.advance(1000)
+    updates = [
+        (s["reason"], s["info"]["duration"], _epoch(s["date"]) - boot)
+        for s in await cloud.statuses(device=cloud.pc_id)
+        if s["type"] == "update"
+    ]
+    assert updates == [("auto", 600, 600), ("auto", 600, 1200)]

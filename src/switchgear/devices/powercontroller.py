@@ -255,7 +255,10 @@ class PowerControllerTwin(FfrResponse, Capacity, PowerLimit):
         if new["schedule"] != old["schedule"]:
             self._arm_schedule()
         if new["samplePeriod"] != old["samplePeriod"]:
-            self._schedule_sample(self.clock.now())
+            # the new period counts from the last update (at once if already past): the
+            # next automatic update covers one new period, not the old one's rest as well
+            now = self.clock.now()
+            self._schedule_sample(max(self._last_update[0], now - self.sample_period_s()))
         if new["ffr"] != old["ffr"]:
             self._ffr_watch()
         self._rearm()
