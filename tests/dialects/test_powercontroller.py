@@ -834,3 +834,61 @@ async def test_a_schedule_in_milliseconds_is_refused_like_on_at(cloud: Cloud) ->
         assert r.status_code == 400 and r.json()["responseCodes"][0] < 0, r.text
     r = await cloud.w.client.get(f"/v1/devices/{cloud.pc_id}", headers=cloud.h())
     assert r.json()["device"]["info"]["schedule"] == kept  # nothing replaced
+
+
+@pytest.mark.embedded_only("advances the manual clock")
+async def test_an_auto_update_after_a_status_refresh_still_covers_900_s(cloud: Cloud) -> None:
+    """The document: "For the automatic update statuses, the duration will be 900 seconds";
+    an API refresh covers the time since the last update, and starts the next period."""
+    await cloud.advance(1200)  # one auto update at 900 s, then 300 s more
+    r = await cloud.w.client.post(f"/v1/devices/{cloud.pc_id}/status", headers=cloud.h())
+    assert r.json()["status"]["info"]["duration"] == 300
+    refreshed = _epoch(r.json()["status"]["date"])
+    await cloud.advance(2 * 900)
+    updates = [
+        (s["reason"], s["info"]["duration"], _epoch(s["date"]))
+        for s in await cloud.statuses(device=cloud.pc_id)
+        if s["type"] == "update"
+    ]
+    assert updates == [
+        ("auto", 900, refreshed - 300),
+        ("api", 300, refreshed),
+        ("auto", 900, refreshed + 900),
+        ("auto", 900, refreshed + 1800),
+    ]
+
+
+async def test_a_schedule_sent_as_a_bracket_notation_form_is_a_list(cloud: Cloud) -> None:
+    """Form bodies use bracket notation, as the vendor's (qs) parser reads them:
+    `schedule[0][name]=off` is the first entry of a list, not a key "0"."""
+    now = int(cloud.w.rt.clock.now())
+    form = {"schedule[0][name]": "off", "schedule[0][when]": str(now + 60),
+            "schedule[0][repeat]": "0", "schedule[1][name]": "on",
+            "schedule[1][when]": str(now + 120), "schedule[1][repeat]": "86400"}  # fmt: skip
+    for prefix in ("", "info"):
+        body = {(f"{prefix}[{k.replace('[', '][', 1)}" if prefix else k): v
+                for k, v in form.items()}  # fmt: skip
+        r = await cloud.w.client.put(f"/v1/devices/{cloud.pc_id}", data=body, headers=cloud.h())
+        assert r.status_code == 200, r.text
+        assert r.json()["responseCodes"] == [117, 117]
+        got = await cloud.w.client.get(f"/v1/devices/{cloud.pc_id}", headers=cloud.h())
+        assert got.json()["device"]["info"]["schedule"] == [
+            {"name": "off", "when": now + 60, "repeat": 0},
+            {"name": "on", "when": now + 120, "repeat": 86400},
+        ]
+
+
+@pytest.mark.embedded_only("advances the manual clock")
+async def test_a_new_sample_period_counts_from_the_last_update(cloud: Cloud) -> None:
+    """samplePeriod 600 set 300 s into a period: the next auto update comes 600 s after
+    the last one and covers 600 s, not the 300 s already gone plus 600."""
+    boot = _epoch((await cloud.statuses(device=cloud.pc_id))[0]["date"])
+    await cloud.advance(300)
+    assert (await cloud.put({"info": {"samplePeriod": 600}})).json()["responseCodes"] == [120]
+    await cloud.advance(1000)
+    updates = [
+        (s["reason"], s["info"]["duration"], _epoch(s["date"]) - boot)
+        for s in await cloud.statuses(device=cloud.pc_id)
+        if s["type"] == "update"
+    ]
+    assert updates == [("auto", 600, 600), ("auto", 600, 1200)]

@@ -239,7 +239,11 @@ class PowerControllerTwin(FfrResponse, Capacity, PowerLimit):
         self.emit(StatusKind.FUNCTION, reason, {"update": dict(update), "responseCodes": codes})
 
     def _refresh(self, params: Mapping[str, Any]) -> tuple[dict[str, Json], list[int]]:
+        """An `api` update covers the time since the last update, and starts the next
+        sample period: an automatic update always covers one period ("the duration will
+        be 900 seconds"), and no energy is reported twice or left out."""
         self.update("api")
+        self._schedule_sample(self.clock.now())
         return {}, [100]
 
     def _configure_pc(self, params: Mapping[str, Any]) -> tuple[dict[str, Json], list[int]]:
@@ -251,7 +255,10 @@ class PowerControllerTwin(FfrResponse, Capacity, PowerLimit):
         if new["schedule"] != old["schedule"]:
             self._arm_schedule()
         if new["samplePeriod"] != old["samplePeriod"]:
-            self._schedule_sample(self.clock.now())
+            # the new period counts from the last update (at once if already past): the
+            # next automatic update covers one new period, not the old one's rest as well
+            now = self.clock.now()
+            self._schedule_sample(max(self._last_update[0], now - self.sample_period_s()))
         if new["ffr"] != old["ffr"]:
             self._ffr_watch()
         self._rearm()

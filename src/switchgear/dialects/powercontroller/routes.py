@@ -198,8 +198,14 @@ async def get_device(request: Request) -> Response:
 
 
 def _coerce(value: Any) -> Any:
-    """Form values are strings: read numbers and booleans back (JSON bodies are left alone)."""
+    """Form values are strings: read numbers and booleans back (JSON bodies are left alone).
+
+    Indexed brackets are a list, as the vendor's parser (qs) reads them:
+    `schedule[0][name]=on&schedule[1][name]=off` is a list of two entries, in index order.
+    """
     if isinstance(value, dict):
+        if value and all(k.isascii() and k.isdigit() and len(k) <= 4 for k in value):
+            return [_coerce(value[k]) for k in sorted(value, key=int)]
         return {k: _coerce(v) for k, v in value.items()}
     if not isinstance(value, str):
         return value
