@@ -25,6 +25,8 @@ from switchgear.logsafe import Redact, redact
         ("{'meter_password': '00001234', 'relay': 'Relay_1'}", "00001234"),
         ("client_secret=s3cr3t&grant_type=password", "s3cr3t"),
         ("input_value={'refresh_token': 'rt-1'}", "rt-1"),
+        ('"WebSocket /ws/response_Ab-1_x?key=k" [accepted]', "response_Ab-1_x"),
+        ("HTTP Request: GET http://h:80/sub/my-own-channel-name.b20 200", "my-own-channel-name"),
     ],
 )
 def test_a_secret_is_redacted(text: str, secret: str) -> None:

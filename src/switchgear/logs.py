@@ -13,6 +13,9 @@ FORMATS = ("text", "json")
 # Chatty below WARNING and of no use to an operator unless debugging: each migration step,
 # uvicorn's own start-up narration (switchgear prints where it listens), httpx's requests.
 QUIET = ("alembic", "uvicorn.error", "httpx")
+# Never below INFO, even at debug: aiosqlite's DEBUG lines are every statement with its
+# values, which are the stored secrets (meter PINs, meter passwords, password hashes).
+SILENT_AT_DEBUG = ("aiosqlite",)
 
 
 class RequestIdFilter(logging.Filter):
@@ -65,3 +68,5 @@ def configure_logging(level: str, fmt: str = "text") -> None:
     quiet = root.level > logging.DEBUG
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)
+    for name in SILENT_AT_DEBUG:
+        logging.getLogger(name).setLevel(logging.INFO)

@@ -18,12 +18,22 @@ _SECRET_FIELD = re.compile(rf"""(?i)\b({_NAME}["']\s*:\s*b?["'])[^"']*""")
 _BEARER = re.compile(r"(?i)\b(bearer:?\s+)[A-Za-z0-9._~+/=-]+")
 # a password in a URL's user info: mqtt://user:password@host, postgresql://user:pw@host
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*):[^@/\s]+@")
+# a Push3 response channel's id in its stream's path: reading `/sub/<id>` or `/ws/<id>`
+# needs nothing else (the id is the capability), so it is a secret like a key
+_CHANNEL = re.compile(r"(/(?:sub|ws)/)[A-Za-z0-9_-]+")
+_CHANNEL_PATHS = ("/sub/", "/ws/")
 
 
 def redact(text: str) -> str:
-    text = _USERINFO.sub(r"\1:[redacted]@", text)
+    text = _CHANNEL.sub(r"\1[redacted]", _USERINFO.sub(r"\1:[redacted]@", text))
     text = _SECRET_FIELD.sub(r"\1[redacted]", _SECRET_QUERY.sub(r"\1=[redacted]", text))
     return _BEARER.sub(r"\1[redacted]", text)
+
+
+def path(p: str) -> str:
+    """A request path as a log line may show it: a response channel's id redacted (a cheap
+    check first: this runs for every request's access line)."""
+    return _CHANNEL.sub(r"\1[redacted]", p) if p.startswith(_CHANNEL_PATHS) else p
 
 
 class Redact(logging.Filter):

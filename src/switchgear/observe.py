@@ -12,7 +12,7 @@ from random import getrandbits
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from switchgear import edges, metrics
+from switchgear import edges, logsafe, metrics
 from switchgear.logs import REQUEST_ID
 
 access = logging.getLogger("switchgear.access")
@@ -87,9 +87,8 @@ class Observe:
             status = status or 500  # what the server answers an app that answered nothing
             self._observe(scope, status, elapsed)
             if access.isEnabledFor(logging.INFO):
-                access.info(
-                    "%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000
-                )
+                path = logsafe.path(scope["path"])  # a Push3 channel's id is a secret
+                access.info("%s %s %d %.1fms", scope["method"], path, status, elapsed * 1000)
             REQUEST_ID.reset(token)
 
     @staticmethod
@@ -97,7 +96,8 @@ class Observe:
         """The one record of a fault no handler expected, with its traceback and the request
         id; the exception goes no further, so the server does not log it a second time
         (Starlette's ServerErrorMiddleware re-raises it for that)."""
-        log.error("unexpected error on %s %s", scope["method"], scope["path"], exc_info=exc)
+        method, path = scope["method"], logsafe.path(scope["path"])
+        log.error("unexpected error on %s %s", method, path, exc_info=exc)
 
     def _observe(self, scope: Scope, status: int, elapsed: float) -> None:
         route = scope.get("route")

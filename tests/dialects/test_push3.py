@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -458,3 +459,24 @@ async def test_another_accounts_meter_and_channel_are_404_like_missing_ones(push
     missing = await p.send({**body, "response_channel_id": "response_doesnotexist"}, key=p.key_b)
     assert theirs.status_code == missing.status_code == 404
     assert theirs.json() == missing.json() == {"error": "unknown response_channel_id"}
+
+
+@pytest.mark.embedded_only("advances the manual clock")
+async def test_a_response_channel_id_never_reaches_the_logs(
+    push3: Push3, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Reading a channel needs only its id: the access line of `/sub/<id>` names the route,
+    never the id (anyone who reads the log would read the account's answers)."""
+    p = push3
+    caplog.set_level(logging.DEBUG)
+    channel = (await p.send(SEED)).json()["response_channel_id"]
+    await p.advance(2)
+    [message] = await read_stream(p, f"{channel}.b1", 1)
+    assert message["success"] is True
+
+    def logged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "switchgear.access"]
+
+    await until(lambda: any("/sub/" in line for line in logged()))  # once the stream closed
+    assert any(line.startswith("GET /sub/[redacted].b1 200 ") for line in logged()), logged()
+    assert not [r.getMessage() for r in caplog.records if channel in r.getMessage()]

@@ -20,10 +20,13 @@ from switchgear.auth.scopes import (
     KIND_POWERCONTROLLER_TOKEN,
     KIND_PUSH3_GATEWAY_KEY,
     KIND_SMARTPLUG_ACCESS,
+    KIND_SMARTPLUG_REFRESH,
     SCOPE_PLUG_READ,
     SCOPE_PLUG_WRITE,
 )
-from tests.reliability.conftest import Estate
+from switchgear.demo import credentials
+from switchgear.errors import AuthError
+from tests.reliability.conftest import BASE, Estate
 from tests.reliability.faces import PLANT
 
 Use = Callable[[Estate, str], Awaitable[httpx.Response]]
@@ -206,3 +209,26 @@ async def test_no_secret_reaches_the_logs(estate: Estate, caplog: pytest.LogCapt
     stored = list(vars(e.rt.store)["_commands"].values())  # the memory store's command log
     pushed = [r for r in stored if r.name == "push3.command"]
     assert pushed and not [r for r in stored if pin in str(r.params)]
+
+
+async def test_the_demo_smartplug_tokens_end_with_their_client(estate: Estate) -> None:
+    """The credentials file's access and refresh tokens are the client's, as a login's are:
+    revoking the client ends them; the next start gives a new client and tokens of it."""
+    e = estate
+    s = e.section("smartplug")
+    plug = {"Authorization": f"Bearer {s['access_token']}"}
+    native = {"Authorization": f"Bearer {e.creds['account']['token']}"}
+    assert (await e.client.get("/v1/controllers", headers=plug)).status_code == 200
+    r = await e.client.delete(f"/api/v1/credentials/{s['client_id']}", headers=native)
+    assert r.status_code == 204
+    assert (await e.client.get("/v1/controllers", headers=plug)).status_code == 401
+    with pytest.raises(AuthError):
+        e.rt.auth.authenticate(s["refresh_token"], KIND_SMARTPLUG_REFRESH)
+    demo = await e.rt.store.meta("demo")
+    assert isinstance(demo, dict)
+    fresh = (await credentials(e.rt, demo, BASE))["smartplug"]
+    assert fresh["client_id"] != s["client_id"]
+    plug = {"Authorization": f"Bearer {fresh['access_token']}"}
+    assert (await e.client.get("/v1/controllers", headers=plug)).status_code == 200
+    body = {k: fresh[k] for k in ("client_id", "client_secret", "refresh_token")}
+    assert (await e.client.post("/v1/auth/renew", json=body)).status_code == 200

@@ -10,6 +10,8 @@ from switchgear.auth.scopes import (
     KIND_SMARTPLUG_CLIENT,
     KIND_SMARTPLUG_REFRESH,
 )
+from switchgear.auth.service import PARENT
+from switchgear.core.accounts import Credential
 from switchgear.core.model import Family, Json
 from switchgear.dialects.smartplug.routes import ACCESS_TTL_S, REFRESH_TTL_S
 from switchgear.errors import AuthError
@@ -23,31 +25,43 @@ async def issue_client(rt: Runtime, account_id: int, desc: str) -> dict[str, Jso
     return {"id": cred.id, "client_id": cred.id, "client_secret": secret}
 
 
-def _works(rt: Runtime, token: Json, kind: str) -> bool:
+def _valid(rt: Runtime, token: Json, kind: str, parent: Credential | None) -> Credential | None:
+    """The live credential behind `token`, if it is of `kind` and minted with `parent`
+    (a token of an earlier client, or of none, is not this client's)."""
     try:
-        rt.auth.authenticate(token if isinstance(token, str) else None, kind)
+        cred = rt.auth.authenticate(token if isinstance(token, str) else None, kind)
     except AuthError:
-        return False
-    return True
+        return None
+    wanted = None if parent is None else parent.id
+    return cred if cred.attrs.get(PARENT) == wanted else None
 
 
 async def demo_section(
     rt: Runtime, account_id: int, previous: Mapping[str, Json] | None
 ) -> dict[str, Json]:
-    """Client, tokens and serials; tokens that expired since the last start are replaced."""
+    """Client, tokens and serials; tokens that expired since the last start are replaced.
+
+    The tokens are minted as a login with the client mints them (the refresh token with
+    the client, the access token with the refresh token), so revoking the client ends
+    them, as it ends a login's.
+    """
     s = dict(previous or {})
-    client = tokens.compose(str(s.get("client_id")), str(s.get("client_secret")))
-    if not _works(rt, client, KIND_SMARTPLUG_CLIENT):
+    client_token = tokens.compose(str(s.get("client_id")), str(s.get("client_secret")))
+    client = _valid(rt, client_token, KIND_SMARTPLUG_CLIENT, None)
+    if client is None:
         s.update(await issue_client(rt, account_id, "demo"))
         s.pop("id", None)
-    attrs = {"client_id": str(s["client_id"])}
-    if not _works(rt, s.get("refresh_token"), KIND_SMARTPLUG_REFRESH):
-        _, s["refresh_token"] = await rt.auth.issue(
-            account_id, KIND_SMARTPLUG_REFRESH, REFRESH_TTL_S, attrs=attrs
+        client_token = tokens.compose(str(s["client_id"]), str(s["client_secret"]))
+        client = rt.auth.authenticate(client_token, KIND_SMARTPLUG_CLIENT)
+    attrs = {"client_id": client.id}
+    refresh = _valid(rt, s.get("refresh_token"), KIND_SMARTPLUG_REFRESH, client)
+    if refresh is None:
+        refresh, s["refresh_token"] = await rt.auth.issue(
+            account_id, KIND_SMARTPLUG_REFRESH, REFRESH_TTL_S, attrs=attrs, parent=client
         )
-    if not _works(rt, s.get("access_token"), KIND_SMARTPLUG_ACCESS):
+    if _valid(rt, s.get("access_token"), KIND_SMARTPLUG_ACCESS, refresh) is None:
         _, s["access_token"] = await rt.auth.issue(
-            account_id, KIND_SMARTPLUG_ACCESS, ACCESS_TTL_S, attrs=attrs
+            account_id, KIND_SMARTPLUG_ACCESS, ACCESS_TTL_S, attrs=attrs, parent=refresh
         )
     s["serials"] = [d.serial for d in rt.engine.devices(account_id, Family.PLUG)]
     return s
