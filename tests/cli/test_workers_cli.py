@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
+from switchgear.cli import main
 from switchgear.cli.main import app
 from switchgear.core.anchor import MANUAL_REFUSED
+from switchgear.settings import Settings
 
 runner = CliRunner()
 PG = "postgresql://postgres@127.0.0.1:5432/nowhere"
@@ -86,3 +88,32 @@ def test_a_value_out_of_range_is_refused_in_one_line_naming_it(
     assert r.exit_code == 2, r.output
     assert says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "Traceback" not in r.output and r.stdout == ""
+
+
+def test_the_servers_options_may_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Settings] = []
+
+    async def serve(settings: Settings) -> None:  # stands in for the server: what it gets
+        seen.append(settings)
+
+    monkeypatch.setattr(main, "serve", serve)
+    monkeypatch.setattr(main, "configure_logging", lambda *_: None)
+    env = {
+        "SWITCHGEAR_HOST": "127.0.0.2", "SWITCHGEAR_PORT": "9123", "SWITCHGEAR_SPEED": "0",
+        "SWITCHGEAR_LOG_LEVEL": "warning", "SWITCHGEAR_LOG_FORMAT": "json",
+    }  # fmt: skip
+    r = runner.invoke(app, ["serve"], env=env)
+    assert r.exit_code == 0, r.output
+    (s,) = seen
+    assert (s.host, s.port, s.speed, s.log_level, s.log_format) == (
+        "127.0.0.2",
+        9123,
+        0.0,
+        "warning",
+        "json",
+    )
+    # an option given wins over the environment
+    assert runner.invoke(app, ["serve", "--port", "9124"], env=env).exit_code == 0
+    assert seen[1].port == 9124
+    bad = runner.invoke(app, ["serve"], env={"SWITCHGEAR_PORT": "abc"})
+    assert bad.exit_code == 2 and "SWITCHGEAR_PORT" in bad.output, bad.output

@@ -28,11 +28,16 @@ app.add_typer(credentials.app, name="credentials")
 app.add_typer(users.app, name="users")
 app.add_typer(ffr.app, name="ffr")
 
-Host = Annotated[str, typer.Option(help="Address to listen on.")]
-Port = Annotated[int, typer.Option(help="Port to listen on (0 = any free port).")]
+Host = Annotated[str, typer.Option(envvar="SWITCHGEAR_HOST", help="Address to listen on.")]
+Port = Annotated[
+    int, typer.Option(envvar="SWITCHGEAR_PORT", help="Port to listen on (0 = any free port).")
+]
 Speed = Annotated[
     float,
-    typer.Option(help="Virtual clock speed: 1 = real time, 60 = an hour a minute, 0 = manual."),
+    typer.Option(
+        envvar="SWITCHGEAR_SPEED",
+        help="Virtual clock speed: 1 = real time, 60 = an hour a minute, 0 = manual.",
+    ),
 ]
 DatabaseUrl = Annotated[str, typer.Option(help="sqlite:///path.db or postgresql://...")]
 CertFile = Annotated[
@@ -40,9 +45,15 @@ CertFile = Annotated[
     typer.Option(help="Serve HTTPS/WSS with this PEM certificate (chain); needs --keyfile."),
 ]
 LogLevel = Annotated[
-    str, typer.Option(help="debug, info (start-up steps, one line a request), warning, error.")
+    str,
+    typer.Option(
+        envvar="SWITCHGEAR_LOG_LEVEL",
+        help="debug, info (start-up steps, one line a request), warning, error.",
+    ),
 ]
-LogFormat = Annotated[str, typer.Option(help="text, or json: one JSON object a line.")]
+LogFormat = Annotated[
+    str, typer.Option(envvar="SWITCHGEAR_LOG_FORMAT", help="text, or json: one JSON object a line.")
+]
 KeyFile = Annotated[str | None, typer.Option(help="The PEM private key of --certfile.")]
 Workers = Annotated[
     int,
@@ -239,7 +250,7 @@ def fleet_cmd(
     shard: Annotated[
         str, typer.Option(help="i/n: serve the i-th of n shards of the simulated devices.")
     ] = "0/1",
-    log_level: str = "info",
+    log_level: LogLevel = "info",
 ) -> None:
     """Run the database's simulated devices (of one shard) as MQTT clients, for a server
     started with --fleet external."""
