@@ -346,6 +346,21 @@ async def test_an_unknown_websocket_channel_is_the_404_of_sub(push3: Push3) -> N
     assert json.loads(refused.value.response.body or b"") == {"error": "channel not found"}
 
 
+async def test_a_wrong_key_on_the_websocket_is_the_404_whatever_the_channel_id(
+    push3: Push3,
+) -> None:
+    """The key is checked before the id's form (see test_push3_auth_first for `/sub`)."""
+    p = push3
+    for channel in ("response_doesnotexist", "bad!id"):
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            async with websockets.connect(
+                f"ws://{p.base.removeprefix('http://')}/ws/{channel}?key={p.key}x"
+            ):
+                pass
+        assert refused.value.response.status_code == 404
+        assert json.loads(refused.value.response.body or b"") == {"error": "channel not found"}
+
+
 FEB_30 = {"year": "2024", "month": "02", "day": "30"}
 
 

@@ -80,9 +80,14 @@ def _time(p: Params) -> dict[str, Any]:
     for name, width in zip(fields, widths, strict=True):
         raw = p.get(name)
         if isinstance(raw, int) and not isinstance(raw, bool):
-            raw = str(raw).zfill(width)
-        if not isinstance(raw, str) or not re.fullmatch(rf"\d{{{width}}}", raw):
-            raise InvalidCommand(f"{name} must be a {width}-digit string", field=name)
+            raw = str(raw)
+        # The document shows "MM" and the like; "3" is as clear as "03", so both are taken.
+        # The year stays "YYYY": every year in range has four digits, and "30" is ambiguous.
+        # ASCII digits only: `\d` would also take other scripts' digits.
+        fewest = width if name == "year" else 1
+        if not isinstance(raw, str) or not re.fullmatch(rf"[0-9]{{{fewest},{width}}}", raw):
+            shape = f"{width}-digit string" if fewest == width else f"string of 1-{width} digits"
+            raise InvalidCommand(f"{name} must be a {shape}", field=name)
         values.append(int(raw))
     if not 2000 <= values[0] <= 2099:
         raise InvalidCommand("year must be 2000-2099", field="year")

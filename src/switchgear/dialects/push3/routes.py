@@ -26,7 +26,7 @@ from switchgear.core.catalog import model as catalog_model
 from switchgear.core.model import CommandState, Device, Family, FirmwareCommand, Json
 from switchgear.devices import ekm_rules as rules
 from switchgear.dialects.http import JsonResponse, bearer, json_object
-from switchgear.dialects.push3.channels import BACKLOG, Channel, Hub, hub
+from switchgear.dialects.push3.channels import BACKLOG, Channel, ChannelNotFound, Hub, hub
 from switchgear.dialects.push3.errors import mapped, to_response
 from switchgear.dialects.push3.macs import mac, same
 from switchgear.dialects.push3.outbox import outbox
@@ -58,6 +58,21 @@ def _key(rt: Runtime, request: Request, body: dict[str, Any]) -> Credential:
     if not isinstance(key, str) or not key:
         raise NotAuthenticated("missing key")
     return rt.auth.authenticate(key, (KIND_PUSH3_KEY, KIND_PUSH3_GATEWAY_KEY))
+
+
+async def _authenticated(rt: Runtime, request: Request) -> tuple[Credential, dict[str, Any]]:
+    """The key's credential, then the body: nothing is said about the body before the key
+    is good. A body that is not a JSON object carries no key (the document's body key is
+    in "the POST body json"): without one in the query or a header it is the 401 of a
+    missing key, the same answer a well-formed keyless body gets."""
+    try:
+        body: dict[str, Any] | None = await json_object(request)
+    except InvalidInput:
+        body = None
+    cred = _key(rt, request, body or {})
+    if body is None:
+        body = await json_object(request)  # the key is good: now say what is wrong (400)
+    return cred, body
 
 
 def _text(body: dict[str, Any], name: str, required: bool = True) -> str | None:
@@ -116,8 +131,7 @@ def _host(rt: Runtime) -> str:
 @mapped
 async def send_command(request: Request) -> Response:
     rt = _rt(request)
-    body = await json_object(request)
-    cred = _key(rt, request, body)
+    cred, body = await _authenticated(rt, request)
     command = _text(body, "command")
     if command not in rules.COMMANDS:
         raise InvalidInput(f"unknown command {command!r}", field="command")
@@ -176,16 +190,16 @@ def _open(rt: Runtime, raw: str, key: str | None) -> tuple[Hub, Channel, int | N
     Reading needs no key (the unguessable id is the capability, as in the document); a
     key given must belong to the channel's account.
     """
-    m = CHANNEL.match(raw)
     channels = hub(rt)
-    if m is None:
-        raise InvalidInput("malformed channel id", field="channel")
     account = None
-    if key:
+    if key:  # checked first: a bad key learns nothing of the id, not even its form
         try:
             account = rt.auth.authenticate(key, (KIND_PUSH3_KEY, KIND_PUSH3_GATEWAY_KEY)).account_id
         except AuthError:
-            account = -1  # matches no channel: the same 404 as a missing one
+            raise ChannelNotFound("channel not found") from None  # a missing channel's 404
+    m = CHANNEL.match(raw)
+    if m is None:
+        raise InvalidInput("malformed channel id", field="channel")
     ch = channels.get(m["id"], account)
     return channels, ch, None if m["n"] is None else min(int(m["n"]), BACKLOG)
 
