@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -171,9 +172,20 @@ async def test_the_migrations_build_the_schema_the_code_declares(
     await store.open()
     try:
         async with store.engine.connect() as conn:
-            diff = await conn.run_sync(
-                lambda c: compare_metadata(MigrationContext.configure(c), t.metadata)
-            )
+            with warnings.catch_warnings():  # SQLite's expression indexes are not reflected:
+                for skipped in (
+                    ".*reflection of expression-based index",  # checked below
+                    ".*skipping metadata-specified expression-based index",
+                ):
+                    warnings.filterwarnings("ignore", skipped)  # fmt: skip
+                diff = await conn.run_sync(
+                    lambda c: compare_metadata(MigrationContext.configure(c), t.metadata)
+                )
+            if backend == "sqlite":
+                ddl = (await conn.execute(sa.text(
+                    "SELECT sql FROM sqlite_master WHERE name = 'uq_devices_mqtt_id_lower'"
+                ))).scalar_one()  # fmt: skip
+                assert ddl.endswith("ON devices (lower(mqtt_id))")
     finally:
         await store.close()
     assert diff == []
@@ -276,3 +288,88 @@ async def test_devices_from_0008_keep_their_mqtt_ids_and_the_store_guards_them(
         await store.add_device(Device(0, 7, "S9", "SHPLG-1", "new", 2.0))
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+async def test_devices_from_0009_keep_one_mqtt_id_whatever_its_case(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """0009's index told ids apart by case: a Shelly adopted as Gen1 and again as Gen2
+    (its MAC spelled in upper, then lower case) holds two rows. The first keeps the id in
+    the column; the later one keeps its attrs, out of the index, as 0009 did."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = request.getfixturevalue("pg_database")
+        await empty_schema(url)
+    gen1, gen2 = '{"protocol": "shelly-gen1", ', '{"protocol": "shelly-gen2", '
+    rows = [
+        (3, "shellyplug-ABCDEF", "SHPLG-1", gen1 + '"mqtt_id": "shellyplug-ABCDEF"}', False),
+        (4, "shellyplug-abcdef", "SNPL-00112EU", gen2 + '"mqtt_id": "shellyplug-abcdef"}', False),
+        (5, "S1", "SHPLG-1", '{"twin_mqtt_id": "shellyplug-C0FFEE"}', True),
+        (6, "shellyplug-c0ffee", "SNPL-00112EU", gen2 + '"mqtt_id": "shellyplug-c0ffee"}', False),
+        (7, "shellyplug-BEEF00", "SHPLG-1", gen1 + '"mqtt_id": "shellyplug-BEEF00"}', False),
+        (8, "1728053300", "D101",
+         '{"url": "http://192.0.2.1/", "devpass": "123456", "version": "standard"}', False),
+    ]  # fmt: skip
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.upgrade(_alembic(c), "0009"))
+            await conn.execute(sa.text(
+                "INSERT INTO accounts (id, email, name, password_hash, created_at) "
+                "VALUES (7, 'a@x.io', 'A', 'h', 1.0)"
+            ))  # fmt: skip
+            for key, serial, model, attrs, simulated in rows:
+                mqtt_id = json.loads(attrs).get("mqtt_id") or json.loads(attrs).get("twin_mqtt_id")
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO devices (id, account_id, serial, model, name, created_at,"
+                        " tags, attrs, simulated, mqtt_id) VALUES (:id, 7, :serial, :model,"
+                        " 'd', 1.0, '[]', :attrs, :simulated, :mqtt_id)"
+                    ),
+                    {"id": key, "serial": serial, "model": model, "attrs": attrs,
+                     "simulated": simulated, "mqtt_id": mqtt_id},
+                )  # fmt: skip
+            if conn.dialect.name == "postgresql":  # past the ids given above
+                await conn.execute(sa.text("SELECT setval('devices_id_seq', 100)"))
+    finally:
+        await engine.dispose()
+    store = SqlStore(url)
+    await store.open()
+    try:
+        async with store.engine.connect() as conn:
+            column = dict(
+                (await conn.execute(sa.select(t.devices.c.id, t.devices.c.mqtt_id))).all()
+            )
+        assert column == {3: "shellyplug-ABCDEF", 4: None, 5: "shellyplug-C0FFEE", 6: None,
+                          7: "shellyplug-BEEF00", 8: None}  # fmt: skip
+        kept = {d.id: d.attrs.get("mqtt_id") for d in await store.devices()}
+        assert kept[4] == "shellyplug-abcdef" and kept[6] == "shellyplug-c0ffee"  # as they were
+        for taken in ("shellyplug-abcdef", "SHELLYPLUG-C0FFEE", "shellyplug-beef00"):
+            with pytest.raises(MqttIdTaken) as refused:
+                await store.add_device(
+                    Device(0, 7, "S9", "SHPLG-1", "new", 2.0, (), {twinwire.ID_ATTR: taken})
+                )
+            assert refused.value.taken == {taken}
+        await store.add_device(
+            Device(0, 7, "S9", "SHPLG-1", "new", 2.0, (), {twinwire.ID_ATTR: "shellyplug-123456"})
+        )
+    finally:
+        await store.close()
+    engine = create_async_engine(async_url(url))
+    try:  # and back: 0009's index, over ids unique in any case
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(_alembic(c), "0009"))
+            with pytest.raises(sa.exc.IntegrityError):
+                async with conn.begin_nested():
+                    await conn.execute(sa.text(
+                        "UPDATE devices SET mqtt_id = 'shellyplug-ABCDEF' WHERE id = 5"
+                    ))  # fmt: skip
+            await conn.execute(sa.text(
+                "UPDATE devices SET mqtt_id = 'shellyplug-abcdef' WHERE id = 4"
+            ))  # fmt: skip
+    finally:
+        await engine.dispose()

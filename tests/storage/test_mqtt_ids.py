@@ -89,3 +89,32 @@ async def test_devices_without_an_mqtt_id_and_taken_serials_are_as_before(
             await store.add_device(twin(a.id, "SPG1", TAKEN))
         assert not isinstance(refused.value, MqttIdTaken) and refused.value.field == "serial"
         assert len(await store.devices()) == 3
+
+
+def adopted_gen2(account_id: int, mqtt_id: str) -> Device:
+    attrs = {"protocol": "shelly-gen2", "mqtt_id": mqtt_id}
+    return Device(0, account_id, mqtt_id, "SNPL-00112EU", mqtt_id, 1.0, ("mqtt",), attrs, False)
+
+
+async def test_mqtt_ids_differing_in_case_only_are_one_device_s(make_store: StoreFactory) -> None:
+    # a Shelly's id is its MAC: Gen1 spells its digits in upper case, Gen2 in lower case
+    async with opened(make_store) as store:
+        a = await store.add_account("a@x.io", "A", "h")
+        await store.add_device(adopted(a.id, "shellyplug-ABCDEF"))
+        with pytest.raises(MqttIdTaken) as refused:  # named as the refused device spells it
+            await store.add_device(adopted_gen2(a.id, "shellyplug-abcdef"))
+        assert refused.value.taken == {"shellyplug-abcdef"}
+        with pytest.raises(MqttIdTaken) as refused:
+            await store.add_devices([twin(a.id, "SPG1"), twin(a.id, "SPG2", "SHELLYPLUG-abcDEF")])
+        assert refused.value.taken == {"SHELLYPLUG-abcDEF"}
+        with pytest.raises(MqttIdTaken) as refused:  # two of one batch
+            await store.add_devices([twin(a.id, "SPG3", "shellyplug-C0FFEE"),
+                                     twin(a.id, "SPG4", "shellyplug-c0ffee")])  # fmt: skip
+        assert refused.value.taken == {"shellyplug-C0FFEE", "shellyplug-c0ffee"}
+        assert [d.serial for d in await store.devices()] == ["shellyplug-ABCDEF"]
+        await store.add_device(twin(a.id, "SPG3", "shellyplug-C0FFEE"))
+    async with opened(make_store) as store:  # reopened: the stored ids still guard theirs
+        with pytest.raises(MqttIdTaken) as refused:
+            await store.add_device(twin(a.id, "SPG5", "ShellyPlug-c0ffee"))
+        assert refused.value.taken == {"ShellyPlug-c0ffee"}
+        assert len(await store.devices()) == 2

@@ -13,7 +13,7 @@ from switchgear.core.ports import Batch
 from switchgear.errors import Conflict, MqttIdTaken
 from switchgear.storage import cursor as cursors
 from switchgear.storage.metercap import meters_capped
-from switchgear.storage.mqttids import repeated, stored_mqtt_id
+from switchgear.storage.mqttids import fold, repeated, stored_mqtt_id
 
 
 class MemoryStore:
@@ -24,7 +24,8 @@ class MemoryStore:
         self._creds: dict[str, Credential] = {}
         self._devices: dict[int, Device] = {}
         self._serial_models: set[tuple[str, str]] = set()  # the unique (serial, model)
-        self._mqtt_ids: dict[str, int] = {}  # the unique MQTT id -> its device (mqttids.py)
+        self._mqtt_ids: dict[str, int] = {}  # the unique MQTT id, folded -> its device
+        # (mqttids.py: ids differing in case only are one)
         self._nvram: dict[int, Json] = {}
         self._statuses: list[tuple[float, int, StatusRecord]] = []  # sorted by (ts, seq)
         self._commands: dict[str, CommandRecord] = {}
@@ -82,7 +83,7 @@ class MemoryStore:
         if meters_most is not None:
             meters_capped(self._devices.values(), devices, meters_most)
         ids = [i for i in map(stored_mqtt_id, devices) if i is not None]
-        taken = repeated(ids) | {i for i in ids if i in self._mqtt_ids}
+        taken = repeated(ids) | {i for i in ids if fold(i) in self._mqtt_ids}
         if taken:  # named first, as SqlStore does when a serial is taken too
             raise MqttIdTaken(taken, "this MQTT id is taken")
         keys = [(d.serial, d.model) for d in devices]
@@ -98,7 +99,7 @@ class MemoryStore:
         self._serial_models.add((device.serial, device.model))
         mqtt_id = stored_mqtt_id(device)
         if mqtt_id is not None:
-            self._mqtt_ids[mqtt_id] = device.id
+            self._mqtt_ids[fold(mqtt_id)] = device.id
 
     async def devices(self, ids: Sequence[int] | None = None) -> list[Device]:
         if ids is not None:

@@ -4,6 +4,9 @@ A twin in a fleet process and an adopted Shelly are each an MQTT client under th
 and a broker keeps one session a client id: two devices under one id would take each
 other's session at every connect. The column's unique index decides between two workers
 registering at once; it costs no write beyond the device's own row.
+
+Ids differing in case only are one (`fold`): a Shelly's id is its MAC, spelled in upper
+case by a Gen1 device and in lower case by a Gen2, so the index is on lower(mqtt_id).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from switchgear.errors import MqttIdTaken
 from switchgear.links import twinwire
 from switchgear.storage import tables as t
 
-INDEX = "uq_devices_mqtt_id"
+INDEX = "uq_devices_mqtt_id_lower"  # on lower(mqtt_id) (tables.py; 0010)
 CHUNK = 1000  # ids asked in one IN (...): well below SQLite's and asyncpg's parameter limits
 
 
@@ -33,26 +36,36 @@ def stored_mqtt_id(device: Device) -> str | None:
     return mqtt_id if isinstance(mqtt_id, str) else None
 
 
+def fold(mqtt_id: str) -> str:
+    """The id as the unique index compares it: ids differing in case only are one (they
+    are ASCII, schemas.MQTT_ID, so Python's lower() is SQLite's and PostgreSQL's)."""
+    return mqtt_id.lower()
+
+
 def clash(err: IntegrityError) -> bool:
     """Whether the refused write broke the MQTT id's uniqueness (not the serial's)."""
-    return "mqtt_id" in str(err.orig)  # SQLite names the column; PostgreSQL the index and key
+    return "mqtt_id" in str(err.orig)  # SQLite and PostgreSQL name the index (INDEX)
 
 
 def repeated(ids: Iterable[str]) -> set[str]:
-    """The ids that occur more than once in `ids`."""
-    return {i for i, n in Counter(ids).items() if n > 1}
+    """The ids that occur more than once in `ids`, in any case: each as spelled there."""
+    ids = list(ids)
+    counts = Counter(map(fold, ids))
+    return {i for i in ids if counts[fold(i)] > 1}
 
 
 async def taken_among(conn: AsyncConnection, devices: Sequence[Device]) -> MqttIdTaken:
-    """The clash as an error naming the devices' ids stored already (or repeated among
-    them): read after the refused write, on the clash's path alone."""
+    """The clash as an error naming the devices' ids stored already in any case (or
+    repeated among them), each as the devices spell it (the spelling their callers look
+    for): read after the refused write, on the clash's path alone."""
     ids = [i for i in map(stored_mqtt_id, devices) if i is not None]
     taken = repeated(ids)
-    unique = sorted(set(ids))
-    column = t.devices.c.mqtt_id
+    unique = sorted({fold(i) for i in ids})
+    folded = sa.func.lower(t.devices.c.mqtt_id)  # the index's expression: read through it
+    stored: set[str] = set()
     for start in range(0, len(unique), CHUNK):
-        found = await conn.execute(
-            sa.select(column).where(column.in_(unique[start : start + CHUNK]))
-        )
-        taken.update(found.scalars())
+        chunk = unique[start : start + CHUNK]
+        found = await conn.execute(sa.select(folded).where(folded.in_(chunk)))
+        stored.update(found.scalars())
+    taken.update(i for i in ids if fold(i) in stored)
     return MqttIdTaken(taken, "this MQTT id is taken")

@@ -50,8 +50,9 @@ devices = sa.Table(
     # unique, so two workers' registrations never end on one; NULL for a polled meter
     sa.Column("mqtt_id", sa.String(64)),
     sa.UniqueConstraint("serial", "model", name="uq_devices_serial_model"),
-    sa.Index("uq_devices_mqtt_id", "mqtt_id", unique=True),
 )
+# whatever its case (0010): a Shelly's id is its MAC, in upper case or lower by generation
+sa.Index("uq_devices_mqtt_id_lower", sa.func.lower(devices.c.mqtt_id), unique=True)
 
 nvram = sa.Table(
     "nvram",
