@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from switchgear.auth.scopes import KIND_NATIVE, KIND_PUSH3_KEY
-from switchgear.core.model import Device
+from switchgear.auth.scopes import KIND_NATIVE
 from tests.conftest import World
+from tests.dialects.push3kit import gateway_and_meter
 
-GATEWAY = "4016A0B1C2D3"
 ADDRESS = "000350000955"
 SEED = {
     "command": "SetRelay",
@@ -32,14 +31,7 @@ BAD_BODIES = [
 
 
 async def _key(w: World) -> str:
-    for serial, model, attrs in ((GATEWAY, "PUSH3", {}),
-                                 (ADDRESS, "OMNIMETER-V4", {"gateway": GATEWAY})):  # fmt: skip
-        await w.rt.add_device(
-            Device(0, w.plug_a.account_id, serial, model, serial, w.rt.clock.now(), attrs=attrs)
-        )
-    await w.settle()
-    _, key = await w.rt.auth.issue(w.plug_a.account_id, KIND_PUSH3_KEY, None)
-    return key
+    return await gateway_and_meter(w, ADDRESS)
 
 
 async def _unauthenticated(w: World, auth: str, key: str) -> tuple[str, dict[str, str]]:

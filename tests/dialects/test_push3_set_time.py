@@ -8,12 +8,10 @@ from typing import Any
 
 import pytest
 
-from switchgear.auth.scopes import KIND_PUSH3_KEY
-from switchgear.core.model import Device
 from switchgear.dialects.push3.channels import hub
 from tests.conftest import World
+from tests.dialects.push3kit import gateway_and_meter
 
-GATEWAY = "4016A0B1C2D3"
 ADDRESS = "000350000966"
 PADDED = {"year": "2030", "month": "03", "day": "05", "hour": "07", "minutes": "08",
           "seconds": "09"}  # fmt: skip
@@ -21,14 +19,7 @@ UNPADDED = {"year": "2030", "month": "3", "day": "5", "hour": "7", "minutes": "8
 
 
 async def _key(w: World) -> str:
-    for serial, model, attrs in ((GATEWAY, "PUSH3", {}),
-                                 (ADDRESS, "OMNIMETER-V4", {"gateway": GATEWAY})):  # fmt: skip
-        await w.rt.add_device(
-            Device(0, w.plug_a.account_id, serial, model, serial, w.rt.clock.now(), attrs=attrs)
-        )
-    await w.settle()
-    _, key = await w.rt.auth.issue(w.plug_a.account_id, KIND_PUSH3_KEY, None)
-    return key
+    return await gateway_and_meter(w, ADDRESS)
 
 
 async def _send(w: World, key: str, command: str, params: dict[str, Any]) -> Any:
