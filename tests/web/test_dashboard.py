@@ -284,7 +284,7 @@ def test_a_device_added_after_sign_in_shows_in_the_fleet_without_a_reload(
                    "SPG7770001,SHPLG-1,Hall lamp,hall\n",
                    headers={"Content-Type": "text/csv"})  # fmt: skip
         assert r.status_code < 300, r.text
-    expect(page.get_by_role("link", name="Hall lamp", exact=True)).to_be_visible(timeout=1000)
+    expect(page.get_by_role("link", name="Hall lamp", exact=True)).to_be_visible()
     expect(page.get_by_role("switch", name="Hall lamp", exact=True)).to_be_enabled()
     expect(rows).to_have_count(len(native_devices(demo)))
 
@@ -303,7 +303,7 @@ def test_a_power_controller_added_while_the_grid_page_is_open_shows_there(
                    headers={"Content-Type": "text/csv"})  # fmt: skip
         assert r.status_code < 300, r.text
     row = rows.filter(has=page.get_by_role("link", name="Loft heater", exact=True))
-    expect(row).to_be_visible(timeout=1000)  # no leaving the page and coming back
+    expect(row).to_be_visible()  # no leaving the page and coming back
     expect(row).to_contain_text("not enabled")
     expect(page.get_by_role("switch", name="Loft heater", exact=True)).to_be_enabled()
     expect(rows).to_have_count(len(heaters) + 1)
