@@ -129,6 +129,12 @@ async def test_set_relay_with_a_duration_returns_after_it() -> None:
         ("SetLCD", {"display_fields": [1] * 41}, "display_fields must be a list of 1-40 items"),
         ("SetLCD", {"display_fields": ["kWh_Tot", "Watts_Of_Love"]}, "unknown display field"),
         ("SetLCD", {"display_fields": [46]}, "unknown display field"),
+        ("SetLCD", {"display_fields": ["\u0661"]}, "unknown display field"),  # Arabic-Indic 1
+        (
+            "SetPulseInputRatio",  # digits of another script: not a number a meter takes
+            {"pulse_line": 1, "pulse_input_ratio": "\u0661\u0660"},
+            "pulse_input_ratio must be a whole number",
+        ),
         (
             "SetPulseInputRatio",
             {"pulse_line": 4, "pulse_input_ratio": 10},

@@ -24,8 +24,9 @@ READS = ("GetSchedules", "GetTariffData")
 
 
 def _number(value: Any) -> Any:
-    """A digit string as its integer; anything else as given."""
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,9}\s*", value):
+    """A digit string as its integer (ASCII digits: int() would also read other scripts');
+    anything else as given."""
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9]{1,9}\s*", value):
         return int(value)
     return value
 
@@ -110,7 +111,7 @@ def _lcd(p: Params) -> dict[str, Any]:
     for f in fields:
         if isinstance(f, str) and f in ekm.LCD_FIELDS:
             items.append(ekm.LCD_FIELDS[f])
-        elif isinstance(f, str) and f.isdigit() and int(f) in ekm.LCD_NUMBERS:
+        elif isinstance(f, str) and f.isascii() and f.isdigit() and int(f) in ekm.LCD_NUMBERS:
             items.append(int(f))
         elif isinstance(f, int) and not isinstance(f, bool) and f in ekm.LCD_NUMBERS:
             items.append(f)
