@@ -878,6 +878,24 @@ async def test_a_schedule_sent_as_a_bracket_notation_form_is_a_list(cloud: Cloud
         ]
 
 
+async def test_a_form_number_is_plain_ascii_digits_or_it_is_text(cloud: Cloud) -> None:
+    """A form value is read as a number only when it is written as one in JSON: "nan",
+    "inf", "6_00", " 600" or other scripts' digits are text, refused as "abc" is."""
+
+    async def put(value: str) -> tuple[int, Any]:
+        body = {"info[samplePeriod]": value}
+        r = await cloud.w.client.put(f"/v1/devices/{cloud.pc_id}", data=body, headers=cloud.h())
+        return r.status_code, r.json()
+
+    text = await put("abc")
+    assert text[0] >= 400 or text[1]["responseCodes"] != [120], text
+    for value in ("nan", "inf", "-inf", "6_00", " 600", "\u0666\u0660\u0660"):
+        assert await put(value) == text, value
+    got = await cloud.w.client.get(f"/v1/devices/{cloud.pc_id}", headers=cloud.h())
+    assert got.json()["device"]["info"]["samplePeriod"] == 900  # none of them was taken
+    assert (await put("600"))[1]["responseCodes"] == [120]
+
+
 @pytest.mark.embedded_only("advances the manual clock")
 async def test_a_new_sample_period_counts_from_the_last_update(cloud: Cloud) -> None:
     """samplePeriod 600 set 300 s into a period: the next auto update comes 600 s after

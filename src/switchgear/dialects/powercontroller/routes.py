@@ -197,6 +197,10 @@ async def get_device(request: Request) -> Response:
 # --- commands, configuration, status refresh -----------------------------------------
 
 
+# a form value is a number only as JSON writes one (int() and float() take more)
+FORM_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+
+
 def _coerce(value: Any) -> Any:
     """Form values are strings: read numbers and booleans back (JSON bodies are left alone).
 
@@ -211,14 +215,9 @@ def _coerce(value: Any) -> Any:
         return value
     if value in ("true", "false"):
         return value == "true"
-    try:
-        return int(value)
-    except ValueError:
-        pass
-    try:
-        return float(value)
-    except ValueError:
+    if FORM_NUMBER.fullmatch(value) is None:  # not "6_00", " 600", "nan", other scripts' digits
         return value
+    return float(value) if any(c in value for c in ".eE") else int(value)
 
 
 def _async(request: Request) -> bool:
