@@ -910,3 +910,9 @@ async def test_a_new_sample_period_counts_from_the_last_update(cloud: Cloud) -> 
         if s["type"] == "update"
     ]
     assert updates == [("auto", 600, 600), ("auto", 600, 1200)]
+
+
+@pytest.mark.parametrize("limit", ["\u00b2", "\u0661", "9" * 5000])  # superscript 2, ...
+async def test_a_limit_that_is_not_a_plain_whole_number_is_a_400(cloud: Cloud, limit: str) -> None:
+    r = await cloud.w.client.get("/v1/statuses", params={"limit": limit}, headers=cloud.h())
+    assert r.status_code == 400 and "limit" in r.json()["message"], r.text

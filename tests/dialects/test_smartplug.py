@@ -386,3 +386,12 @@ async def test_revoking_a_refresh_token_ends_the_access_tokens_renewed_from_it(p
     assert r.status_code == 204
     r = await plug.post("/provider/fetch", {"serial_number": "SPG-A-1"}, renewed)
     assert r.status_code == 401
+
+
+@pytest.mark.parametrize("page", ["\u00b2", "\u0661", "9" * 5000, "0"])  # superscript 2, ...
+async def test_a_page_that_is_not_a_plain_whole_number_is_a_400_problem(
+    plug: Plug, page: str
+) -> None:
+    r = await plug.w.client.get("/v1/controllers", params={"page": page}, headers=plug.h())
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")

@@ -162,3 +162,12 @@ def text_field(data: dict[str, Any], name: str) -> str:
     if not isinstance(value, str):
         raise InvalidInput(f"{name} must be a string", field=name)
     return value
+
+
+def plain_int(raw: str, most_digits: int = 12) -> int | None:
+    """`raw` as a whole number when it is ASCII digits alone (at most `most_digits`), else
+    None: str.isdigit() also takes "²" and other scripts' digits, which int() refuses or
+    reads, and int() refuses a string of more than 4,300 digits."""
+    if raw.isascii() and raw.isdigit() and len(raw) <= most_digits:
+        return int(raw)
+    return None

@@ -24,7 +24,7 @@ from switchgear.core.model import (
     StatusRecord,
 )
 from switchgear.core.pcconfig import Refused, plan_config
-from switchgear.dialects.http import JsonResponse, text_field
+from switchgear.dialects.http import JsonResponse, plain_int, text_field
 from switchgear.dialects.powercontroller import wire
 from switchgear.dialects.powercontroller.access import Call, authenticated, body_of, runtime
 from switchgear.dialects.powercontroller.countries import COUNTRIES
@@ -405,9 +405,10 @@ def _range(q: Any, now: float) -> tuple[float, float]:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= PAGE_MAX:
+    limit = plain_int(raw)
+    if limit is None or not 1 <= limit <= PAGE_MAX:
         raise InvalidInput(f"limit must be 1-{PAGE_MAX}", field="limit")
-    return int(raw)
+    return limit
 
 
 def routes() -> list[BaseRoute]:

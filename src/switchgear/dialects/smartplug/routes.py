@@ -31,6 +31,7 @@ from switchgear.dialects.http import (
     bearer,
     json_object,
     json_or_form,
+    plain_int,
     raw_header,
     text_field,
 )
@@ -98,9 +99,9 @@ async def send(request: Request) -> Response:
 async def controllers(request: Request) -> Response:
     rt, cred = _caller(request)
     raw = request.query_params.get("page", "1")
-    if not raw.isdigit() or int(raw) < 1:
+    page = plain_int(raw)
+    if page is None or page < 1:
         raise InvalidInput("page must be a positive integer", field="page")
-    page = int(raw)
     plugs = rt.engine.devices(cred.account_id, Family.PLUG)
     last = max(1, -(-len(plugs) // PAGE_SIZE))
     chunk = plugs[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
