@@ -38,7 +38,7 @@ from switchgear.links.mqttbus import Cluster, deployment
 from switchgear.links.mqttclient import MqttTransport
 from switchgear.links.netguard import NetGuard
 from switchgear.links.router import LinkRouter
-from switchgear.links.shelly import PROTOCOLS, canonical_mqtt_id
+from switchgear.links.shelly import PROTOCOLS, canonical_mqtt_id, fold
 from switchgear.links.shellygroup import Group
 from switchgear.settings import Settings
 from switchgear.storage import open_store
@@ -369,7 +369,7 @@ class Runtime:
         Ids differing in case only are one: a Shelly's id is its MAC, whatever the case."""
         if self.mqtt is not None and self.mqtt.adopted(mqtt_id):
             return True
-        return mqtt_id.lower() in self._twin_index()
+        return fold(mqtt_id) in self._twin_index()
 
     def _twin_index(self) -> set[str]:
         if self._twin_ids is None:  # built once, at the first question; kept by the engine
@@ -399,7 +399,7 @@ class Runtime:
                 if any(not d.simulated and d.attrs.get("mqtt_id") in err.taken for d in placed):
                     raise Conflict(ADOPTED, field="mqtt_id") from None
                 log.info("MQTT ids taken by another registration: %s", sorted(err.taken))
-                self._twin_index().update(i.lower() for i in err.taken)
+                self._twin_index().update(map(fold, err.taken))
                 placed = self._place_twins(placed, again=err.taken)
         raise Conflict("no free MQTT id for a new device: try again", field="mqtt_id")
 
@@ -443,7 +443,7 @@ class Runtime:
 
     def _index_twin(self, device: Device) -> None:
         if device.simulated and self._twin_ids is not None:
-            self._twin_ids.add(twinwire.mqtt_id(device).lower())
+            self._twin_ids.add(fold(twinwire.mqtt_id(device)))
 
     def _connect(self, device: Device) -> None:
         if self.fleet_link is not None:

@@ -41,7 +41,7 @@ from switchgear.devices.twin import NvramSink
 from switchgear.errors import DeviceOffline, InvalidCommand
 from switchgear.links.adopted import Adopted, Intent, Pending, Waiter
 from switchgear.links.mqttclient import MqttTransport
-from switchgear.links.shelly import PROTOCOLS, Report, rpc_answer, switch_report
+from switchgear.links.shelly import PROTOCOLS, Report, fold, rpc_answer, switch_report
 from switchgear.links.shellygroup import KEEP_S, Group
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,7 @@ class MqttLink:
         self._sinks: list[EventSink] = []
         self._devices: dict[int, Adopted] = {}
         self._by_topic: dict[str, Adopted] = {}  # a filter's fixed prefix -> device
-        self._mqtt_ids: set[str] = set()  # the adopted MQTT ids, as the devices spell them
-        self._taken: set[str] = set()  # the adopted MQTT ids in lower case (adopted())
+        self._taken: set[str] = set()  # the adopted MQTT ids, folded (adopted())
         self._rpc: dict[int, asyncio.Future[CommandResult]] = {}
         self._rpc_ids = itertools.count(1)
         self._asks: dict[int, Adopted] = {}  # a Gen2's state request -> its device
@@ -91,11 +90,11 @@ class MqttLink:
     def adopted(self, mqtt_id: str) -> bool:
         """Whether a device with this MQTT id is adopted (by anyone): a lookup, whatever
         the number of adopted devices (ids differing in case only are one device's)."""
-        return mqtt_id.lower() in self._taken
+        return fold(mqtt_id) in self._taken
 
     def mqtt_ids(self) -> set[str]:
         """The MQTT ids adopted so far."""
-        return set(self._mqtt_ids)
+        return {a.mqtt_id for a in self._devices.values()}
 
     async def start(self) -> None:
         self.transport.start(self._on_message, self._on_connection)
@@ -112,8 +111,7 @@ class MqttLink:
             if isinstance(p, dict):
                 a.pending = Pending(float(p["due"]), bool(p["on"]), str(p["reason"]), p["then_s"])
         self._devices[device.id] = a
-        self._mqtt_ids.add(a.mqtt_id)
-        self._taken.add(a.mqtt_id.lower())
+        self._taken.add(fold(a.mqtt_id))
         for f in a.proto.filters(a.mqtt_id):
             self._by_topic[f.split("/#")[0]] = a
             await self.transport.subscribe(f)

@@ -171,6 +171,13 @@ def canonical_mqtt_id(proto: ShellyProtocol, mqtt_id: str) -> str:
     return f"{m[1].lower()}-{m[2].upper() if proto.mac_upper else m[2].lower()}"
 
 
+def fold(mqtt_id: str) -> str:
+    """An MQTT id as adoption and the store's unique index compare it: ids differing in
+    case only are one device's (ASCII, schemas.MQTT_ID: Python's lower() is SQLite's and
+    PostgreSQL's)."""
+    return mqtt_id.lower()
+
+
 def _rpc(rpc_id: int, src: str, method: str, params: dict[str, Any]) -> bytes:
     frame = {"id": rpc_id, "src": src, "method": method, "params": params}
     return json.dumps(frame).encode()

@@ -11,9 +11,10 @@ from switchgear.core.accounts import Credential
 from switchgear.core.model import Account, CommandRecord, Device, HistoryPage, Json, StatusRecord
 from switchgear.core.ports import Batch
 from switchgear.errors import Conflict, MqttIdTaken
+from switchgear.links.shelly import fold
 from switchgear.storage import cursor as cursors
 from switchgear.storage.metercap import meters_capped
-from switchgear.storage.mqttids import fold, repeated, stored_mqtt_id
+from switchgear.storage.mqttids import repeated, stored_mqtt_id
 
 
 class MemoryStore:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from switchgear.core.model import Device
 from switchgear.errors import MqttIdTaken
 from switchgear.links import twinwire
+from switchgear.links.shelly import fold
 from switchgear.storage import tables as t
 
 INDEX = "uq_devices_mqtt_id_lower"  # on lower(mqtt_id) (tables.py; 0010)
@@ -34,12 +35,6 @@ def stored_mqtt_id(device: Device) -> str | None:
         return twinwire.mqtt_id(device)
     mqtt_id = device.attrs.get("mqtt_id")
     return mqtt_id if isinstance(mqtt_id, str) else None
-
-
-def fold(mqtt_id: str) -> str:
-    """The id as the unique index compares it: ids differing in case only are one (they
-    are ASCII, schemas.MQTT_ID, so Python's lower() is SQLite's and PostgreSQL's)."""
-    return mqtt_id.lower()
 
 
 def clash(err: IntegrityError) -> bool:
